@@ -1,0 +1,267 @@
+// Package distribution tests the built otelcol-fleet binary itself: what it contains, that every
+// shipped config validates, and that the default config runs, serves health and self-metrics,
+// delivers data to a real Prometheus and stops cleanly.
+package distribution
+
+import (
+	"bytes"
+	"context"
+	"io/fs"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/otelcol-fleet/otelcol-fleet/internal/fleettest"
+)
+
+// manifest is the part of builder-config.yaml this test reads.
+type manifest struct {
+	Receivers  []module `yaml:"receivers"`
+	Processors []module `yaml:"processors"`
+	Exporters  []module `yaml:"exporters"`
+	Extensions []module `yaml:"extensions"`
+}
+
+type module struct {
+	GoMod  string `yaml:"gomod"`
+	Import string `yaml:"import"`
+}
+
+// componentsOutput is what `otelcol-fleet components` prints.
+type componentsOutput struct {
+	Receivers  []struct{ Name string } `yaml:"receivers"`
+	Processors []struct{ Name string } `yaml:"processors"`
+	Exporters  []struct{ Name string } `yaml:"exporters"`
+	Extensions []struct{ Name string } `yaml:"extensions"`
+	Providers  []struct{ Scheme string } `yaml:"providers"`
+}
+
+func runBinary(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, fleettest.CollectorBinary(t), args...)
+	cmd.Env = append(os.Environ(), "AWS_EC2_METADATA_DISABLED=true", "AWS_ACCESS_KEY_ID=dummy",
+		"AWS_SECRET_ACCESS_KEY=dummy", "AWS_REGION=us-east-1")
+	var out bytes.Buffer
+	cmd.Stdout = &out
+	cmd.Stderr = &out
+	err := cmd.Run()
+	return out.String(), err
+}
+
+func names[T any](items []T, get func(T) string) []string {
+	out := make([]string, 0, len(items))
+	for _, it := range items {
+		out = append(out, get(it))
+	}
+	sort.Strings(out)
+	return out
+}
+
+// TestComponents checks that the binary holds every component the manifest names, by type.
+func TestComponents(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join(fleettest.RepoRoot(), "builder-config.yaml"))
+	require.NoError(t, err)
+	var m manifest
+	require.NoError(t, yaml.Unmarshal(raw, &m))
+
+	out, err := runBinary(t, "components")
+	require.NoError(t, err, out)
+	var got componentsOutput
+	require.NoError(t, yaml.Unmarshal([]byte(out), &got), out)
+
+	byName := func(c struct{ Name string }) string { return c.Name }
+	// The manifest names modules, the binary names component types: the lists below tie the
+	// two together, and the counts catch a module added to one side only.
+	want := map[string][]string{
+		"receivers":  {"awsecscontainermetrics", "otlp", "prometheus"},
+		"processors": {"batch", "cumulative_to_delta", "delta_to_cumulative", "groupbyattrs", "memory_limiter", "metrics_transform", "probabilistic_sampler", "redaction", "resource"},
+		"exporters":  {"debug", "file", "otlp_grpc", "otlp_http", "prometheus", "prometheus_remote_write"},
+		"extensions": {"bearertokenauth", "ecs_observer", "file_storage", "health_check", "healthcheckv2", "pprof", "sigv4auth", "zpages"},
+	}
+	for _, own := range ownComponents(t, m) {
+		want[own.kind] = append(want[own.kind], own.typ)
+	}
+	gotByKind := map[string][]string{
+		"receivers":  names(got.Receivers, byName),
+		"processors": names(got.Processors, byName),
+		"exporters":  names(got.Exporters, byName),
+		"extensions": names(got.Extensions, byName),
+	}
+	counts := map[string]int{"receivers": len(m.Receivers), "processors": len(m.Processors), "exporters": len(m.Exporters), "extensions": len(m.Extensions)}
+	for kind, types := range want {
+		for _, typ := range types {
+			assert.Contains(t, gotByKind[kind], typ, "%s: %s missing from the binary", kind, typ)
+		}
+		assert.Len(t, gotByKind[kind], counts[kind], "%s: the binary and builder-config.yaml disagree: %v", kind, gotByKind[kind])
+	}
+	assert.ElementsMatch(t, []string{"env", "file", "http", "https", "yaml"}, names(got.Providers, func(p struct{ Scheme string }) string { return p.Scheme }))
+}
+
+type ownComponent struct{ kind, typ string }
+
+// ownTypes maps this repository's component packages to their kinds and types.
+var ownTypes = map[string]ownComponent{
+	"github.com/otelcol-fleet/otelcol-fleet/processor/seriesguardprocessor": {"processors", "series_guard"},
+	"github.com/otelcol-fleet/otelcol-fleet/extension/fleethealthextension": {"extensions", "fleet_health"},
+	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter":     {"exporters", "ordered_rw"},
+}
+
+// ownComponents lists this repository's components that the manifest includes, with their types.
+func ownComponents(t *testing.T, m manifest) []ownComponent {
+	var out []ownComponent
+	for _, mods := range [][]module{m.Receivers, m.Processors, m.Exporters, m.Extensions} {
+		for _, mod := range mods {
+			if !strings.HasPrefix(mod.GoMod, "github.com/otelcol-fleet/otelcol-fleet ") {
+				continue
+			}
+			c, ok := ownTypes[mod.Import]
+			if !ok {
+				t.Errorf("builder-config.yaml imports %q: add its type to ownTypes", mod.Import)
+				continue
+			}
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// shippedConfigs lists the default config and every collector config under examples/.
+func shippedConfigs(t *testing.T) []string {
+	t.Helper()
+	root := fleettest.RepoRoot()
+	configs := []string{filepath.Join(root, "distribution", "config.yaml")}
+	examples := filepath.Join(root, "examples")
+	if _, err := os.Stat(examples); err != nil {
+		return configs
+	}
+	require.NoError(t, filepath.WalkDir(examples, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !(strings.HasSuffix(path, ".yaml") || strings.HasSuffix(path, ".yml")) {
+			return err
+		}
+		raw, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		var doc map[string]any
+		// Kubernetes manifests and other YAML live there too: a collector config is a single
+		// document with a service.pipelines section.
+		if yaml.Unmarshal(raw, &doc) == nil {
+			if svc, ok := doc["service"].(map[string]any); ok && svc["pipelines"] != nil {
+				configs = append(configs, path)
+			}
+		}
+		return nil
+	}))
+	return configs
+}
+
+// TestValidateShippedConfigs runs `otelcol-fleet validate` on every config we ship.
+func TestValidateShippedConfigs(t *testing.T) {
+	for _, cfg := range shippedConfigs(t) {
+		rel, _ := filepath.Rel(fleettest.RepoRoot(), cfg)
+		t.Run(rel, func(t *testing.T) {
+			out, err := runBinary(t, "validate", "--config", cfg)
+			assert.NoError(t, err, "validate %s:\n%s", rel, out)
+		})
+	}
+}
+
+// TestValidateRejectsBadConfig proves validate is not a rubber stamp.
+func TestValidateRejectsBadConfig(t *testing.T) {
+	bad := filepath.Join(t.TempDir(), "bad.yaml")
+	require.NoError(t, os.WriteFile(bad, []byte(`
+receivers:
+  otlp:
+    protocols: {http: {endpoint: localhost:0}}
+exporters:
+  debug:
+    loglevel: debug
+service:
+  pipelines:
+    metrics: {receivers: [otlp], exporters: [debug]}
+`), 0o600))
+	out, err := runBinary(t, "validate", "--config", bad)
+	require.Error(t, err)
+	assert.Contains(t, out, "loglevel")
+}
+
+// TestDefaultConfigRuns starts the binary on distribution/config.yaml untouched (its fixed
+// localhost ports must be free), with the remote-write endpoint pointed at a real Prometheus.
+func TestDefaultConfigRuns(t *testing.T) {
+	prom := fleettest.StartPrometheus(t)
+	bin := fleettest.CollectorBinary(t)
+	cfg := filepath.Join(fleettest.RepoRoot(), "distribution", "config.yaml")
+	cmd := exec.Command(bin, "--config", cfg)
+	cmd.Env = append(os.Environ(), "FLEET_REMOTE_WRITE_ENDPOINT="+prom.RemoteWriteURL())
+	var out bytes.Buffer
+	cmd.Stdout = &out
+	cmd.Stderr = &out
+	require.NoError(t, cmd.Start())
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Kill()
+			<-done
+		}
+	})
+
+	get := func(url string) (int, string) {
+		resp, err := http.Get(url)
+		if err != nil {
+			return 0, ""
+		}
+		defer resp.Body.Close()
+		var b bytes.Buffer
+		_, _ = b.ReadFrom(resp.Body)
+		return resp.StatusCode, b.String()
+	}
+	require.Eventually(t, func() bool {
+		code, _ := get("http://localhost:13133/")
+		return code == http.StatusOK
+	}, time.Minute, 200*time.Millisecond, "health endpoint never answered 200:\n%s", &out)
+
+	code, body := get("http://localhost:8888/metrics")
+	require.Equal(t, http.StatusOK, code)
+	assert.Contains(t, body, "otelcol_process_memory_rss")
+
+	// Data sent to the agent's OTLP/HTTP port arrives in Prometheus.
+	md := pmetric.NewMetrics()
+	rm := md.ResourceMetrics().AppendEmpty()
+	rm.Resource().Attributes().PutStr("service.name", "disttest")
+	g := rm.ScopeMetrics().AppendEmpty().Metrics().AppendEmpty()
+	g.SetName("fleet_distribution_probe")
+	dp := g.SetEmptyGauge().DataPoints().AppendEmpty()
+	dp.SetTimestamp(pcommon.NewTimestampFromTime(time.Now()))
+	dp.SetDoubleValue(42)
+	fleettest.SendOTLP(t, "localhost:4318", md)
+	require.Eventually(t, func() bool {
+		return prom.QueryScalar(t, `fleet_distribution_probe{job="disttest"}`) == 42
+	}, 30*time.Second, 250*time.Millisecond, "probe metric never reached Prometheus:\n%s", &out)
+	_, body = get("http://localhost:8888/metrics")
+	assert.Contains(t, body, `otelcol_receiver_accepted_metric_points{receiver="otlp"`)
+	assert.Contains(t, body, `otelcol_exporter_sent_metric_points{exporter="prometheus_remote_write"`)
+
+	// Clean shutdown on SIGTERM.
+	require.NoError(t, cmd.Process.Signal(sigterm))
+	select {
+	case err := <-done:
+		require.NoError(t, err, "collector exited with an error after SIGTERM:\n%s", &out)
+	case <-time.After(30 * time.Second):
+		t.Fatalf("collector did not exit within 30s of SIGTERM:\n%s", &out)
+	}
+	assert.Contains(t, out.String(), "Shutdown complete")
+}

@@ -1,0 +1,5 @@
+package distribution
+
+import "syscall"
+
+const sigterm = syscall.SIGTERM

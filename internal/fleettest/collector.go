@@ -1,0 +1,155 @@
+package fleettest
+
+import (
+	"bytes"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.opentelemetry.io/collector/pdata/pmetric/pmetricotlp"
+)
+
+// Collector is a running otelcol-fleet binary.
+type Collector struct {
+	// TelemetryPort serves the collector's own metrics (/metrics); the config refers to it as
+	// ${env:FLEET_TELEMETRY_PORT}.
+	TelemetryPort int
+	ConfigPath    string
+	proc          *process
+	stopped       bool
+}
+
+// telemetryConfig is merged into a config that has no service.telemetry of its own (as a second
+// --config), so every collector a test starts serves its self-metrics on a port the test knows.
+const telemetryConfig = `service:
+  telemetry:
+    logs:
+      level: info
+    metrics:
+      level: detailed
+      readers:
+        - pull:
+            exporter:
+              prometheus:
+                host: 127.0.0.1
+                port: ${env:FLEET_TELEMETRY_PORT}
+`
+
+// StartCollector writes configYAML to a temporary file, starts the built binary with it and
+// waits until the collector serves its self-telemetry. env entries are "K=V". When the config
+// has no `telemetry:` block, one serving on TelemetryPort is merged in. The collector is stopped with SIGTERM at the end of the
+// test, and the test fails if it does not exit cleanly.
+func StartCollector(t testing.TB, configYAML string, env ...string) *Collector {
+	t.Helper()
+	bin := CollectorBinary(t)
+	c := &Collector{TelemetryPort: FreePort(t)}
+	dir := t.TempDir()
+	c.ConfigPath = filepath.Join(dir, "config.yaml")
+	if err := writeFile(c.ConfigPath, configYAML); err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"--config", c.ConfigPath}
+	if !strings.Contains(configYAML, "telemetry:") {
+		extra := filepath.Join(dir, "telemetry.yaml")
+		if err := writeFile(extra, telemetryConfig); err != nil {
+			t.Fatal(err)
+		}
+		args = append(args, "--config", extra)
+	}
+	env = append([]string{
+		"FLEET_TELEMETRY_PORT=" + strconv.Itoa(c.TelemetryPort),
+		// sigv4auth must never reach for the EC2 metadata service from a test.
+		"AWS_EC2_METADATA_DISABLED=true",
+		"AWS_ACCESS_KEY_ID=dummy",
+		"AWS_SECRET_ACCESS_KEY=dummy",
+		"AWS_REGION=us-east-1",
+	}, env...)
+	c.proc = startProcess(t, "otelcol-fleet", env, bin, args...)
+	waitFor(t, c.proc, 60*time.Second, "collector self-telemetry", func() bool {
+		_, err := TryScrapeMetrics(c.MetricsURL())
+		return err == nil
+	})
+	t.Cleanup(func() {
+		if c.stopped {
+			return
+		}
+		if err := c.proc.terminate(30 * time.Second); err != nil {
+			t.Errorf("collector did not shut down cleanly: %v\n%s", err, tail(c.Logs(), 4000))
+		}
+	})
+	return c
+}
+
+// MetricsURL is where the collector serves its own metrics.
+func (c *Collector) MetricsURL() string {
+	return fmt.Sprintf("http://127.0.0.1:%d/metrics", c.TelemetryPort)
+}
+
+// Metrics scrapes the collector's self-telemetry ("name{k=v,...}" -> value).
+func (c *Collector) Metrics(t testing.TB) map[string]float64 {
+	t.Helper()
+	return ScrapeMetrics(t, c.MetricsURL())
+}
+
+// Logs returns everything the collector printed so far.
+func (c *Collector) Logs() string { return c.proc.out.String() }
+
+// Pid is the collector's process id.
+func (c *Collector) Pid() int { return c.proc.cmd.Process.Pid }
+
+// Stop sends SIGTERM and fails the test unless the collector exits cleanly within 30s.
+func (c *Collector) Stop(t testing.TB) {
+	t.Helper()
+	c.stopped = true
+	if err := c.proc.terminate(30 * time.Second); err != nil {
+		t.Fatalf("collector did not shut down cleanly: %v\n%s", err, tail(c.Logs(), 4000))
+	}
+}
+
+// Kill ends the collector with SIGKILL, as a crash would.
+func (c *Collector) Kill(t testing.TB) {
+	t.Helper()
+	c.stopped = true
+	c.proc.kill()
+}
+
+// Exited reports whether the process has ended.
+func (c *Collector) Exited() bool { return c.proc.exited() }
+
+// SendOTLP posts metrics as OTLP/HTTP protobuf to http://endpoint/v1/metrics and fails the
+// test unless the collector accepts them.
+func SendOTLP(t testing.TB, endpoint string, md pmetric.Metrics) {
+	t.Helper()
+	if err := TrySendOTLP(endpoint, md); err != nil {
+		t.Fatal(err)
+	}
+}
+
+var otlpClient = &http.Client{Timeout: 30 * time.Second}
+
+// TrySendOTLP is SendOTLP returning the error (for tests that expect refusals).
+func TrySendOTLP(endpoint string, md pmetric.Metrics) error {
+	body, err := pmetricotlp.NewExportRequestFromMetrics(md).MarshalProto()
+	if err != nil {
+		return err
+	}
+	resp, err := otlpClient.Post("http://"+endpoint+"/v1/metrics", "application/x-protobuf", bytes.NewReader(body))
+	if err != nil {
+		return fmt.Errorf("otlp post to %s: %w", endpoint, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("otlp post to %s: status %d", endpoint, resp.StatusCode)
+	}
+	return nil
+}
+
+func writeFile(path, content string) error {
+	return os.WriteFile(path, []byte(content), 0o600)
+}

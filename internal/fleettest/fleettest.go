@@ -1,0 +1,202 @@
+// Package fleettest starts the real parts that end-to-end tests run against: the built
+// otelcol-fleet binary and a real Prometheus server, on loopback only. Every process is started
+// by the test and stopped by its PID in t.Cleanup, also when the test fails.
+package fleettest
+
+import (
+	"bytes"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// EnvSkip, when set to 1, skips end-to-end tests (for a quick unit-only run).
+const EnvSkip = "FLEET_SKIP_E2E"
+
+// RepoRoot returns the repository root, found from this source file's location.
+func RepoRoot() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
+}
+
+// CollectorBinary returns the path of the built collector. The test fails when it is missing:
+// `make test` builds it first, and an end-to-end claim must not pass by skipping silently.
+func CollectorBinary(t testing.TB) string {
+	t.Helper()
+	SkipIfE2EDisabled(t)
+	p := filepath.Join(RepoRoot(), "distribution", "_build", "otelcol-fleet")
+	if _, err := os.Stat(p); err != nil {
+		t.Fatalf("collector binary not built (%v): run `make build` first", err)
+	}
+	return p
+}
+
+// SkipIfE2EDisabled skips the test when FLEET_SKIP_E2E=1.
+func SkipIfE2EDisabled(t testing.TB) {
+	t.Helper()
+	if os.Getenv(EnvSkip) == "1" {
+		t.Skipf("%s=1: end-to-end tests skipped", EnvSkip)
+	}
+}
+
+var (
+	portMu    sync.Mutex
+	portsUsed = map[int]bool{}
+)
+
+// FreePort returns a loopback TCP port that is free now and not handed out before in this process.
+func FreePort(t testing.TB) int {
+	t.Helper()
+	portMu.Lock()
+	defer portMu.Unlock()
+	for range 100 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatalf("listen: %v", err)
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		_ = l.Close()
+		if !portsUsed[port] {
+			portsUsed[port] = true
+			return port
+		}
+	}
+	t.Fatal("no free port found")
+	return 0
+}
+
+// lockedBuffer collects a process' output while it runs.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// process is a started child with its output captured.
+type process struct {
+	name   string
+	cmd    *exec.Cmd
+	out    *lockedBuffer
+	done   chan struct{}
+	waitMu sync.Mutex
+	err    error
+}
+
+func startProcess(t testing.TB, name string, env []string, bin string, args ...string) *process {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), env...)
+	out := &lockedBuffer{}
+	cmd.Stdout = out
+	cmd.Stderr = out
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", name, err)
+	}
+	p := &process{name: name, cmd: cmd, out: out, done: make(chan struct{})}
+	go func() {
+		err := cmd.Wait()
+		p.waitMu.Lock()
+		p.err = err
+		p.waitMu.Unlock()
+		close(p.done)
+	}()
+	// Safety net: whatever the test does, the process does not outlive it.
+	t.Cleanup(func() { p.kill() })
+	return p
+}
+
+func (p *process) exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+func (p *process) kill() {
+	if !p.exited() {
+		_ = p.cmd.Process.Kill()
+		<-p.done
+	}
+}
+
+// terminate sends SIGTERM and waits up to timeout; it reports the exit error, or an error when
+// the process had to be killed.
+func (p *process) terminate(timeout time.Duration) error {
+	if p.exited() {
+		p.waitMu.Lock()
+		defer p.waitMu.Unlock()
+		return fmt.Errorf("%s had already exited: %v", p.name, p.err)
+	}
+	_ = p.cmd.Process.Signal(syscallSIGTERM)
+	select {
+	case <-p.done:
+		p.waitMu.Lock()
+		defer p.waitMu.Unlock()
+		return p.err
+	case <-time.After(timeout):
+		p.kill()
+		return fmt.Errorf("%s did not exit within %s of SIGTERM; killed", p.name, timeout)
+	}
+}
+
+// waitFor polls cond until it is true or the timeout passes; it fails the test with the
+// process' output when the process exits first or time runs out.
+func waitFor(t testing.TB, p *process, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		if p != nil && p.exited() {
+			t.Fatalf("%s exited while waiting for %s; output:\n%s", p.name, what, tail(p.out.String(), 4000))
+		}
+		if cond() {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	out := ""
+	if p != nil {
+		out = tail(p.out.String(), 4000)
+	}
+	t.Fatalf("timed out after %s waiting for %s; output:\n%s", timeout, what, out)
+}
+
+func tail(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return "..." + s[len(s)-n:]
+}
+
+// LookPath finds a program, also in the sbin directories Debian installs servers to.
+func LookPath(name string) (string, error) {
+	if p, err := exec.LookPath(name); err == nil {
+		return p, nil
+	}
+	for _, dir := range []string{"/usr/sbin", "/usr/bin", "/sbin"} {
+		p := filepath.Join(dir, name)
+		if st, err := os.Stat(p); err == nil && !st.IsDir() {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("%s not found: `make test` installs it (apt-get install %s)", name, strings.Split(name, " ")[0])
+}

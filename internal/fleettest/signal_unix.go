@@ -1,0 +1,5 @@
+package fleettest
+
+import "syscall"
+
+const syscallSIGTERM = syscall.SIGTERM
