@@ -1,0 +1,126 @@
+package orderedrwexporter // import "github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter"
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/open-telemetry/opentelemetry-collector-contrib/exporter/prometheusremotewriteexporter"
+	remoteapi "github.com/prometheus/client_golang/exp/api/remote"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/confmap"
+)
+
+// Ordering modes.
+const (
+	ModeHoldback         = "holdback"
+	ModeStamp            = "stamp"
+	ModeHoldbackAndStamp = "holdback_and_stamp"
+)
+
+// Config is the configuration of the prometheus_remote_write exporter, every key with the same
+// meaning, plus the `ordering` block.
+type Config struct {
+	prometheusremotewriteexporter.Config `mapstructure:",squash"`
+
+	// Ordering configures how samples are kept in order per series.
+	Ordering OrderingConfig `mapstructure:"ordering"`
+}
+
+// OrderingConfig selects and tunes the ordering mode.
+type OrderingConfig struct {
+	// Mode is holdback (default), stamp or holdback_and_stamp.
+	Mode string `mapstructure:"mode"`
+	// Stamp is used by the stamp modes.
+	Stamp StampConfig `mapstructure:"stamp"`
+	// Holdback is used by the holdback modes.
+	Holdback HoldbackConfig `mapstructure:"holdback"`
+}
+
+// StampConfig is the label each gateway adds to every series it writes.
+type StampConfig struct {
+	// Label is the label name; default collector_gateway.
+	Label string `mapstructure:"label"`
+	// Value is the label value; empty means the host name, resolved when the exporter starts.
+	Value string `mapstructure:"value"`
+}
+
+// HoldbackConfig bounds the event-time hold-back.
+type HoldbackConfig struct {
+	// Window is how late a sample may arrive and still be put in order; must be positive.
+	Window time.Duration `mapstructure:"window"`
+	// MaxHeldSamples bounds the samples held; at the bound the oldest are released early.
+	MaxHeldSamples int `mapstructure:"max_held_samples"`
+}
+
+var _ component.Config = (*Config)(nil)
+
+const orderingKey = "ordering"
+
+// Unmarshal decodes the `ordering` block here and hands every other key to the upstream
+// exporter's Unmarshal, which gives the http block precedence and ties the two timeouts together.
+// It must be defined: the embedded Unmarshal would otherwise be promoted and reject `ordering`.
+func (cfg *Config) Unmarshal(conf *confmap.Conf) error {
+	if conf.IsSet(orderingKey) {
+		sub, err := conf.Sub(orderingKey)
+		if err != nil {
+			return err
+		}
+		if err := sub.Unmarshal(&cfg.Ordering); err != nil {
+			return fmt.Errorf("ordering: %w", err)
+		}
+	}
+	rest := conf.ToStringMap()
+	delete(rest, orderingKey)
+	return cfg.Config.Unmarshal(confmap.NewFromStringMap(rest))
+}
+
+var (
+	errWAL             = errors.New("`wal` is not supported by ordered_rw: a remote-write WAL replays requests without the per-series order this exporter guarantees; remove the `wal` block (held samples are flushed at shutdown instead)")
+	errIncludeMetadata = errors.New("`include_metadata_keys` is not supported by ordered_rw: samples of many pushes share a request, so there is no single client metadata to forward; remove it")
+	errSendMetadata    = errors.New("`send_metadata: true` is not supported by ordered_rw; remove it")
+	errRW2             = errors.New("`protobuf_message` must be prometheus.WriteRequest (remote write 1.0): ordered_rw does not send remote write 2.0")
+)
+
+// Validate checks the ordered_rw settings. The settings of the upstream exporter are checked by
+// its own Validate, which the collector calls on the embedded config as it walks the structure;
+// calling it here too would report each of its errors twice.
+func (cfg *Config) Validate() error {
+	if cfg.WAL.HasValue() {
+		return errWAL
+	}
+	if len(cfg.IncludeMetadataKeys) > 0 {
+		return errIncludeMetadata
+	}
+	if cfg.SendMetadata {
+		return errSendMetadata
+	}
+	if cfg.RemoteWriteProtoMsg != "" && cfg.RemoteWriteProtoMsg != remoteapi.WriteV1MessageType {
+		return errRW2
+	}
+	return cfg.Ordering.Validate()
+}
+
+func (o *OrderingConfig) holdback() bool { return o.Mode == ModeHoldback || o.Mode == ModeHoldbackAndStamp }
+func (o *OrderingConfig) stamp() bool    { return o.Mode == ModeStamp || o.Mode == ModeHoldbackAndStamp }
+
+// Validate checks the ordering block.
+func (o *OrderingConfig) Validate() error {
+	switch o.Mode {
+	case ModeHoldback, ModeStamp, ModeHoldbackAndStamp:
+	default:
+		return fmt.Errorf("`ordering.mode` must be one of %s, %s, %s, found %q", ModeHoldback, ModeStamp, ModeHoldbackAndStamp, o.Mode)
+	}
+	if o.stamp() && o.Stamp.Label == "" {
+		return errors.New("`ordering.stamp.label` must not be empty, found \"\"")
+	}
+	if o.holdback() {
+		if o.Holdback.Window <= 0 {
+			return fmt.Errorf("`ordering.holdback.window` must be positive, found %s", o.Holdback.Window)
+		}
+		if o.Holdback.MaxHeldSamples <= 0 {
+			return fmt.Errorf("`ordering.holdback.max_held_samples` must be positive, found %d", o.Holdback.MaxHeldSamples)
+		}
+	}
+	return nil
+}

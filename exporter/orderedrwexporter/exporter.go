@@ -1,0 +1,176 @@
+package orderedrwexporter // import "github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter"
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+
+	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/translator/prometheusremotewrite"
+	"github.com/prometheus/otlptranslator"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/exporter"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.uber.org/zap"
+
+	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/ordering"
+)
+
+// ordExporter translates with the upstream translator and hands the series to the ordering
+// engine, which owns holding, sharding and sending.
+type ordExporter struct {
+	cfg        *Config
+	set        exporter.Settings
+	translator prometheusremotewrite.Settings
+	userAgent  string
+	stampLabel string
+	stampValue string
+
+	engine       *ordering.Engine
+	exemplarOnce sync.Once
+}
+
+func newExporter(cfg *Config, set exporter.Settings) (*ordExporter, error) {
+	if _, err := url.ParseRequestURI(cfg.HTTP.Endpoint); err != nil {
+		return nil, fmt.Errorf("`endpoint` must be a URL, found %q", cfg.HTTP.Endpoint)
+	}
+	externalLabels, err := sanitizeExternalLabels(cfg)
+	if err != nil {
+		return nil, err
+	}
+	e := &ordExporter{
+		cfg: cfg,
+		set: set,
+		translator: prometheusremotewrite.Settings{
+			Namespace:                       cfg.Namespace,
+			ExternalLabels:                  externalLabels,
+			DisableTargetInfo:               !cfg.TargetInfo.Enabled,
+			DisableScopeInfo:                cfg.DisableScopeInfo,
+			AddMetricSuffixes:               cfg.AddMetricSuffixes, //nolint:staticcheck // same deprecated key as upstream
+			TranslationStrategy:             string(cfg.TranslationStrategy),
+			ConvertExplicitHistogramsToNHCB: cfg.ConvertExplicitHistogramsToNHCB,
+			KeepClassicHistograms:           cfg.KeepClassicHistograms,
+		},
+		userAgent: fmt.Sprintf("%s/%s", strings.ReplaceAll(strings.ToLower(set.BuildInfo.Description), " ", "-"), set.BuildInfo.Version),
+	}
+	if cfg.Ordering.stamp() {
+		e.stampLabel, e.stampValue = cfg.Ordering.Stamp.Label, cfg.Ordering.Stamp.Value
+		if e.stampValue == "" {
+			if e.stampValue, err = os.Hostname(); err != nil {
+				return nil, fmt.Errorf("`ordering.stamp.value` is empty and the host name is unknown: %w", err)
+			}
+		}
+	}
+	if !cfg.RemoteWriteQueue.Enabled {
+		set.Logger.Warn("`remote_write_queue.enabled: false` is not honoured: ordered_rw always queues per shard, since that is how it keeps each series in order.")
+	}
+	return e, nil
+}
+
+// shards is the number of parallel senders: upstream's request parallelism, num_consumers, or
+// max_batch_request_parallelism when set.
+func (e *ordExporter) shards() int {
+	n := e.cfg.RemoteWriteQueue.NumConsumers
+	if e.cfg.MaxBatchRequestParallelism != nil {
+		n = *e.cfg.MaxBatchRequestParallelism
+	}
+	return max(n, 1)
+}
+
+func (e *ordExporter) start(ctx context.Context, host component.Host) error {
+	client, err := e.cfg.HTTP.ToClient(ctx, host.GetExtensions(), e.set.TelemetrySettings)
+	if err != nil {
+		return err
+	}
+	poster := &ordering.HTTPPoster{Client: client, URL: e.cfg.HTTP.Endpoint, UserAgent: e.userAgent, Timeout: e.cfg.TimeoutSettings.Timeout}
+	e.engine, err = ordering.NewEngine(e.engineSettings(), e.set.TelemetrySettings, e.set.ID.String(), poster)
+	if err != nil {
+		return err
+	}
+	e.engine.Start()
+	e.set.Logger.Info("Ordered remote write started.",
+		zap.String("mode", e.cfg.Ordering.Mode),
+		zap.Int("shards", e.shards()),
+		zap.Duration("window", e.cfg.Ordering.Holdback.Window),
+		zap.Int("max_held_samples", e.cfg.Ordering.Holdback.MaxHeldSamples),
+		zap.String("stamp", e.stampLabel+"="+e.stampValue))
+	return nil
+}
+
+func (e *ordExporter) engineSettings() ordering.Settings {
+	queue := e.cfg.RemoteWriteQueue.QueueSize / e.shards()
+	return ordering.Settings{
+		Shards:         e.shards(),
+		QueueSize:      max(queue, 1),
+		MaxBatchBytes:  e.cfg.MaxBatchSizeBytes,
+		Retry:          e.cfg.BackOffConfig,
+		Holdback:       e.cfg.Ordering.holdback(),
+		Window:         e.cfg.Ordering.Holdback.Window,
+		MaxHeldSamples: e.cfg.Ordering.Holdback.MaxHeldSamples,
+	}
+}
+
+func (e *ordExporter) shutdown(ctx context.Context) error {
+	if e.engine == nil {
+		return nil
+	}
+	return e.engine.Shutdown(ctx)
+}
+
+func (e *ordExporter) pushMetrics(ctx context.Context, md pmetric.Metrics) error {
+	tsMap, err := prometheusremotewrite.FromMetrics(md, e.translator)
+	if err != nil {
+		// As upstream: what translated is still sent.
+		e.set.Logger.Debug("Some metrics could not be translated; sending the others.", zap.Error(err), zap.Int("translated", len(tsMap)))
+	}
+	if len(tsMap) == 0 {
+		return nil
+	}
+	series := make([]ordering.Series, 0, len(tsMap))
+	for _, ts := range tsMap {
+		if len(ts.Exemplars) > 0 {
+			e.exemplarOnce.Do(func() {
+				e.set.Logger.Info("Exemplars are not sent by ordered_rw; their samples are.")
+			})
+		}
+		labels := ts.Labels
+		if e.stampLabel != "" {
+			labels = ordering.SetLabel(labels, e.stampLabel, e.stampValue)
+		}
+		s := ordering.Series{Hash: ordering.HashLabels(labels), Labels: labels}
+		s.Points = make([]ordering.Point, 0, len(ts.Samples)+len(ts.Histograms))
+		for _, sample := range ts.Samples {
+			s.Points = append(s.Points, ordering.Point{T: sample.Timestamp, V: sample.Value})
+		}
+		for i := range ts.Histograms {
+			s.Points = append(s.Points, ordering.Point{T: ts.Histograms[i].Timestamp, H: &ts.Histograms[i]})
+		}
+		series = append(series, s)
+	}
+	if e.engine == nil {
+		return errors.New("ordered_rw exporter is not started")
+	}
+	return e.engine.Push(ctx, series)
+}
+
+// sanitizeExternalLabels is upstream's rule: no empty key or value, names escaped as the
+// translation strategy escapes them.
+func sanitizeExternalLabels(cfg *Config) (map[string]string, error) {
+	utf8Allowed := cfg.TranslationStrategy == "NoUTF8EscapingWithSuffixes" || cfg.TranslationStrategy == "NoTranslation"
+	namer := otlptranslator.LabelNamer{UTF8Allowed: utf8Allowed, PreserveMultipleUnderscores: true}
+	out := make(map[string]string, len(cfg.ExternalLabels))
+	for key, value := range cfg.ExternalLabels {
+		if key == "" || value == "" {
+			return nil, fmt.Errorf("`external_labels` must not contain an empty key or value, found %q: %q", key, value)
+		}
+		name, err := namer.Build(key)
+		if err != nil {
+			return nil, err
+		}
+		out[name] = value
+	}
+	return out, nil
+}

@@ -1,0 +1,73 @@
+package orderedrwexporter // import "github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter"
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/open-telemetry/opentelemetry-collector-contrib/exporter/prometheusremotewriteexporter"
+	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/resourcetotelemetry"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/exporter"
+	"go.opentelemetry.io/collector/exporter/exporterhelper"
+
+	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/metadata"
+)
+
+const (
+	defaultMode           = ModeHoldback
+	defaultStampLabel     = "collector_gateway"
+	defaultWindow         = 5 * time.Second
+	defaultMaxHeldSamples = 1_000_000
+)
+
+// NewFactory creates the factory of the ordered_rw exporter.
+func NewFactory() exporter.Factory {
+	return exporter.NewFactory(
+		metadata.Type,
+		createDefaultConfig,
+		exporter.WithMetrics(createMetricsExporter, metadata.MetricsStability),
+	)
+}
+
+// createDefaultConfig starts from the upstream exporter's defaults, so that an ordered_rw block
+// means what the same prometheus_remote_write block means.
+func createDefaultConfig() component.Config {
+	upstream := prometheusremotewriteexporter.NewFactory().CreateDefaultConfig().(*prometheusremotewriteexporter.Config)
+	return &Config{
+		Config: *upstream,
+		Ordering: OrderingConfig{
+			Mode:     defaultMode,
+			Stamp:    StampConfig{Label: defaultStampLabel},
+			Holdback: HoldbackConfig{Window: defaultWindow, MaxHeldSamples: defaultMaxHeldSamples},
+		},
+	}
+}
+
+func createMetricsExporter(ctx context.Context, set exporter.Settings, cfg component.Config) (exporter.Metrics, error) {
+	oCfg, ok := cfg.(*Config)
+	if !ok {
+		return nil, errors.New("invalid configuration")
+	}
+	exp, err := newExporter(oCfg, set)
+	if err != nil {
+		return nil, err
+	}
+	metricsExporter, err := exporterhelper.NewMetrics(ctx, set, cfg, exp.pushMetrics,
+		exporterhelper.WithCapabilities(consumer.Capabilities{MutatesData: false}),
+		// Attempts are bounded by `timeout` in the sender; a push itself only waits for room.
+		exporterhelper.WithTimeout(exporterhelper.TimeoutConfig{Timeout: 0}),
+		exporterhelper.WithStart(exp.start),
+		exporterhelper.WithShutdown(exp.shutdown),
+	)
+	if err != nil {
+		return nil, err
+	}
+	// As upstream: resource_constant_labels, or the deprecated resource_to_telemetry_conversion.
+	settings := oCfg.ResourceConstantLabels
+	if settings.IsEmpty() && !oCfg.ResourceToTelemetrySettings.IsEmpty() { //nolint:staticcheck // same deprecated key as upstream
+		settings = oCfg.ResourceToTelemetrySettings //nolint:staticcheck // same deprecated key as upstream
+	}
+	return resourcetotelemetry.WrapMetricsExporter(settings, metricsExporter), nil
+}

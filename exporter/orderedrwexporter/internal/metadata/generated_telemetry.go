@@ -1,0 +1,129 @@
+// Hand-written in the shape mdatagen generates (mdatagen is not served here); metadata_test.go
+// keeps it in agreement with metadata.yaml.
+
+package metadata // import "github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/metadata"
+
+import (
+	"context"
+	"errors"
+	"sync"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/metric/embedded"
+)
+
+func Meter(settings component.TelemetrySettings) metric.Meter {
+	return settings.MeterProvider.Meter(ScopeName)
+}
+
+// TelemetryBuilder provides an interface for components to report telemetry
+// as defined in metadata and user config.
+type TelemetryBuilder struct {
+	meter                            metric.Meter
+	mu                               sync.Mutex
+	registrations                    []metric.Registration
+	ExporterOrderedRwDroppedSamples  metric.Int64Counter
+	ExporterOrderedRwHeldSamples     metric.Int64ObservableGauge
+	ExporterOrderedRwHeldSeries      metric.Int64ObservableGauge
+	ExporterOrderedRwHoldLatency     metric.Int64Histogram
+	ExporterOrderedRwReleasedSamples metric.Int64Counter
+	ExporterOrderedRwRequestSplits   metric.Int64Counter
+	ExporterOrderedRwSentSamples     metric.Int64Counter
+}
+
+// RegisterExporterOrderedRwHeldSamplesCallback sets callback for observable ExporterOrderedRwHeldSamples metric.
+func (builder *TelemetryBuilder) RegisterExporterOrderedRwHeldSamplesCallback(cb metric.Int64Callback) error {
+	return builder.register(builder.ExporterOrderedRwHeldSamples, cb)
+}
+
+// RegisterExporterOrderedRwHeldSeriesCallback sets callback for observable ExporterOrderedRwHeldSeries metric.
+func (builder *TelemetryBuilder) RegisterExporterOrderedRwHeldSeriesCallback(cb metric.Int64Callback) error {
+	return builder.register(builder.ExporterOrderedRwHeldSeries, cb)
+}
+
+func (builder *TelemetryBuilder) register(inst metric.Int64Observable, cb metric.Int64Callback) error {
+	reg, err := builder.meter.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
+		cb(ctx, &observerInt64{inst: inst, obs: o})
+		return nil
+	}, inst)
+	if err != nil {
+		return err
+	}
+	builder.mu.Lock()
+	defer builder.mu.Unlock()
+	builder.registrations = append(builder.registrations, reg)
+	return nil
+}
+
+type observerInt64 struct {
+	embedded.Int64Observer
+	inst metric.Int64Observable
+	obs  metric.Observer
+}
+
+func (oi *observerInt64) Observe(value int64, opts ...metric.ObserveOption) {
+	oi.obs.ObserveInt64(oi.inst, value, opts...)
+}
+
+// Shutdown unregister all registered callbacks for async instruments.
+func (builder *TelemetryBuilder) Shutdown() {
+	builder.mu.Lock()
+	defer builder.mu.Unlock()
+	for _, reg := range builder.registrations {
+		reg.Unregister()
+	}
+	builder.registrations = nil
+}
+
+// NewTelemetryBuilder provides a struct with methods to update all internal telemetry
+// for a component
+func NewTelemetryBuilder(settings component.TelemetrySettings) (*TelemetryBuilder, error) {
+	builder := TelemetryBuilder{}
+	builder.meter = Meter(settings)
+	var err, errs error
+	builder.ExporterOrderedRwDroppedSamples, err = builder.meter.Int64Counter(
+		"otelcol_exporter_ordered_rw_dropped_samples",
+		metric.WithDescription("Samples the exporter did not deliver, by reason. [Alpha]"),
+		metric.WithUnit("{sample}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ExporterOrderedRwHeldSamples, err = builder.meter.Int64ObservableGauge(
+		"otelcol_exporter_ordered_rw_held_samples",
+		metric.WithDescription("Samples held back, waiting for their release time. [Alpha]"),
+		metric.WithUnit("{sample}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ExporterOrderedRwHeldSeries, err = builder.meter.Int64ObservableGauge(
+		"otelcol_exporter_ordered_rw_held_series",
+		metric.WithDescription("Series whose last sent timestamp is tracked to keep them in order. [Alpha]"),
+		metric.WithUnit("{series}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ExporterOrderedRwHoldLatency, err = builder.meter.Int64Histogram(
+		"otelcol_exporter_ordered_rw_hold_latency",
+		metric.WithDescription("Time a sample spent held back, from arrival to release. [Alpha]"),
+		metric.WithUnit("ms"),
+		metric.WithExplicitBucketBoundaries([]float64{0, 10, 50, 100, 250, 500, 1000, 2000, 3000, 5000, 7500, 10000, 20000, 30000, 60000}...),
+	)
+	errs = errors.Join(errs, err)
+	builder.ExporterOrderedRwReleasedSamples, err = builder.meter.Int64Counter(
+		"otelcol_exporter_ordered_rw_released_samples",
+		metric.WithDescription("Samples released for sending, by reason (on_time, late, early, shutdown). [Alpha]"),
+		metric.WithUnit("{sample}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ExporterOrderedRwRequestSplits, err = builder.meter.Int64Counter(
+		"otelcol_exporter_ordered_rw_request_splits",
+		metric.WithDescription("Rejected requests split in halves to isolate the rejected samples. [Alpha]"),
+		metric.WithUnit("{request}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ExporterOrderedRwSentSamples, err = builder.meter.Int64Counter(
+		"otelcol_exporter_ordered_rw_sent_samples",
+		metric.WithDescription("Samples accepted by the remote-write backend. [Alpha]"),
+		metric.WithUnit("{sample}"),
+	)
+	errs = errors.Join(errs, err)
+	return &builder, errs
+}

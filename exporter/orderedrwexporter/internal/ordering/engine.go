@@ -1,0 +1,364 @@
+package ordering // import "github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/ordering"
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/config/configretry"
+	"go.uber.org/zap"
+)
+
+// Clock tells the wall-clock time; tests inject their own.
+type Clock interface{ Now() time.Time }
+
+type systemClock struct{}
+
+func (systemClock) Now() time.Time { return time.Now() }
+
+// Settings configure an Engine.
+type Settings struct {
+	// Shards is the number of series shards, each sending one request at a time.
+	Shards int
+	// QueueSize is the number of batches each shard queues before pushes block.
+	QueueSize int
+	// MaxBatchBytes bounds the protobuf size of one request.
+	MaxBatchBytes int
+	Retry         configretry.BackOffConfig
+	// Holdback enables holding each sample until its timestamp plus Window.
+	Holdback bool
+	Window   time.Duration
+	// MaxHeldSamples bounds hold-back; beyond it the oldest held samples are released early.
+	MaxHeldSamples int
+	// SeriesIdleTimeout is how long the last sent timestamp of a series is remembered.
+	SeriesIdleTimeout time.Duration
+	// RejectionLogInterval is the least time between two logs of dropped samples.
+	RejectionLogInterval time.Duration
+	// ReleaseInterval is the granularity of release times; 0 picks one from Window.
+	ReleaseInterval time.Duration
+	// Clock defaults to the system clock.
+	Clock Clock
+}
+
+// Engine orders and sends samples: Push hands it the translated series of one batch.
+type Engine struct {
+	set        Settings
+	logger     *zap.Logger
+	tel        *telemetry
+	poster     Poster
+	clock      Clock
+	shards     []*shard
+	hold       *holdback
+	rejections *rejectionLog
+
+	// sendCtx is canceled when the deadline of the shutdown passes: whatever is not sent by then
+	// is counted dropped.
+	sendCtx    context.Context
+	cancelSend context.CancelFunc
+	// retryStop is closed at a shutdown without deadline, so that each request is tried once more.
+	retryStop   chan struct{}
+	stopRelease chan struct{}
+	releaseDone sync.WaitGroup
+	shardsDone  sync.WaitGroup
+	// releaseMu makes releasing one step from taking buckets to queueing them on the shards:
+	// two releases interleaving could queue a newer point of a series before an older one.
+	releaseMu sync.Mutex
+
+	// mu guards closed; pushes hold it shared while they queue on the shards, whose channels
+	// are closed under it.
+	mu          sync.RWMutex
+	started     bool
+	closed      bool
+	closing     atomic.Bool
+	undelivered atomic.Int64
+	// pending counts batches queued on shards and not yet processed.
+	pending atomic.Int64
+}
+
+// NewEngine returns an engine that posts requests with poster.
+func NewEngine(set Settings, tset component.TelemetrySettings, exporterID string, poster Poster) (*Engine, error) {
+	if set.Shards < 1 {
+		set.Shards = 1
+	}
+	if set.QueueSize < 1 {
+		set.QueueSize = 1
+	}
+	if set.Clock == nil {
+		set.Clock = systemClock{}
+	}
+	if set.SeriesIdleTimeout <= 0 {
+		set.SeriesIdleTimeout = 15 * time.Minute
+	}
+	if set.RejectionLogInterval <= 0 {
+		set.RejectionLogInterval = 10 * time.Second
+	}
+	if set.ReleaseInterval <= 0 {
+		// Fine enough that a sample waits at most 5% of the window beyond its release time,
+		// coarse enough that a bucket gathers many samples into one request per shard.
+		set.ReleaseInterval = min(max(set.Window/20, 10*time.Millisecond), 250*time.Millisecond)
+	}
+	tel, err := newTelemetry(tset, exporterID)
+	if err != nil {
+		return nil, err
+	}
+	sendCtx, cancel := context.WithCancel(context.Background())
+	e := &Engine{
+		set:         set,
+		logger:      tset.Logger,
+		tel:         tel,
+		poster:      poster,
+		clock:       set.Clock,
+		rejections:  &rejectionLog{logger: tset.Logger, interval: set.RejectionLogInterval, counts: map[string]int{}},
+		sendCtx:     sendCtx,
+		cancelSend:  cancel,
+		retryStop:   make(chan struct{}),
+		stopRelease: make(chan struct{}),
+	}
+	for range set.Shards {
+		e.shards = append(e.shards, newShard(e, set.QueueSize))
+	}
+	if set.Holdback {
+		e.hold = newHoldback(set.Window.Milliseconds(), set.ReleaseInterval.Milliseconds())
+	}
+	err = tel.registerGauges(e.HeldSamples, e.TrackedSeries)
+	return e, err
+}
+
+// Start starts the shards and, with hold-back, the releaser.
+func (e *Engine) Start() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.started || e.closed {
+		return
+	}
+	e.started = true
+	for _, s := range e.shards {
+		e.shardsDone.Add(1)
+		go s.run()
+	}
+	if e.hold != nil {
+		e.releaseDone.Add(1)
+		go e.releaseLoop()
+	}
+}
+
+// Idle reports whether no batch is queued or being sent.
+func (e *Engine) Idle() bool { return e.pending.Load() == 0 }
+
+// HeldSamples is the number of samples in hold-back.
+func (e *Engine) HeldSamples() int64 {
+	if e.hold == nil {
+		return 0
+	}
+	return e.hold.held.Load()
+}
+
+// TrackedSeries is the number of series whose last sent timestamp is remembered.
+func (e *Engine) TrackedSeries() int64 {
+	var n int64
+	for _, s := range e.shards {
+		n += s.tracked.Load()
+	}
+	return n
+}
+
+// ErrClosed is returned by Push after Shutdown.
+var ErrClosed = errors.New("ordered_rw exporter is shut down")
+
+// Push takes the series of one batch. Without hold-back they are queued on their shards at once;
+// with it, each sample is held until its release time, or queued at once (apart from on-time
+// samples) when it arrives after it. Push blocks while the shard queues are full.
+func (e *Engine) Push(ctx context.Context, series []Series) error {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	if e.closed || !e.started {
+		return ErrClosed
+	}
+	if e.hold == nil {
+		return e.enqueue(ctx, e.byShard(series))
+	}
+
+	now := e.clock.Now().UnixMilli()
+	entries := make([]heldEntry, 0, len(series))
+	var late []Series
+	lateCount := 0
+	for i := range series {
+		ser := &series[i]
+		var ref *seriesRef
+		var latePoints []Point
+		for _, p := range ser.Points {
+			if e.hold.releaseTime(p) <= now {
+				latePoints = append(latePoints, p)
+				continue
+			}
+			if ref == nil {
+				ref = &seriesRef{hash: ser.Hash, labels: ser.Labels}
+			}
+			entries = append(entries, heldEntry{ref: ref, point: p, arrived: now})
+		}
+		if len(latePoints) > 0 {
+			late = append(late, Series{Hash: ser.Hash, Labels: ser.Labels, Points: latePoints})
+			lateCount += len(latePoints)
+		}
+	}
+	e.hold.add(entries)
+	if lateCount > 0 {
+		// A late batch is a request of its own: if the backend rejects one of its samples,
+		// the on-time samples are not in that request.
+		e.tel.released(lateCount, ReleaseLate)
+		if err := e.enqueue(ctx, e.byShard(late)); err != nil {
+			return err
+		}
+	}
+	if excess := e.hold.held.Load() - int64(e.set.MaxHeldSamples); excess > 0 {
+		e.releaseMu.Lock()
+		defer e.releaseMu.Unlock()
+		e.release(e.hold.popAtLeast(excess), ReleaseEarly)
+	}
+	return nil
+}
+
+func (e *Engine) releaseLoop() {
+	defer e.releaseDone.Done()
+	ticker := time.NewTicker(e.set.ReleaseInterval)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-e.stopRelease:
+			return
+		case <-ticker.C:
+			e.ReleaseDue()
+		}
+	}
+}
+
+// ReleaseDue releases every held sample whose release time has passed on the engine's clock.
+func (e *Engine) ReleaseDue() {
+	e.releaseMu.Lock()
+	defer e.releaseMu.Unlock()
+	e.release(e.hold.popDue(e.clock.Now().UnixMilli()), ReleaseOnTime)
+}
+
+// release queues buckets, oldest first, on their shards: one batch per shard, each series with
+// its points in timestamp order. The caller holds releaseMu.
+func (e *Engine) release(buckets [][]heldEntry, reason string) {
+	if len(buckets) == 0 {
+		return
+	}
+	now := e.clock.Now().UnixMilli()
+	perShard := make([][]Series, len(e.shards))
+	index := make(map[uint64]int)
+	count := 0
+	for _, bucket := range buckets {
+		for _, entry := range bucket {
+			shard := int(entry.ref.hash % uint64(len(e.shards)))
+			i, ok := index[entry.ref.hash]
+			if !ok {
+				i = len(perShard[shard])
+				index[entry.ref.hash] = i
+				perShard[shard] = append(perShard[shard], Series{Hash: entry.ref.hash, Labels: entry.ref.labels})
+			}
+			perShard[shard][i].Points = append(perShard[shard][i].Points, entry.point)
+			e.tel.held(now - entry.arrived)
+			count++
+		}
+	}
+	e.tel.released(count, reason)
+	// Releases wait for room on the shards rather than drop: the shards drain on their own, and
+	// while a release waits, held data and then pushes are held back too.
+	if err := e.enqueue(e.sendCtx, perShard); err != nil {
+		e.logger.Warn("Held samples could not be queued before the shutdown deadline.", zap.Error(err))
+	}
+}
+
+func (e *Engine) byShard(series []Series) [][]Series {
+	perShard := make([][]Series, len(e.shards))
+	for _, s := range series {
+		i := s.Hash % uint64(len(e.shards))
+		perShard[i] = append(perShard[i], s)
+	}
+	return perShard
+}
+
+// enqueue queues one batch per shard; what it cannot queue before ctx ends is counted dropped
+// when ctx is the send context (shutdown), or returned to the caller otherwise.
+func (e *Engine) enqueue(ctx context.Context, perShard [][]Series) error {
+	for i, batch := range perShard {
+		if len(batch) == 0 {
+			continue
+		}
+		e.pending.Add(1)
+		select {
+		case e.shards[i].in <- batch:
+		case <-ctx.Done():
+			e.pending.Add(-1)
+			left := 0
+			for _, b := range perShard[i:] {
+				for _, s := range b {
+					left += len(s.Points)
+				}
+			}
+			if ctx == e.sendCtx {
+				e.drop(left, ReasonShutdown)
+				return fmt.Errorf("%d samples not queued: %w", left, context.Cause(ctx))
+			}
+			return fmt.Errorf("ordered_rw: %d samples not queued, the shard queues are full: %w", left, context.Cause(ctx))
+		}
+	}
+	return nil
+}
+
+func (e *Engine) drop(n int, reason string) {
+	e.tel.dropped(n, reason)
+	if reason == ReasonShutdown {
+		e.undelivered.Add(int64(n))
+	}
+}
+
+// Shutdown stops taking pushes, releases every held sample in order, and waits until the shards
+// sent everything or ctx ends. It reports how many samples could not be delivered.
+func (e *Engine) Shutdown(ctx context.Context) error {
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return nil
+	}
+	e.closed = true
+	started := e.started
+	e.mu.Unlock()
+	defer e.tel.shutdown()
+	defer e.cancelSend()
+	if !started {
+		return nil
+	}
+	e.closing.Store(true)
+	stop := context.AfterFunc(ctx, e.cancelSend)
+	defer stop()
+	if _, ok := ctx.Deadline(); !ok {
+		// Without a deadline a backend outage would hold the shutdown for max_elapsed_time per
+		// request; try each request once instead.
+		close(e.retryStop)
+	}
+
+	if e.hold != nil {
+		close(e.stopRelease)
+		e.releaseDone.Wait()
+		e.releaseMu.Lock()
+		e.release(e.hold.popAll(), ReleaseShutdown)
+		e.releaseMu.Unlock()
+	}
+	for _, s := range e.shards {
+		close(s.in)
+	}
+	e.shardsDone.Wait()
+	e.rejections.flush()
+	if n := e.undelivered.Load(); n > 0 {
+		e.logger.Error("Samples could not be delivered before the shutdown ended.", zap.Int64("samples", n))
+		return fmt.Errorf("ordered_rw: %d samples could not be delivered at shutdown", n)
+	}
+	return nil
+}

@@ -1,0 +1,317 @@
+package ordering
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/promtest"
+)
+
+const (
+	droppedSamples  = "otelcol_exporter_ordered_rw_dropped_samples"
+	releasedSamples = "otelcol_exporter_ordered_rw_released_samples"
+	sentSamples     = "otelcol_exporter_ordered_rw_sent_samples"
+	requestSplits   = "otelcol_exporter_ordered_rw_request_splits"
+	heldSamples     = "otelcol_exporter_ordered_rw_held_samples"
+	heldSeries      = "otelcol_exporter_ordered_rw_held_series"
+)
+
+func waitIdle(t *testing.T, engines ...*Engine) {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		for _, e := range engines {
+			if !e.Idle() {
+				return false
+			}
+		}
+		return true
+	}, 10*time.Second, time.Millisecond)
+}
+
+// Guarantee 1: per series, samples leave in increasing order across batches, retries (503
+// bursts, connection resets), slow answers and parallel shards.
+func TestInOrderAcrossBatchesRetriesAndShards(t *testing.T) {
+	backend := promtest.NewBackend(t)
+	backend.SetDelay(2 * time.Millisecond)
+	h := newHarness(t, backend, Settings{Shards: 4})
+	const numSeries, batches = 200, 20
+	backend.FailNext(5)
+	for b := range batches {
+		if b == 10 {
+			backend.ResetNext(3)
+		}
+		var batch []Series
+		for i := range numSeries {
+			batch = append(batch, series(i, int64(b+1)*1000))
+		}
+		require.NoError(t, h.engine.Push(context.Background(), batch))
+	}
+	waitIdle(t, h.engine)
+	want := make([]int64, batches)
+	for b := range batches {
+		want[b] = int64(b+1) * 1000
+	}
+	requireStoredInOrder(t, backend, numSeries, want...)
+	assert.Zero(t, backend.Rejected())
+	assert.Greater(t, backend.MaxInFlight(), 1, "shards send in parallel")
+	assert.Equal(t, int64(numSeries*batches), h.counter(t, sentSamples))
+	assert.Equal(t, int64(numSeries), h.gauge(t, heldSeries))
+	h.shutdown(t)
+}
+
+// Guarantee 2: a sample not newer than the last sent one of its series is removed before the
+// request is built, and counted; it costs nothing else.
+func TestStaleSampleIsNeverSent(t *testing.T) {
+	backend := promtest.NewBackend(t)
+	h := newHarness(t, backend, Settings{Shards: 1})
+	var first []Series
+	for i := range 10 {
+		first = append(first, series(i, 1000, 2000))
+	}
+	require.NoError(t, h.engine.Push(context.Background(), first))
+	waitIdle(t, h.engine)
+
+	second := []Series{series(0, 1500, 3000), series(1, 2000, 3000)} // 1500 older, 2000 equal
+	for i := 2; i < 10; i++ {
+		second = append(second, series(i, 3000))
+	}
+	require.NoError(t, h.engine.Push(context.Background(), second))
+	waitIdle(t, h.engine)
+
+	requireStoredInOrder(t, backend, 10, 1000, 2000, 3000)
+	assert.Zero(t, backend.Rejected(), "the stale samples never reached the backend")
+	assert.Equal(t, int64(2), h.counter(t, droppedSamples, reason(ReasonStale)))
+	h.shutdown(t)
+}
+
+// Guarantee 5: when the backend rejects a request, only the rejected sample is lost.
+func TestOneRejectedSampleCostsOneSample(t *testing.T) {
+	backend := promtest.NewBackend(t)
+	// Another gateway already wrote series 0 at 5000.
+	other := newHarness(t, backend, Settings{Shards: 1})
+	require.NoError(t, other.engine.Push(context.Background(), []Series{series(0, 5000)}))
+	waitIdle(t, other.engine)
+
+	h := newHarness(t, backend, Settings{Shards: 1})
+	var batch []Series
+	for i := range 100 {
+		batch = append(batch, series(i, 4000))
+	}
+	require.NoError(t, h.engine.Push(context.Background(), batch))
+	waitIdle(t, h.engine)
+
+	stored := backend.Stored()
+	for i := 1; i < 100; i++ {
+		require.Len(t, stored[key(i)], 1, "series %d", i)
+	}
+	require.Equal(t, []promtest.Sample{{T: 5000, V: 5000}}, stored[key(0)])
+	assert.Equal(t, int64(99), h.counter(t, sentSamples))
+	assert.Equal(t, int64(1), h.counter(t, droppedSamples, reason(ReasonOutOfOrder)))
+	splits := h.counter(t, requestSplits)
+	assert.Positive(t, splits)
+	assert.LessOrEqual(t, splits, int64(7), "one bad sample among 100 costs at most log2(100) splits")
+	h.shutdown(t)
+	other.shutdown(t)
+}
+
+// Guarantee 3: two gateways, each receiving alternate samples of the same series with different
+// delays, emit them in one global order when they hold each sample until timestamp + window.
+func TestHoldbackTwoGatewaysNoCoordination(t *testing.T) {
+	for _, tc := range []struct {
+		name         string
+		window       time.Duration
+		wantRejected bool
+	}{
+		{name: "window_3s", window: 3 * time.Second},
+		// Without a window long enough the same traffic is rejected: the test has teeth.
+		{name: "window_1ms", window: time.Millisecond, wantRejected: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			backend := promtest.NewBackend(t)
+			clock := newFakeClock(0)
+			set := Settings{Shards: 2, Holdback: true, Window: tc.window, MaxHeldSamples: 1_000_000, Clock: clock, ReleaseInterval: 100 * time.Millisecond}
+			gatewayA, gatewayB := newHarness(t, backend, set), newHarness(t, backend, set)
+			delays := []int64{200, 1900} // gateway A is fast, gateway B slow
+			const numSeries, points, start = 50, 30, int64(10_000)
+			type arrival struct {
+				at, ts int64
+				gw     int
+			}
+			var arrivals []arrival
+			for p := range points {
+				ts := start + int64(p)*1000
+				gw := p % 2
+				arrivals = append(arrivals, arrival{at: ts + delays[gw], ts: ts, gw: gw})
+			}
+			engines := []*Engine{gatewayA.engine, gatewayB.engine}
+			for now := start; now <= start+points*1000+5000; now += 100 {
+				clock.Set(now)
+				for _, a := range arrivals {
+					if a.at > now-100 && a.at <= now {
+						var batch []Series
+						for i := range numSeries {
+							batch = append(batch, series(i, a.ts))
+						}
+						require.NoError(t, engines[a.gw].Push(context.Background(), batch))
+					}
+				}
+				for _, e := range engines {
+					e.ReleaseDue()
+				}
+				waitIdle(t, engines...)
+			}
+			if tc.wantRejected {
+				assert.Positive(t, backend.Rejected())
+				assert.Less(t, backend.StoredCount(), numSeries*points)
+			} else {
+				assert.Zero(t, backend.Rejected())
+				want := make([]int64, points)
+				for p := range points {
+					want[p] = start + int64(p)*1000
+				}
+				requireStoredInOrder(t, backend, numSeries, want...)
+				assert.Equal(t, int64(numSeries*points/2), gatewayA.counter(t, releasedSamples, reason(ReleaseOnTime)))
+			}
+			gatewayA.shutdown(t)
+			gatewayB.shutdown(t)
+		})
+	}
+}
+
+// A sample later than its window goes out at once if newer than its series' last sent sample,
+// in a request apart from on-time ones; otherwise it is dropped and counted.
+func TestHoldbackLateSamples(t *testing.T) {
+	backend := promtest.NewBackend(t)
+	clock := newFakeClock(10_000)
+	h := newHarness(t, backend, Settings{Shards: 1, Holdback: true, Window: time.Second, MaxHeldSamples: 100, Clock: clock, ReleaseInterval: 100 * time.Millisecond})
+
+	require.NoError(t, h.engine.Push(context.Background(), []Series{series(0, 9_500), series(1, 8_000)}))
+	waitIdle(t, h.engine)
+	assert.Equal(t, []promtest.Sample{{T: 8_000, V: 8_000}}, backend.Stored()[key(1)], "late sample sent at once")
+	assert.Empty(t, backend.Stored()[key(0)], "on-time sample still held")
+	assert.Equal(t, int64(1), h.gauge(t, heldSamples))
+	assert.Equal(t, 1, backend.Requests())
+
+	clock.Set(10_600)
+	h.engine.ReleaseDue()
+	waitIdle(t, h.engine)
+	assert.Equal(t, []promtest.Sample{{T: 9_500, V: 9_500}}, backend.Stored()[key(0)])
+
+	require.NoError(t, h.engine.Push(context.Background(), []Series{series(0, 9_000)}))
+	waitIdle(t, h.engine)
+	assert.Equal(t, int64(1), h.counter(t, droppedSamples, reason(ReasonStale)))
+	assert.Equal(t, int64(1), h.counter(t, releasedSamples, reason(ReleaseOnTime)))
+	assert.Equal(t, int64(2), h.counter(t, releasedSamples, reason(ReleaseLate)))
+	assert.Zero(t, backend.Rejected())
+	h.shutdown(t)
+}
+
+// Held data is bounded: beyond max_held_samples the oldest are released early, in order.
+func TestHoldbackBound(t *testing.T) {
+	backend := promtest.NewBackend(t)
+	clock := newFakeClock(20_000)
+	h := newHarness(t, backend, Settings{Shards: 2, Holdback: true, Window: 5 * time.Second, MaxHeldSamples: 10, Clock: clock, ReleaseInterval: 50 * time.Millisecond})
+	for i := range 30 {
+		require.NoError(t, h.engine.Push(context.Background(), []Series{series(0, 20_000+int64(i)*100)}))
+		require.LessOrEqual(t, h.engine.HeldSamples(), int64(10))
+	}
+	waitIdle(t, h.engine)
+	assert.Equal(t, int64(20), h.counter(t, releasedSamples, reason(ReleaseEarly)))
+	assert.Equal(t, int64(10), h.gauge(t, heldSamples))
+	h.shutdown(t)
+	want := make([]int64, 30)
+	for i := range want {
+		want[i] = 20_000 + int64(i)*100
+	}
+	requireStoredInOrder(t, backend, 1, want...)
+	assert.Equal(t, int64(10), h.counter(t, releasedSamples, reason(ReleaseShutdown)))
+}
+
+// Guarantee 6: shutdown flushes held samples in order.
+func TestShutdownFlushesHeldInOrder(t *testing.T) {
+	backend := promtest.NewBackend(t)
+	clock := newFakeClock(0)
+	h := newHarness(t, backend, Settings{Shards: 3, Holdback: true, Window: time.Minute, MaxHeldSamples: 1000, Clock: clock})
+	var late, early []Series
+	for i := range 20 {
+		late = append(late, series(i, 3000, 4000, 5000))
+		early = append(early, series(i, 1000, 2000))
+	}
+	require.NoError(t, h.engine.Push(context.Background(), late))
+	require.NoError(t, h.engine.Push(context.Background(), early)) // older samples arrive second
+	assert.Zero(t, backend.Requests())
+	h.shutdown(t)
+	requireStoredInOrder(t, backend, 20, 1000, 2000, 3000, 4000, 5000)
+	assert.Zero(t, backend.Rejected())
+	assert.ErrorIs(t, h.engine.Push(context.Background(), early), ErrClosed)
+	assert.NoError(t, h.engine.Shutdown(context.Background()), "shutdown twice")
+}
+
+// Guarantee 6: what cannot be delivered before the shutdown deadline is counted and reported.
+func TestShutdownReportsUndelivered(t *testing.T) {
+	backend := promtest.NewBackend(t)
+	backend.FailNext(1 << 30)
+	clock := newFakeClock(0)
+	h := newHarness(t, backend, Settings{Shards: 2, Holdback: true, Window: time.Minute, MaxHeldSamples: 1000, Clock: clock})
+	var batch []Series
+	for i := range 10 {
+		batch = append(batch, series(i, 1000, 2000))
+	}
+	require.NoError(t, h.engine.Push(context.Background(), batch))
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	err := h.engine.Shutdown(ctx)
+	require.ErrorContains(t, err, "20 samples could not be delivered")
+	assert.Equal(t, int64(20), h.counter(t, droppedSamples, reason(ReasonShutdown)))
+}
+
+// Stamp-free, hold-free mode still never reorders a retried request behind a newer one.
+func TestRetryBeforeAnythingNewer(t *testing.T) {
+	backend := promtest.NewBackend(t)
+	backend.FailNext(4)
+	h := newHarness(t, backend, Settings{Shards: 1})
+	require.NoError(t, h.engine.Push(context.Background(), []Series{series(0, 1000)}))
+	require.NoError(t, h.engine.Push(context.Background(), []Series{series(0, 2000)}))
+	waitIdle(t, h.engine)
+	requireStoredInOrder(t, backend, 1, 1000, 2000)
+	assert.Equal(t, 6, backend.Requests())
+	h.shutdown(t)
+}
+
+// Series state is bounded: idle series are forgotten.
+func TestIdleSeriesExpire(t *testing.T) {
+	backend := promtest.NewBackend(t)
+	clock := newFakeClock(0)
+	h := newHarness(t, backend, Settings{Shards: 1, Clock: clock, SeriesIdleTimeout: time.Second})
+	var batch []Series
+	for i := range 5 {
+		batch = append(batch, series(i, 1000))
+	}
+	require.NoError(t, h.engine.Push(context.Background(), batch))
+	waitIdle(t, h.engine)
+	assert.Equal(t, int64(5), h.engine.TrackedSeries())
+	clock.Set(2000)
+	require.NoError(t, h.engine.Push(context.Background(), []Series{series(5, 2000)}))
+	waitIdle(t, h.engine)
+	assert.Equal(t, int64(1), h.engine.TrackedSeries())
+	h.shutdown(t)
+}
+
+func TestRejectionReason(t *testing.T) {
+	for body, want := range map[string]string{
+		"out of order sample": ReasonOutOfOrder,
+		"err-mimir-sample-out-of-order: the sample has been rejected": ReasonOutOfOrder,
+		"duplicate sample for timestamp":                              ReasonDuplicate,
+		"err-mimir-sample-timestamp-too-old":                          ReasonTooOld,
+		"out of bounds":                                               ReasonTooOld,
+		"per-user series limit of 10000 exceeded":                     ReasonLimits,
+		"invalid label name":                                          ReasonOther,
+	} {
+		assert.Equal(t, want, rejectionReason(400, body), body)
+	}
+	assert.Equal(t, ReasonLimits, rejectionReason(413, "request too large"))
+}

@@ -1,0 +1,151 @@
+package ordering
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/prometheus/prompb"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/config/configretry"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	"go.uber.org/goleak"
+	"go.uber.org/zap"
+
+	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/promtest"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// fakeClock is advanced by the test only.
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func newFakeClock(ms int64) *fakeClock { return &fakeClock{now: time.UnixMilli(ms)} }
+
+func (c *fakeClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
+
+func (c *fakeClock) Set(ms int64) { c.mu.Lock(); c.now = time.UnixMilli(ms); c.mu.Unlock() }
+
+type harness struct {
+	engine  *Engine
+	tel     *componenttest.Telemetry
+	backend *promtest.Backend
+}
+
+func fastRetry() configretry.BackOffConfig {
+	r := configretry.NewDefaultBackOffConfig()
+	r.InitialInterval = time.Millisecond
+	r.MaxInterval = 5 * time.Millisecond
+	r.MaxElapsedTime = 5 * time.Second
+	return r
+}
+
+func newHarness(t *testing.T, backend *promtest.Backend, set Settings) *harness {
+	t.Helper()
+	tel := componenttest.NewTelemetry()
+	t.Cleanup(func() { require.NoError(t, tel.Shutdown(context.Background())) })
+	tset := tel.NewTelemetrySettings()
+	tset.Logger = zap.NewNop()
+	if set.Shards == 0 {
+		set.Shards = 4
+	}
+	if set.QueueSize == 0 {
+		set.QueueSize = 100
+	}
+	if set.MaxBatchBytes == 0 {
+		set.MaxBatchBytes = 3_000_000
+	}
+	if set.Retry.InitialInterval == 0 {
+		set.Retry = fastRetry()
+	}
+	poster := &HTTPPoster{Client: backend.Server.Client(), URL: backend.URL(), UserAgent: "test/0"}
+	e, err := NewEngine(set, tset, "ordered_rw", poster)
+	require.NoError(t, err)
+	e.Start()
+	return &harness{engine: e, tel: tel, backend: backend}
+}
+
+func (h *harness) shutdown(t *testing.T) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	require.NoError(t, h.engine.Shutdown(ctx))
+}
+
+// counter sums the data points of a counter whose attributes include want.
+func (h *harness) counter(t *testing.T, name string, want ...attribute.KeyValue) int64 {
+	t.Helper()
+	m, err := h.tel.GetMetric(name)
+	if err != nil {
+		return 0
+	}
+	var total int64
+	for _, dp := range m.Data.(metricdata.Sum[int64]).DataPoints {
+		if hasAll(dp.Attributes, want) {
+			total += dp.Value
+		}
+	}
+	return total
+}
+
+func (h *harness) gauge(t *testing.T, name string) int64 {
+	t.Helper()
+	m, err := h.tel.GetMetric(name)
+	require.NoError(t, err)
+	dps := m.Data.(metricdata.Gauge[int64]).DataPoints
+	require.Len(t, dps, 1)
+	require.Equal(t, "ordered_rw", mustValue(dps[0].Attributes, "exporter"))
+	return dps[0].Value
+}
+
+func hasAll(set attribute.Set, want []attribute.KeyValue) bool {
+	for _, kv := range want {
+		v, ok := set.Value(kv.Key)
+		if !ok || v != kv.Value {
+			return false
+		}
+	}
+	return true
+}
+
+func mustValue(set attribute.Set, key string) string {
+	v, _ := set.Value(attribute.Key(key))
+	return v.AsString()
+}
+
+func reason(r string) attribute.KeyValue { return attribute.String("reason", r) }
+
+// series builds one translated series named metric_<i> with points at the given timestamps; the
+// value of a point is its timestamp, so that resends are identical.
+func series(i int, ts ...int64) Series {
+	labels := []prompb.Label{{Name: "__name__", Value: "metric"}, {Name: "series", Value: fmt.Sprint(i)}}
+	s := Series{Hash: HashLabels(labels), Labels: labels}
+	for _, t := range ts {
+		s.Points = append(s.Points, Point{T: t, V: float64(t)})
+	}
+	return s
+}
+
+func key(i int) string {
+	return promtest.LabelsKey([]prompb.Label{{Name: "__name__", Value: "metric"}, {Name: "series", Value: fmt.Sprint(i)}})
+}
+
+// requireStoredInOrder checks every listed series holds exactly want, in that order.
+func requireStoredInOrder(t *testing.T, b *promtest.Backend, n int, want ...int64) {
+	t.Helper()
+	stored := b.Stored()
+	for i := range n {
+		var got []int64
+		for _, s := range stored[key(i)] {
+			got = append(got, s.T)
+		}
+		require.Equal(t, want, got, "series %d", i)
+	}
+}

@@ -1,0 +1,44 @@
+package ordering // import "github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/ordering"
+
+import (
+	"strings"
+)
+
+// Reasons a sample is dropped, the values of the `reason` attribute of dropped_samples.
+const (
+	ReasonStale        = "stale"          // not newer than the last sample sent for its series
+	ReasonOutOfOrder   = "out_of_order"   // the backend rejected it as out of order
+	ReasonDuplicate    = "duplicate"      // the backend holds another value at that timestamp
+	ReasonTooOld       = "too_old"        // older than the backend accepts
+	ReasonLimits       = "limits"         // a per-tenant limit of the backend
+	ReasonOther        = "other"          // any other rejection of its content
+	ReasonSendFailed   = "send_failed"    // retries exhausted, or a status that rejects every request
+	ReasonShutdown     = "shutdown"       // could not be delivered before the shutdown ended
+)
+
+// Reasons a sample is released from hold-back, the values of `reason` on released_samples.
+const (
+	ReleaseOnTime   = "on_time"  // its timestamp plus the window passed
+	ReleaseLate     = "late"     // it arrived after its window and went out at once
+	ReleaseEarly    = "early"    // max_held_samples was reached and it was the oldest held
+	ReleaseShutdown = "shutdown" // flushed at shutdown
+)
+
+// rejectionReason classifies the body of a 400/409/422 answer. Prometheus, Cortex, Mimir and
+// Amazon Managed Service for Prometheus word these differently; the substrings below cover the
+// messages each of them returns.
+func rejectionReason(status int, body string) string {
+	b := strings.ToLower(body)
+	switch {
+	case strings.Contains(b, "out of order"), strings.Contains(b, "out-of-order"):
+		return ReasonOutOfOrder
+	case strings.Contains(b, "duplicate"):
+		return ReasonDuplicate
+	case strings.Contains(b, "too old"), strings.Contains(b, "too-old"), strings.Contains(b, "out of bounds"),
+		strings.Contains(b, "too far in the past"):
+		return ReasonTooOld
+	case strings.Contains(b, "limit"), status == 413:
+		return ReasonLimits
+	}
+	return ReasonOther
+}

@@ -1,0 +1,244 @@
+package ordering // import "github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/ordering"
+
+import (
+	"errors"
+	"math"
+	"sync/atomic"
+	"time"
+
+	"github.com/cenkalti/backoff/v7"
+	"github.com/golang/snappy"
+	"github.com/prometheus/prometheus/prompb"
+)
+
+// seriesState is all a shard keeps per series: what it sent last and when it last saw it.
+type seriesState struct {
+	lastSent int64 // timestamp (ms) of the newest sample sent; MinInt64 before the first
+	lastSeen int64 // wall clock (ms), to expire idle series
+}
+
+// shard owns a disjoint set of series (by hash) and sends their samples one request at a time,
+// retrying each before anything newer, like Prometheus' own queue manager. Its state is touched
+// only by its own goroutine.
+type shard struct {
+	engine    *Engine
+	in        chan []Series
+	state     map[uint64]*seriesState
+	tracked   atomic.Int64
+	lastSweep int64
+
+	protobuf []byte
+	snappy   []byte
+}
+
+func newShard(e *Engine, queueSize int) *shard {
+	return &shard{engine: e, in: make(chan []Series, queueSize), state: map[uint64]*seriesState{}}
+}
+
+func (s *shard) run() {
+	defer s.engine.shardsDone.Done()
+	for batch := range s.in {
+		s.process(batch)
+		s.engine.pending.Add(-1)
+	}
+}
+
+// process removes the stale points of batch, then sends the rest in requests of at most
+// max_batch_size_bytes.
+func (s *shard) process(batch []Series) {
+	e := s.engine
+	now := e.clock.Now().UnixMilli()
+	timeseries := make([]prompb.TimeSeries, 0, len(batch))
+	stale, total := 0, 0
+	for i := range batch {
+		ser := &batch[i]
+		st := s.state[ser.Hash]
+		if st == nil {
+			st = &seriesState{lastSent: math.MinInt64}
+			s.state[ser.Hash] = st
+			s.tracked.Add(1)
+		}
+		st.lastSeen = now
+		sortPoints(ser.Points)
+		ts := prompb.TimeSeries{Labels: ser.Labels}
+		for _, p := range ser.Points {
+			// Marked sent before the request succeeds: a sample that is not delivered is counted
+			// dropped, and nothing older may follow it in any case.
+			if p.T <= st.lastSent {
+				stale++
+				continue
+			}
+			st.lastSent = p.T
+			if p.H != nil {
+				ts.Histograms = append(ts.Histograms, *p.H)
+			} else {
+				ts.Samples = append(ts.Samples, prompb.Sample{Value: p.V, Timestamp: p.T})
+			}
+		}
+		if n := len(ts.Samples) + len(ts.Histograms); n > 0 {
+			timeseries = append(timeseries, ts)
+			total += n
+		}
+	}
+	e.tel.dropped(stale, ReasonStale)
+	if now-s.lastSweep >= e.set.SeriesIdleTimeout.Milliseconds()/4 {
+		s.sweep(now)
+	}
+	if total == 0 {
+		return
+	}
+	if e.sendCtx.Err() != nil {
+		e.drop(total, ReasonShutdown)
+		return
+	}
+
+	var chunk []prompb.TimeSeries
+	size, n := 0, 0
+	for i := range timeseries {
+		sz := timeseries[i].Size()
+		if len(chunk) > 0 && size+sz > e.set.MaxBatchBytes {
+			s.deliver(chunk, n)
+			chunk, size, n = nil, 0, 0
+		}
+		chunk = append(chunk, timeseries[i])
+		size += sz
+		n += len(timeseries[i].Samples) + len(timeseries[i].Histograms)
+	}
+	s.deliver(chunk, n)
+}
+
+// sweep forgets series idle longer than SeriesIdleTimeout, bounding the state to active series.
+func (s *shard) sweep(now int64) {
+	s.lastSweep = now
+	limit := now - s.engine.set.SeriesIdleTimeout.Milliseconds()
+	for h, st := range s.state {
+		if st.lastSeen < limit {
+			delete(s.state, h)
+			s.tracked.Add(-1)
+		}
+	}
+}
+
+// deliver sends n samples. When the backend rejects their content (400, 409, 413, 422) the request
+// is split in halves, each delivered the same way, so that one rejected sample costs one sample.
+// Resending is safe: a Prometheus-compatible store accepts an identical sample it already holds.
+func (s *shard) deliver(timeseries []prompb.TimeSeries, n int) {
+	e := s.engine
+	err := s.send(timeseries)
+	if err == nil {
+		e.tel.sent(n)
+		return
+	}
+	var status *StatusError
+	if errors.As(err, &status) && status.rejectsContent() {
+		if n == 1 {
+			reason := rejectionReason(status.Status, status.Body)
+			e.tel.dropped(1, reason)
+			e.rejections.note(reason, 1, timeseries[0].Labels, err)
+			return
+		}
+		e.tel.split()
+		first, second := splitHalves(timeseries, n/2)
+		s.deliver(first, n/2)
+		s.deliver(second, n-n/2)
+		return
+	}
+	reason := ReasonSendFailed
+	if e.closing.Load() {
+		reason = ReasonShutdown
+	}
+	e.drop(n, reason)
+	e.rejections.note(reason, n, timeseries[0].Labels, err)
+}
+
+// send posts one request, retrying server errors, throttling and network errors with the
+// retry_on_failure backoff. Nothing else of this shard is sent meanwhile.
+func (s *shard) send(timeseries []prompb.TimeSeries) error {
+	e := s.engine
+	body, err := s.encode(&prompb.WriteRequest{Timeseries: timeseries})
+	if err != nil {
+		return err
+	}
+	retry := e.set.Retry
+	bo := &backoff.ExponentialBackOff{
+		InitialInterval:     retry.InitialInterval,
+		RandomizationFactor: retry.RandomizationFactor,
+		Multiplier:          retry.Multiplier,
+		MaxInterval:         retry.MaxInterval,
+	}
+	bo.Reset()
+	start := time.Now()
+	for {
+		err = e.poster.Post(e.sendCtx, body)
+		if err == nil || !retryable(err) || !retry.Enabled || e.sendCtx.Err() != nil {
+			return err
+		}
+		wait := bo.NextBackOff()
+		if retry.MaxElapsedTime > 0 && time.Since(start)+wait > retry.MaxElapsedTime {
+			return err
+		}
+		timer := time.NewTimer(wait)
+		select {
+		case <-timer.C:
+		case <-e.retryStop:
+			timer.Stop()
+			return err
+		case <-e.sendCtx.Done():
+			timer.Stop()
+			return err
+		}
+	}
+}
+
+func retryable(err error) bool {
+	var status *StatusError
+	if errors.As(err, &status) {
+		return status.retryable()
+	}
+	return true // connection refused or reset, timeouts: the backend never answered
+}
+
+func (s *shard) encode(req *prompb.WriteRequest) ([]byte, error) {
+	size := req.Size()
+	if cap(s.protobuf) < size {
+		s.protobuf = make([]byte, size)
+	}
+	s.protobuf = s.protobuf[:size]
+	n, err := req.MarshalToSizedBuffer(s.protobuf)
+	if err != nil {
+		return nil, err
+	}
+	s.protobuf = s.protobuf[:n]
+	if m := snappy.MaxEncodedLen(n); cap(s.snappy) < m {
+		s.snappy = make([]byte, m)
+	}
+	return snappy.Encode(s.snappy[:cap(s.snappy)], s.protobuf), nil
+}
+
+// splitHalves returns the first `want` samples of timeseries, in order, and the rest. A series is
+// cut in the middle when needed; the translator never mixes float and histogram samples in one
+// series, so cutting either list is enough.
+func splitHalves(timeseries []prompb.TimeSeries, want int) (first, second []prompb.TimeSeries) {
+	for i := range timeseries {
+		ts := timeseries[i]
+		c := len(ts.Samples) + len(ts.Histograms)
+		if c <= want {
+			first = append(first, ts)
+			want -= c
+			if want == 0 {
+				return first, timeseries[i+1:]
+			}
+			continue
+		}
+		head, tail := ts, ts
+		if len(ts.Samples) > 0 {
+			head.Samples, tail.Samples = ts.Samples[:want], ts.Samples[want:]
+		} else {
+			head.Histograms, tail.Histograms = ts.Histograms[:want], ts.Histograms[want:]
+		}
+		first = append(first, head)
+		second = append(make([]prompb.TimeSeries, 0, len(timeseries)-i), tail)
+		return first, append(second, timeseries[i+1:]...)
+	}
+	return first, nil
+}
