@@ -1,0 +1,343 @@
+// Package guard holds the state of series_guard: which series are admitted, the counts the caps
+// are checked against, the sliding-window expiry and the overflow accumulators.
+//
+// Memory per admitted series is one map slot: an 8-byte key and a 16-byte entry. Metric names
+// and tenants are interned once and referenced by index.
+package guard // import "github.com/otelcol-fleet/otelcol-fleet/processor/seriesguardprocessor/internal/guard"
+
+import (
+	"strings"
+	"time"
+)
+
+// Reason says why a series was refused or folded.
+type Reason uint8
+
+const (
+	ReasonNone Reason = iota
+	ReasonLabels
+	ReasonLabelNameLength
+	ReasonLabelValueLength
+	ReasonMaxSeries
+	ReasonMaxSeriesPerMetric
+	ReasonTenant
+	// ReasonMaxTrackedSeries: the state is full (max_tracked_series), nothing new can be tracked.
+	ReasonMaxTrackedSeries
+	// ReasonOverflowUnsupported: action overflow, but the point type cannot be folded
+	// (summaries, exponential histograms) or its value is not a number.
+	ReasonOverflowUnsupported
+	NumReasons
+)
+
+var reasonNames = [NumReasons]string{"", "labels", "label_name_length", "label_value_length", "max_series",
+	"max_series_per_metric", "tenant", "max_tracked_series", "overflow_unsupported"}
+
+func (r Reason) String() string { return reasonNames[r] }
+
+// Limits configures a Guard; 0 turns a limit off.
+type Limits struct {
+	MaxSeries          int
+	MaxSeriesPerMetric int
+	TenantMaxSeries    int
+	TenantOverrides    map[string]int
+	Window             time.Duration
+	// MaxTracked bounds admitted plus folded series.
+	MaxTracked int
+	// Overflow folds refused series instead of dropping them.
+	Overflow bool
+}
+
+// State of a series already known.
+type State uint8
+
+const (
+	Unknown State = iota
+	Admitted
+	Folded
+)
+
+type entry struct {
+	lastSeen uint32 // ticks since the epoch
+	metric   uint32 // index into metrics
+	tenant   uint32 // index into tenants; 0 = no tenant
+	weight   uint16 // Prometheus series in this group (buckets, _sum, _count)
+}
+
+type metricState struct {
+	name   string
+	active int64
+}
+
+type tenantState struct {
+	name   string
+	active int64
+	limit  int64
+}
+
+// tick is the resolution of lastSeen: uint32 ticks of 100 ms last 13 years.
+const tick = 100 * time.Millisecond
+
+// maxRemembered bounds the set of refused series remembered to count each once.
+const maxRemembered = 1 << 16
+
+// Guard is not safe for concurrent use: the processor serializes batches.
+type Guard struct {
+	limits      Limits
+	epoch       time.Time
+	windowTicks uint32
+
+	series map[uint64]entry
+	folded map[uint64]*FoldedSeries
+
+	metricIndex  map[string]uint32
+	metrics      []metricState
+	freeMetrics  []uint32
+	tenantIndex  map[string]uint32
+	tenants      []tenantState // tenants[0] is "no tenant"
+	freeTenants  []uint32
+	overflows    map[OverflowKey]*Overflow
+	active       int64
+	tracked      int64
+	refusedSeen  map[uint64]uint32
+	refusedDrops int
+	pending      []*Overflow
+}
+
+// New returns an empty Guard whose clock starts at epoch.
+func New(l Limits, epoch time.Time) *Guard {
+	w := l.Window / tick
+	if w < 1 {
+		w = 1
+	}
+	return &Guard{
+		limits:      l,
+		epoch:       epoch,
+		windowTicks: uint32(w),
+		series:      map[uint64]entry{},
+		folded:      map[uint64]*FoldedSeries{},
+		metricIndex: map[string]uint32{},
+		tenantIndex: map[string]uint32{},
+		tenants:     []tenantState{{}},
+		overflows:   map[OverflowKey]*Overflow{},
+		refusedSeen: map[uint64]uint32{},
+	}
+}
+
+// Tick converts a time to the Guard's clock.
+func (g *Guard) Tick(now time.Time) uint32 {
+	d := now.Sub(g.epoch)
+	if d < 0 {
+		return 0
+	}
+	return uint32(d / tick)
+}
+
+// Seen marks a known series as seen now and says what it is. It does not allocate.
+func (g *Guard) Seen(hash uint64, now uint32) (State, *FoldedSeries) {
+	if e, ok := g.series[hash]; ok {
+		if e.lastSeen != now {
+			e.lastSeen = now
+			g.series[hash] = e
+		}
+		return Admitted, nil
+	}
+	if len(g.folded) > 0 {
+		if f, ok := g.folded[hash]; ok {
+			f.lastSeen = now
+			return Folded, f
+		}
+	}
+	return Unknown, nil
+}
+
+// Admit decides on a series not known yet. It returns ReasonNone when the series is admitted,
+// else why it is refused; with overflow on, the caller folds it (see Fold).
+func (g *Guard) Admit(hash uint64, weight int, metric, tenant string, now uint32) Reason {
+	w := int64(weight)
+	if g.limits.MaxTracked > 0 && g.tracked+w > int64(g.limits.MaxTracked) {
+		return ReasonMaxTrackedSeries
+	}
+	if g.limits.MaxSeries > 0 && g.active+w > int64(g.limits.MaxSeries) {
+		return ReasonMaxSeries
+	}
+	mi, mok := g.metricIndex[metric]
+	if g.limits.MaxSeriesPerMetric > 0 && mok && g.metrics[mi].active+w > int64(g.limits.MaxSeriesPerMetric) {
+		return ReasonMaxSeriesPerMetric
+	}
+	if g.limits.MaxSeriesPerMetric > 0 && !mok && w > int64(g.limits.MaxSeriesPerMetric) {
+		return ReasonMaxSeriesPerMetric
+	}
+	var ti uint32
+	if tenant != "" {
+		var tok bool
+		ti, tok = g.tenantIndex[tenant]
+		limit := g.tenantLimit(tenant)
+		if limit > 0 {
+			active := int64(0)
+			if tok {
+				active = g.tenants[ti].active
+			}
+			if active+w > limit {
+				return ReasonTenant
+			}
+		}
+		if !tok {
+			ti = g.internTenant(tenant, limit)
+		}
+	}
+	if !mok {
+		mi = g.internMetric(metric)
+	}
+	g.series[hash] = entry{lastSeen: now, metric: mi, tenant: ti, weight: uint16(min(weight, 1<<16-1))}
+	g.metrics[mi].active += w
+	g.tenants[ti].active += w
+	g.active += w
+	g.tracked += w
+	return ReasonNone
+}
+
+// RememberRefused records a refused series and reports whether it is refused for the first time
+// while remembered.
+func (g *Guard) RememberRefused(hash uint64, now uint32) bool {
+	if _, ok := g.refusedSeen[hash]; ok {
+		g.refusedSeen[hash] = now
+		return false
+	}
+	if len(g.refusedSeen) >= maxRemembered {
+		// Forget them all rather than grow: a series refused again is then counted again.
+		clear(g.refusedSeen)
+		g.refusedDrops++
+	}
+	g.refusedSeen[hash] = now
+	return true
+}
+
+func (g *Guard) tenantLimit(tenant string) int64 {
+	if l, ok := g.limits.TenantOverrides[tenant]; ok {
+		return int64(l)
+	}
+	return int64(g.limits.TenantMaxSeries)
+}
+
+func (g *Guard) internMetric(name string) uint32 {
+	name = strings.Clone(name)
+	var i uint32
+	if n := len(g.freeMetrics); n > 0 {
+		i = g.freeMetrics[n-1]
+		g.freeMetrics = g.freeMetrics[:n-1]
+		g.metrics[i] = metricState{name: name}
+	} else {
+		i = uint32(len(g.metrics))
+		g.metrics = append(g.metrics, metricState{name: name})
+	}
+	g.metricIndex[name] = i
+	return i
+}
+
+func (g *Guard) internTenant(name string, limit int64) uint32 {
+	name = strings.Clone(name)
+	var i uint32
+	if n := len(g.freeTenants); n > 0 {
+		i = g.freeTenants[n-1]
+		g.freeTenants = g.freeTenants[:n-1]
+		g.tenants[i] = tenantState{name: name, limit: limit}
+	} else {
+		i = uint32(len(g.tenants))
+		g.tenants = append(g.tenants, tenantState{name: name, limit: limit})
+	}
+	g.tenantIndex[name] = i
+	return i
+}
+
+// Sweep forgets the series not seen within the window, freeing their slots, and returns how
+// many Prometheus series expired.
+func (g *Guard) Sweep(now uint32) int64 {
+	var expired int64
+	for h, e := range g.series {
+		if now-e.lastSeen <= g.windowTicks || e.lastSeen > now {
+			continue
+		}
+		w := int64(e.weight)
+		delete(g.series, h)
+		g.metrics[e.metric].active -= w
+		g.tenants[e.tenant].active -= w
+		g.active -= w
+		g.tracked -= w
+		expired += w
+	}
+	for h, f := range g.folded {
+		if now-f.lastSeen <= g.windowTicks || f.lastSeen > now {
+			continue
+		}
+		delete(g.folded, h)
+		f.overflow.forget(f)
+		g.tracked -= int64(f.weight)
+		expired += int64(f.weight)
+	}
+	for k, o := range g.overflows {
+		if o.members == 0 && now-o.lastTouched > g.windowTicks {
+			delete(g.overflows, k)
+		}
+	}
+	for h, t := range g.refusedSeen {
+		if now-t > g.windowTicks {
+			delete(g.refusedSeen, h)
+		}
+	}
+	// Free the names no series refers to any more, so churning names do not grow the state.
+	for i := range g.metrics {
+		m := &g.metrics[i]
+		if m.name != "" && m.active == 0 {
+			delete(g.metricIndex, m.name)
+			*m = metricState{}
+			g.freeMetrics = append(g.freeMetrics, uint32(i))
+		}
+	}
+	for i := 1; i < len(g.tenants); i++ {
+		t := &g.tenants[i]
+		if t.name != "" && t.active == 0 {
+			delete(g.tenantIndex, t.name)
+			*t = tenantState{}
+			g.freeTenants = append(g.freeTenants, uint32(i))
+		}
+	}
+	return expired
+}
+
+// Active returns the admitted Prometheus series in total.
+func (g *Guard) Active() int64 { return g.active }
+
+// Tracked returns the series held in state: admitted plus folded.
+func (g *Guard) Tracked() int64 { return g.tracked }
+
+// TrackedEntries returns the number of map entries (a histogram's series share one).
+func (g *Guard) TrackedEntries() int { return len(g.series) + len(g.folded) }
+
+// MetricActive returns the admitted series of a metric.
+func (g *Guard) MetricActive(metric string) int64 {
+	if i, ok := g.metricIndex[metric]; ok {
+		return g.metrics[i].active
+	}
+	return 0
+}
+
+// TenantUsage is the usage of one tenant against its limit.
+type TenantUsage struct {
+	Tenant string
+	Active int64
+	Limit  int64
+}
+
+// Tenants appends the usage of every tenant with admitted series to dst.
+func (g *Guard) Tenants(dst []TenantUsage) []TenantUsage {
+	for i := 1; i < len(g.tenants); i++ {
+		t := g.tenants[i]
+		if t.name != "" {
+			dst = append(dst, TenantUsage{Tenant: t.name, Active: t.active, Limit: t.limit})
+		}
+	}
+	return dst
+}
+
+// TenantLimit returns the limit that applies to a tenant.
+func (g *Guard) TenantLimit(tenant string) int64 { return g.tenantLimit(tenant) }
