@@ -40,11 +40,25 @@ type module struct {
 
 // componentsOutput is what `otelcol-fleet components` prints.
 type componentsOutput struct {
-	Receivers  []struct{ Name string } `yaml:"receivers"`
-	Processors []struct{ Name string } `yaml:"processors"`
-	Exporters  []struct{ Name string } `yaml:"exporters"`
-	Extensions []struct{ Name string } `yaml:"extensions"`
+	Receivers  []struct{ Name string }   `yaml:"receivers"`
+	Processors []struct{ Name string }   `yaml:"processors"`
+	Exporters  []struct{ Name string }   `yaml:"exporters"`
+	Extensions []struct{ Name string }   `yaml:"extensions"`
 	Providers  []struct{ Scheme string } `yaml:"providers"`
+}
+
+// exampleEnv is the environment shipped configs are validated and run with: dummy AWS
+// credentials (sigv4auth must never reach for the EC2 metadata service), and stand-ins for what
+// a Kubernetes pod provides.
+func exampleEnv(t *testing.T) []string {
+	t.Helper()
+	dir := t.TempDir()
+	token, ca := filepath.Join(dir, "token"), filepath.Join(dir, "ca.crt")
+	require.NoError(t, os.WriteFile(token, []byte("dummy"), 0o600))
+	require.NoError(t, os.WriteFile(ca, nil, 0o600))
+	return append(os.Environ(), "AWS_EC2_METADATA_DISABLED=true", "AWS_ACCESS_KEY_ID=dummy",
+		"AWS_SECRET_ACCESS_KEY=dummy", "AWS_REGION=us-east-1", "K8S_NODE_NAME=node-1",
+		"K8S_SA_TOKEN_FILE="+token, "K8S_SA_CA_FILE="+ca)
 }
 
 func runBinary(t *testing.T, args ...string) (string, error) {
@@ -52,8 +66,7 @@ func runBinary(t *testing.T, args ...string) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, fleettest.CollectorBinary(t), args...)
-	cmd.Env = append(os.Environ(), "AWS_EC2_METADATA_DISABLED=true", "AWS_ACCESS_KEY_ID=dummy",
-		"AWS_SECRET_ACCESS_KEY=dummy", "AWS_REGION=us-east-1")
+	cmd.Env = exampleEnv(t)
 	var out bytes.Buffer
 	cmd.Stdout = &out
 	cmd.Stderr = &out
@@ -187,37 +200,22 @@ receivers:
   otlp:
     protocols: {http: {endpoint: localhost:0}}
 exporters:
-  debug:
-    loglevel: debug
+  nosuchexporter:
 service:
   pipelines:
-    metrics: {receivers: [otlp], exporters: [debug]}
+    metrics: {receivers: [otlp], exporters: [nosuchexporter]}
 `), 0o600))
 	out, err := runBinary(t, "validate", "--config", bad)
 	require.Error(t, err)
-	assert.Contains(t, out, "loglevel")
+	assert.Contains(t, out, `unknown type: "nosuchexporter"`)
 }
 
 // TestDefaultConfigRuns starts the binary on distribution/config.yaml untouched (its fixed
 // localhost ports must be free), with the remote-write endpoint pointed at a real Prometheus.
 func TestDefaultConfigRuns(t *testing.T) {
 	prom := fleettest.StartPrometheus(t)
-	bin := fleettest.CollectorBinary(t)
 	cfg := filepath.Join(fleettest.RepoRoot(), "distribution", "config.yaml")
-	cmd := exec.Command(bin, "--config", cfg)
-	cmd.Env = append(os.Environ(), "FLEET_REMOTE_WRITE_ENDPOINT="+prom.RemoteWriteURL())
-	var out bytes.Buffer
-	cmd.Stdout = &out
-	cmd.Stderr = &out
-	require.NoError(t, cmd.Start())
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			_ = cmd.Process.Kill()
-			<-done
-		}
-	})
+	out, stop := startExample(t, cfg, "FLEET_REMOTE_WRITE_ENDPOINT="+prom.RemoteWriteURL())
 
 	get := func(url string) (int, string) {
 		resp, err := http.Get(url)
@@ -232,7 +230,7 @@ func TestDefaultConfigRuns(t *testing.T) {
 	require.Eventually(t, func() bool {
 		code, _ := get("http://localhost:13133/")
 		return code == http.StatusOK
-	}, time.Minute, 200*time.Millisecond, "health endpoint never answered 200:\n%s", &out)
+	}, time.Minute, 200*time.Millisecond, "health endpoint never answered 200:\n%s", out)
 
 	code, body := get("http://localhost:8888/metrics")
 	require.Equal(t, http.StatusOK, code)
@@ -250,18 +248,11 @@ func TestDefaultConfigRuns(t *testing.T) {
 	fleettest.SendOTLP(t, "localhost:4318", md)
 	require.Eventually(t, func() bool {
 		return prom.QueryScalar(t, `fleet_distribution_probe{job="disttest"}`) == 42
-	}, 30*time.Second, 250*time.Millisecond, "probe metric never reached Prometheus:\n%s", &out)
+	}, 30*time.Second, 250*time.Millisecond, "probe metric never reached Prometheus:\n%s", out)
 	_, body = get("http://localhost:8888/metrics")
 	assert.Contains(t, body, `otelcol_receiver_accepted_metric_points{receiver="otlp"`)
 	assert.Contains(t, body, `otelcol_exporter_sent_metric_points{exporter="prometheus_remote_write"`)
 
-	// Clean shutdown on SIGTERM.
-	require.NoError(t, cmd.Process.Signal(sigterm))
-	select {
-	case err := <-done:
-		require.NoError(t, err, "collector exited with an error after SIGTERM:\n%s", &out)
-	case <-time.After(30 * time.Second):
-		t.Fatalf("collector did not exit within 30s of SIGTERM:\n%s", &out)
-	}
+	stop()
 	assert.Contains(t, out.String(), "Shutdown complete")
 }

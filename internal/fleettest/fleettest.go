@@ -72,19 +72,19 @@ func FreePort(t testing.TB) int {
 	return 0
 }
 
-// lockedBuffer collects a process' output while it runs.
-type lockedBuffer struct {
+// LockedBuffer collects a process' output while it runs; safe to read while it is written.
+type LockedBuffer struct {
 	mu  sync.Mutex
 	buf bytes.Buffer
 }
 
-func (b *lockedBuffer) Write(p []byte) (int, error) {
+func (b *LockedBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.Write(p)
 }
 
-func (b *lockedBuffer) String() string {
+func (b *LockedBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
@@ -94,7 +94,7 @@ func (b *lockedBuffer) String() string {
 type process struct {
 	name   string
 	cmd    *exec.Cmd
-	out    *lockedBuffer
+	out    *LockedBuffer
 	done   chan struct{}
 	waitMu sync.Mutex
 	err    error
@@ -104,7 +104,7 @@ func startProcess(t testing.TB, name string, env []string, bin string, args ...s
 	t.Helper()
 	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), env...)
-	out := &lockedBuffer{}
+	out := &LockedBuffer{}
 	cmd.Stdout = out
 	cmd.Stderr = out
 	if err := cmd.Start(); err != nil {
