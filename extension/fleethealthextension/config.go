@@ -1,0 +1,119 @@
+package fleethealthextension
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"time"
+
+	"go.opentelemetry.io/collector/config/confighttp"
+
+	"github.com/otelcol-fleet/otelcol-fleet/extension/fleethealthextension/internal/fleet"
+)
+
+// Config is the fleet_health extension's configuration.
+type Config struct {
+	// ServerConfig is where the endpoints are served (`endpoint`, TLS, auth, ...).
+	confighttp.ServerConfig `mapstructure:",squash"`
+
+	// CheckInterval is how often the collector's own telemetry is read and readiness is decided;
+	// ratios are computed over this interval. Must be positive.
+	CheckInterval time.Duration `mapstructure:"check_interval"`
+
+	// TelemetryEndpoint is the URL of the collector's own Prometheus telemetry. Empty: derived
+	// from the first pull Prometheus reader in service::telemetry::metrics, else
+	// http://localhost:8888/metrics (the collector's default).
+	TelemetryEndpoint string `mapstructure:"telemetry_endpoint"`
+
+	// Thresholds cross which /readyz answers 503. Zero disables a threshold.
+	Thresholds ThresholdsConfig `mapstructure:"thresholds"`
+
+	// Recovery is how long the collector must be healthy before /readyz answers 200 again after
+	// a problem, so readiness does not flap. Zero: ready as soon as the problem clears.
+	Recovery time.Duration `mapstructure:"recovery"`
+
+	// Fleet configures reporting to, and receiving reports from, other collectors.
+	Fleet FleetConfig `mapstructure:"fleet"`
+
+	// prevent unkeyed literal initialization
+	_ struct{}
+}
+
+// ThresholdsConfig holds the readiness thresholds, each a share between 0 and 1.
+type ThresholdsConfig struct {
+	// QueueUtilization: any exporter's sending-queue size / capacity.
+	QueueUtilization float64 `mapstructure:"queue_utilization"`
+	// MemoryUtilization: resident memory / limit (memory_limiter's, else the cgroup's).
+	MemoryUtilization float64 `mapstructure:"memory_utilization"`
+	// RefusedRatio: share of a receiver's incoming items refused in the last interval.
+	RefusedRatio float64 `mapstructure:"refused_ratio"`
+	// SendFailureRatio: share of an exporter's items that failed to send or to enqueue in the
+	// last interval.
+	SendFailureRatio float64 `mapstructure:"send_failure_ratio"`
+}
+
+// FleetConfig configures the fleet view.
+type FleetConfig struct {
+	// ReportTo is the fleet_health address of the collector this one reports to
+	// (e.g. http://gateway:13133; /fleet is added when the URL has no path). Empty: no reports.
+	ReportTo string `mapstructure:"report_to"`
+	// ID names this collector in the fleet. Empty: the HOSTNAME variable, else the host name.
+	ID string `mapstructure:"id"`
+	// Role is shown next to the id (e.g. agent, gateway).
+	Role string `mapstructure:"role"`
+	// StaleAfter is how long a member may stay silent before it is shown as missing.
+	StaleAfter time.Duration `mapstructure:"stale_after"`
+	// ForgetAfter is how long a missing member stays in the view.
+	ForgetAfter time.Duration `mapstructure:"forget_after"`
+	// MaxMembers bounds how many members are kept; reports from new members beyond it are
+	// refused (429) and counted as dropped with reason member_limit.
+	MaxMembers int `mapstructure:"max_members"`
+}
+
+var (
+	errNoEndpoint = errors.New("`endpoint` must not be empty")
+)
+
+// Validate checks the configuration; errors name the key and the value found.
+func (cfg *Config) Validate() error {
+	var errs []error
+	if cfg.NetAddr.Endpoint == "" {
+		errs = append(errs, errNoEndpoint)
+	}
+	if cfg.CheckInterval <= 0 {
+		errs = append(errs, fmt.Errorf("`check_interval` must be positive, found %s", cfg.CheckInterval))
+	}
+	if cfg.Recovery < 0 {
+		errs = append(errs, fmt.Errorf("`recovery` must not be negative, found %s", cfg.Recovery))
+	}
+	if cfg.TelemetryEndpoint != "" {
+		if u, err := url.Parse(cfg.TelemetryEndpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			errs = append(errs, fmt.Errorf("`telemetry_endpoint` must be an http(s) URL, found %q", cfg.TelemetryEndpoint))
+		}
+	}
+	for key, v := range map[string]float64{
+		"queue_utilization":  cfg.Thresholds.QueueUtilization,
+		"memory_utilization": cfg.Thresholds.MemoryUtilization,
+		"refused_ratio":      cfg.Thresholds.RefusedRatio,
+		"send_failure_ratio": cfg.Thresholds.SendFailureRatio,
+	} {
+		if v < 0 || v > 1 {
+			errs = append(errs, fmt.Errorf("`thresholds::%s` must be between 0 and 1 (0 disables it), found %g", key, v))
+		}
+	}
+	if cfg.Fleet.ReportTo != "" {
+		if _, err := fleet.ReportURL(cfg.Fleet.ReportTo); err != nil {
+			errs = append(errs, fmt.Errorf("`fleet::report_to` must be an http(s) URL, found %q: %w", cfg.Fleet.ReportTo, err))
+		}
+	}
+	if cfg.Fleet.StaleAfter <= 0 {
+		errs = append(errs, fmt.Errorf("`fleet::stale_after` must be positive, found %s", cfg.Fleet.StaleAfter))
+	}
+	if cfg.Fleet.ForgetAfter < cfg.Fleet.StaleAfter {
+		errs = append(errs, fmt.Errorf("`fleet::forget_after` must be at least `fleet::stale_after` (%s), found %s", cfg.Fleet.StaleAfter, cfg.Fleet.ForgetAfter))
+	}
+	if cfg.Fleet.MaxMembers <= 0 {
+		errs = append(errs, fmt.Errorf("`fleet::max_members` must be positive, found %d", cfg.Fleet.MaxMembers))
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,82 @@
+package fleethealthextension
+
+import (
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/confmap"
+	"go.opentelemetry.io/collector/confmap/confmaptest"
+
+	"github.com/otelcol-fleet/otelcol-fleet/extension/fleethealthextension/internal/metadata"
+)
+
+func TestUnmarshalDefaultConfig(t *testing.T) {
+	cfg := createDefaultConfig()
+	require.NoError(t, confmap.New().Unmarshal(&cfg))
+	require.Equal(t, createDefaultConfig(), cfg)
+	require.NoError(t, confmap.Validate(cfg))
+	c := cfg.(*Config)
+	require.Equal(t, "localhost:13133", c.NetAddr.Endpoint)
+	require.Equal(t, 5*time.Second, c.CheckInterval)
+	require.Empty(t, c.TelemetryEndpoint, "derived from service::telemetry at start")
+	require.Equal(t, ThresholdsConfig{QueueUtilization: 0.8, MemoryUtilization: 0.9, RefusedRatio: 0.01, SendFailureRatio: 0.05}, c.Thresholds)
+	require.Equal(t, 30*time.Second, c.Recovery)
+	require.Equal(t, 30*time.Second, c.Fleet.StaleAfter)
+	require.Empty(t, c.Fleet.ReportTo)
+}
+
+func TestLoadConfig(t *testing.T) {
+	cm, err := confmaptest.LoadConf(filepath.Join("testdata", "config.yaml"))
+	require.NoError(t, err)
+
+	sub, err := cm.Sub(component.NewID(metadata.Type).String())
+	require.NoError(t, err)
+	cfg := createDefaultConfig()
+	require.NoError(t, sub.Unmarshal(cfg))
+	require.Equal(t, createDefaultConfig(), cfg, "an empty section is the defaults")
+
+	sub, err = cm.Sub(component.NewIDWithName(metadata.Type, "custom").String())
+	require.NoError(t, err)
+	cfg = createDefaultConfig()
+	require.NoError(t, sub.Unmarshal(cfg))
+	require.NoError(t, confmap.Validate(cfg))
+	want := createDefaultConfig().(*Config)
+	want.NetAddr.Endpoint = "0.0.0.0:13134"
+	want.CheckInterval = 2 * time.Second
+	want.TelemetryEndpoint = "http://127.0.0.1:9999/metrics"
+	want.Thresholds = ThresholdsConfig{QueueUtilization: 0.5, MemoryUtilization: 0.75, RefusedRatio: 0, SendFailureRatio: 0.2}
+	want.Recovery = time.Minute
+	want.Fleet = FleetConfig{ReportTo: "http://gateway:13133", ID: "agent-7", Role: "agent", StaleAfter: 15 * time.Second, ForgetAfter: 10 * time.Minute, MaxMembers: 50}
+	require.Equal(t, want, cfg)
+}
+
+func TestValidate(t *testing.T) {
+	tests := []struct {
+		name   string
+		mutate func(*Config)
+		want   string
+	}{
+		{"no endpoint", func(c *Config) { c.NetAddr.Endpoint = "" }, "`endpoint` must not be empty"},
+		{"check_interval", func(c *Config) { c.CheckInterval = 0 }, "`check_interval` must be positive, found 0s"},
+		{"recovery", func(c *Config) { c.Recovery = -time.Second }, "`recovery` must not be negative, found -1s"},
+		{"telemetry_endpoint", func(c *Config) { c.TelemetryEndpoint = "localhost:8888" }, "`telemetry_endpoint` must be an http(s) URL, found \"localhost:8888\""},
+		{"queue_utilization", func(c *Config) { c.Thresholds.QueueUtilization = 1.5 }, "`thresholds::queue_utilization` must be between 0 and 1 (0 disables it), found 1.5"},
+		{"memory_utilization", func(c *Config) { c.Thresholds.MemoryUtilization = -0.1 }, "`thresholds::memory_utilization` must be between 0 and 1 (0 disables it), found -0.1"},
+		{"refused_ratio", func(c *Config) { c.Thresholds.RefusedRatio = 2 }, "`thresholds::refused_ratio` must be between 0 and 1 (0 disables it), found 2"},
+		{"send_failure_ratio", func(c *Config) { c.Thresholds.SendFailureRatio = 7 }, "`thresholds::send_failure_ratio` must be between 0 and 1 (0 disables it), found 7"},
+		{"report_to", func(c *Config) { c.Fleet.ReportTo = "gateway:13133" }, "`fleet::report_to` must be an http(s) URL, found \"gateway:13133\""},
+		{"stale_after", func(c *Config) { c.Fleet.StaleAfter = 0 }, "`fleet::stale_after` must be positive, found 0s"},
+		{"forget_after", func(c *Config) { c.Fleet.ForgetAfter = time.Second }, "`fleet::forget_after` must be at least `fleet::stale_after` (30s), found 1s"},
+		{"max_members", func(c *Config) { c.Fleet.MaxMembers = 0 }, "`fleet::max_members` must be positive, found 0"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := createDefaultConfig().(*Config)
+			tt.mutate(cfg)
+			require.ErrorContains(t, cfg.Validate(), tt.want)
+		})
+	}
+}

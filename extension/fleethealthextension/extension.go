@@ -1,0 +1,406 @@
+package fleethealthextension
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/component/componentstatus"
+	"go.opentelemetry.io/collector/extension"
+	"go.opentelemetry.io/collector/extension/extensioncapabilities"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+	"go.uber.org/zap"
+
+	"github.com/otelcol-fleet/otelcol-fleet/extension/fleethealthextension/internal/fleet"
+	"github.com/otelcol-fleet/otelcol-fleet/extension/fleethealthextension/internal/health"
+	"github.com/otelcol-fleet/otelcol-fleet/extension/fleethealthextension/internal/metadata"
+	"github.com/otelcol-fleet/otelcol-fleet/extension/fleethealthextension/internal/signals"
+)
+
+var (
+	_ extension.Extension                          = (*fleetHealth)(nil)
+	_ componentstatus.Watcher                      = (*fleetHealth)(nil)
+	_ extensioncapabilities.ComponentStatusWatcher = (*fleetHealth)(nil)
+	_ extensioncapabilities.PipelineWatcher        = (*fleetHealth)(nil)
+	_ extensioncapabilities.ConfigSnapshotWatcher  = (*fleetHealth)(nil)
+)
+
+// maxCheckTimeout bounds one read of the telemetry and one push to the fleet collector.
+const maxCheckTimeout = 5 * time.Second
+
+type fleetHealth struct {
+	cfg       *Config
+	set       extension.Settings
+	logger    *zap.Logger
+	now       func() time.Time
+	id        string
+	evaluator *health.Evaluator
+	registry  *fleet.Registry
+	telemetry *metadata.TelemetryBuilder
+	attrs     metric.MeasurementOption
+	pusher    *fleet.Pusher
+	client    *http.Client
+
+	// source, when set (tests), replaces the scrape of the collector's telemetry.
+	source signals.Source
+
+	mu           sync.Mutex
+	telemetryURL string
+	server       *http.Server
+	serveDone    chan struct{}
+	started      time.Time
+	lastReady    bool
+	lastReadErr  bool
+	lastPushErr  bool
+
+	checkNow     chan struct{}
+	stop         chan struct{}
+	loopDone     sync.WaitGroup
+	shutdownOnce sync.Once
+}
+
+func newFleetHealth(cfg *Config, set extension.Settings, now func() time.Time) (*fleetHealth, error) {
+	tb, err := metadata.NewTelemetryBuilder(set.TelemetrySettings)
+	if err != nil {
+		return nil, err
+	}
+	timeout := min(cfg.CheckInterval, maxCheckTimeout)
+	fh := &fleetHealth{
+		cfg:       cfg,
+		set:       set,
+		logger:    set.Logger,
+		now:       now,
+		id:        memberID(cfg.Fleet.ID),
+		evaluator: health.NewEvaluator(health.Thresholds(cfg.Thresholds), cfg.Recovery, now),
+		registry:  fleet.NewRegistry(cfg.Fleet.StaleAfter, cfg.Fleet.ForgetAfter, cfg.Fleet.MaxMembers, now),
+		telemetry: tb,
+		attrs:     metric.WithAttributeSet(attribute.NewSet(attribute.String("extension", set.ID.String()))),
+		client:    &http.Client{Timeout: timeout},
+		telemetryURL: func() string {
+			if cfg.TelemetryEndpoint != "" {
+				return cfg.TelemetryEndpoint
+			}
+			return defaultTelemetryEndpoint
+		}(),
+		lastReady: true,
+		checkNow:  make(chan struct{}, 1),
+		stop:      make(chan struct{}),
+	}
+	if cfg.Fleet.ReportTo != "" {
+		u, err := fleet.ReportURL(cfg.Fleet.ReportTo)
+		if err != nil {
+			return nil, err
+		}
+		fh.pusher = &fleet.Pusher{URL: u, Client: fh.client}
+	}
+	if err := fh.registerMetrics(); err != nil {
+		tb.Shutdown()
+		return nil, err
+	}
+	return fh, nil
+}
+
+// memberID is the configured id, else $HOSTNAME, else the host name.
+func memberID(configured string) string {
+	if configured != "" {
+		return configured
+	}
+	if h := os.Getenv("HOSTNAME"); h != "" {
+		return h
+	}
+	if h, err := os.Hostname(); err == nil {
+		return h
+	}
+	return "unknown"
+}
+
+func (fh *fleetHealth) registerMetrics() error {
+	return errors.Join(
+		fh.telemetry.RegisterExtensionFleetHealthReadinessCallback(func(_ context.Context, o metric.Int64Observer) error {
+			v := int64(0)
+			if fh.evaluator.Report().Ready {
+				v = 1
+			}
+			o.Observe(v, fh.attrs)
+			return nil
+		}),
+		fh.telemetry.RegisterExtensionFleetHealthUtilizationCallback(func(_ context.Context, o metric.Float64Observer) error {
+			for signal, v := range fh.evaluator.Report().Utilization {
+				o.Observe(v, metric.WithAttributes(attribute.String("extension", fh.set.ID.String()), attribute.String("signal", signal)))
+			}
+			return nil
+		}),
+		fh.telemetry.RegisterExtensionFleetHealthMembersCallback(func(_ context.Context, o metric.Int64Observer) error {
+			for state, n := range fh.registry.Counts() {
+				o.Observe(int64(n), metric.WithAttributes(attribute.String("extension", fh.set.ID.String()), attribute.String("state", state)))
+			}
+			return nil
+		}),
+	)
+}
+
+// Start serves the endpoints and starts checking.
+func (fh *fleetHealth) Start(ctx context.Context, host component.Host) error {
+	fh.logger.Info("Fleet health extension starting.",
+		zap.String("endpoint", fh.cfg.NetAddr.Endpoint),
+		zap.Duration("check_interval", fh.cfg.CheckInterval),
+		zap.Any("thresholds", fh.cfg.Thresholds),
+		zap.Duration("recovery", fh.cfg.Recovery),
+		zap.String("fleet_id", fh.id),
+		zap.String("report_to", fh.cfg.Fleet.ReportTo))
+	fh.evaluator.SetMemoryLimit(signals.ResolveMemoryLimit(nil, os.DirFS("/")))
+
+	srv, err := fh.cfg.ToServer(ctx, host.GetExtensions(), fh.set.TelemetrySettings, fh.handler())
+	if err != nil {
+		return err
+	}
+	ln, err := fh.cfg.ToListener(ctx)
+	if err != nil {
+		return fmt.Errorf("fleet_health: failed to bind to address %s: %w", fh.cfg.NetAddr.Endpoint, err)
+	}
+	done := make(chan struct{})
+	fh.mu.Lock()
+	fh.server, fh.serveDone, fh.started = srv, done, fh.now()
+	fh.mu.Unlock()
+	go func() {
+		defer close(done)
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			componentstatus.ReportStatus(host, componentstatus.NewPermanentErrorEvent(err))
+		}
+	}()
+
+	fh.loopDone.Add(1)
+	go fh.loop()
+	return nil
+}
+
+// loop checks every check_interval, and at once when the pipelines become ready.
+func (fh *fleetHealth) loop() {
+	defer fh.loopDone.Done()
+	ticker := time.NewTicker(fh.cfg.CheckInterval)
+	defer ticker.Stop()
+	fh.check()
+	for {
+		select {
+		case <-fh.stop:
+			return
+		case <-ticker.C:
+		case <-fh.checkNow:
+		}
+		fh.check()
+	}
+}
+
+// check reads the collector's telemetry, decides readiness, and reports to the fleet.
+func (fh *fleetHealth) check() {
+	ctx, cancel := context.WithTimeout(context.Background(), min(fh.cfg.CheckInterval, maxCheckTimeout))
+	defer cancel()
+	go func() {
+		// Shutdown must not wait for a slow scrape or push.
+		select {
+		case <-fh.stop:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+
+	snap, err := fh.read(ctx)
+	if err != nil {
+		fh.telemetry.ExtensionFleetHealthChecks.Add(ctx, 1, metric.WithAttributes(attribute.String("extension", fh.set.ID.String()), attribute.String("outcome", "scrape_failed")))
+		fh.evaluator.ReadFailed(err)
+	} else {
+		fh.telemetry.ExtensionFleetHealthChecks.Add(ctx, 1, metric.WithAttributes(attribute.String("extension", fh.set.ID.String()), attribute.String("outcome", "ok")))
+		fh.evaluator.Observe(snap)
+	}
+	report := fh.evaluator.Report()
+	fh.logTransitions(report, err)
+
+	if fh.pusher != nil {
+		perr := fh.pusher.Push(ctx, fh.selfReport(report))
+		if perr != nil {
+			fh.telemetry.ExtensionFleetHealthReportsDropped.Add(ctx, 1, metric.WithAttributes(attribute.String("extension", fh.set.ID.String()), attribute.String("reason", "push_failed")))
+		}
+		fh.mu.Lock()
+		changed := (perr != nil) != fh.lastPushErr
+		fh.lastPushErr = perr != nil
+		fh.mu.Unlock()
+		switch {
+		case changed && perr != nil:
+			fh.logger.Warn("Fleet status report could not be sent; retrying every check interval.", zap.String("report_to", fh.pusher.URL), zap.Error(perr))
+		case changed:
+			fh.logger.Info("Fleet status reports are sent again.", zap.String("report_to", fh.pusher.URL))
+		}
+	}
+}
+
+func (fh *fleetHealth) read(ctx context.Context) (signals.Snapshot, error) {
+	if fh.source != nil {
+		return fh.source.Read(ctx)
+	}
+	fh.mu.Lock()
+	u := fh.telemetryURL
+	fh.mu.Unlock()
+	s := &signals.PrometheusScraper{URL: u, Client: fh.client, Now: fh.now}
+	return s.Read(ctx)
+}
+
+// logTransitions logs readiness and telemetry-read changes once, at Warn when things go wrong.
+func (fh *fleetHealth) logTransitions(r health.Report, readErr error) {
+	fh.mu.Lock()
+	readyChanged := r.Ready != fh.lastReady
+	readErrChanged := (readErr != nil) != fh.lastReadErr
+	fh.lastReady, fh.lastReadErr = r.Ready, readErr != nil
+	fh.mu.Unlock()
+	if readyChanged && !r.Ready && r.Verdict == health.VerdictNotReady {
+		msgs := make([]string, 0, len(r.Reasons))
+		for _, reason := range r.Reasons {
+			msgs = append(msgs, reason.Message)
+		}
+		fh.logger.Warn("Collector is not ready: /readyz answers 503.", zap.Strings("reasons", msgs), zap.Strings("actions", r.Actions))
+	} else if readyChanged && r.Ready {
+		fh.logger.Warn("Collector is ready again: /readyz answers 200.")
+	}
+	if readErrChanged && readErr != nil {
+		fh.logger.Warn("Cannot read the collector's own telemetry; thresholds are not evaluated until it can.", zap.Error(readErr))
+	} else if readErrChanged {
+		fh.logger.Info("Reading the collector's own telemetry again.")
+	}
+}
+
+func (fh *fleetHealth) selfReport(r health.Report) fleet.Report {
+	reasons := make([]string, 0, len(r.Reasons))
+	for _, reason := range r.Reasons {
+		reasons = append(reasons, reason.Message)
+	}
+	return fleet.Report{
+		ID:              fh.id,
+		Role:            fh.cfg.Fleet.Role,
+		Ready:           r.Ready,
+		Verdict:         r.Verdict,
+		Reasons:         reasons,
+		Signals:         r.Utilization,
+		IntervalSeconds: fh.cfg.CheckInterval.Seconds(),
+		SentAt:          fh.now(),
+	}
+}
+
+// Shutdown stops checking and serving. Safe before Start and safe twice.
+func (fh *fleetHealth) Shutdown(ctx context.Context) error {
+	var err error
+	fh.shutdownOnce.Do(func() {
+		close(fh.stop)
+		fh.loopDone.Wait()
+		fh.telemetry.Shutdown()
+		fh.mu.Lock()
+		srv, done := fh.server, fh.serveDone
+		fh.mu.Unlock()
+		if srv == nil {
+			return
+		}
+		err = srv.Close()
+		select {
+		case <-done:
+		case <-ctx.Done():
+			err = errors.Join(err, ctx.Err())
+		}
+	})
+	return err
+}
+
+// Ready implements extensioncapabilities.PipelineWatcher: pipelines run, readiness follows the signals.
+func (fh *fleetHealth) Ready() error {
+	fh.evaluator.PipelinesReady()
+	select {
+	case fh.checkNow <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+// NotReady implements extensioncapabilities.PipelineWatcher: the collector is stopping.
+func (fh *fleetHealth) NotReady() error {
+	fh.evaluator.PipelinesStopping()
+	return nil
+}
+
+// ComponentStatusChanged implements componentstatus.Watcher. It may be called before Start and
+// after Shutdown; the evaluator is ready for that from construction.
+func (fh *fleetHealth) ComponentStatusChanged(source *componentstatus.InstanceID, event *componentstatus.Event) {
+	fh.evaluator.ComponentChanged(source.ComponentID().String(), strings.ToLower(source.Kind().String()), event)
+}
+
+// Changed implements extensioncapabilities.ComponentStatusWatcher, which is what the v0.165
+// service calls.
+func (fh *fleetHealth) Changed(source *componentstatus.InstanceID, event *componentstatus.Event) {
+	fh.ComponentStatusChanged(source, event)
+}
+
+// NotifyConfigSnapshot implements extensioncapabilities.ConfigSnapshotWatcher: the effective
+// configuration tells where the collector's telemetry is served and what memory_limiter allows.
+func (fh *fleetHealth) NotifyConfigSnapshot(_ context.Context, snapshot extensioncapabilities.ConfigSnapshot) error {
+	conf := snapshot.Effective()
+	if conf == nil {
+		return nil
+	}
+	all := conf.ToStringMap()
+	processors, _ := all["processors"].(map[string]any)
+	limit := signals.ResolveMemoryLimit(processors, os.DirFS("/"))
+	fh.evaluator.SetMemoryLimit(limit)
+	if fh.cfg.TelemetryEndpoint == "" {
+		if u, ok := telemetryURLFromConfig(all); ok {
+			fh.mu.Lock()
+			fh.telemetryURL = u
+			fh.mu.Unlock()
+		}
+	}
+	fh.mu.Lock()
+	u := fh.telemetryURL
+	fh.mu.Unlock()
+	fh.logger.Info("Fleet health signals located.", zap.String("telemetry_endpoint", u),
+		zap.String("memory_limit_source", limit.Source), zap.String("memory_limit", limit.Detail))
+	return nil
+}
+
+// telemetryURLFromConfig finds the first pull Prometheus reader in service::telemetry::metrics.
+func telemetryURLFromConfig(all map[string]any) (string, bool) {
+	readers, _ := dig(all, "service", "telemetry", "metrics", "readers").([]any)
+	for _, r := range readers {
+		rm, _ := r.(map[string]any)
+		prom, _ := dig(rm, "pull", "exporter", "prometheus").(map[string]any)
+		if prom == nil {
+			continue
+		}
+		host := fmt.Sprint(prom["host"])
+		switch host {
+		case "", "<nil>", "0.0.0.0", "::", "[::]":
+			host = "localhost"
+		}
+		port := fmt.Sprint(prom["port"])
+		if _, err := strconv.Atoi(port); err != nil {
+			continue
+		}
+		return "http://" + net.JoinHostPort(host, port) + "/metrics", true
+	}
+	return "", false
+}
+
+func dig(m map[string]any, keys ...string) any {
+	var cur any = m
+	for _, k := range keys {
+		mm, ok := cur.(map[string]any)
+		if !ok {
+			return nil
+		}
+		cur = mm[k]
+	}
+	return cur
+}

@@ -1,0 +1,62 @@
+package fleethealthextension
+
+import (
+	"context"
+	"time"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/config/confighttp"
+	"go.opentelemetry.io/collector/extension"
+
+	"github.com/otelcol-fleet/otelcol-fleet/extension/fleethealthextension/internal/metadata"
+)
+
+const (
+	// defaultEndpoint is health_check's, so fleet_health is a drop-in for existing probes.
+	defaultEndpoint      = "localhost:13133"
+	defaultCheckInterval = 5 * time.Second
+	// defaultTelemetryEndpoint is used when service::telemetry names no pull reader.
+	defaultTelemetryEndpoint = "http://localhost:8888/metrics"
+
+	defaultQueueUtilization  = 0.8
+	defaultMemoryUtilization = 0.9
+	defaultRefusedRatio      = 0.01
+	defaultSendFailureRatio  = 0.05
+	defaultRecovery          = 30 * time.Second
+
+	defaultRole        = "collector"
+	defaultStaleAfter  = 30 * time.Second
+	defaultForgetAfter = time.Hour
+	defaultMaxMembers  = 1000
+)
+
+// NewFactory returns the fleet_health extension factory.
+func NewFactory() extension.Factory {
+	return extension.NewFactory(metadata.Type, createDefaultConfig, createExtension, metadata.ExtensionStability)
+}
+
+func createDefaultConfig() component.Config {
+	server := confighttp.NewDefaultServerConfig()
+	server.NetAddr.Endpoint = defaultEndpoint
+	return &Config{
+		ServerConfig:  server,
+		CheckInterval: defaultCheckInterval,
+		Thresholds: ThresholdsConfig{
+			QueueUtilization:  defaultQueueUtilization,
+			MemoryUtilization: defaultMemoryUtilization,
+			RefusedRatio:      defaultRefusedRatio,
+			SendFailureRatio:  defaultSendFailureRatio,
+		},
+		Recovery: defaultRecovery,
+		Fleet: FleetConfig{
+			Role:        defaultRole,
+			StaleAfter:  defaultStaleAfter,
+			ForgetAfter: defaultForgetAfter,
+			MaxMembers:  defaultMaxMembers,
+		},
+	}
+}
+
+func createExtension(_ context.Context, set extension.Settings, cfg component.Config) (extension.Extension, error) {
+	return newFleetHealth(cfg.(*Config), set, time.Now)
+}
