@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"testing"
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/pmetric"
@@ -45,7 +44,7 @@ const telemetryConfig = `service:
 // waits until the collector serves its self-telemetry. env entries are "K=V". When the config
 // has no `telemetry:` block, one serving on TelemetryPort is merged in. The collector is stopped with SIGTERM at the end of the
 // test, and the test fails if it does not exit cleanly.
-func StartCollector(t testing.TB, configYAML string, env ...string) *Collector {
+func StartCollector(t T, configYAML string, env ...string) *Collector {
 	t.Helper()
 	bin := CollectorBinary(t)
 	c := &Collector{TelemetryPort: FreePort(t)}
@@ -92,7 +91,7 @@ func (c *Collector) MetricsURL() string {
 }
 
 // Metrics scrapes the collector's self-telemetry ("name{k=v,...}" -> value).
-func (c *Collector) Metrics(t testing.TB) map[string]float64 {
+func (c *Collector) Metrics(t T) map[string]float64 {
 	t.Helper()
 	return ScrapeMetrics(t, c.MetricsURL())
 }
@@ -104,7 +103,7 @@ func (c *Collector) Logs() string { return c.proc.out.String() }
 func (c *Collector) Pid() int { return c.proc.cmd.Process.Pid }
 
 // Stop sends SIGTERM and fails the test unless the collector exits cleanly within 30s.
-func (c *Collector) Stop(t testing.TB) {
+func (c *Collector) Stop(t T) {
 	t.Helper()
 	c.stopped = true
 	if err := c.proc.terminate(30 * time.Second); err != nil {
@@ -113,7 +112,7 @@ func (c *Collector) Stop(t testing.TB) {
 }
 
 // Kill ends the collector with SIGKILL, as a crash would.
-func (c *Collector) Kill(t testing.TB) {
+func (c *Collector) Kill(t T) {
 	t.Helper()
 	c.stopped = true
 	c.proc.kill()
@@ -124,7 +123,7 @@ func (c *Collector) Exited() bool { return c.proc.exited() }
 
 // SendOTLP posts metrics as OTLP/HTTP protobuf to http://endpoint/v1/metrics and fails the
 // test unless the collector accepts them.
-func SendOTLP(t testing.TB, endpoint string, md pmetric.Metrics) {
+func SendOTLP(t T, endpoint string, md pmetric.Metrics) {
 	t.Helper()
 	if err := TrySendOTLP(endpoint, md); err != nil {
 		t.Fatal(err)

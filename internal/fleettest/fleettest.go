@@ -13,9 +13,21 @@ import (
 	"runtime"
 	"strings"
 	"sync"
-	"testing"
 	"time"
 )
+
+// T is the part of testing.TB the harness uses. *testing.T and *testing.B satisfy it; so does
+// the demo program's own implementation, which runs the same stack outside `go test`.
+type T interface {
+	Helper()
+	Cleanup(func())
+	TempDir() string
+	Logf(format string, args ...any)
+	Errorf(format string, args ...any)
+	Fatal(args ...any)
+	Fatalf(format string, args ...any)
+	Skipf(format string, args ...any)
+}
 
 // EnvSkip, when set to 1, skips end-to-end tests (for a quick unit-only run).
 const EnvSkip = "FLEET_SKIP_E2E"
@@ -28,7 +40,7 @@ func RepoRoot() string {
 
 // CollectorBinary returns the path of the built collector. The test fails when it is missing:
 // `make test` builds it first, and an end-to-end claim must not pass by skipping silently.
-func CollectorBinary(t testing.TB) string {
+func CollectorBinary(t T) string {
 	t.Helper()
 	SkipIfE2EDisabled(t)
 	p := filepath.Join(RepoRoot(), "distribution", "_build", "otelcol-fleet")
@@ -39,7 +51,7 @@ func CollectorBinary(t testing.TB) string {
 }
 
 // SkipIfE2EDisabled skips the test when FLEET_SKIP_E2E=1.
-func SkipIfE2EDisabled(t testing.TB) {
+func SkipIfE2EDisabled(t T) {
 	t.Helper()
 	if os.Getenv(EnvSkip) == "1" {
 		t.Skipf("%s=1: end-to-end tests skipped", EnvSkip)
@@ -52,7 +64,7 @@ var (
 )
 
 // FreePort returns a loopback TCP port that is free now and not handed out before in this process.
-func FreePort(t testing.TB) int {
+func FreePort(t T) int {
 	t.Helper()
 	portMu.Lock()
 	defer portMu.Unlock()
@@ -100,7 +112,7 @@ type process struct {
 	err    error
 }
 
-func startProcess(t testing.TB, name string, env []string, bin string, args ...string) *process {
+func startProcess(t T, name string, env []string, bin string, args ...string) *process {
 	t.Helper()
 	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), env...)
@@ -161,7 +173,7 @@ func (p *process) terminate(timeout time.Duration) error {
 
 // waitFor polls cond until it is true or the timeout passes; it fails the test with the
 // process' output when the process exits first or time runs out.
-func waitFor(t testing.TB, p *process, timeout time.Duration, what string, cond func() bool) {
+func waitFor(t T, p *process, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for time.Now().Before(deadline) {

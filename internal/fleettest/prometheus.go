@@ -9,7 +9,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"testing"
 	"time"
 
 	"github.com/prometheus/common/expfmt"
@@ -25,7 +24,7 @@ type Prometheus struct {
 
 // StartPrometheus starts Prometheus on a free loopback port with its own data directory and
 // waits until it is ready. It is stopped at the end of the test.
-func StartPrometheus(t testing.TB) *Prometheus {
+func StartPrometheus(t T) *Prometheus {
 	t.Helper()
 	SkipIfE2EDisabled(t)
 	bin, err := LookPath("prometheus")
@@ -88,7 +87,7 @@ type apiResponse struct {
 	Data   json.RawMessage `json:"data"`
 }
 
-func (p *Prometheus) api(t testing.TB, path string, params url.Values, into any) {
+func (p *Prometheus) api(t T, path string, params url.Values, into any) {
 	t.Helper()
 	resp, err := http.PostForm(p.URL()+path, params)
 	if err != nil {
@@ -106,7 +105,7 @@ func (p *Prometheus) api(t testing.TB, path string, params url.Values, into any)
 }
 
 // Query runs an instant PromQL query at the current time.
-func (p *Prometheus) Query(t testing.TB, promql string) []Sample {
+func (p *Prometheus) Query(t T, promql string) []Sample {
 	t.Helper()
 	var data struct {
 		ResultType string `json:"resultType"`
@@ -129,7 +128,7 @@ func (p *Prometheus) Query(t testing.TB, promql string) []Sample {
 }
 
 // QueryScalar runs an instant query expected to return at most one sample; no result is 0.
-func (p *Prometheus) QueryScalar(t testing.TB, promql string) float64 {
+func (p *Prometheus) QueryScalar(t T, promql string) float64 {
 	t.Helper()
 	res := p.Query(t, promql)
 	switch len(res) {
@@ -144,7 +143,7 @@ func (p *Prometheus) QueryScalar(t testing.TB, promql string) float64 {
 }
 
 // Series lists the label sets of every stored series matching the selector.
-func (p *Prometheus) Series(t testing.TB, match string) []map[string]string {
+func (p *Prometheus) Series(t T, match string) []map[string]string {
 	t.Helper()
 	var data []map[string]string
 	p.api(t, "/api/v1/series", url.Values{
@@ -158,7 +157,7 @@ func (p *Prometheus) Series(t testing.TB, match string) []map[string]string {
 // Samples returns every stored sample (timestamp in ms -> value) of every series matching the
 // selector, keyed by the series' sorted label string. The range is read with a range-vector
 // query, which returns raw samples.
-func (p *Prometheus) Samples(t testing.TB, match string, window time.Duration) map[string]map[int64]float64 {
+func (p *Prometheus) Samples(t T, match string, window time.Duration) map[string]map[int64]float64 {
 	t.Helper()
 	var data struct {
 		Result []struct {
@@ -184,7 +183,7 @@ func (p *Prometheus) Samples(t testing.TB, match string, window time.Duration) m
 }
 
 // CountSamples counts the stored samples of every series matching the selector within window.
-func (p *Prometheus) CountSamples(t testing.TB, match string, window time.Duration) int {
+func (p *Prometheus) CountSamples(t T, match string, window time.Duration) int {
 	t.Helper()
 	n := 0
 	for _, s := range p.Samples(t, match, window) {
@@ -194,21 +193,21 @@ func (p *Prometheus) CountSamples(t testing.TB, match string, window time.Durati
 }
 
 // Metrics reads Prometheus' own /metrics (e.g. prometheus_tsdb_out_of_order_samples_total).
-func (p *Prometheus) Metrics(t testing.TB) map[string]float64 {
+func (p *Prometheus) Metrics(t T) map[string]float64 {
 	t.Helper()
 	return ScrapeMetrics(t, p.URL()+"/metrics")
 }
 
 // MetricValue returns one of Prometheus' own metrics summed over every series whose labels
 // include the given ones.
-func (p *Prometheus) MetricValue(t testing.TB, name string, labels map[string]string) float64 {
+func (p *Prometheus) MetricValue(t T, name string, labels map[string]string) float64 {
 	t.Helper()
 	return Sum(p.Metrics(t), name, labels)
 }
 
 // ScrapeMetrics reads a Prometheus text exposition into "name{k=v,...}" -> value, labels sorted.
 // Histograms and summaries are flattened to their _bucket/_sum/_count series.
-func ScrapeMetrics(t testing.TB, u string) map[string]float64 {
+func ScrapeMetrics(t T, u string) map[string]float64 {
 	t.Helper()
 	m, err := TryScrapeMetrics(u)
 	if err != nil {
