@@ -72,7 +72,10 @@ func (cfg *Config) Unmarshal(conf *confmap.Conf) error {
 	}
 	rest := conf.ToStringMap()
 	delete(rest, orderingKey)
-	return cfg.Config.Unmarshal(confmap.NewFromStringMap(rest))
+	// Through Conf.Unmarshal, not by calling cfg.Config.Unmarshal: confmap then calls it exactly
+	// once, as it does for the upstream exporter; calling it directly runs its http precedence
+	// logic twice and loses the client settings.
+	return confmap.NewFromStringMap(rest).Unmarshal(&cfg.Config)
 }
 
 var (
@@ -101,8 +104,10 @@ func (cfg *Config) Validate() error {
 	return cfg.Ordering.Validate()
 }
 
-func (o *OrderingConfig) holdback() bool { return o.Mode == ModeHoldback || o.Mode == ModeHoldbackAndStamp }
-func (o *OrderingConfig) stamp() bool    { return o.Mode == ModeStamp || o.Mode == ModeHoldbackAndStamp }
+func (o *OrderingConfig) holdback() bool {
+	return o.Mode == ModeHoldback || o.Mode == ModeHoldbackAndStamp
+}
+func (o *OrderingConfig) stamp() bool { return o.Mode == ModeStamp || o.Mode == ModeHoldbackAndStamp }
 
 // Validate checks the ordering block.
 func (o *OrderingConfig) Validate() error {

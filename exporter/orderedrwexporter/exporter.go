@@ -31,6 +31,8 @@ type ordExporter struct {
 
 	engine       *ordering.Engine
 	exemplarOnce sync.Once
+	// clock is nil (the system clock) except in tests.
+	clock ordering.Clock
 }
 
 func newExporter(cfg *Config, set exporter.Settings) (*ordExporter, error) {
@@ -110,6 +112,7 @@ func (e *ordExporter) engineSettings() ordering.Settings {
 		Holdback:       e.cfg.Ordering.holdback(),
 		Window:         e.cfg.Ordering.Holdback.Window,
 		MaxHeldSamples: e.cfg.Ordering.Holdback.MaxHeldSamples,
+		Clock:          e.clock,
 	}
 }
 

@@ -6,14 +6,14 @@ import (
 
 // Reasons a sample is dropped, the values of the `reason` attribute of dropped_samples.
 const (
-	ReasonStale        = "stale"          // not newer than the last sample sent for its series
-	ReasonOutOfOrder   = "out_of_order"   // the backend rejected it as out of order
-	ReasonDuplicate    = "duplicate"      // the backend holds another value at that timestamp
-	ReasonTooOld       = "too_old"        // older than the backend accepts
-	ReasonLimits       = "limits"         // a per-tenant limit of the backend
-	ReasonOther        = "other"          // any other rejection of its content
-	ReasonSendFailed   = "send_failed"    // retries exhausted, or a status that rejects every request
-	ReasonShutdown     = "shutdown"       // could not be delivered before the shutdown ended
+	ReasonStale      = "stale"        // not newer than the last sample sent for its series
+	ReasonOutOfOrder = "out_of_order" // the backend rejected it as out of order
+	ReasonDuplicate  = "duplicate"    // the backend holds another value at that timestamp
+	ReasonTooOld     = "too_old"      // older than the backend accepts
+	ReasonLimits     = "limits"       // a per-tenant limit of the backend
+	ReasonOther      = "other"        // any other rejection of its content
+	ReasonSendFailed = "send_failed"  // retries exhausted, or a status that rejects every request
+	ReasonShutdown   = "shutdown"     // could not be delivered before the shutdown ended
 )
 
 // Reasons a sample is released from hold-back, the values of `reason` on released_samples.

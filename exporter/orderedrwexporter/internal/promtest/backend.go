@@ -185,4 +185,8 @@ func (b *Backend) Rejected() int    { b.mu.Lock(); defer b.mu.Unlock(); return b
 func (b *Backend) MaxInFlight() int { b.mu.Lock(); defer b.mu.Unlock(); return b.maxInFlight }
 
 // LastHeaders are the headers of the last request.
-func (b *Backend) LastHeaders() http.Header { b.mu.Lock(); defer b.mu.Unlock(); return b.headers.Clone() }
+func (b *Backend) LastHeaders() http.Header {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.headers.Clone()
+}

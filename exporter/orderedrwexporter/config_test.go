@@ -1,0 +1,93 @@
+package orderedrwexporter
+
+import (
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/config/confighttp"
+	"go.opentelemetry.io/collector/confmap"
+	"go.opentelemetry.io/collector/confmap/confmaptest"
+
+	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/metadata"
+)
+
+func loadConfig(t *testing.T, name string) (*Config, error) {
+	t.Helper()
+	cm, err := confmaptest.LoadConf(filepath.Join("testdata", "config.yaml"))
+	require.NoError(t, err)
+	sub, err := cm.Sub(component.NewIDWithName(metadata.Type, name).String())
+	require.NoError(t, err)
+	cfg := createDefaultConfig().(*Config)
+	if err := sub.Unmarshal(cfg); err != nil {
+		return nil, err
+	}
+	return cfg, confmap.Validate(cfg)
+}
+
+func TestUnmarshalDefaultConfig(t *testing.T) {
+	cfg := createDefaultConfig().(*Config)
+	require.NoError(t, confmap.New().Unmarshal(cfg))
+	want := createDefaultConfig().(*Config)
+	// As upstream: the deprecated squashed client settings move to `http` and are emptied.
+	want.ClientConfig = confighttp.ClientConfig{}
+	assert.Equal(t, want, cfg)
+	assert.Equal(t, ModeHoldback, cfg.Ordering.Mode)
+	assert.Equal(t, "collector_gateway", cfg.Ordering.Stamp.Label)
+	assert.Equal(t, 5*time.Second, cfg.Ordering.Holdback.Window)
+	assert.Equal(t, 1_000_000, cfg.Ordering.Holdback.MaxHeldSamples)
+	assert.Equal(t, 5, cfg.RemoteWriteQueue.NumConsumers)
+	assert.NoError(t, componenttest.CheckConfigStruct(cfg))
+}
+
+func TestLoadUpstreamKeys(t *testing.T) {
+	cfg, err := loadConfig(t, "upstream_keys")
+	require.NoError(t, err)
+	assert.Equal(t, "test-space", cfg.Namespace)
+	assert.Equal(t, "http://localhost:8888/api/v1/write", cfg.HTTP.Endpoint, "top-level client keys land in http as upstream")
+	assert.Equal(t, "/var/lib/mycert.pem", cfg.HTTP.TLS.CAFile)
+	orgID, ok := cfg.HTTP.Headers.Get("X-Scope-OrgID")
+	assert.True(t, ok)
+	assert.Equal(t, "234", string(orgID))
+	assert.Equal(t, 10*time.Second, cfg.BackOffConfig.InitialInterval)
+	assert.Equal(t, map[string]string{"key1": "value1"}, cfg.ExternalLabels)
+	assert.True(t, cfg.ResourceToTelemetrySettings.Enabled) //nolint:staticcheck // upstream key
+	assert.False(t, cfg.TargetInfo.Enabled)
+	assert.Equal(t, 2000, cfg.RemoteWriteQueue.QueueSize)
+	assert.Equal(t, 10, cfg.RemoteWriteQueue.NumConsumers)
+	assert.Equal(t, 1_000_000, cfg.MaxBatchSizeBytes)
+	assert.Equal(t, 7*time.Second, cfg.TimeoutSettings.Timeout)
+	assert.Equal(t, 7*time.Second, cfg.HTTP.Timeout, "timeout ties both bounds as upstream")
+	assert.Equal(t, ModeHoldback, cfg.Ordering.Mode, "ordering defaults when absent")
+}
+
+func TestLoadOrdering(t *testing.T) {
+	cfg, err := loadConfig(t, "ordering")
+	require.NoError(t, err)
+	assert.Equal(t, OrderingConfig{
+		Mode:     ModeHoldbackAndStamp,
+		Stamp:    StampConfig{Label: "gw", Value: "gateway-1"},
+		Holdback: HoldbackConfig{Window: 2 * time.Second, MaxHeldSamples: 5000},
+	}, cfg.Ordering)
+}
+
+func TestValidate(t *testing.T) {
+	for name, want := range map[string]string{
+		"wal":                   "`wal` is not supported by ordered_rw",
+		"bad_mode":              "`ordering.mode` must be one of holdback, stamp, holdback_and_stamp, found \"fifo\"",
+		"zero_window":           "`ordering.holdback.window` must be positive, found 0s",
+		"negative_max_held":     "`ordering.holdback.max_held_samples` must be positive, found -1",
+		"empty_stamp_label":     "`ordering.stamp.label` must not be empty",
+		"include_metadata_keys": "`include_metadata_keys` is not supported",
+		"negative_queue_size":   "remote write queue size can't be negative", // upstream's own rule
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := loadConfig(t, name)
+			require.ErrorContains(t, err, want)
+		})
+	}
+}

@@ -1,0 +1,69 @@
+package metadata
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/otel/metric"
+	"go.uber.org/goleak"
+	"gopkg.in/yaml.v3"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+type metadataFile struct {
+	Type   string `yaml:"type"`
+	Status struct {
+		Class     string              `yaml:"class"`
+		Stability map[string][]string `yaml:"stability"`
+	} `yaml:"status"`
+	Telemetry struct {
+		Metrics map[string]struct {
+			Unit      string         `yaml:"unit"`
+			Gauge     map[string]any `yaml:"gauge"`
+			Sum       map[string]any `yaml:"sum"`
+			Histogram map[string]any `yaml:"histogram"`
+		} `yaml:"metrics"`
+	} `yaml:"telemetry"`
+}
+
+// TestMetadataAgreesWithCode keeps the hand-written code and metadata.yaml in step.
+func TestMetadataAgreesWithCode(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join("..", "..", "metadata.yaml"))
+	require.NoError(t, err)
+	var md metadataFile
+	require.NoError(t, yaml.Unmarshal(raw, &md))
+	require.Equal(t, Type.String(), md.Type)
+	require.Equal(t, "exporter", md.Status.Class)
+	require.Equal(t, []string{"metrics"}, md.Status.Stability[strings.ToLower(MetricsStability.String())])
+
+	tel := componenttest.NewTelemetry()
+	defer func() { require.NoError(t, tel.Shutdown(context.Background())) }()
+	tb, err := NewTelemetryBuilder(tel.NewTelemetrySettings())
+	require.NoError(t, err)
+	defer tb.Shutdown()
+	require.NoError(t, tb.RegisterExporterOrderedRwHeldSamplesCallback(func(_ context.Context, o metric.Int64Observer) error { o.Observe(1); return nil }))
+	require.NoError(t, tb.RegisterExporterOrderedRwHeldSeriesCallback(func(_ context.Context, o metric.Int64Observer) error { o.Observe(1); return nil }))
+	ctx := context.Background()
+	tb.ExporterOrderedRwDroppedSamples.Add(ctx, 1)
+	tb.ExporterOrderedRwReleasedSamples.Add(ctx, 1)
+	tb.ExporterOrderedRwSentSamples.Add(ctx, 1)
+	tb.ExporterOrderedRwRequestSplits.Add(ctx, 1)
+	tb.ExporterOrderedRwHoldLatency.Record(ctx, 1)
+
+	var names []string
+	for name, m := range md.Telemetry.Metrics {
+		names = append(names, name)
+		got, err := tel.GetMetric("otelcol_" + name)
+		require.NoError(t, err, name)
+		require.Equal(t, m.Unit, got.Unit, name)
+	}
+	sort.Strings(names)
+	require.Len(t, names, 7)
+}
