@@ -36,8 +36,9 @@ type Config struct {
 	LabelLimits  LabelLimitsConfig  `mapstructure:"label_limits"`
 	SeriesLimits SeriesLimitsConfig `mapstructure:"series_limits"`
 	// MaxTrackedSeries bounds the series the processor remembers (admitted plus folded). Zero
-	// derives it from the limits: max_series (twice that with action overflow), or
-	// DefaultMaxTrackedSeries when only per-metric or per-tenant caps are set.
+	// derives it from the limits: max_series (plus max(max_series, 10,000) for folded series
+	// with action overflow), or DefaultMaxTrackedSeries when only per-metric or per-tenant caps
+	// are set.
 	MaxTrackedSeries int `mapstructure:"max_tracked_series"`
 	// Translation mirrors the prometheus_remote_write exporter settings that decide which series
 	// a data point becomes; set them the same as the exporter's.
@@ -215,6 +216,10 @@ func (cfg *Config) seriesLimited() bool {
 // DefaultMaxTrackedSeries bounds the state when only per-metric or per-tenant caps are set.
 const DefaultMaxTrackedSeries = 1_000_000
 
+// DefaultMinFoldedSeries is the least room for folded series that a derived max_tracked_series
+// leaves with action overflow.
+const DefaultMinFoldedSeries = 10_000
+
 // effectiveMaxTracked is max_tracked_series, derived from the limits when it is 0.
 func (cfg *Config) effectiveMaxTracked() int {
 	if cfg.MaxTrackedSeries > 0 || !cfg.seriesLimited() {
@@ -223,7 +228,7 @@ func (cfg *Config) effectiveMaxTracked() int {
 	if cfg.SeriesLimits.MaxSeries > 0 {
 		if cfg.SeriesLimits.Action == SeriesActionOverflow {
 			// Folded series are remembered too, to keep the overflow sums correct.
-			return 2 * cfg.SeriesLimits.MaxSeries
+			return cfg.SeriesLimits.MaxSeries + max(cfg.SeriesLimits.MaxSeries, DefaultMinFoldedSeries)
 		}
 		return cfg.SeriesLimits.MaxSeries
 	}

@@ -142,7 +142,10 @@ func TestEffectiveMaxTracked(t *testing.T) {
 	cfg.SeriesLimits.MaxSeries = 100
 	assert.Equal(t, 100, cfg.effectiveMaxTracked())
 	cfg.SeriesLimits.Action = SeriesActionOverflow
-	assert.Equal(t, 200, cfg.effectiveMaxTracked(), "folded series are tracked too")
+	assert.Equal(t, 100+DefaultMinFoldedSeries, cfg.effectiveMaxTracked(), "folded series are tracked too")
+	cfg.SeriesLimits.MaxSeries = 50_000
+	assert.Equal(t, 100_000, cfg.effectiveMaxTracked())
+	cfg.SeriesLimits.MaxSeries = 100
 	cfg.SeriesLimits.MaxSeries = 0
 	cfg.SeriesLimits.MaxSeriesPerMetric = 10
 	assert.Equal(t, DefaultMaxTrackedSeries, cfg.effectiveMaxTracked())

@@ -90,6 +90,7 @@ type seriesGuard struct {
 	mu        sync.Mutex // serializes batches: the builder and the guard keep scratch state
 	ids       *identity.Builder
 	guard     *guard.Guard // nil without series limits: nothing to track
+	refused   *guard.Refused
 	counts    batchCounts
 	offenders offenders
 
@@ -126,6 +127,7 @@ func newSeriesGuard(set processor.Settings, cfg *Config, now func() time.Time) (
 		offenders: offenders{reasons: map[string]struct{}{}},
 		stop:      make(chan struct{}),
 	}
+	p.refused = guard.NewRefused(cfg.SeriesLimits.Window, now())
 	if cfg.seriesLimited() {
 		p.guard = guard.New(guard.Limits{
 			MaxSeries:          cfg.SeriesLimits.MaxSeries,
@@ -198,12 +200,13 @@ func (p *seriesGuard) housekeeping(sweepEvery, logEvery time.Duration) {
 }
 
 func (p *seriesGuard) sweep() {
-	if p.guard == nil {
-		return
-	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.guard.Sweep(p.guard.Tick(p.now()))
+	now := p.now()
+	p.refused.Sweep(p.refused.Tick(now))
+	if p.guard != nil {
+		p.guard.Sweep(p.guard.Tick(now))
+	}
 }
 
 func (p *seriesGuard) logOffenders() {
@@ -328,12 +331,7 @@ func (p *seriesGuard) processMetric(m pmetric.Metric, res pcommon.Resource, tick
 		mc.nameLength += len("_count")
 		dps := m.Summary().DataPoints()
 		dps.RemoveIf(func(dp pmetric.SummaryDataPoint) bool {
-			q := dp.QuantileValues()
-			layout := uint64(q.Len())
-			for i := 0; i < q.Len(); i++ {
-				layout = identity.Mix(layout, math.Float64bits(q.At(i).Quantile()))
-			}
-			keep, _ := p.decide(dp.Attributes(), &mc, layout, q.Len()+2, 1, tick)
+			keep, _ := p.decide(dp.Attributes(), &mc, summaryLayout(dp), dp.QuantileValues().Len()+2, 1, tick)
 			return !keep
 		})
 		return dps.Len() == 0
@@ -368,13 +366,7 @@ func (p *seriesGuard) histogramPoints(dps pmetric.HistogramDataPointSlice, mc *m
 	}
 	dps.RemoveIf(func(dp pmetric.HistogramDataPoint) bool {
 		bounds := dp.ExplicitBounds()
-		buckets := min(bounds.Len(), dp.BucketCounts().Len())
-		weight := buckets + 2 // the buckets, +Inf and _count
-		if dp.HasSum() {
-			weight++
-		}
-		layout := identity.HashFloats(bounds)
-		keep, folded := p.decide(dp.Attributes(), mc, layout, weight, 1, tick)
+		keep, folded := p.decide(dp.Attributes(), mc, histogramLayout(dp), histogramWeight(dp), 1, tick)
 		if folded != nil && !dp.Flags().NoRecordedValue() {
 			p.guard.FoldHistogram(folded, dp.StartTimestamp(), dp.Timestamp(), bounds, dp.BucketCounts(), dp.Count(), dp.Sum(), tick)
 		}
@@ -383,12 +375,45 @@ func (p *seriesGuard) histogramPoints(dps pmetric.HistogramDataPointSlice, mc *m
 	return dps.Len() == 0
 }
 
+// histogramWeight is the number of series a histogram point becomes: one per bucket bound, +Inf,
+// _count, and _sum when it has one.
+func histogramWeight(dp pmetric.HistogramDataPoint) int {
+	weight := min(dp.ExplicitBounds().Len(), dp.BucketCounts().Len()) + 2
+	if dp.HasSum() {
+		weight++
+	}
+	return weight
+}
+
+// histogramLayout identifies the series of a histogram point besides its labels: the bucket
+// bounds (one series each) and whether it has a _sum.
+func histogramLayout(dp pmetric.HistogramDataPoint) uint64 {
+	h := identity.HashFloats(dp.ExplicitBounds())
+	if dp.HasSum() {
+		h = identity.Mix(h, 1)
+	}
+	return h
+}
+
+// summaryLayout identifies the quantiles of a summary point: each is its own series.
+func summaryLayout(dp pmetric.SummaryDataPoint) uint64 {
+	q := dp.QuantileValues()
+	layout := uint64(q.Len())
+	for i := 0; i < q.Len(); i++ {
+		layout = identity.Mix(layout, math.Float64bits(q.At(i).Quantile()))
+	}
+	return layout
+}
+
 // decide checks the label limits and the series caps for one data point. weight is the number
 // of Prometheus series the point becomes, extra the labels added to some of them (le,
 // quantile). It returns whether to keep the point and, when the point must be folded into an
 // overflow series, the folded series.
 func (p *seriesGuard) decide(attrs pcommon.Map, mc *metricContext, layout uint64, weight, extra int, tick uint32) (bool, *guard.FoldedSeries) {
 	s := p.ids.Series(attrs)
+	if s.Invalid {
+		return true, nil // the exporter cannot translate it and drops it: it becomes no series
+	}
 	if v := s.Check(p.labelLimits, mc.nameLength, extra); v != identity.OK {
 		if v == identity.ValueTooLong && p.truncate && mc.nameLength <= p.labelLimits.MaxValueLength &&
 			p.ids.FixedValuesFit(p.labelLimits.MaxValueLength) {
@@ -441,7 +466,7 @@ func (p *seriesGuard) decide(attrs pcommon.Map, mc *metricContext, layout uint64
 func (p *seriesGuard) refuse(reason guard.Reason, h uint64, weight int, mc *metricContext, attrs pcommon.Map, tick uint32) {
 	p.counts.refusedPoints[reason]++
 	p.counts.refusedSamples[reason] += int64(weight)
-	if p.guard == nil || p.guard.RememberRefused(h, tick) {
+	if p.refused.First(h, p.refused.Tick(p.now())) {
 		p.counts.refusedSeries[reason] += int64(weight)
 	}
 	p.offenders.refusedPoints++

@@ -77,9 +77,6 @@ type tenantState struct {
 // tick is the resolution of lastSeen: uint32 ticks of 100 ms last 13 years.
 const tick = 100 * time.Millisecond
 
-// maxRemembered bounds the set of refused series remembered to count each once.
-const maxRemembered = 1 << 16
-
 // Guard is not safe for concurrent use: the processor serializes batches.
 type Guard struct {
 	limits      Limits
@@ -98,8 +95,6 @@ type Guard struct {
 	overflows    map[OverflowKey]*Overflow
 	active       int64
 	tracked      int64
-	refusedSeen  map[uint64]uint32
-	refusedDrops int
 	pending      []*Overflow
 }
 
@@ -119,7 +114,6 @@ func New(l Limits, epoch time.Time) *Guard {
 		tenantIndex: map[string]uint32{},
 		tenants:     []tenantState{{}},
 		overflows:   map[OverflowKey]*Overflow{},
-		refusedSeen: map[uint64]uint32{},
 	}
 }
 
@@ -154,9 +148,6 @@ func (g *Guard) Seen(hash uint64, now uint32) (State, *FoldedSeries) {
 // else why it is refused; with overflow on, the caller folds it (see Fold).
 func (g *Guard) Admit(hash uint64, weight int, metric, tenant string, now uint32) Reason {
 	w := int64(weight)
-	if g.limits.MaxTracked > 0 && g.tracked+w > int64(g.limits.MaxTracked) {
-		return ReasonMaxTrackedSeries
-	}
 	if g.limits.MaxSeries > 0 && g.active+w > int64(g.limits.MaxSeries) {
 		return ReasonMaxSeries
 	}
@@ -181,9 +172,13 @@ func (g *Guard) Admit(hash uint64, weight int, metric, tenant string, now uint32
 				return ReasonTenant
 			}
 		}
-		if !tok {
-			ti = g.internTenant(tenant, limit)
-		}
+	}
+	// The caps first, the memory bound last: a refusal names the limit an operator set.
+	if g.limits.MaxTracked > 0 && g.tracked+w > int64(g.limits.MaxTracked) {
+		return ReasonMaxTrackedSeries
+	}
+	if tenant != "" && ti == 0 {
+		ti = g.internTenant(tenant, g.tenantLimit(tenant))
 	}
 	if !mok {
 		mi = g.internMetric(metric)
@@ -194,22 +189,6 @@ func (g *Guard) Admit(hash uint64, weight int, metric, tenant string, now uint32
 	g.active += w
 	g.tracked += w
 	return ReasonNone
-}
-
-// RememberRefused records a refused series and reports whether it is refused for the first time
-// while remembered.
-func (g *Guard) RememberRefused(hash uint64, now uint32) bool {
-	if _, ok := g.refusedSeen[hash]; ok {
-		g.refusedSeen[hash] = now
-		return false
-	}
-	if len(g.refusedSeen) >= maxRemembered {
-		// Forget them all rather than grow: a series refused again is then counted again.
-		clear(g.refusedSeen)
-		g.refusedDrops++
-	}
-	g.refusedSeen[hash] = now
-	return true
 }
 
 func (g *Guard) tenantLimit(tenant string) int64 {
@@ -277,11 +256,6 @@ func (g *Guard) Sweep(now uint32) int64 {
 	for k, o := range g.overflows {
 		if o.members == 0 && now-o.lastTouched > g.windowTicks {
 			delete(g.overflows, k)
-		}
-	}
-	for h, t := range g.refusedSeen {
-		if now-t > g.windowTicks {
-			delete(g.refusedSeen, h)
 		}
 	}
 	// Free the names no series refers to any more, so churning names do not grow the state.

@@ -73,6 +73,8 @@ type Series struct {
 	// MaxNameLength and MaxValueLength are the longest label name and value.
 	MaxNameLength  int
 	MaxValueLength int
+	// Invalid is true when an attribute name cannot be translated: the exporter drops the point.
+	Invalid bool
 }
 
 // Check returns the first limit the series breaks, given the labels the metric adds: __name__
@@ -119,6 +121,8 @@ type Builder struct {
 	resourceFixed []label // job, instance
 	scopeFixed    []label // otel_scope_*
 	promoted      []label // promoted resource attributes
+	// promotedInvalid: a promoted attribute name cannot be translated.
+	promotedInvalid bool
 
 	labels []label
 	buf    []byte
@@ -187,6 +191,7 @@ func metricType(m pmetric.Metric) otlptranslator.MetricType {
 func (b *Builder) SetResource(res pcommon.Resource) {
 	b.resourceFixed = b.resourceFixed[:0]
 	b.promoted = b.promoted[:0]
+	b.promotedInvalid = false
 	attrs := res.Attributes()
 	if serviceName, ok := attrs.Get("service.name"); ok {
 		if job := serviceName.AsString(); job != "" {
@@ -212,6 +217,7 @@ func (b *Builder) SetResource(res pcommon.Resource) {
 			}
 			name := b.labelName(k)
 			if name == "" {
+				b.promotedInvalid = true
 				continue
 			}
 			b.promoted = append(b.promoted, label{name: name, value: value, raw: k, nameHash: xxhash.Sum64String(name)})
@@ -248,6 +254,7 @@ func (b *Builder) SetScope(scope pcommon.InstrumentationScope) {
 func (b *Builder) Series(attrs pcommon.Map) Series {
 	b.labels = b.labels[:0]
 	b.buf = b.buf[:0]
+	invalid := false
 	for k, v := range attrs.All() {
 		if b.promotedRaw(k) {
 			continue // the promoted resource attribute replaces it
@@ -258,6 +265,7 @@ func (b *Builder) Series(attrs pcommon.Map) Series {
 		}
 		name := b.labelName(k)
 		if name == "" {
+			invalid = true
 			continue
 		}
 		b.labels = append(b.labels, label{name: name, value: value, raw: k, nameHash: xxhash.Sum64String(name), fromAttrs: true})
@@ -267,7 +275,7 @@ func (b *Builder) Series(attrs pcommon.Map) Series {
 		b.mergeCollisions()
 	}
 
-	var s Series
+	s := Series{Invalid: invalid || b.promotedInvalid}
 	var sum uint64
 	add := func(l *label) {
 		sum += pairHash(l.nameHash, l.value)

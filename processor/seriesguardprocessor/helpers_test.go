@@ -1,0 +1,24 @@
+package seriesguardprocessor
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/cespare/xxhash/v2"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/processor/processortest"
+)
+
+func xxhashString(s string) uint64 { return xxhash.Sum64String(s) }
+
+// newTestGuard builds the processor core with a fixed clock, without starting housekeeping.
+func newTestGuard(t testing.TB, cfg *Config) *seriesGuard {
+	require.NoError(t, cfg.Validate())
+	set := processortest.NewNopSettings(processortest.NopType)
+	now := time.Unix(1_700_000_000, 0)
+	p, err := newSeriesGuard(set, cfg, func() time.Time { return now })
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, p.shutdown(context.Background())) })
+	return p
+}
