@@ -46,8 +46,15 @@ const telemetryConfig = `service:
 // test, and the test fails if it does not exit cleanly.
 func StartCollector(t T, configYAML string, env ...string) *Collector {
 	t.Helper()
+	return StartCollectorOnPort(t, configYAML, FreePort(t), env...)
+}
+
+// StartCollectorOnPort is StartCollector with a given self-telemetry port: a collector restarted
+// after a crash comes back where its scrapers and peers expect it.
+func StartCollectorOnPort(t T, configYAML string, telemetryPort int, env ...string) *Collector {
+	t.Helper()
 	bin := CollectorBinary(t)
-	c := &Collector{TelemetryPort: FreePort(t)}
+	c := &Collector{TelemetryPort: telemetryPort}
 	dir := t.TempDir()
 	c.ConfigPath = filepath.Join(dir, "config.yaml")
 	if err := writeFile(c.ConfigPath, configYAML); err != nil {
@@ -62,6 +69,7 @@ func StartCollector(t T, configYAML string, env ...string) *Collector {
 		args = append(args, "--config", extra)
 	}
 	env = append([]string{
+		"FLEET_TELEMETRY_HOST=127.0.0.1",
 		"FLEET_TELEMETRY_PORT=" + strconv.Itoa(c.TelemetryPort),
 		// sigv4auth must never reach for the EC2 metadata service from a test.
 		"AWS_EC2_METADATA_DISABLED=true",

@@ -154,10 +154,15 @@ func (p *Prometheus) Series(t T, match string) []map[string]string {
 	return data
 }
 
-// Samples returns every stored sample (timestamp in ms -> value) of every series matching the
-// selector, keyed by the series' sorted label string. The range is read with a range-vector
-// query, which returns raw samples.
-func (p *Prometheus) Samples(t T, match string, window time.Duration) map[string]map[int64]float64 {
+// StoredSeries is one series as Prometheus stores it: its labels and raw samples (ms -> value).
+type StoredSeries struct {
+	Labels  map[string]string
+	Samples map[int64]float64
+}
+
+// RawSamples returns every stored sample of every series matching the selector within window
+// before now. The range is read with a range-vector query, which returns raw samples.
+func (p *Prometheus) RawSamples(t T, match string, window time.Duration) []StoredSeries {
 	t.Helper()
 	var data struct {
 		Result []struct {
@@ -167,17 +172,26 @@ func (p *Prometheus) Samples(t T, match string, window time.Duration) map[string
 	}
 	q := fmt.Sprintf("%s[%ds]", match, int(window.Seconds()))
 	p.api(t, "/api/v1/query", url.Values{"query": {q}, "time": {strconv.FormatInt(time.Now().Add(time.Minute).Unix(), 10)}}, &data)
-	out := map[string]map[int64]float64{}
+	out := make([]StoredSeries, 0, len(data.Result))
 	for _, r := range data.Result {
-		key := LabelString(r.Metric)
-		m := map[int64]float64{}
+		m := make(map[int64]float64, len(r.Values))
 		for _, v := range r.Values {
 			ts, _ := v[0].(float64)
 			s, _ := v[1].(string)
 			f, _ := strconv.ParseFloat(s, 64)
 			m[int64(ts*1000+0.5)] = f
 		}
-		out[key] = m
+		out = append(out, StoredSeries{Labels: r.Metric, Samples: m})
+	}
+	return out
+}
+
+// Samples is RawSamples keyed by each series' sorted label string.
+func (p *Prometheus) Samples(t T, match string, window time.Duration) map[string]map[int64]float64 {
+	t.Helper()
+	out := map[string]map[int64]float64{}
+	for _, s := range p.RawSamples(t, match, window) {
+		out[LabelString(s.Labels)] = s.Samples
 	}
 	return out
 }

@@ -1,0 +1,228 @@
+package e2e
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"regexp"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/otelcol-fleet/otelcol-fleet/internal/fleettest"
+	"github.com/otelcol-fleet/otelcol-fleet/internal/loadgen"
+)
+
+// Send feeds steps [0, steps) of gen through the agents: step k leaves at its own timestamp in
+// wall-clock time (the generator's Start should be now), to agent k mod len(agents), one
+// request per step, as a scraping agent would. progress, if set, is called after each step.
+func (s *Stack) Send(gen *loadgen.Generator, steps int, progress func(step int)) {
+	s.t.Helper()
+	series := gen.Config().Series
+	for k := range steps {
+		if d := time.Until(gen.Timestamp(k)); d > 0 {
+			time.Sleep(d)
+		}
+		agent := s.Agents[k%len(s.Agents)]
+		if err := fleettest.TrySendOTLP(agent.OTLPEndpoint, gen.Batch(k, 0, series)); err != nil {
+			s.t.Fatalf("step %d to %s: %v", k, agent.Name, err)
+		}
+		if progress != nil {
+			progress(k)
+		}
+	}
+}
+
+// pipelineCounters are the self-metrics whose sum stops moving once the stack has drained.
+var pipelineCounters = regexp.MustCompile(`^otelcol_exporter_(sent|send_failed|enqueue_failed)_metric_points|^otelcol_exporter_ordered_rw_`)
+
+// Drain waits until every node's exporters have stopped moving data (their counters are stable
+// for quiet, and queues are empty), or timeout passes.
+func (s *Stack) Drain(quiet, timeout time.Duration) {
+	s.t.Helper()
+	deadline := time.Now().Add(timeout)
+	last, stableSince := "", time.Now()
+	for time.Now().Before(deadline) {
+		var b strings.Builder
+		busy := false
+		for _, n := range s.Nodes() {
+			if n.Exited() {
+				continue
+			}
+			m, err := fleettest.TryScrapeMetrics(n.MetricsURL())
+			if err != nil {
+				busy = true
+				continue
+			}
+			if fleettest.Sum(m, "otelcol_exporter_queue_size", nil) > 0 {
+				busy = true
+			}
+			keys := make([]string, 0, len(m))
+			for k := range m {
+				if pipelineCounters.MatchString(k) {
+					keys = append(keys, k)
+				}
+			}
+			sort.Strings(keys)
+			for _, k := range keys {
+				fmt.Fprintf(&b, "%s %s=%g\n", n.Name, k, m[k])
+			}
+		}
+		if cur := b.String(); cur != last || busy {
+			last, stableSince = cur, time.Now()
+		} else if time.Since(stableSince) >= quiet {
+			return
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	s.t.Logf("stack did not drain within %s", timeout)
+}
+
+// Result is one scenario's accounting.
+type Result struct {
+	Scenario string
+	// Sent is the samples the load generator handed to the agents.
+	Sent int
+	// Stored counts expected samples found in Prometheus; Missing those not found; Wrong those
+	// stored with another value; Duplicates those stored more than once (under several series).
+	Stored, Missing, Wrong, Unexpected, Duplicates int
+	// OutOfOrder is Prometheus' own count of out-of-order samples rejected during the scenario.
+	OutOfOrder float64
+	// Dropped is what each component counted as dropped or failed, by node and metric.
+	Dropped map[string]float64
+	// Ready is each node's readiness (fleet_health /readyz), "n/a" without one.
+	Ready map[string]string
+}
+
+// CountedDrops is the sum of every drop a component counted.
+func (r Result) CountedDrops() float64 {
+	total := 0.0
+	for _, v := range r.Dropped {
+		total += v
+	}
+	return total
+}
+
+// Unaccounted is the number of missing samples that no component counted as dropped.
+func (r Result) Unaccounted() int {
+	if d := float64(r.Missing) - r.CountedDrops(); d > 0 {
+		return int(d)
+	}
+	return 0
+}
+
+// dropCounters are the self-metrics that count data a component gave up on.
+var dropCounters = regexp.MustCompile(`^otelcol_(exporter_(send_failed|enqueue_failed)_metric_points|receiver_refused_metric_points|processor_memory_limiter_refused_metric_points|processor_series_guard_\w*(refused|dropped)\w*|exporter_ordered_rw_\w*(dropped|rejected|undelivered)\w*)\b`)
+
+// Collect reads back everything stored for gen's metric and every node's counters.
+// ooBefore is Prometheus' out-of-order counter when the scenario began.
+func (s *Stack) Collect(name string, gen *loadgen.Generator, steps int, ooBefore float64) Result {
+	s.t.Helper()
+	cfg := gen.Config()
+	r := Result{Scenario: name, Sent: cfg.Series * steps, Dropped: map[string]float64{}, Ready: map[string]string{}}
+	expected := gen.Expected(steps, 0, cfg.Series)
+	stored := map[string]map[int64]float64{}
+	window := time.Since(cfg.Start) + time.Minute
+	for _, ser := range s.Prom.RawSamples(s.t, cfg.Metric, window) {
+		label := ser.Labels["series"]
+		if stored[label] == nil {
+			stored[label] = map[int64]float64{}
+		}
+		for ts, v := range ser.Samples {
+			if _, dup := stored[label][ts]; dup {
+				r.Duplicates++
+			}
+			stored[label][ts] = v
+		}
+	}
+	r.Missing, r.Wrong, r.Unexpected = loadgen.Diff(expected, stored)
+	r.Stored = r.Sent - r.Missing
+	r.OutOfOrder = s.OutOfOrderTotal() - ooBefore
+	for _, n := range s.Nodes() {
+		if n.Exited() {
+			r.Ready[n.Name] = "down"
+			continue
+		}
+		m, err := fleettest.TryScrapeMetrics(n.MetricsURL())
+		if err != nil {
+			continue
+		}
+		for k, v := range m {
+			if v != 0 && dropCounters.MatchString(k) {
+				r.Dropped[n.Name+" "+k] += v
+			}
+		}
+		r.Ready[n.Name] = n.Readiness()
+	}
+	return r
+}
+
+// OutOfOrderTotal is Prometheus' count of out-of-order samples it rejected.
+func (s *Stack) OutOfOrderTotal() float64 {
+	return fleettest.Sum(s.Prom.Metrics(s.t), "prometheus_tsdb_out_of_order_samples_total", nil)
+}
+
+// Readiness asks the node's fleet_health /readyz, when its config has one on FLEET_HEALTH_ENDPOINT.
+func (n *Node) Readiness() string {
+	ep := ""
+	for _, e := range n.env {
+		if v, ok := strings.CutPrefix(e, "FLEET_HEALTH_ENDPOINT="); ok {
+			ep = v
+		}
+	}
+	if ep == "" {
+		return "n/a"
+	}
+	resp, err := http.Get("http://" + ep + "/readyz")
+	if err != nil {
+		return "unreachable"
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, resp.Body)
+	if resp.StatusCode == http.StatusOK {
+		return "ready"
+	}
+	return fmt.Sprintf("not ready (%d)", resp.StatusCode)
+}
+
+// Table renders results side by side, one column per scenario.
+func Table(w io.Writer, results ...Result) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	row := func(label string, f func(Result) string) {
+		fmt.Fprint(tw, label+"\t")
+		for _, r := range results {
+			fmt.Fprint(tw, f(r)+"\t")
+		}
+		fmt.Fprintln(tw)
+	}
+	row("scenario", func(r Result) string { return r.Scenario })
+	row("samples sent", func(r Result) string { return fmt.Sprint(r.Sent) })
+	row("stored in Prometheus", func(r Result) string { return fmt.Sprint(r.Stored) })
+	row("missing", func(r Result) string { return fmt.Sprintf("%d (%.1f%%)", r.Missing, 100*float64(r.Missing)/float64(max(r.Sent, 1))) })
+	row("wrong value / unexpected", func(r Result) string { return fmt.Sprintf("%d / %d", r.Wrong, r.Unexpected) })
+	row("stored twice", func(r Result) string { return fmt.Sprint(r.Duplicates) })
+	row("out-of-order rejected (Prometheus)", func(r Result) string { return fmt.Sprint(r.OutOfOrder) })
+	row("drops counted by components", func(r Result) string { return fmt.Sprint(r.CountedDrops()) })
+	row("missing and uncounted", func(r Result) string { return fmt.Sprint(r.Unaccounted()) })
+	_ = tw.Flush()
+	for _, r := range results {
+		keys := make([]string, 0, len(r.Dropped)+len(r.Ready))
+		for k := range r.Dropped {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		fmt.Fprintf(w, "  %s:\n", r.Scenario)
+		for _, k := range keys {
+			fmt.Fprintf(w, "    dropped  %-70s %g\n", k, r.Dropped[k])
+		}
+		nodes := make([]string, 0, len(r.Ready))
+		for k := range r.Ready {
+			nodes = append(nodes, k)
+		}
+		sort.Strings(nodes)
+		for _, n := range nodes {
+			fmt.Fprintf(w, "    ready    %-70s %s\n", n, r.Ready[n])
+		}
+	}
+}

@@ -1,0 +1,122 @@
+// Package e2e runs the operating guide's gateway architecture on one machine, on real parts:
+// a real Prometheus standing in for AMP, a real nginx round-robin balancer, two or more gateway
+// collectors and one or more agents (the built otelcol-fleet binary, configs from
+// examples/gateway/), fed by a deterministic load generator so every stored sample is checked.
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/otelcol-fleet/otelcol-fleet/internal/fleettest"
+)
+
+// Gateway describes one gateway of the tier.
+type Gateway struct {
+	// Config is a file under examples/gateway/.
+	Config string
+	// BatchTimeout differs between gateways, as under different load.
+	BatchTimeout time.Duration
+	// Env adds "K=V" settings for this gateway only.
+	Env []string
+}
+
+// Options describes a stack.
+type Options struct {
+	Gateways []Gateway
+	Agents   int
+	// AgentConfig is a file under examples/gateway/ [agent.yaml].
+	AgentConfig string
+}
+
+// Stack is a running gateway architecture.
+type Stack struct {
+	Prom     *fleettest.Prometheus
+	LB       *fleettest.Nginx
+	Gateways []*Node
+	Agents   []*Node
+	opts     Options
+	t        fleettest.T
+}
+
+// Node is one collector of the stack.
+type Node struct {
+	Name string
+	// OTLPEndpoint is its OTLP/HTTP listener (host:port).
+	OTLPEndpoint string
+	*fleettest.Collector
+	config string
+	env    []string
+}
+
+func exampleConfig(t fleettest.T, name string) string {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join(fleettest.RepoRoot(), "examples", "gateway", name))
+	if err != nil {
+		t.Fatalf("read example config: %v", err)
+	}
+	return string(raw)
+}
+
+// Start brings the stack up: Prometheus, the gateways, the balancer in front of them, the agents.
+func Start(t fleettest.T, opts Options) *Stack {
+	t.Helper()
+	if opts.AgentConfig == "" {
+		opts.AgentConfig = "agent.yaml"
+	}
+	s := &Stack{opts: opts, t: t}
+	s.Prom = fleettest.StartPrometheus(t)
+
+	upstreams := make([]string, len(opts.Gateways))
+	for i, g := range opts.Gateways {
+		n := &Node{
+			Name:         fmt.Sprintf("gateway-%d", i+1),
+			OTLPEndpoint: "127.0.0.1:" + strconv.Itoa(fleettest.FreePort(t)),
+			config:       exampleConfig(t, g.Config),
+		}
+		n.env = append([]string{
+			"FLEET_OTLP_HTTP_ENDPOINT=" + n.OTLPEndpoint,
+			"FLEET_REMOTE_WRITE_ENDPOINT=" + s.Prom.RemoteWriteURL(),
+			"FLEET_BATCH_TIMEOUT=" + g.BatchTimeout.String(),
+			"FLEET_GATEWAY_ID=" + n.Name,
+			"HOSTNAME=" + n.Name,
+		}, g.Env...)
+		n.Collector = fleettest.StartCollector(t, n.config, n.env...)
+		s.Gateways = append(s.Gateways, n)
+		upstreams[i] = n.OTLPEndpoint
+	}
+	s.LB = fleettest.StartNginx(t, upstreams)
+
+	for i := range opts.Agents {
+		n := &Node{
+			Name:         fmt.Sprintf("agent-%d", i+1),
+			OTLPEndpoint: "127.0.0.1:" + strconv.Itoa(fleettest.FreePort(t)),
+			config:       exampleConfig(t, opts.AgentConfig),
+		}
+		n.env = []string{
+			"FLEET_OTLP_HTTP_ENDPOINT=" + n.OTLPEndpoint,
+			"FLEET_GATEWAY_ENDPOINT=" + s.LB.URL(),
+			"HOSTNAME=" + n.Name,
+		}
+		n.Collector = fleettest.StartCollector(t, n.config, n.env...)
+		s.Agents = append(s.Agents, n)
+	}
+	return s
+}
+
+// Restart starts a stopped or killed node again with the same config, ports and environment.
+func (s *Stack) Restart(n *Node) {
+	s.t.Helper()
+	n.Collector = fleettest.StartCollectorOnPort(s.t, n.config, n.TelemetryPort, n.env...)
+}
+
+// Nodes lists gateways then agents.
+func (s *Stack) Nodes() []*Node {
+	return append(append([]*Node{}, s.Gateways...), s.Agents...)
+}
+
+var _ fleettest.T = (*testing.T)(nil)
