@@ -199,7 +199,9 @@ func Table(w io.Writer, results ...Result) {
 	row("scenario", func(r Result) string { return r.Scenario })
 	row("samples sent", func(r Result) string { return fmt.Sprint(r.Sent) })
 	row("stored in Prometheus", func(r Result) string { return fmt.Sprint(r.Stored) })
-	row("missing", func(r Result) string { return fmt.Sprintf("%d (%.1f%%)", r.Missing, 100*float64(r.Missing)/float64(max(r.Sent, 1))) })
+	row("missing", func(r Result) string {
+		return fmt.Sprintf("%d (%.1f%%)", r.Missing, 100*float64(r.Missing)/float64(max(r.Sent, 1)))
+	})
 	row("wrong value / unexpected", func(r Result) string { return fmt.Sprintf("%d / %d", r.Wrong, r.Unexpected) })
 	row("stored twice", func(r Result) string { return fmt.Sprint(r.Duplicates) })
 	row("out-of-order rejected (Prometheus)", func(r Result) string { return fmt.Sprint(r.OutOfOrder) })
