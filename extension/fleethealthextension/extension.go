@@ -183,12 +183,13 @@ func (fh *fleetHealth) Start(ctx context.Context, host component.Host) error {
 	return nil
 }
 
-// loop checks every check_interval, and at once when the pipelines become ready.
+// loop checks every check_interval, and at once when the pipelines become ready. There is no
+// check at Start: nothing flows before the pipelines run, and a reading taken just before the
+// one at Ready would make the first ratios cover a few milliseconds.
 func (fh *fleetHealth) loop() {
 	defer fh.loopDone.Done()
 	ticker := time.NewTicker(fh.cfg.CheckInterval)
 	defer ticker.Stop()
-	fh.check()
 	for {
 		select {
 		case <-fh.stop:

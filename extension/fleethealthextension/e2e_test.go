@@ -1,0 +1,434 @@
+package fleethealthextension_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+
+	"github.com/otelcol-fleet/otelcol-fleet/internal/fleettest"
+)
+
+// These tests run the real built collector (distribution/_build/otelcol-fleet).
+
+const checkInterval = time.Second
+
+// stallingBackend is an OTLP/HTTP destination the test can make stop answering: while stalled,
+// requests hang until the exporter gives up; resumed, they are answered 200.
+type stallingBackend struct {
+	srv      *httptest.Server
+	mu       sync.Mutex
+	stalled  chan struct{} // closed when answering resumes; nil while answering
+	received atomic.Int64
+}
+
+func startBackend(t *testing.T) *stallingBackend {
+	b := &stallingBackend{}
+	b.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		b.mu.Lock()
+		wait := b.stalled
+		b.mu.Unlock()
+		if wait != nil {
+			select {
+			case <-wait:
+			case <-r.Context().Done():
+				return
+			}
+		}
+		b.received.Add(1)
+		w.Header().Set("Content-Type", "application/x-protobuf")
+		w.WriteHeader(http.StatusOK)
+	}))
+	t.Cleanup(func() {
+		b.Resume()
+		b.srv.Close()
+	})
+	return b
+}
+
+func (b *stallingBackend) Stall() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.stalled == nil {
+		b.stalled = make(chan struct{})
+	}
+}
+
+func (b *stallingBackend) Resume() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.stalled != nil {
+		close(b.stalled)
+		b.stalled = nil
+	}
+}
+
+func metrics(n int, seq int) pmetric.Metrics {
+	md := pmetric.NewMetrics()
+	rm := md.ResourceMetrics().AppendEmpty()
+	rm.Resource().Attributes().PutStr("service.name", "load")
+	g := rm.ScopeMetrics().AppendEmpty().Metrics().AppendEmpty()
+	g.SetName("load_gauge")
+	pts := g.SetEmptyGauge().DataPoints()
+	now := pcommon.NewTimestampFromTime(time.Now())
+	for i := range n {
+		dp := pts.AppendEmpty()
+		dp.Attributes().PutInt("series", int64(i))
+		dp.SetTimestamp(now)
+		dp.SetDoubleValue(float64(seq))
+	}
+	return md
+}
+
+// load sends OTLP to endpoint every interval until the test ends; refusals are expected.
+func load(t *testing.T, endpoint string, every time.Duration) {
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		ticker := time.NewTicker(every)
+		defer ticker.Stop()
+		for seq := 0; ; seq++ {
+			select {
+			case <-stop:
+				return
+			case <-ticker.C:
+				_ = fleettest.TrySendOTLP(endpoint, metrics(50, seq))
+			}
+		}
+	})
+	t.Cleanup(func() { close(stop); wg.Wait() })
+}
+
+type probe struct {
+	Code int
+	Body string
+}
+
+func getURL(url string) probe {
+	c := &http.Client{Timeout: 2 * time.Second}
+	resp, err := c.Get(url)
+	if err != nil {
+		return probe{Body: err.Error()}
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return probe{Code: resp.StatusCode, Body: string(b)}
+}
+
+// waitFor polls url until cond holds and returns how long it took; it fails after limit.
+func waitFor(t *testing.T, c *fleettest.Collector, url string, limit time.Duration, what string, cond func(probe) bool) time.Duration {
+	t.Helper()
+	start := time.Now()
+	var last probe
+	for time.Since(start) < limit {
+		last = getURL(url)
+		if cond(last) {
+			return time.Since(start)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("%s: not within %s; last answer %d: %s\ncollector logs:\n%s", what, limit, last.Code, last.Body, tail(c.Logs(), 3000))
+	return 0
+}
+
+func tail(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[len(s)-n:]
+}
+
+const backpressureConfig = `
+extensions:
+  fleet_health:
+    endpoint: 127.0.0.1:${env:FH_PORT}
+    check_interval: 1s
+    recovery: 5s
+    fleet:
+      id: solo
+receivers:
+  otlp:
+    protocols:
+      http:
+        endpoint: 127.0.0.1:${env:OTLP_PORT}
+exporters:
+  otlp_http/backend:
+    endpoint: http://127.0.0.1:${env:BACKEND_PORT}
+    compression: none
+    timeout: 2s
+    sending_queue:
+      enabled: true
+      sizer: requests
+      num_consumers: 1
+      queue_size: 10
+    retry_on_failure:
+      enabled: true
+      initial_interval: 100ms
+      max_interval: 200ms
+      max_elapsed_time: 3s
+service:
+  extensions: [fleet_health]
+  pipelines:
+    metrics:
+      receivers: [otlp]
+      exporters: [otlp_http/backend]
+`
+
+// TestE2EBackpressure: a destination that stops answering fills the exporter's small queue under
+// load; /readyz turns 503 naming the exporter within two check intervals while /livez stays
+// 200, and returns to 200 after `recovery` once the destination answers again.
+func TestE2EBackpressure(t *testing.T) {
+	backend := startBackend(t)
+	fhPort, otlpPort := fleettest.FreePort(t), fleettest.FreePort(t)
+	backendPort := backend.srv.Listener.Addr().(*net.TCPAddr).Port
+	c := fleettest.StartCollector(t, backpressureConfig,
+		fmt.Sprintf("FH_PORT=%d", fhPort), fmt.Sprintf("OTLP_PORT=%d", otlpPort), fmt.Sprintf("BACKEND_PORT=%d", backendPort))
+	base := fmt.Sprintf("http://127.0.0.1:%d", fhPort)
+	otlp := fmt.Sprintf("127.0.0.1:%d", otlpPort)
+
+	load(t, otlp, 20*time.Millisecond)
+	waitFor(t, c, base+"/readyz", 10*time.Second, "ready while the backend answers", func(p probe) bool { return p.Code == http.StatusOK })
+	require.Eventually(t, func() bool { return backend.received.Load() > 10 }, 10*time.Second, 50*time.Millisecond)
+	healthcheck := buildHealthcheck(t)
+	require.NoError(t, exec.Command(healthcheck, "-url", base+"/readyz").Run(), "healthcheck exits 0 while ready")
+
+	// The backend stops answering.
+	backend.Stall()
+	took := waitFor(t, c, base+"/readyz", 2*checkInterval, "503 within two check intervals of the backend stalling",
+		func(p probe) bool { return p.Code == http.StatusServiceUnavailable })
+	t.Logf("/readyz turned 503 %s after the backend stopped answering", took.Round(10*time.Millisecond))
+	p := getURL(base + "/readyz")
+	require.Equal(t, http.StatusServiceUnavailable, p.Code)
+	require.Contains(t, p.Body, `"component": "exporter/otlp_http/backend"`, p.Body)
+	require.Contains(t, p.Body, "otlp_http/backend sending queue is")
+
+	err := exec.Command(healthcheck, "-url", base+"/readyz").Run()
+	var exit *exec.ExitError
+	require.ErrorAs(t, err, &exit, "healthcheck exits 1 while not ready")
+	require.Equal(t, 1, exit.ExitCode())
+
+	// Liveness stays calm for as long as the backend is stalled (a few check intervals).
+	for range 3 * int(checkInterval/(100*time.Millisecond)) {
+		require.Equal(t, http.StatusOK, getURL(base+"/livez").Code)
+		require.Equal(t, http.StatusOK, getURL(base+"/").Code)
+		time.Sleep(100 * time.Millisecond)
+	}
+	require.NoError(t, exec.Command(healthcheck, "-url", base+"/livez").Run())
+
+	var st struct {
+		Verdict   string `json:"verdict"`
+		Exporters []struct {
+			ID               string   `json:"id"`
+			QueueCapacity    *float64 `json:"queue_capacity"`
+			QueueUtilization *float64 `json:"queue_utilization"`
+			EnqueueFailed    float64  `json:"enqueue_failed"`
+		} `json:"exporters"`
+		Actions           []string `json:"actions"`
+		TelemetryEndpoint string   `json:"telemetry_endpoint"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(getURL(base+"/status").Body), &st))
+	require.Equal(t, "not_ready", st.Verdict)
+	require.Equal(t, fmt.Sprintf("http://127.0.0.1:%d/metrics", c.TelemetryPort), st.TelemetryEndpoint, "found in service::telemetry")
+	require.Len(t, st.Exporters, 1)
+	require.Equal(t, "otlp_http/backend", st.Exporters[0].ID)
+	require.NotNil(t, st.Exporters[0].QueueCapacity)
+	require.InDelta(t, 10, *st.Exporters[0].QueueCapacity, 0)
+	require.GreaterOrEqual(t, *st.Exporters[0].QueueUtilization, 0.8)
+	require.NotEmpty(t, st.Actions)
+
+	// Self-metrics say the same, for dashboards and autoscalers.
+	m := c.Metrics(t)
+	require.InDelta(t, 0, m[`otelcol_extension_fleet_health_readiness{extension="fleet_health"}`], 0, metricKeys(m, "fleet_health"))
+	require.GreaterOrEqual(t, m[`otelcol_extension_fleet_health_utilization{extension="fleet_health",signal="queue"}`], 0.8, metricKeys(m, "fleet_health"))
+
+	// The backend answers again: ready after `recovery` (5s), not before, not much after.
+	backend.Resume()
+	resumed := time.Now()
+	took = waitFor(t, c, base+"/readyz", 5*time.Second+3*checkInterval, "200 within recovery after the backend is back",
+		func(p probe) bool { return p.Code == http.StatusOK })
+	t.Logf("/readyz back to 200 %s after the backend answered again", took.Round(10*time.Millisecond))
+	require.GreaterOrEqual(t, time.Since(resumed), 5*time.Second, "hysteresis: healthy for the whole recovery period first")
+	require.NoError(t, exec.Command(healthcheck, "-url", base+"/readyz").Run())
+	require.Contains(t, c.Logs(), "Collector is not ready: /readyz answers 503.")
+	require.Contains(t, c.Logs(), "Collector is ready again: /readyz answers 200.")
+}
+
+func metricKeys(m map[string]float64, contains string) string {
+	var keys []string
+	for k := range m {
+		if strings.Contains(k, contains) {
+			keys = append(keys, k)
+		}
+	}
+	return strings.Join(keys, "\n")
+}
+
+// TestE2EMemoryPressure: resident memory against a low memory_limiter limit turns /readyz 503.
+func TestE2EMemoryPressure(t *testing.T) {
+	fhPort, otlpPort := fleettest.FreePort(t), fleettest.FreePort(t)
+	c := fleettest.StartCollector(t, `
+extensions:
+  fleet_health:
+    endpoint: 127.0.0.1:${env:FH_PORT}
+    check_interval: 1s
+receivers:
+  otlp:
+    protocols:
+      http:
+        endpoint: 127.0.0.1:${env:OTLP_PORT}
+processors:
+  memory_limiter:
+    check_interval: 1s
+    limit_mib: 40
+    spike_limit_mib: 8
+exporters:
+  debug:
+    verbosity: basic
+service:
+  extensions: [fleet_health]
+  pipelines:
+    metrics:
+      receivers: [otlp]
+      processors: [memory_limiter]
+      exporters: [debug]
+`, fmt.Sprintf("FH_PORT=%d", fhPort), fmt.Sprintf("OTLP_PORT=%d", otlpPort))
+	base := fmt.Sprintf("http://127.0.0.1:%d", fhPort)
+	waitFor(t, c, base+"/readyz", 3*checkInterval, "503 for memory", func(p probe) bool {
+		return p.Code == http.StatusServiceUnavailable && strings.Contains(p.Body, `"signal": "memory"`)
+	})
+	p := getURL(base + "/readyz")
+	require.Contains(t, p.Body, "of the memory_limiter limit")
+	require.Contains(t, p.Body, "MiB of 40 MiB)", p.Body)
+	require.Contains(t, p.Body, "Provision more memory")
+	require.Equal(t, http.StatusOK, getURL(base+"/livez").Code)
+}
+
+func memberConfig(reportTo string) string {
+	report := ""
+	if reportTo != "" {
+		report = "\n      report_to: " + reportTo
+	}
+	return `
+extensions:
+  fleet_health:
+    endpoint: 127.0.0.1:${env:FH_PORT}
+    check_interval: 500ms
+    fleet:
+      id: ${env:FLEET_ID}
+      role: ${env:FLEET_ROLE}
+      stale_after: 3s` + report + `
+receivers:
+  otlp:
+    protocols:
+      http:
+        endpoint: 127.0.0.1:${env:OTLP_PORT}
+exporters:
+  debug:
+    verbosity: basic
+service:
+  extensions: [fleet_health]
+  pipelines:
+    metrics:
+      receivers: [otlp]
+      exporters: [debug]
+`
+}
+
+type fleetView struct {
+	Counts  map[string]int `json:"counts"`
+	Members []struct {
+		ID      string `json:"id"`
+		Role    string `json:"role"`
+		State   string `json:"state"`
+		Verdict string `json:"verdict"`
+		Self    bool   `json:"self"`
+	} `json:"members"`
+}
+
+func states(v fleetView) map[string]string {
+	out := map[string]string{}
+	for _, m := range v.Members {
+		out[m.ID] = m.State
+	}
+	return out
+}
+
+// TestE2EFleet: two members report to a third; one killed shows as missing after stale_after;
+// the page renders members and verdicts in headless Chromium.
+func TestE2EFleet(t *testing.T) {
+	gwPort := fleettest.FreePort(t)
+	gateway := fleettest.StartCollector(t, memberConfig(""),
+		fmt.Sprintf("FH_PORT=%d", gwPort), fmt.Sprintf("OTLP_PORT=%d", fleettest.FreePort(t)), "FLEET_ID=gateway-1", "FLEET_ROLE=gateway")
+	gw := fmt.Sprintf("http://127.0.0.1:%d", gwPort)
+	members := map[string]*fleettest.Collector{}
+	for _, id := range []string{"agent-a", "agent-b"} {
+		members[id] = fleettest.StartCollector(t, memberConfig(gw),
+			fmt.Sprintf("FH_PORT=%d", fleettest.FreePort(t)), fmt.Sprintf("OTLP_PORT=%d", fleettest.FreePort(t)), "FLEET_ID="+id, "FLEET_ROLE=agent")
+	}
+	read := func() fleetView {
+		var v fleetView
+		_ = json.Unmarshal([]byte(getURL(gw+"/fleet").Body), &v)
+		return v
+	}
+	waitFor(t, gateway, gw+"/fleet", 10*time.Second, "both members in /fleet", func(probe) bool {
+		s := states(read())
+		return s["agent-a"] == "ready" && s["agent-b"] == "ready" && s["gateway-1"] == "ready"
+	})
+	v := read()
+	require.Equal(t, "gateway-1", v.Members[0].ID)
+	require.True(t, v.Members[0].Self)
+	require.Equal(t, "agent", v.Members[1].Role)
+	require.Equal(t, "ready", v.Members[1].Verdict)
+
+	dom := fleettest.DumpDOM(t, gw+"/fleet.html")
+	require.Contains(t, dom, `data-live="1"`, "the page's script refreshed it from /fleet")
+	require.Contains(t, dom, `<tr data-member="agent-a" data-state="ready">`)
+	require.Contains(t, dom, `<tr data-member="agent-b" data-state="ready">`)
+	require.Contains(t, dom, `gateway-1 (this collector)`)
+
+	members["agent-b"].Kill(t)
+	killed := time.Now()
+	took := waitFor(t, gateway, gw+"/fleet", 3*time.Second+3*time.Second, "agent-b missing", func(probe) bool {
+		s := states(read())
+		return s["agent-b"] == "missing" && s["agent-a"] == "ready"
+	})
+	t.Logf("agent-b shown missing %s after SIGKILL (stale_after 3s)", took.Round(10*time.Millisecond))
+	require.GreaterOrEqual(t, time.Since(killed), 2500*time.Millisecond, "not before stale_after")
+	require.Equal(t, map[string]int{"ready": 2, "not_ready": 0, "missing": 1}, read().Counts)
+
+	dom = fleettest.DumpDOM(t, gw+"/fleet")
+	require.Contains(t, dom, `<tr data-member="agent-b" data-state="missing">`)
+	require.Contains(t, dom, `missing: 1`)
+	m := gateway.Metrics(t)
+	require.InDelta(t, 1, m[`otelcol_extension_fleet_health_members{extension="fleet_health",state="missing"}`], 0, metricKeys(m, "members"))
+}
+
+func buildHealthcheck(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(fleettest.RepoRoot(), "distribution", "_build", "healthcheck")
+	if _, err := os.Stat(bin); err == nil {
+		return bin
+	}
+	bin = filepath.Join(t.TempDir(), "healthcheck")
+	cmd := exec.Command("go", "build", "-o", bin, "./distribution/healthcheck")
+	cmd.Dir = fleettest.RepoRoot()
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, string(out))
+	return bin
+}
