@@ -33,6 +33,7 @@ type stallingBackend struct {
 	srv      *httptest.Server
 	mu       sync.Mutex
 	stalled  chan struct{} // closed when answering resumes; nil while answering
+	reject   atomic.Bool   // answer 400 (a permanent error) at once
 	received atomic.Int64
 }
 
@@ -40,6 +41,10 @@ func startBackend(t *testing.T) *stallingBackend {
 	b := &stallingBackend{}
 	b.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.Copy(io.Discard, r.Body)
+		if b.reject.Load() {
+			http.Error(w, "bad request: rejected by the test", http.StatusBadRequest)
+			return
+		}
 		b.mu.Lock()
 		wait := b.stalled
 		b.mu.Unlock()
@@ -266,6 +271,31 @@ func TestE2EBackpressure(t *testing.T) {
 	require.NoError(t, exec.Command(healthcheck, "-url", base+"/readyz").Run())
 	require.Contains(t, c.Logs(), "Collector is not ready: /readyz answers 503.")
 	require.Contains(t, c.Logs(), "Collector is ready again: /readyz answers 200.")
+}
+
+// TestE2ESendFailures: a destination that answers at once but rejects everything leaves the queue
+// empty and every component status OK; the send failure ratio still turns /readyz 503.
+func TestE2ESendFailures(t *testing.T) {
+	backend := startBackend(t)
+	fhPort, otlpPort := fleettest.FreePort(t), fleettest.FreePort(t)
+	c := fleettest.StartCollector(t, backpressureConfig,
+		fmt.Sprintf("FH_PORT=%d", fhPort), fmt.Sprintf("OTLP_PORT=%d", otlpPort),
+		fmt.Sprintf("BACKEND_PORT=%d", backend.srv.Listener.Addr().(*net.TCPAddr).Port))
+	base := fmt.Sprintf("http://127.0.0.1:%d", fhPort)
+	load(t, fmt.Sprintf("127.0.0.1:%d", otlpPort), 20*time.Millisecond)
+	waitFor(t, c, base+"/readyz", 10*time.Second, "ready while the backend accepts", func(p probe) bool { return p.Code == http.StatusOK })
+
+	backend.reject.Store(true)
+	took := waitFor(t, c, base+"/readyz", 2*checkInterval, "503 within two check intervals of the backend rejecting",
+		func(p probe) bool { return p.Code == http.StatusServiceUnavailable })
+	t.Logf("/readyz turned 503 %s after the backend started rejecting", took.Round(10*time.Millisecond))
+	p := getURL(base + "/readyz")
+	require.Contains(t, p.Body, `"signal": "send_failure"`, p.Body)
+	require.Contains(t, p.Body, `"component": "exporter/otlp_http/backend"`)
+	require.Contains(t, p.Body, "otlp_http/backend failed 100% of items")
+	require.Contains(t, p.Body, "Fix the destination of exporter otlp_http/backend")
+	require.NotContains(t, p.Body, `"signal": "queue"`, "the queue is empty: 400s are not retried")
+	require.Equal(t, http.StatusOK, getURL(base+"/livez").Code)
 }
 
 func metricKeys(m map[string]float64, contains string) string {
