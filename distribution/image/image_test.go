@@ -1,0 +1,367 @@
+package main
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+
+	"github.com/otelcol-fleet/otelcol-fleet/distribution/image/internal/imagebuild"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// Paths relative to this directory (go test runs in it).
+const (
+	buildDir          = "../_build"
+	healthcheckSource = "../healthcheck"
+	defaultConfig     = "../config.yaml"
+	repoRoot          = "../.."
+)
+
+// inputs copies the real build artefacts into a private directory: `make build` may replace the
+// collector while this test runs, and the two builds compared below must see the same bytes.
+func inputs(t *testing.T) (collector, healthcheck string) {
+	t.Helper()
+	if os.Getenv("FLEET_SKIP_E2E") == "1" {
+		t.Skip("FLEET_SKIP_E2E=1: the image test needs the built collector")
+	}
+	dir := t.TempDir()
+	collector = filepath.Join(dir, "otelcol-fleet")
+	copyFile(t, filepath.Join(buildDir, "otelcol-fleet"), collector,
+		"the collector is not built: run `make build` first")
+
+	healthcheck = filepath.Join(dir, "healthcheck")
+	built := filepath.Join(buildDir, "healthcheck")
+	if prebuilt := os.Getenv("FLEET_HEALTHCHECK"); prebuilt != "" {
+		built = prebuilt // a healthcheck program built elsewhere
+	}
+	if _, err := os.Stat(built); err != nil {
+		if goFiles, _ := filepath.Glob(filepath.Join(healthcheckSource, "*.go")); len(goFiles) == 0 {
+			t.Skipf("no healthcheck program yet (%s has no Go files): the image needs it", healthcheckSource)
+		}
+		cmd := exec.Command("go", "build", "-trimpath", "-o", healthcheck, "./distribution/healthcheck")
+		cmd.Dir = repoRoot
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		out, err := cmd.CombinedOutput()
+		require.NoError(t, err, "building the healthcheck program:\n%s", out)
+		return collector, healthcheck
+	}
+	copyFile(t, built, healthcheck, "")
+	return collector, healthcheck
+}
+
+func copyFile(t *testing.T, from, to, hint string) {
+	t.Helper()
+	b, err := os.ReadFile(from)
+	require.NoError(t, err, hint)
+	require.NoError(t, os.WriteFile(to, b, 0o755))
+}
+
+// buildWithCLI runs the command the Makefile runs, into out.
+func buildWithCLI(t *testing.T, out, collector, healthcheck string) v1.Hash {
+	t.Helper()
+	var stdout bytes.Buffer
+	digest, err := run([]string{"-out", out, "-collector", collector, "-healthcheck", healthcheck,
+		"-config", defaultConfig, "-tag", "otelcol-fleet:test"}, &stdout)
+	require.NoError(t, err)
+	assert.Contains(t, stdout.String(), digest.String())
+	return digest
+}
+
+func treeHashes(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	require.NoError(t, filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		f, err := os.Open(p)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		h := sha256.New()
+		if _, err := io.Copy(h, f); err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		out[rel] = hex.EncodeToString(h.Sum(nil))
+		return nil
+	}))
+	return out
+}
+
+// TestImage builds the real image twice with the real collector and healthcheck, checks that the
+// two builds are byte-for-byte identical, then proves the image runs: its file system unpacked,
+// its entrypoint and default command started chrooted as its user, /readyz answered.
+func TestImage(t *testing.T) {
+	collector, healthcheck := inputs(t)
+	first, second := t.TempDir(), t.TempDir()
+	digest := buildWithCLI(t, first, collector, healthcheck)
+	// A different SOURCE_DATE_EPOCH would change the digest; the default is fixed.
+	again := buildWithCLI(t, second, collector, healthcheck)
+	require.Equal(t, digest, again, "two builds of the same inputs gave different digests")
+	a, b := treeHashes(t, first), treeHashes(t, second)
+	require.Equal(t, a, b, "two builds wrote different bytes")
+	assert.Contains(t, a, ociLayoutDir+"/index.json")
+	assert.Contains(t, a, dockerArchive)
+	t.Logf("image %s reproducible over two builds", digest)
+
+	img := imageFromLayout(t, filepath.Join(first, ociLayoutDir), digest)
+	t.Run("runs chrooted as its user", func(t *testing.T) { testRunChrooted(t, img) })
+}
+
+func imageFromLayout(t *testing.T, dir string, digest v1.Hash) v1.Image {
+	t.Helper()
+	idx, err := layout.ImageIndexFromPath(dir)
+	require.NoError(t, err)
+	img, err := idx.Image(digest)
+	require.NoError(t, err)
+	return img
+}
+
+// unpack writes the image's flattened file system under root with the modes and ownership its
+// layers record, the way a container runtime lays out a rootfs.
+func unpack(t *testing.T, img v1.Image, root string) {
+	t.Helper()
+	rc := mutate.Extract(img)
+	defer rc.Close()
+	tr := tar.NewReader(rc)
+	for {
+		hdr, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			return
+		}
+		require.NoError(t, err)
+		target := filepath.Join(root, filepath.Clean("/"+hdr.Name))
+		mode := os.FileMode(hdr.Mode).Perm()
+		if hdr.Mode&0o1000 != 0 {
+			mode |= os.ModeSticky
+		}
+		switch hdr.Typeflag {
+		case tar.TypeDir:
+			require.NoError(t, os.MkdirAll(target, 0o755))
+		case tar.TypeReg:
+			require.NoError(t, os.MkdirAll(filepath.Dir(target), 0o755))
+			f, err := os.OpenFile(target, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+			require.NoError(t, err)
+			_, err = io.Copy(f, tr)
+			require.NoError(t, errors.Join(err, f.Close()))
+		default:
+			t.Fatalf("unexpected entry type %q for %s", hdr.Typeflag, hdr.Name)
+		}
+		// Chmod after creation: the umask must not weaken what the image says.
+		require.NoError(t, os.Chmod(target, mode))
+		require.NoError(t, os.Lchown(target, hdr.Uid, hdr.Gid))
+	}
+}
+
+// newRootfs makes the directory the image is unpacked into. It is not a t.TempDir: that would be
+// removed even if unmounting /proc or /sys from it failed, and removing through a live mount is
+// not something to risk. This one is removed only once every mount is gone.
+func newRootfs(t *testing.T) string {
+	t.Helper()
+	rootfs, err := os.MkdirTemp("", "otelcol-fleet-rootfs-")
+	require.NoError(t, err)
+	// The user must be able to walk the root directory (MkdirTemp makes it 0700).
+	require.NoError(t, os.Chmod(rootfs, 0o755))
+	t.Cleanup(func() {
+		out, err := exec.Command("findmnt", "--noheadings", "--list", "--output", "TARGET").Output()
+		if err == nil && strings.Contains(string(out), rootfs) {
+			t.Errorf("%s still has mounts; left in place:\n%s", rootfs, out)
+			return
+		}
+		if err := os.RemoveAll(rootfs); err != nil {
+			t.Errorf("removing %s: %v", rootfs, err)
+		}
+	})
+	return rootfs
+}
+
+// mountRuntimeFilesystems gives the rootfs what every container runtime mounts: a /proc for the
+// container (the memory_limiter reads /proc/self/mountinfo to find its cgroup) and a read-only
+// /sys, where the cgroup's memory limit is read.
+func mountRuntimeFilesystems(t *testing.T, rootfs string) {
+	t.Helper()
+	proc, sys := filepath.Join(rootfs, "proc"), filepath.Join(rootfs, "sys")
+	require.NoError(t, os.Mkdir(proc, 0o555))
+	require.NoError(t, os.Mkdir(sys, 0o555))
+	require.NoError(t, syscall.Mount("proc", proc, "proc", syscall.MS_NOSUID|syscall.MS_NODEV|syscall.MS_NOEXEC, ""),
+		"mounting /proc in the rootfs")
+	t.Cleanup(func() { assert.NoError(t, syscall.Unmount(proc, syscall.MNT_DETACH), "unmounting %s", proc) })
+	require.NoError(t, syscall.Mount("/sys", sys, "", syscall.MS_BIND|syscall.MS_REC, ""), "bind-mounting /sys")
+	t.Cleanup(func() { assert.NoError(t, syscall.Unmount(sys, syscall.MNT_DETACH), "unmounting %s", sys) })
+	require.NoError(t, syscall.Mount("", sys, "", syscall.MS_BIND|syscall.MS_REMOUNT|syscall.MS_RDONLY, ""),
+		"making the /sys bind mount read-only")
+}
+
+// fleetHealthInBinary reports whether the built collector contains the fleet_health extension.
+func fleetHealthInBinary(t *testing.T, rootfs string) bool {
+	t.Helper()
+	out, err := exec.Command(filepath.Join(rootfs, imagebuild.CollectorPath), "components").CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	return strings.Contains(string(out), "name: fleet_health")
+}
+
+func requirePortsFree(t *testing.T, ports ...string) {
+	t.Helper()
+	// The default config listens on fixed localhost ports; another collector on this machine
+	// (the distribution test runs one) must be gone first.
+	require.Eventually(t, func() bool {
+		for _, p := range ports {
+			l, err := net.Listen("tcp", "127.0.0.1:"+p)
+			if err != nil {
+				return false
+			}
+			l.Close()
+		}
+		return true
+	}, time.Minute, time.Second, "ports %v stay busy: the image's default config needs them", ports)
+}
+
+func httpGet(url string) (int, []byte) {
+	client := http.Client{Timeout: 2 * time.Second}
+	resp, err := client.Get(url)
+	if err != nil {
+		return 0, nil
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, body
+}
+
+func httpStatus(url string) int {
+	code, _ := httpGet(url)
+	return code
+}
+
+// chrooted prepares argv to run inside rootfs as the image's user, with the image's environment
+// and working directory, as a runtime would.
+func chrooted(ctx context.Context, rootfs string, cfg v1.Config, argv ...string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	// argv[0] is a path inside the image: the child resolves it after chroot(2).
+	cmd.Path = argv[0]
+	cmd.Dir = cfg.WorkingDir
+	cmd.Env = cfg.Env
+	cmd.SysProcAttr = &syscall.SysProcAttr{
+		Chroot:     rootfs,
+		Credential: &syscall.Credential{Uid: imagebuild.UserID, Gid: imagebuild.GroupID, NoSetGroups: true},
+	}
+	return cmd
+}
+
+func testRunChrooted(t *testing.T, img v1.Image) {
+	if os.Geteuid() != 0 {
+		t.Skip("skipped: running the image needs root (chroot into the unpacked image, then drop to UID 10001); run the tests as root, as `make test` does in CI")
+	}
+	cf, err := img.ConfigFile()
+	require.NoError(t, err)
+	require.Equal(t, fmt.Sprintf("%d:%d", imagebuild.UserID, imagebuild.GroupID), cf.Config.User)
+
+	rootfs := newRootfs(t)
+	unpack(t, img, rootfs)
+	// Every container runtime (Docker, containerd under Kubernetes, ECS on Fargate and EC2)
+	// mounts its own /etc/hosts into the container; the image ships none, like other scratch
+	// images. The default config binds "localhost", which Go resolves through this file.
+	require.NoError(t, os.WriteFile(filepath.Join(rootfs, "etc", "hosts"),
+		[]byte("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"), 0o644))
+	mountRuntimeFilesystems(t, rootfs)
+	withReadyz := fleetHealthInBinary(t, rootfs)
+	requirePortsFree(t, "4317", "4318", "8888", "13133")
+
+	argv := append(append([]string{}, cf.Config.Entrypoint...), cf.Config.Cmd...)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd := chrooted(ctx, rootfs, cf.Config, argv...)
+	var logs bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	require.NoError(t, cmd.Start())
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	exited := false
+	t.Cleanup(func() {
+		if !exited {
+			_ = cmd.Process.Kill()
+			<-done
+		}
+	})
+
+	// The health port answers, and the process is the image's user, not root.
+	var exitErr error
+	require.Eventually(t, func() bool {
+		select {
+		case exitErr = <-done:
+			exited = true
+			return true
+		default:
+		}
+		return httpStatus("http://127.0.0.1:13133/") == http.StatusOK
+	}, time.Minute, 200*time.Millisecond, "the collector in the image never answered on :13133:\n%s", &logs)
+	require.False(t, exited, "the collector in the image exited (%v):\n%s", exitErr, &logs)
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", cmd.Process.Pid))
+	require.NoError(t, err)
+	assert.Regexp(t, `(?m)^Uid:\s+10001\s+10001\s+10001\s+10001$`, string(status))
+	assert.Regexp(t, `(?m)^Gid:\s+10001\s+10001\s+10001\s+10001$`, string(status))
+
+	healthcheckArgs := []string{imagebuild.HealthcheckPath}
+	if withReadyz {
+		// fleet_health's answer, not any 200: the upstream health_check answers 200 on every
+		// path, /readyz included, without knowing anything about readiness.
+		var ready struct {
+			Ready *bool `json:"ready"`
+		}
+		require.Eventually(t, func() bool {
+			code, body := httpGet("http://127.0.0.1:13133/readyz")
+			return code == http.StatusOK && json.Unmarshal(body, &ready) == nil && ready.Ready != nil && *ready.Ready
+		}, time.Minute, 200*time.Millisecond,
+			"fleet_health is in the binary, but the image's default config never answered /readyz with "+
+				"fleet_health's {\"ready\": true} (does distribution/config.yaml still run health_check?):\n%s", &logs)
+		code, _ := httpGet("http://127.0.0.1:13133/livez")
+		assert.Equal(t, http.StatusOK, code)
+	} else {
+		// Accepted only while the binary lacks fleet_health: the default config then runs the
+		// upstream health_check, which has no readiness; the probe checks / instead.
+		t.Log("fleet_health is not in the binary yet: checked / instead of /readyz")
+		healthcheckArgs = append(healthcheckArgs, "http://localhost:13133/")
+	}
+	assert.Equal(t, http.StatusOK, httpStatus("http://127.0.0.1:8888/metrics"), "self-telemetry")
+
+	// The image's own healthcheck program, as ECS runs it: inside the container, as its user.
+	hc := chrooted(ctx, rootfs, cf.Config, healthcheckArgs...)
+	out, err := hc.CombinedOutput()
+	assert.NoError(t, err, "%v in the image failed:\n%s", healthcheckArgs, out)
+
+	// A clean stop on SIGTERM, as `docker stop` and ECS send it.
+	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
+	select {
+	case err := <-done:
+		exited = true
+		require.NoError(t, err, "collector exited with an error after SIGTERM:\n%s", &logs)
+	case <-time.After(30 * time.Second):
+		t.Fatalf("collector did not exit within 30s of SIGTERM:\n%s", &logs)
+	}
+	assert.Contains(t, logs.String(), "Shutdown complete")
+}
