@@ -5,12 +5,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cespare/xxhash/v2"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/processor/processortest"
 )
-
-func xxhashString(s string) uint64 { return xxhash.Sum64String(s) }
 
 // newTestGuard builds the processor core with a fixed clock, without starting housekeeping.
 func newTestGuard(t testing.TB, cfg *Config) *seriesGuard {

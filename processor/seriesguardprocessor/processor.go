@@ -295,7 +295,7 @@ func (p *seriesGuard) processMetric(m pmetric.Metric, res pcommon.Resource, tick
 	if promName == "" {
 		return false // the exporter cannot name it and drops it itself
 	}
-	mc := metricContext{metric: m, promName: promName, nameHash: xxhash.Sum64String(promName), nameLength: len(promName), resource: res}
+	mc := metricContext{metric: m, promName: promName, nameHash: identity.HashString(promName), nameLength: len(promName), resource: res}
 	switch m.Type() {
 	case pmetric.MetricTypeGauge:
 		mc.kind, mc.foldable = guard.KindGauge, true

@@ -261,7 +261,7 @@ func (p *seriesGuard) identityOf(rm pmetric.ResourceMetrics) (hash uint64, weigh
 	p.ids.SetScope(sm.Scope())
 	m := sm.Metrics().At(0)
 	promName := p.ids.MetricName(m)
-	mc := metricContext{metric: m, promName: promName, nameHash: xxhashString(promName)}
+	mc := metricContext{metric: m, promName: promName, nameHash: identity.HashString(promName)}
 	var s identity.Series
 	var layout uint64
 	extra := 0

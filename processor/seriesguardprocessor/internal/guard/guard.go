@@ -86,16 +86,16 @@ type Guard struct {
 	series map[uint64]entry
 	folded map[uint64]*FoldedSeries
 
-	metricIndex  map[string]uint32
-	metrics      []metricState
-	freeMetrics  []uint32
-	tenantIndex  map[string]uint32
-	tenants      []tenantState // tenants[0] is "no tenant"
-	freeTenants  []uint32
-	overflows    map[OverflowKey]*Overflow
-	active       int64
-	tracked      int64
-	pending      []*Overflow
+	metricIndex map[string]uint32
+	metrics     []metricState
+	freeMetrics []uint32
+	tenantIndex map[string]uint32
+	tenants     []tenantState // tenants[0] is "no tenant"
+	freeTenants []uint32
+	overflows   map[OverflowKey]*Overflow
+	active      int64
+	tracked     int64
+	pending     []*Overflow
 }
 
 // New returns an empty Guard whose clock starts at epoch.

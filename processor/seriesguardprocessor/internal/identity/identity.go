@@ -19,6 +19,7 @@
 package identity // import "github.com/otelcol-fleet/otelcol-fleet/processor/seriesguardprocessor/internal/identity"
 
 import (
+	"hash/maphash"
 	"math"
 	"regexp"
 	"sort"
@@ -26,7 +27,6 @@ import (
 	"strings"
 	"unsafe"
 
-	"github.com/cespare/xxhash/v2"
 	"github.com/prometheus/otlptranslator"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
@@ -124,8 +124,10 @@ type Builder struct {
 	// promotedInvalid: a promoted attribute name cannot be translated.
 	promotedInvalid bool
 
-	labels []label
-	buf    []byte
+	labels    []label
+	buf       []byte
+	nameCache *[nameCacheSize]cachedName
+	fixed     fixedAggregate
 }
 
 // NewBuilder returns a Builder for the settings.
@@ -136,6 +138,7 @@ func NewBuilder(s Settings) *Builder {
 		labelNamer:  otlptranslator.LabelNamer{PreserveMultipleUnderscores: true},
 		metricNames: map[metricKey]string{},
 		labelNames:  map[string]string{},
+		nameCache:   new([nameCacheSize]cachedName),
 	}
 	for name, value := range s.ExternalLabels {
 		// The exporter sanitizes external labels once at start.
@@ -143,7 +146,7 @@ func NewBuilder(s Settings) *Builder {
 		if err != nil {
 			continue
 		}
-		b.externals = append(b.externals, label{name: sanitized, value: value, nameHash: xxhash.Sum64String(sanitized)})
+		b.externals = append(b.externals, label{name: sanitized, value: value, nameHash: hashString(sanitized)})
 	}
 	sort.Slice(b.externals, func(i, j int) bool { return b.externals[i].name < b.externals[j].name })
 	return b
@@ -198,12 +201,12 @@ func (b *Builder) SetResource(res pcommon.Resource) {
 			if ns, ok := attrs.Get("service.namespace"); ok {
 				job = ns.AsString() + "/" + job
 			}
-			b.resourceFixed = append(b.resourceFixed, label{name: "job", value: job, nameHash: xxhash.Sum64String("job")})
+			b.resourceFixed = append(b.resourceFixed, label{name: "job", value: job, nameHash: hashString("job")})
 		}
 	}
 	if instance, ok := attrs.Get("service.instance.id"); ok {
 		if v := instance.AsString(); v != "" {
-			b.resourceFixed = append(b.resourceFixed, label{name: "instance", value: v, nameHash: xxhash.Sum64String("instance")})
+			b.resourceFixed = append(b.resourceFixed, label{name: "instance", value: v, nameHash: hashString("instance")})
 		}
 	}
 	if b.settings.Promote != nil {
@@ -220,22 +223,24 @@ func (b *Builder) SetResource(res pcommon.Resource) {
 				b.promotedInvalid = true
 				continue
 			}
-			b.promoted = append(b.promoted, label{name: name, value: value, raw: k, nameHash: xxhash.Sum64String(name)})
+			b.promoted = append(b.promoted, label{name: name, value: value, raw: k, nameHash: hashString(name)})
 		}
 	}
+	b.aggregateFixed()
 }
 
 // SetScope prepares the labels that come from an instrumentation scope.
 func (b *Builder) SetScope(scope pcommon.InstrumentationScope) {
 	b.scopeFixed = b.scopeFixed[:0]
 	if b.settings.DisableScopeInfo {
+		b.aggregateFixed()
 		return
 	}
 	if scope.Name() != "" {
-		b.scopeFixed = append(b.scopeFixed, label{name: "otel_scope_name", value: scope.Name(), nameHash: xxhash.Sum64String("otel_scope_name")})
+		b.scopeFixed = append(b.scopeFixed, label{name: "otel_scope_name", value: scope.Name(), nameHash: hashString("otel_scope_name")})
 	}
 	if scope.Version() != "" {
-		b.scopeFixed = append(b.scopeFixed, label{name: "otel_scope_version", value: scope.Version(), nameHash: xxhash.Sum64String("otel_scope_version")})
+		b.scopeFixed = append(b.scopeFixed, label{name: "otel_scope_version", value: scope.Version(), nameHash: hashString("otel_scope_version")})
 	}
 	for k, v := range scope.Attributes().All() {
 		if k == "name" || k == "version" || k == "schema_url" {
@@ -245,13 +250,109 @@ func (b *Builder) SetScope(scope pcommon.InstrumentationScope) {
 		if err != nil {
 			continue
 		}
-		b.scopeFixed = append(b.scopeFixed, label{name: name, value: v.AsString(), nameHash: xxhash.Sum64String(name)})
+		b.scopeFixed = append(b.scopeFixed, label{name: name, value: v.AsString(), nameHash: hashString(name)})
 	}
+	b.aggregateFixed()
 }
 
 // Series computes the label set of a data point with these attributes under the current resource
 // and scope.
 func (b *Builder) Series(attrs pcommon.Map) Series {
+	if len(b.promoted) == 0 && attrs.Len() <= maxFastAttributes {
+		if s, ok := b.fastSeries(attrs); ok {
+			return s
+		}
+	}
+	return b.slowSeries(attrs)
+}
+
+// maxFastAttributes bounds the attributes fastSeries handles (its scratch is on the stack).
+const maxFastAttributes = 64
+
+// fastSeries computes the series of a point when no resource attribute is promoted, without
+// building the label list. It gives up (false) when two attribute names collide after
+// sanitization, which slowSeries merges as the translator does.
+func (b *Builder) fastSeries(attrs pcommon.Map) (Series, bool) {
+	b.buf = b.buf[:0]
+	var names [maxFastAttributes]uint64
+	n := 0
+	s := Series{
+		Labels:         b.fixed.labels,
+		MaxNameLength:  b.fixed.maxName,
+		MaxValueLength: b.fixed.maxValue,
+		Invalid:        b.promotedInvalid,
+	}
+	sum := b.fixed.sum
+	for k, v := range attrs.All() {
+		value := b.valueString(v)
+		if value == "" {
+			continue
+		}
+		name, nameHash := b.attributeName(k)
+		if name == "" {
+			s.Invalid = true
+			continue
+		}
+		for i := 0; i < n; i++ {
+			if names[i] == nameHash {
+				return Series{}, false
+			}
+		}
+		names[n] = nameHash
+		n++
+		if overridden(nameHash, b.resourceFixed) || overridden(nameHash, b.scopeFixed) {
+			continue
+		}
+		sum += pairHash(nameHash, value)
+		s.Labels++
+		s.MaxNameLength = max(s.MaxNameLength, len(name))
+		s.MaxValueLength = max(s.MaxValueLength, len(value))
+	}
+	for i := range b.externals {
+		l := &b.externals[i]
+		if overriddenHash(l.nameHash, names[:n]) || overridden(l.nameHash, b.resourceFixed) || overridden(l.nameHash, b.scopeFixed) {
+			continue
+		}
+		sum += pairHash(l.nameHash, l.value)
+		s.Labels++
+		s.MaxNameLength = max(s.MaxNameLength, len(l.name))
+		s.MaxValueLength = max(s.MaxValueLength, len(l.value))
+	}
+	s.Hash = mix(sum ^ uint64(s.Labels))
+	return s, true
+}
+
+func overriddenHash(nameHash uint64, by []uint64) bool {
+	for _, h := range by {
+		if h == nameHash {
+			return true
+		}
+	}
+	return false
+}
+
+// fixedAggregate sums up the job, instance and scope labels once per resource and scope.
+type fixedAggregate struct {
+	sum               uint64
+	labels            int
+	maxName, maxValue int
+}
+
+func (b *Builder) aggregateFixed() {
+	b.fixed = fixedAggregate{}
+	for _, group := range [2][]label{b.resourceFixed, b.scopeFixed} {
+		for i := range group {
+			l := &group[i]
+			b.fixed.sum += pairHash(l.nameHash, l.value)
+			b.fixed.labels++
+			b.fixed.maxName = max(b.fixed.maxName, len(l.name))
+			b.fixed.maxValue = max(b.fixed.maxValue, len(l.value))
+		}
+	}
+}
+
+// slowSeries builds the label list: promoted resource attributes and name collisions.
+func (b *Builder) slowSeries(attrs pcommon.Map) Series {
 	b.labels = b.labels[:0]
 	b.buf = b.buf[:0]
 	invalid := false
@@ -263,12 +364,12 @@ func (b *Builder) Series(attrs pcommon.Map) Series {
 		if value == "" {
 			continue
 		}
-		name := b.labelName(k)
+		name, nameHash := b.attributeName(k)
 		if name == "" {
 			invalid = true
 			continue
 		}
-		b.labels = append(b.labels, label{name: name, value: value, raw: k, nameHash: xxhash.Sum64String(name), fromAttrs: true})
+		b.labels = append(b.labels, label{name: name, value: value, raw: k, nameHash: nameHash, fromAttrs: true})
 	}
 	b.labels = append(b.labels, b.promoted...)
 	if hasCollision(b.labels) {
@@ -395,6 +496,31 @@ func (b *Builder) labelName(k string) string {
 	return name
 }
 
+// nameCacheSize is the number of slots of the attribute-name cache (a power of two).
+const nameCacheSize = 1024
+
+// cachedName is a slot of the attribute-name cache: a raw key, its label name and its hash.
+type cachedName struct {
+	raw, name string
+	hash      uint64
+}
+
+// attributeName returns the label name of an attribute key and its hash. Keys repeat from point
+// to point, so a small direct-mapped cache indexed by a few bytes of the key answers most calls
+// with one string comparison, with neither sanitizing nor hashing. A miss allocates.
+func (b *Builder) attributeName(k string) (string, uint64) {
+	if k == "" {
+		return "", 0
+	}
+	slot := &b.nameCache[(uint(len(k))*31+uint(k[0])*7+uint(k[len(k)-1])*13+uint(k[len(k)/2]))&(nameCacheSize-1)]
+	if slot.raw == k {
+		return slot.name, slot.hash
+	}
+	name := b.labelName(k)
+	*slot = cachedName{raw: strings.Clone(k), name: name, hash: hashString(name)}
+	return name, slot.hash
+}
+
 // validLabelName reports whether the translator keeps the name unchanged.
 func validLabelName(k string) bool {
 	if k == "" || (k[0] >= '0' && k[0] <= '9') {
@@ -434,8 +560,17 @@ func (b *Builder) valueString(v pcommon.Value) string {
 	return v.AsString()
 }
 
+// seed of the label hashes: identities are compared within one process only.
+var seed = maphash.MakeSeed()
+
+// HashString hashes a metric name the way label names and values are hashed.
+func HashString(s string) uint64 { return hashString(s) }
+
+// hashString is the runtime's AES-based string hash: faster than xxhash for short strings.
+func hashString(s string) uint64 { return maphash.String(seed, s) }
+
 func pairHash(nameHash uint64, value string) uint64 {
-	return mix(nameHash*0x9E3779B97F4A7C15 + xxhash.Sum64String(value))
+	return mix(nameHash*0x9E3779B97F4A7C15 + hashString(value))
 }
 
 // mix is the splitmix64 finalizer. Pair hashes are combined by addition, which does not depend
