@@ -122,8 +122,8 @@ func Build(s Spec) (v1.Image, error) {
 	}{
 		{"base: users, CA certificates, /tmp", []file{
 			{path: "/etc", mode: 0o755, dir: true},
-			{path: "/etc/passwd", mode: 0o644, content: []byte(passwd())},
-			{path: "/etc/group", mode: 0o644, content: []byte(group())},
+			{path: "/etc/passwd", mode: 0o644, content: []byte(Passwd())},
+			{path: "/etc/group", mode: 0o644, content: []byte(Group())},
 			{path: "/etc/ssl", mode: 0o755, dir: true},
 			{path: "/etc/ssl/certs", mode: 0o755, dir: true},
 			{path: CACertsPath, mode: 0o644, content: read(s.CACerts)},
@@ -197,12 +197,14 @@ func Config(version string) v1.Config {
 	}
 }
 
-func passwd() string {
+// Passwd is the image's /etc/passwd: root, and the collector's user.
+func Passwd() string {
 	return "root:x:0:0:root:/:/sbin/nologin\n" +
 		fmt.Sprintf("%s:x:%d:%d:otelcol-fleet:/:/sbin/nologin\n", UserName, UserID, GroupID)
 }
 
-func group() string {
+// Group is the image's /etc/group.
+func Group() string {
 	return "root:x:0:\n" + fmt.Sprintf("%s:x:%d:\n", UserName, GroupID)
 }
 
