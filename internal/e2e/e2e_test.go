@@ -2,12 +2,15 @@ package e2e
 
 import (
 	"os"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/otelcol-fleet/otelcol-fleet/internal/fleettest"
 	"github.com/otelcol-fleet/otelcol-fleet/internal/loadgen"
 )
 
@@ -52,4 +55,60 @@ func TestStockGatewaysLoseData(t *testing.T) {
 	assert.Positive(t, r.OutOfOrder, "Prometheus should have rejected out-of-order samples")
 	require.Zero(t, r.Unaccounted(), "samples went missing that no component counted")
 	assert.Zero(t, r.Wrong)
+}
+
+// gatewayEnv gives each gateway its own fleet_health listener so readiness can be read.
+func gatewayEnv(t *testing.T, mode string) []Gateway {
+	gws := twoGateways("gateway.yaml", "FLEET_ORDERING_MODE="+mode)
+	for i := range gws {
+		gws[i].Env = append(gws[i].Env, "FLEET_HEALTH_ENDPOINT=127.0.0.1:"+strconv.Itoa(fleettest.FreePort(t)))
+	}
+	return gws
+}
+
+// TestOrderedGateways is scenarios 1 and 2: ordered_rw in holdback and in stamp mode, with and
+// without resource attributes that make every gateway write target_info. Zero out-of-order
+// rejections, every sample stored exactly once.
+func TestOrderedGateways(t *testing.T) {
+	for _, tc := range []struct {
+		mode  string
+		extra map[string]string
+	}{
+		{"holdback", nil},
+		{"holdback", map[string]string{"host.name": "node-a", "cloud.region": "us-west-2"}},
+		{"stamp", map[string]string{"host.name": "node-a"}},
+	} {
+		name := tc.mode
+		if tc.extra != nil {
+			name += "+target_info"
+		}
+		t.Run(name, func(t *testing.T) {
+			s := Start(t, Options{Gateways: gatewayEnv(t, tc.mode), Agents: 1})
+			gen := newLoad("fleet_e2e_"+strings.ReplaceAll(name, "+", "_"), tc.extra)
+			oo := s.OutOfOrderTotal()
+			s.Send(gen, scenarioSteps, nil)
+			s.Drain(3*time.Second, time.Minute)
+			r := s.Collect("ordered_rw "+name, gen, scenarioSteps, oo)
+			Table(os.Stdout, r)
+
+			assert.Zero(t, r.OutOfOrder, "Prometheus rejected out-of-order samples")
+			if !assert.Zero(t, r.Missing, "samples missing") {
+				s.DumpLogs(os.Stdout)
+			}
+			assert.Zero(t, r.Wrong+r.Unexpected, "wrong or unexpected samples")
+			assert.Zero(t, r.Duplicates, "samples stored twice")
+			for node, state := range r.Ready {
+				if strings.HasPrefix(node, "gateway") {
+					assert.Equal(t, "ready", state, node)
+				}
+			}
+			if tc.mode == "stamp" {
+				gws := map[string]bool{}
+				for _, ser := range s.Prom.Series(t, gen.Config().Metric) {
+					gws[ser["collector_gateway"]] = true
+				}
+				assert.Equal(t, map[string]bool{"gateway-1": true, "gateway-2": true}, gws, "each sample under its gateway's label")
+			}
+		})
+	}
 }

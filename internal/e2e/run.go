@@ -87,12 +87,28 @@ type Result struct {
 	// Stored counts expected samples found in Prometheus; Missing those not found; Wrong those
 	// stored with another value; Duplicates those stored more than once (under several series).
 	Stored, Missing, Wrong, Unexpected, Duplicates int
+	// MissingSteps counts missing samples by load step, to tell a lost request from scattered loss.
+	MissingSteps map[int]int
 	// OutOfOrder is Prometheus' own count of out-of-order samples rejected during the scenario.
 	OutOfOrder float64
 	// Dropped is what each component counted as dropped or failed, by node and metric.
 	Dropped map[string]float64
 	// Ready is each node's readiness (fleet_health /readyz), "n/a" without one.
 	Ready map[string]string
+}
+
+func missingSteps(gen *loadgen.Generator, expected, stored map[string]map[int64]float64) map[int]int {
+	out := map[int]int{}
+	start := gen.Timestamp(0).UnixMilli()
+	interval := gen.Config().Interval.Milliseconds()
+	for s, want := range expected {
+		for ts := range want {
+			if _, ok := stored[s][ts]; !ok {
+				out[int((ts-start)/interval)]++
+			}
+		}
+	}
+	return out
 }
 
 // CountedDrops is the sum of every drop a component counted.
@@ -123,7 +139,8 @@ func (s *Stack) Collect(name string, gen *loadgen.Generator, steps int, ooBefore
 	r := Result{Scenario: name, Sent: cfg.Series * steps, Dropped: map[string]float64{}, Ready: map[string]string{}}
 	expected := gen.Expected(steps, 0, cfg.Series)
 	stored := map[string]map[int64]float64{}
-	window := time.Since(cfg.Start) + time.Minute
+	// Generous: the query time is rounded to seconds, and step 0 sits right at Start.
+	window := time.Since(cfg.Start) + 5*time.Minute
 	for _, ser := range s.Prom.RawSamples(s.t, cfg.Metric, window) {
 		label := ser.Labels["series"]
 		if stored[label] == nil {
@@ -137,6 +154,7 @@ func (s *Stack) Collect(name string, gen *loadgen.Generator, steps int, ooBefore
 		}
 	}
 	r.Missing, r.Wrong, r.Unexpected = loadgen.Diff(expected, stored)
+	r.MissingSteps = missingSteps(gen, expected, stored)
 	r.Stored = r.Sent - r.Missing
 	r.OutOfOrder = s.OutOfOrderTotal() - ooBefore
 	for _, n := range s.Nodes() {
@@ -215,6 +233,9 @@ func Table(w io.Writer, results ...Result) {
 		}
 		sort.Strings(keys)
 		fmt.Fprintf(w, "  %s:\n", r.Scenario)
+		if len(r.MissingSteps) > 0 {
+			fmt.Fprintf(w, "    missing by step: %v\n", r.MissingSteps)
+		}
 		for _, k := range keys {
 			fmt.Fprintf(w, "    dropped  %-70s %g\n", k, r.Dropped[k])
 		}

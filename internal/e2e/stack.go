@@ -6,6 +6,7 @@ package e2e
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -120,3 +121,11 @@ func (s *Stack) Nodes() []*Node {
 }
 
 var _ fleettest.T = (*testing.T)(nil)
+
+// DumpLogs prints what every process logged, for a failed scenario.
+func (s *Stack) DumpLogs(w io.Writer) {
+	fmt.Fprintf(w, "---- prometheus\n%s\n", s.Prom.Logs())
+	for _, n := range s.Nodes() {
+		fmt.Fprintf(w, "---- %s\n%s\n", n.Name, n.Logs())
+	}
+}
