@@ -6,6 +6,9 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/processor"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 	"go.opentelemetry.io/collector/processor/processortest"
 )
 
@@ -18,4 +21,11 @@ func newTestGuard(t testing.TB, cfg *Config) *seriesGuard {
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, p.shutdown(context.Background())) })
 	return p
+}
+
+// newObservedLogger replaces the logger of set with one that records entries.
+func newObservedLogger(set *processor.Settings) *observer.ObservedLogs {
+	core, logs := observer.New(zap.InfoLevel)
+	set.Logger = zap.New(core)
+	return logs
 }
