@@ -7,9 +7,9 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/processor"
+	"go.opentelemetry.io/collector/processor/processortest"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
-	"go.opentelemetry.io/collector/processor/processortest"
 )
 
 // newTestGuard builds the processor core with a fixed clock, without starting housekeeping.
