@@ -148,22 +148,13 @@ func (g *Guard) Seen(hash uint64, now uint32) (State, *FoldedSeries) {
 // else why it is refused; with overflow on, the caller folds it (see Fold).
 func (g *Guard) Admit(hash uint64, weight int, metric, tenant string, now uint32) Reason {
 	w := int64(weight)
-	if g.limits.MaxSeries > 0 && g.active+w > int64(g.limits.MaxSeries) {
-		return ReasonMaxSeries
-	}
-	mi, mok := g.metricIndex[metric]
-	if g.limits.MaxSeriesPerMetric > 0 && mok && g.metrics[mi].active+w > int64(g.limits.MaxSeriesPerMetric) {
-		return ReasonMaxSeriesPerMetric
-	}
-	if g.limits.MaxSeriesPerMetric > 0 && !mok && w > int64(g.limits.MaxSeriesPerMetric) {
-		return ReasonMaxSeriesPerMetric
-	}
+	// The most specific cap first (tenant, metric, total), the memory bound last: a refusal
+	// names the limit the team concerned can act on, whatever else is full.
 	var ti uint32
 	if tenant != "" {
 		var tok bool
 		ti, tok = g.tenantIndex[tenant]
-		limit := g.tenantLimit(tenant)
-		if limit > 0 {
+		if limit := g.tenantLimit(tenant); limit > 0 {
 			active := int64(0)
 			if tok {
 				active = g.tenants[ti].active
@@ -173,7 +164,19 @@ func (g *Guard) Admit(hash uint64, weight int, metric, tenant string, now uint32
 			}
 		}
 	}
-	// The caps first, the memory bound last: a refusal names the limit an operator set.
+	mi, mok := g.metricIndex[metric]
+	if g.limits.MaxSeriesPerMetric > 0 {
+		active := int64(0)
+		if mok {
+			active = g.metrics[mi].active
+		}
+		if active+w > int64(g.limits.MaxSeriesPerMetric) {
+			return ReasonMaxSeriesPerMetric
+		}
+	}
+	if g.limits.MaxSeries > 0 && g.active+w > int64(g.limits.MaxSeries) {
+		return ReasonMaxSeries
+	}
 	if g.limits.MaxTracked > 0 && g.tracked+w > int64(g.limits.MaxTracked) {
 		return ReasonMaxTrackedSeries
 	}

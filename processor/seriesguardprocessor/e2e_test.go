@@ -1,0 +1,179 @@
+package seriesguardprocessor_test
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+
+	"github.com/otelcol-fleet/otelcol-fleet/internal/fleettest"
+)
+
+// e2eConfig: OTLP in, series_guard, remote write to a real Prometheus. target_info is off so
+// that every series Prometheus stores comes through the guard.
+const e2eConfig = `
+receivers:
+  otlp:
+    protocols:
+      http:
+        endpoint: 127.0.0.1:${env:OTLP_PORT}
+processors:
+  series_guard:
+    label_limits:
+      max_labels_per_series: 8
+      max_label_value_length: 40
+    series_limits:
+      max_series: 25
+      max_series_per_metric: 15
+      tenant:
+        attribute: team
+        max_series: 12
+        overrides:
+          b: 5
+      window: 1h
+      action: drop
+exporters:
+  prometheus_remote_write:
+    endpoint: ${env:RW_URL}
+    target_info:
+      enabled: false
+    retry_on_failure:
+      enabled: false
+service:
+  pipelines:
+    metrics:
+      receivers: [otlp]
+      processors: [series_guard]
+      exporters: [prometheus_remote_write]
+`
+
+// e2eBatch sends, in this order (numbers of series):
+//   - gauge e2e.load, team a: 20 -> 12 admitted, 8 refused by the tenant cap (12)
+//   - gauge e2e.load, team b: 10 -> 3 admitted (the metric reaches 15), 7 refused per metric;
+//     team b's own cap (5) is not reached
+//   - sum e2e.requests, no team: 15 -> 10 admitted (25 in total), 5 refused by max_series
+//   - 3 points with 9 labels and 2 with a 60-byte value -> refused by the label limits
+//
+// 50 points, 25 series stored, 25 refused.
+func e2eBatch(ts time.Time, counter float64) pmetric.Metrics {
+	md := pmetric.NewMetrics()
+	rm := md.ResourceMetrics().AppendEmpty()
+	rm.Resource().Attributes().PutStr("service.name", "e2e")
+	metrics := rm.ScopeMetrics().AppendEmpty().Metrics()
+	stamp := pcommon.NewTimestampFromTime(ts)
+
+	load := metrics.AppendEmpty()
+	load.SetName("e2e.load")
+	gauge := load.SetEmptyGauge().DataPoints()
+	for _, team := range []struct {
+		name string
+		n    int
+	}{{"a", 20}, {"b", 10}} {
+		for i := range team.n {
+			dp := gauge.AppendEmpty()
+			dp.SetTimestamp(stamp)
+			dp.SetDoubleValue(float64(i))
+			dp.Attributes().PutStr("team", team.name)
+			dp.Attributes().PutStr("s", fmt.Sprint(i))
+		}
+	}
+
+	requests := metrics.AppendEmpty()
+	requests.SetName("e2e.requests")
+	sum := requests.SetEmptySum()
+	sum.SetIsMonotonic(true)
+	sum.SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
+	for i := range 15 {
+		dp := sum.DataPoints().AppendEmpty()
+		dp.SetTimestamp(stamp)
+		dp.SetDoubleValue(counter)
+		dp.Attributes().PutStr("s", fmt.Sprint(i))
+	}
+
+	bad := metrics.AppendEmpty()
+	bad.SetName("e2e.bad")
+	badPoints := bad.SetEmptyGauge().DataPoints()
+	for i := range 3 {
+		dp := badPoints.AppendEmpty()
+		dp.SetTimestamp(stamp)
+		dp.SetDoubleValue(1)
+		for j := range 7 { // __name__, job and 7 attributes: 9 labels
+			dp.Attributes().PutStr(fmt.Sprintf("l%d", j), fmt.Sprint(i))
+		}
+	}
+	for i := range 2 {
+		dp := badPoints.AppendEmpty()
+		dp.SetTimestamp(stamp)
+		dp.SetDoubleValue(1)
+		dp.Attributes().PutStr("path", strings.Repeat("x", 59)+fmt.Sprint(i))
+	}
+	return md
+}
+
+// TestEndToEndCapsHoldExactly runs the built collector against a real Prometheus and checks
+// that what Prometheus stores is exactly what the caps allow, that no stored series breaks the
+// label limits, and that the self-metrics account for every point not stored.
+func TestEndToEndCapsHoldExactly(t *testing.T) {
+	prom := fleettest.StartPrometheus(t)
+	otlpPort := fleettest.FreePort(t)
+	col := fleettest.StartCollector(t, e2eConfig,
+		fmt.Sprintf("OTLP_PORT=%d", otlpPort), "RW_URL="+prom.RemoteWriteURL())
+	endpoint := fmt.Sprintf("127.0.0.1:%d", otlpPort)
+
+	const sentPerRound, storedSeries = 50, 25
+	start := time.Now().Add(-time.Minute).Truncate(time.Second)
+	for round := range 2 {
+		fleettest.SendOTLP(t, endpoint, e2eBatch(start.Add(time.Duration(round)*10*time.Second), float64(10*(round+1))))
+		// Every stored series receives the round's sample: Prometheus holds 25 series, round+1
+		// samples each.
+		require.Eventually(t, func() bool {
+			return prom.CountSamples(t, `{job="e2e"}`, time.Hour) == storedSeries*(round+1)
+		}, 30*time.Second, 200*time.Millisecond, "round %d: samples stored %d\n%s", round,
+			prom.CountSamples(t, `{job="e2e"}`, time.Hour), col.Logs())
+	}
+
+	series := prom.Series(t, `{job="e2e"}`)
+	t.Logf("Prometheus stores %d series, e.g. %v", len(series), series[0])
+	require.Len(t, series, storedSeries, "the series stored equal max_series")
+	perMetric := map[string]int{}
+	perTeam := map[string]int{}
+	for _, s := range series {
+		perMetric[s["__name__"]]++
+		perTeam[s["team"]]++
+		assert.LessOrEqual(t, len(s), 8, "labels of %v", s)
+		for k, v := range s {
+			assert.LessOrEqual(t, len(v), 40, "value of %s in %v", k, s)
+		}
+	}
+	assert.Equal(t, map[string]int{"e2e_load": 15, "e2e_requests_total": 10}, perMetric)
+	assert.Equal(t, map[string]int{"a": 12, "b": 3, "": 10}, perTeam)
+
+	// The self-metrics: refused = sent - stored, by reason (the same in both rounds: the most
+	// specific cap is named); refused series counted once.
+	require.Eventually(t, func() bool {
+		m := col.Metrics(t)
+		return fleettest.Sum(m, "otelcol_processor_series_guard_refused_data_points", nil) == 2*(sentPerRound-storedSeries)
+	}, 10*time.Second, 100*time.Millisecond)
+	m := col.Metrics(t)
+	want := map[string]float64{"tenant": 8, "max_series_per_metric": 7, "max_series": 5, "labels": 3, "label_value_length": 2}
+	for reason, n := range want {
+		labels := map[string]string{"processor": "series_guard", "reason": reason}
+		assert.Equal(t, 2*n, fleettest.Sum(m, "otelcol_processor_series_guard_refused_data_points", labels), reason)
+		assert.Equal(t, n, fleettest.Sum(m, "otelcol_processor_series_guard_refused_series", labels), reason)
+	}
+	assert.Equal(t, float64(storedSeries), fleettest.Sum(m, "otelcol_processor_series_guard_active_series", nil))
+	assert.Equal(t, float64(storedSeries), fleettest.Sum(m, "otelcol_processor_series_guard_series_limit", nil))
+	assert.Equal(t, 12.0, fleettest.Sum(m, "otelcol_processor_series_guard_tenant_active_series", map[string]string{"tenant": "a"}))
+	assert.Equal(t, 3.0, fleettest.Sum(m, "otelcol_processor_series_guard_tenant_active_series", map[string]string{"tenant": "b"}))
+	assert.Equal(t, 5.0, fleettest.Sum(m, "otelcol_processor_series_guard_tenant_series_limit", map[string]string{"tenant": "b"}))
+	// Nothing else was lost on the way: the exporter sent everything the guard let through.
+	assert.Zero(t, fleettest.Sum(m, "otelcol_exporter_send_failed_metric_points", nil))
+	assert.Equal(t, float64(2*storedSeries), fleettest.Sum(m, "otelcol_exporter_sent_metric_points", nil))
+	// One log line per interval at most, never one per point.
+	assert.LessOrEqual(t, strings.Count(col.Logs(), "Series guard refused"), 1)
+}
