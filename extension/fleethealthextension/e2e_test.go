@@ -310,7 +310,8 @@ func metricKeys(m map[string]float64, contains string) string {
 	return strings.Join(keys, "\n")
 }
 
-// TestE2EMemoryPressure: resident memory against a low memory_limiter limit turns /readyz 503.
+// TestE2EMemoryPressure: resident memory against a low memory_limiter limit turns /readyz 503;
+// under load, the limiter's refusals show up as the receiver's refused ratio too.
 func TestE2EMemoryPressure(t *testing.T) {
 	fhPort, otlpPort := fleettest.FreePort(t), fleettest.FreePort(t)
 	c := fleettest.StartCollector(t, `
@@ -324,10 +325,12 @@ receivers:
       http:
         endpoint: 127.0.0.1:${env:OTLP_PORT}
 processors:
+  # Far below what the collector itself needs: it refuses everything and its resident
+  # memory is over the limit from the start.
   memory_limiter:
-    check_interval: 1s
-    limit_mib: 40
-    spike_limit_mib: 8
+    check_interval: 100ms
+    limit_mib: 6
+    spike_limit_mib: 1
 exporters:
   debug:
     verbosity: basic
@@ -345,9 +348,28 @@ service:
 	})
 	p := getURL(base + "/readyz")
 	require.Contains(t, p.Body, "of the memory_limiter limit")
-	require.Contains(t, p.Body, "MiB of 40 MiB)", p.Body)
+	require.Contains(t, p.Body, "MiB of 6 MiB)", p.Body)
 	require.Contains(t, p.Body, "Provision more memory")
 	require.Equal(t, http.StatusOK, getURL(base+"/livez").Code)
+
+	load(t, fmt.Sprintf("127.0.0.1:%d", otlpPort), 20*time.Millisecond)
+	waitFor(t, c, base+"/readyz", 3*checkInterval, "refusals named", func(p probe) bool {
+		return strings.Contains(p.Body, `"component": "receiver/otlp"`)
+	})
+	p = getURL(base + "/readyz")
+	require.Contains(t, p.Body, `"signal": "refused"`, p.Body)
+	require.Regexp(t, `receiver otlp refused [0-9.]+% of incoming items in the last`, p.Body)
+	var st struct {
+		Memory struct {
+			LimitSource    string  `json:"limit_source"`
+			LimitBytes     float64 `json:"limit_bytes"`
+			LimiterRefused float64 `json:"memory_limiter_refused"`
+		} `json:"memory"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(getURL(base+"/status").Body), &st))
+	require.Equal(t, "memory_limiter", st.Memory.LimitSource)
+	require.InDelta(t, 6<<20, st.Memory.LimitBytes, 0)
+	require.Positive(t, st.Memory.LimiterRefused, "memory_limiter's own refusals over the last interval")
 }
 
 func memberConfig(reportTo string) string {

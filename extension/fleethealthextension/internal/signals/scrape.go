@@ -78,6 +78,7 @@ func Parse(r io.Reader) (Snapshot, error) {
 		Receivers: map[string]ReceiverFigures{},
 		Extra:     map[string]float64{},
 	}
+	queues := map[queueKey]queueFigures{}
 	for rawName, fam := range families {
 		name := strings.TrimSuffix(rawName, "_total")
 		for _, m := range fam.GetMetric() {
@@ -88,15 +89,16 @@ func Parse(r io.Reader) (Snapshot, error) {
 			labels := labelMap(m)
 			switch {
 			case name == exporterQueueSize, name == exporterQueueCapacity:
-				id := labels["exporter"]
-				f := snap.Exporters[id]
-				f.HasQueue = true
+				// One queue per exporter and signal (data_type): an exporter in a metrics and a
+				// logs pipeline has two, and the fuller one is what matters.
+				key := queueKey{exporter: labels["exporter"], dataType: labels["data_type"]}
+				q := queues[key]
 				if name == exporterQueueSize {
-					f.QueueSize += v
+					q.size += v
 				} else {
-					f.QueueCapacity += v
+					q.capacity += v
 				}
-				snap.Exporters[id] = f
+				queues[key] = q
 			case strings.HasPrefix(name, exporterSentPrefix):
 				id := labels["exporter"]
 				f := snap.Exporters[id]
@@ -133,9 +135,31 @@ func Parse(r io.Reader) (Snapshot, error) {
 			}
 		}
 	}
+	for key, q := range queues {
+		f := snap.Exporters[key.exporter]
+		if !f.HasQueue || fuller(q.size, q.capacity, f.QueueSize, f.QueueCapacity) {
+			f.HasQueue, f.QueueSize, f.QueueCapacity = true, q.size, q.capacity
+		}
+		snap.Exporters[key.exporter] = f
+	}
 	delete(snap.Exporters, "")
 	delete(snap.Receivers, "")
 	return snap, nil
+}
+
+type queueKey struct{ exporter, dataType string }
+
+type queueFigures struct{ size, capacity float64 }
+
+// fuller reports whether queue a is fuller than queue b (a queue without capacity never is).
+func fuller(sizeA, capA, sizeB, capB float64) bool {
+	if capA <= 0 {
+		return false
+	}
+	if capB <= 0 {
+		return true
+	}
+	return sizeA/capA > sizeB/capB
 }
 
 func value(m *dto.Metric) (float64, bool) {

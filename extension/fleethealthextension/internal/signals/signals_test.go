@@ -18,9 +18,13 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // A page as the v0.165 collector serves it (type suffixes dropped, identity labels added).
 const collectorPage = `# HELP otelcol_exporter_queue_size Current size of the retry queue (in batches).
 # TYPE otelcol_exporter_queue_size gauge
-otelcol_exporter_queue_size{exporter="otlp_http/backend",service_instance_id="x",service_name="otelcol-fleet",otel_scope_name="go.opentelemetry.io/collector/exporter/exporterhelper"} 8
+otelcol_exporter_queue_size{data_type="metrics",exporter="otlp_http/backend",service_instance_id="x",service_name="otelcol-fleet",otel_scope_name="go.opentelemetry.io/collector/exporter/exporterhelper"} 8
+otelcol_exporter_queue_size{data_type="logs",exporter="otlp_http/backend",service_instance_id="x"} 90
+otelcol_exporter_queue_size{data_type="metrics",exporter="debug"} 0
 # TYPE otelcol_exporter_queue_capacity gauge
-otelcol_exporter_queue_capacity{exporter="otlp_http/backend",service_instance_id="x"} 10
+otelcol_exporter_queue_capacity{data_type="metrics",exporter="otlp_http/backend",service_instance_id="x"} 10
+otelcol_exporter_queue_capacity{data_type="logs",exporter="otlp_http/backend",service_instance_id="x"} 1000
+otelcol_exporter_queue_capacity{data_type="metrics",exporter="debug"} 1000
 # TYPE otelcol_exporter_sent_metric_points counter
 otelcol_exporter_sent_metric_points{exporter="otlp_http/backend"} 900
 otelcol_exporter_sent_metric_points{exporter="debug"} 50
@@ -54,7 +58,7 @@ func TestParseCollectorPage(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, map[string]ExporterFigures{
 		"otlp_http/backend": {HasQueue: true, QueueSize: 8, QueueCapacity: 10, Sent: 900, SendFailed: 100, EnqueueFailed: 12},
-		"debug":             {Sent: 55},
+		"debug":             {HasQueue: true, QueueCapacity: 1000, Sent: 55},
 	}, snap.Exporters)
 	require.Equal(t, map[string]ReceiverFigures{"otlp": {Accepted: 1000, Refused: 4}}, snap.Receivers)
 	require.InDelta(t, 3, snap.MemoryLimiterRefused, 0)

@@ -23,7 +23,8 @@ type Snapshot struct {
 }
 
 // ExporterFigures are one exporter's queue gauges and cumulative item counters, summed over
-// signals (metric points, spans, log records, profile samples).
+// signals (metric points, spans, log records, profile samples). QueueSize and QueueCapacity are
+// those of its fullest queue (one per signal).
 type ExporterFigures struct {
 	HasQueue      bool
 	QueueSize     float64
