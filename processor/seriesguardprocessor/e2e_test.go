@@ -177,3 +177,114 @@ func TestEndToEndCapsHoldExactly(t *testing.T) {
 	// One log line per interval at most, never one per point.
 	assert.LessOrEqual(t, strings.Count(col.Logs(), "Series guard refused"), 1)
 }
+
+const e2eOverflowConfig = `
+receivers:
+  otlp:
+    protocols:
+      http:
+        endpoint: 127.0.0.1:${env:OTLP_PORT}
+processors:
+  series_guard:
+    series_limits:
+      max_series: 2
+      action: overflow
+exporters:
+  prometheus_remote_write:
+    endpoint: ${env:RW_URL}
+    target_info:
+      enabled: false
+    retry_on_failure:
+      enabled: false
+service:
+  pipelines:
+    metrics:
+      receivers: [otlp]
+      processors: [series_guard]
+      exporters: [prometheus_remote_write]
+`
+
+// TestEndToEndOverflowCounterKeepsRate folds four of six counters into the overflow series and
+// checks in Prometheus that increase() over the overflow series equals the sum of the increases
+// of the counters it absorbed, one of which restarted, and that Prometheus saw no reset in it.
+func TestEndToEndOverflowCounterKeepsRate(t *testing.T) {
+	prom := fleettest.StartPrometheus(t)
+	otlpPort := fleettest.FreePort(t)
+	col := fleettest.StartCollector(t, e2eOverflowConfig,
+		fmt.Sprintf("OTLP_PORT=%d", otlpPort), "RW_URL="+prom.RemoteWriteURL())
+	endpoint := fmt.Sprintf("127.0.0.1:%d", otlpPort)
+
+	const series, rounds = 6, 6
+	values := make([]float64, series)
+	starts := make([]time.Time, series)
+	base := time.Now().Add(-2 * time.Minute).Truncate(time.Second)
+	for i := range starts {
+		starts[i] = base.Add(-time.Hour)
+		values[i] = float64(100 * i)
+	}
+	foldedIncrease := 0.0
+	for round := range rounds {
+		ts := base.Add(time.Duration(round) * 10 * time.Second)
+		if round > 0 {
+			for i := range values {
+				if i == 4 && round == 3 {
+					values[i], starts[i] = 2, ts.Add(-time.Second) // a restart of a folded counter
+				} else {
+					values[i] += float64(i + 1)
+				}
+				if i >= 2 { // the first two series are admitted, the rest folded
+					if i == 4 && round == 3 {
+						foldedIncrease += 2
+					} else {
+						foldedIncrease += float64(i + 1)
+					}
+				}
+			}
+		}
+		md := pmetric.NewMetrics()
+		rm := md.ResourceMetrics().AppendEmpty()
+		rm.Resource().Attributes().PutStr("service.name", "overflow")
+		m := rm.ScopeMetrics().AppendEmpty().Metrics().AppendEmpty()
+		m.SetName("e2e.jobs")
+		sum := m.SetEmptySum()
+		sum.SetIsMonotonic(true)
+		sum.SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
+		for i := range values {
+			dp := sum.DataPoints().AppendEmpty()
+			dp.SetStartTimestamp(pcommon.NewTimestampFromTime(starts[i]))
+			dp.SetTimestamp(pcommon.NewTimestampFromTime(ts))
+			dp.SetDoubleValue(values[i])
+			dp.Attributes().PutStr("s", fmt.Sprint(i))
+		}
+		fleettest.SendOTLP(t, endpoint, md)
+		require.Eventually(t, func() bool {
+			return prom.CountSamples(t, `e2e_jobs_total`, time.Hour) == 3*(round+1)
+		}, 30*time.Second, 100*time.Millisecond, "round %d\n%s", round, col.Logs())
+	}
+
+	stored := prom.RawSamples(t, `e2e_jobs_total{otel_metric_overflow="true"}`, time.Hour)
+	require.Len(t, stored, 1, "one overflow series for the metric")
+	require.NotContains(t, stored[0].Labels, "job", "the overflow series carries no job label")
+	// Prometheus saw no reset in the overflow series, and it grew by what was folded.
+	window := fmt.Sprintf("%ds", int(time.Since(base.Add(-5*time.Second)).Seconds())+1)
+	resets := prom.QueryScalar(t, `resets(e2e_jobs_total{otel_metric_overflow="true"}[`+window+`])`)
+	require.Zero(t, resets, "Prometheus saw a reset in the overflow series")
+	samples := stored[0].Samples
+	require.Len(t, samples, rounds)
+	var first, last float64
+	var firstTs, lastTs int64 = 1 << 62, 0
+	for ts, v := range samples {
+		if ts < firstTs {
+			firstTs, first = ts, v
+		}
+		if ts > lastTs {
+			lastTs, last = ts, v
+		}
+	}
+	assert.InDelta(t, foldedIncrease, last-first, 1e-9, "the overflow series grew by what its counters grew")
+	m := col.Metrics(t)
+	assert.Equal(t, float64(4*rounds), fleettest.Sum(m, "otelcol_processor_series_guard_folded_data_points", map[string]string{"reason": "max_series"}))
+	assert.Equal(t, 4.0, fleettest.Sum(m, "otelcol_processor_series_guard_folded_series", map[string]string{"reason": "max_series"}))
+	assert.Zero(t, fleettest.Sum(m, "otelcol_processor_series_guard_refused_data_points", nil))
+	assert.Zero(t, fleettest.Sum(m, "otelcol_exporter_send_failed_metric_points", nil))
+}
