@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"os"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -10,7 +9,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/otelcol-fleet/otelcol-fleet/internal/fleettest"
 	"github.com/otelcol-fleet/otelcol-fleet/internal/loadgen"
 )
 
@@ -57,15 +55,6 @@ func TestStockGatewaysLoseData(t *testing.T) {
 	assert.Zero(t, r.Wrong)
 }
 
-// gatewayEnv gives each gateway its own fleet_health listener so readiness can be read.
-func gatewayEnv(t *testing.T, mode string) []Gateway {
-	gws := twoGateways("gateway.yaml", "FLEET_ORDERING_MODE="+mode)
-	for i := range gws {
-		gws[i].Env = append(gws[i].Env, "FLEET_HEALTH_ENDPOINT=127.0.0.1:"+strconv.Itoa(fleettest.FreePort(t)))
-	}
-	return gws
-}
-
 // TestOrderedGateways is scenarios 1 and 2: ordered_rw in holdback and in stamp mode, with and
 // without resource attributes that make every gateway write target_info. Zero out-of-order
 // rejections, every sample stored exactly once.
@@ -83,7 +72,7 @@ func TestOrderedGateways(t *testing.T) {
 			name += "+target_info"
 		}
 		t.Run(name, func(t *testing.T) {
-			s := Start(t, Options{Gateways: gatewayEnv(t, tc.mode), Agents: 1})
+			s := Start(t, Options{Gateways: twoGateways("gateway.yaml", "FLEET_ORDERING_MODE="+tc.mode), Agents: 1})
 			gen := newLoad("fleet_e2e_"+strings.ReplaceAll(name, "+", "_"), tc.extra)
 			oo := s.OutOfOrderTotal()
 			s.Send(gen, scenarioSteps, nil)
@@ -111,4 +100,77 @@ func TestOrderedGateways(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestGatewayRestart is scenario 4: gateway-2 is stopped mid-run, as an orchestrator stops a
+// pod (SIGTERM), and started again. Its readiness and the fleet view show it gone and back; the
+// balancer moves its traffic to gateway-1; every sample is stored or counted as dropped.
+func TestGatewayRestart(t *testing.T) {
+	s := Start(t, Options{Gateways: twoGateways("gateway.yaml"), Agents: 1})
+	require.True(t, WaitFor(10*time.Second, func() bool { return s.FleetState("gateway-2") == "ready" }),
+		"gateway-2 never showed ready in the fleet view")
+	gw2 := s.Gateways[1]
+	gen := newLoad("fleet_e2e_restart", nil)
+	oo := s.OutOfOrderTotal()
+	var whileDown, fleetWhileDown string
+	s.Send(gen, scenarioSteps, func(step int) {
+		switch step {
+		case 5:
+			gw2.Stop(t)
+		case 6:
+			whileDown = gw2.Readiness()
+		case 10:
+			// stale_after is 3s in the stack.
+			WaitFor(5*time.Second, func() bool { return s.FleetState("gateway-2") == "missing" })
+			fleetWhileDown = s.FleetState("gateway-2")
+		case 12:
+			s.Restart(gw2)
+		}
+	})
+	s.Drain(3*time.Second, time.Minute)
+	r := s.Collect("gateway restarted", gen, scenarioSteps, oo)
+	Table(os.Stdout, r)
+	t.Logf("gateway-2 while down: readiness %q, fleet view %q", whileDown, fleetWhileDown)
+
+	assert.Equal(t, "unreachable", whileDown)
+	assert.Equal(t, "missing", fleetWhileDown, "the fleet view should flag the stopped gateway")
+	assert.True(t, WaitFor(10*time.Second, func() bool { return s.FleetState("gateway-2") == "ready" }),
+		"gateway-2 never came back in the fleet view")
+	assert.Equal(t, "ready", gw2.Readiness())
+	require.Zero(t, r.Unaccounted(), "samples went missing that no component counted")
+	assert.Zero(t, r.Wrong+r.Unexpected+r.Duplicates)
+}
+
+// TestBackendOutage is scenario 6: the backend stops answering for 30s (a real Prometheus,
+// frozen with SIGSTOP). Readiness turns 503 on the gateways and recovers after; nothing is lost
+// beyond what the configured bounds allow, and that is counted.
+func TestBackendOutage(t *testing.T) {
+	s := Start(t, Options{Gateways: twoGateways("gateway.yaml"), Agents: 1})
+	gen := newLoad("fleet_e2e_outage", nil)
+	oo := s.OutOfOrderTotal()
+	notReady := map[string]bool{}
+	s.Send(gen, scenarioSteps+30, func(step int) {
+		switch {
+		case step == 3:
+			s.Prom.Pause(t)
+		case step > 3 && step < 33:
+			for _, g := range s.Gateways {
+				if g.Readiness() != "ready" {
+					notReady[g.Name] = true
+				}
+			}
+		case step == 33:
+			s.Prom.Resume(t)
+		}
+	})
+	s.Drain(5*time.Second, 2*time.Minute)
+	r := s.Collect("backend outage 30s", gen, scenarioSteps+30, oo)
+	Table(os.Stdout, r)
+
+	assert.Equal(t, map[string]bool{"gateway-1": true, "gateway-2": true}, notReady, "readiness should turn 503 during the outage")
+	for _, g := range s.Gateways {
+		assert.True(t, WaitFor(30*time.Second, func() bool { return g.Readiness() == "ready" }), "%s did not recover", g.Name)
+	}
+	require.Zero(t, r.Unaccounted(), "samples went missing that no component counted")
+	assert.Zero(t, r.Wrong+r.Unexpected+r.Duplicates)
 }

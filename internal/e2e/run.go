@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -181,18 +182,9 @@ func (s *Stack) OutOfOrderTotal() float64 {
 	return fleettest.Sum(s.Prom.Metrics(s.t), "prometheus_tsdb_out_of_order_samples_total", nil)
 }
 
-// Readiness asks the node's fleet_health /readyz, when its config has one on FLEET_HEALTH_ENDPOINT.
+// Readiness asks the node's fleet_health /readyz.
 func (n *Node) Readiness() string {
-	ep := ""
-	for _, e := range n.env {
-		if v, ok := strings.CutPrefix(e, "FLEET_HEALTH_ENDPOINT="); ok {
-			ep = v
-		}
-	}
-	if ep == "" {
-		return "n/a"
-	}
-	resp, err := http.Get("http://" + ep + "/readyz")
+	resp, err := http.Get("http://" + n.HealthEndpoint + "/readyz")
 	if err != nil {
 		return "unreachable"
 	}
@@ -247,5 +239,57 @@ func Table(w io.Writer, results ...Result) {
 		for _, n := range nodes {
 			fmt.Fprintf(w, "    ready    %-70s %s\n", n, r.Ready[n])
 		}
+	}
+}
+
+// FleetMember is one member as the fleet view (GET /fleet on gateway-1) shows it.
+type FleetMember struct {
+	ID      string   `json:"id"`
+	Role    string   `json:"role"`
+	State   string   `json:"state"`
+	Verdict string   `json:"verdict"`
+	Reasons []string `json:"reasons"`
+}
+
+// Fleet reads the fleet view: member id -> member.
+func (s *Stack) Fleet() (map[string]FleetMember, error) {
+	resp, err := http.Get("http://" + s.FleetView + "/fleet")
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	var view struct {
+		Members []FleetMember `json:"members"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&view); err != nil {
+		return nil, err
+	}
+	out := make(map[string]FleetMember, len(view.Members))
+	for _, m := range view.Members {
+		out[m.ID] = m
+	}
+	return out, nil
+}
+
+// FleetState is one member's state in the fleet view ("" when absent or unreadable).
+func (s *Stack) FleetState(id string) string {
+	f, err := s.Fleet()
+	if err != nil {
+		return ""
+	}
+	return f[id].State
+}
+
+// WaitFor polls cond every 200ms until it holds or timeout passes, and says which.
+func WaitFor(timeout time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(timeout)
+	for {
+		if cond() {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 }

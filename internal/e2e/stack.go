@@ -40,8 +40,10 @@ type Stack struct {
 	LB       *fleettest.Nginx
 	Gateways []*Node
 	Agents   []*Node
-	opts     Options
-	t        fleettest.T
+	// FleetView is the fleet_health address (host:port) every node reports to: gateway-1's.
+	FleetView string
+	opts      Options
+	t         fleettest.T
 }
 
 // Node is one collector of the stack.
@@ -49,6 +51,8 @@ type Node struct {
 	Name string
 	// OTLPEndpoint is its OTLP/HTTP listener (host:port).
 	OTLPEndpoint string
+	// HealthEndpoint is its fleet_health listener (host:port).
+	HealthEndpoint string
 	*fleettest.Collector
 	config string
 	env    []string
@@ -72,14 +76,25 @@ func Start(t fleettest.T, opts Options) *Stack {
 	s := &Stack{opts: opts, t: t}
 	s.Prom = fleettest.StartPrometheus(t)
 
+	// Every node serves fleet_health on its own port; the first gateway is the fleet view the
+	// others report to.
+	s.FleetView = "127.0.0.1:" + strconv.Itoa(fleettest.FreePort(t))
 	upstreams := make([]string, len(opts.Gateways))
 	for i, g := range opts.Gateways {
 		n := &Node{
-			Name:         fmt.Sprintf("gateway-%d", i+1),
-			OTLPEndpoint: "127.0.0.1:" + strconv.Itoa(fleettest.FreePort(t)),
-			config:       exampleConfig(t, g.Config),
+			Name:           fmt.Sprintf("gateway-%d", i+1),
+			OTLPEndpoint:   "127.0.0.1:" + strconv.Itoa(fleettest.FreePort(t)),
+			HealthEndpoint: "127.0.0.1:" + strconv.Itoa(fleettest.FreePort(t)),
+			config:         exampleConfig(t, g.Config),
+		}
+		reportTo := "http://" + s.FleetView
+		if i == 0 {
+			n.HealthEndpoint, reportTo = s.FleetView, ""
 		}
 		n.env = append([]string{
+			"FLEET_HEALTH_ENDPOINT=" + n.HealthEndpoint,
+			"FLEET_REPORT_TO=" + reportTo,
+			"FLEET_STALE_AFTER=3s",
 			"FLEET_OTLP_HTTP_ENDPOINT=" + n.OTLPEndpoint,
 			"FLEET_REMOTE_WRITE_ENDPOINT=" + s.Prom.RemoteWriteURL(),
 			"FLEET_BATCH_TIMEOUT=" + g.BatchTimeout.String(),
@@ -94,11 +109,15 @@ func Start(t fleettest.T, opts Options) *Stack {
 
 	for i := range opts.Agents {
 		n := &Node{
-			Name:         fmt.Sprintf("agent-%d", i+1),
-			OTLPEndpoint: "127.0.0.1:" + strconv.Itoa(fleettest.FreePort(t)),
-			config:       exampleConfig(t, opts.AgentConfig),
+			Name:           fmt.Sprintf("agent-%d", i+1),
+			OTLPEndpoint:   "127.0.0.1:" + strconv.Itoa(fleettest.FreePort(t)),
+			HealthEndpoint: "127.0.0.1:" + strconv.Itoa(fleettest.FreePort(t)),
+			config:         exampleConfig(t, opts.AgentConfig),
 		}
 		n.env = []string{
+			"FLEET_HEALTH_ENDPOINT=" + n.HealthEndpoint,
+			"FLEET_REPORT_TO=http://" + s.FleetView,
+			"FLEET_MEMBER_ID=" + n.Name,
 			"FLEET_OTLP_HTTP_ENDPOINT=" + n.OTLPEndpoint,
 			"FLEET_GATEWAY_ENDPOINT=" + s.LB.URL(),
 			"HOSTNAME=" + n.Name,

@@ -321,3 +321,22 @@ func splitKey(key string) (name, labels string) {
 	}
 	return key, ""
 }
+
+// Pause freezes Prometheus (SIGSTOP): connections are accepted by the kernel but never
+// answered, the way a backend that stops answering looks to an exporter. Resume undoes it.
+func (p *Prometheus) Pause(t T) {
+	t.Helper()
+	if err := p.proc.cmd.Process.Signal(syscallSIGSTOP); err != nil {
+		t.Fatalf("pause prometheus: %v", err)
+	}
+	// Never leave a frozen server behind: its shutdown would wait forever.
+	t.Cleanup(func() { _ = p.proc.cmd.Process.Signal(syscallSIGCONT) })
+}
+
+// Resume lets a paused Prometheus run again (SIGCONT).
+func (p *Prometheus) Resume(t T) {
+	t.Helper()
+	if err := p.proc.cmd.Process.Signal(syscallSIGCONT); err != nil {
+		t.Fatalf("resume prometheus: %v", err)
+	}
+}

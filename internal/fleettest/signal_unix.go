@@ -2,4 +2,8 @@ package fleettest
 
 import "syscall"
 
-const syscallSIGTERM = syscall.SIGTERM
+const (
+	syscallSIGTERM = syscall.SIGTERM
+	syscallSIGSTOP = syscall.SIGSTOP
+	syscallSIGCONT = syscall.SIGCONT
+)
