@@ -486,3 +486,78 @@ func buildHealthcheck(t *testing.T) string {
 	require.NoError(t, err, string(out))
 	return bin
 }
+
+// TestE2EOwnComponentsFigures: with series_guard and ordered_rw in the pipeline, /status shows
+// their figures (read from their self-metrics) next to the generic ones.
+func TestE2EOwnComponentsFigures(t *testing.T) {
+	prom := fleettest.StartPrometheus(t)
+	fhPort, otlpPort := fleettest.FreePort(t), fleettest.FreePort(t)
+	c := fleettest.StartCollector(t, `
+extensions:
+  fleet_health:
+    endpoint: 127.0.0.1:${env:FH_PORT}
+    check_interval: 1s
+receivers:
+  otlp:
+    protocols:
+      http:
+        endpoint: 127.0.0.1:${env:OTLP_PORT}
+processors:
+  series_guard:
+exporters:
+  ordered_rw:
+    endpoint: ${env:RW_URL}
+service:
+  extensions: [fleet_health]
+  pipelines:
+    metrics:
+      receivers: [otlp]
+      processors: [series_guard]
+      exporters: [ordered_rw]
+`, fmt.Sprintf("FH_PORT=%d", fhPort), fmt.Sprintf("OTLP_PORT=%d", otlpPort), "RW_URL="+prom.RemoteWriteURL())
+	base := fmt.Sprintf("http://127.0.0.1:%d", fhPort)
+	load(t, fmt.Sprintf("127.0.0.1:%d", otlpPort), 100*time.Millisecond)
+	ownFigure := func(name string) bool {
+		return strings.HasPrefix(name, "otelcol_processor_series_guard_") || strings.HasPrefix(name, "otelcol_exporter_ordered_rw_")
+	}
+	names := func(keys []string) map[string]bool {
+		out := map[string]bool{}
+		for _, k := range keys {
+			name, _, _ := strings.Cut(k, "{")
+			if ownFigure(name) {
+				out[name] = true
+			}
+		}
+		return out
+	}
+	// Every such figure the collector exposes must show up in /status.
+	var exposed, shown map[string]bool
+	waitFor(t, c, base+"/status", 10*time.Second, "series_guard and ordered_rw figures in /status", func(p probe) bool {
+		var keys []string
+		for k := range c.Metrics(t) {
+			keys = append(keys, k)
+		}
+		exposed = names(keys)
+		var st struct {
+			Extra map[string]float64 `json:"extra"`
+		}
+		if json.Unmarshal([]byte(p.Body), &st) != nil {
+			return false
+		}
+		keys = keys[:0]
+		for k := range st.Extra {
+			keys = append(keys, k)
+		}
+		shown = names(keys)
+		if len(exposed) == 0 {
+			return false
+		}
+		for name := range exposed {
+			if !shown[name] {
+				return false
+			}
+		}
+		return true
+	})
+	t.Logf("figures shown in /status extra: %v", shown)
+}
