@@ -124,15 +124,31 @@ func (e *ordExporter) shutdown(ctx context.Context) error {
 }
 
 func (e *ordExporter) pushMetrics(ctx context.Context, md pmetric.Metrics) error {
+	if e.engine == nil {
+		return errors.New("ordered_rw exporter is not started")
+	}
+	series := e.translate(md)
+	if len(series) == 0 {
+		return nil
+	}
+	return e.engine.Push(ctx, series)
+}
+
+// translate turns md into series with the upstream translator (target_info, external labels,
+// translation strategy), adds the stamp label, and identifies each series by its labels' hash.
+func (e *ordExporter) translate(md pmetric.Metrics) []ordering.Series {
 	tsMap, err := prometheusremotewrite.FromMetrics(md, e.translator)
 	if err != nil {
 		// As upstream: what translated is still sent.
 		e.set.Logger.Debug("Some metrics could not be translated; sending the others.", zap.Error(err), zap.Int("translated", len(tsMap)))
 	}
-	if len(tsMap) == 0 {
-		return nil
-	}
 	series := make([]ordering.Series, 0, len(tsMap))
+	// One allocation for the points of every series: a series usually has one point per push.
+	total := 0
+	for _, ts := range tsMap {
+		total += len(ts.Samples) + len(ts.Histograms)
+	}
+	points := make([]ordering.Point, 0, total)
 	for _, ts := range tsMap {
 		if len(ts.Exemplars) > 0 {
 			e.exemplarOnce.Do(func() {
@@ -144,19 +160,17 @@ func (e *ordExporter) pushMetrics(ctx context.Context, md pmetric.Metrics) error
 			labels = ordering.SetLabel(labels, e.stampLabel, e.stampValue)
 		}
 		s := ordering.Series{Hash: ordering.HashLabels(labels), Labels: labels}
-		s.Points = make([]ordering.Point, 0, len(ts.Samples)+len(ts.Histograms))
+		first := len(points)
 		for _, sample := range ts.Samples {
-			s.Points = append(s.Points, ordering.Point{T: sample.Timestamp, V: sample.Value})
+			points = append(points, ordering.Point{T: sample.Timestamp, V: sample.Value})
 		}
 		for i := range ts.Histograms {
-			s.Points = append(s.Points, ordering.Point{T: ts.Histograms[i].Timestamp, H: &ts.Histograms[i]})
+			points = append(points, ordering.Point{T: ts.Histograms[i].Timestamp, H: &ts.Histograms[i]})
 		}
+		s.Points = points[first:len(points):len(points)]
 		series = append(series, s)
 	}
-	if e.engine == nil {
-		return errors.New("ordered_rw exporter is not started")
-	}
-	return e.engine.Push(ctx, series)
+	return series
 }
 
 // sanitizeExternalLabels is upstream's rule: no empty key or value, names escaped as the

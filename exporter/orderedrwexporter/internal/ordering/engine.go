@@ -183,29 +183,26 @@ func (e *Engine) Push(ctx context.Context, series []Series) error {
 	}
 
 	now := e.clock.Now().UnixMilli()
-	entries := make([]heldEntry, 0, len(series))
 	var late []Series
 	lateCount := 0
+	onTime := series[:0] // filtered in place: position i is read before it can be written
 	for i := range series {
-		ser := &series[i]
-		var ref *seriesRef
-		var latePoints []Point
-		for _, p := range ser.Points {
-			if e.hold.releaseTime(p) <= now {
-				latePoints = append(latePoints, p)
-				continue
-			}
-			if ref == nil {
-				ref = &seriesRef{hash: ser.Hash, labels: ser.Labels}
-			}
-			entries = append(entries, heldEntry{ref: ref, point: p, arrived: now})
+		ser := series[i]
+		split := 0 // points before split are late: sorted, a series' late points come first
+		sortPoints(ser.Points)
+		for split < len(ser.Points) && e.hold.releaseTime(ser.Points[split]) <= now {
+			split++
 		}
-		if len(latePoints) > 0 {
-			late = append(late, Series{Hash: ser.Hash, Labels: ser.Labels, Points: latePoints})
-			lateCount += len(latePoints)
+		if split > 0 {
+			late = append(late, Series{Hash: ser.Hash, Labels: ser.Labels, Points: ser.Points[:split]})
+			lateCount += split
+		}
+		if split < len(ser.Points) {
+			ser.Points = ser.Points[split:]
+			onTime = append(onTime, ser)
 		}
 	}
-	e.hold.add(entries)
+	e.hold.add(onTime, now)
 	if lateCount > 0 {
 		// A late batch is a request of its own: if the backend rejects one of its samples,
 		// the on-time samples are not in that request.

@@ -8,11 +8,13 @@ import (
 	"github.com/prometheus/prometheus/prompb"
 )
 
-// seriesRef is shared by every held point of one series from one push, so that a held point
-// costs its value and timestamps, not a copy of its labels.
+// seriesRef is shared by every held point of one series, across pushes, so that a held point
+// costs its value and timestamps, not a copy of its labels. It lives while the series has held
+// points.
 type seriesRef struct {
 	hash   uint64
 	labels []prompb.Label
+	held   int
 }
 
 type heldEntry struct {
@@ -28,31 +30,43 @@ type holdback struct {
 	bucketMillis int64
 
 	mu      sync.Mutex
+	refs    map[uint64]*seriesRef // series with held points
 	buckets map[int64][]heldEntry
 	keys    bucketKeys // min-heap of the keys of buckets
 	held    atomic.Int64
 }
 
 func newHoldback(windowMillis, bucketMillis int64) *holdback {
-	return &holdback{windowMillis: windowMillis, bucketMillis: bucketMillis, buckets: map[int64][]heldEntry{}}
+	return &holdback{windowMillis: windowMillis, bucketMillis: bucketMillis, buckets: map[int64][]heldEntry{}, refs: map[uint64]*seriesRef{}}
 }
 
 // releaseTime is when a point may leave: once no gateway can still hold an older one.
 func (h *holdback) releaseTime(p Point) int64 { return p.T + h.windowMillis }
 
-// add holds the points of series; the caller already removed the late ones.
-func (h *holdback) add(entries []heldEntry) {
+// add holds every point of series, which arrived at nowMillis; the caller removed the late ones.
+func (h *holdback) add(series []Series, nowMillis int64) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	for _, e := range entries {
-		key := floorDiv(h.releaseTime(e.point), h.bucketMillis)
-		b, ok := h.buckets[key]
-		if !ok {
-			heap.Push(&h.keys, key)
+	n := 0
+	for i := range series {
+		ser := &series[i]
+		ref := h.refs[ser.Hash]
+		if ref == nil {
+			ref = &seriesRef{hash: ser.Hash, labels: ser.Labels}
+			h.refs[ser.Hash] = ref
 		}
-		h.buckets[key] = append(b, e)
+		ref.held += len(ser.Points)
+		n += len(ser.Points)
+		for _, p := range ser.Points {
+			key := floorDiv(h.releaseTime(p), h.bucketMillis)
+			b, ok := h.buckets[key]
+			if !ok {
+				heap.Push(&h.keys, key)
+			}
+			h.buckets[key] = append(b, heldEntry{ref: ref, point: p, arrived: nowMillis})
+		}
 	}
-	h.held.Add(int64(len(entries)))
+	h.held.Add(int64(n))
 }
 
 // popDue removes and returns, oldest first, the buckets whose every point is due at nowMillis.
@@ -86,6 +100,11 @@ func (h *holdback) popOldestLocked() []heldEntry {
 	key := heap.Pop(&h.keys).(int64)
 	b := h.buckets[key]
 	delete(h.buckets, key)
+	for _, e := range b {
+		if e.ref.held--; e.ref.held == 0 {
+			delete(h.refs, e.ref.hash)
+		}
+	}
 	h.held.Add(-int64(len(b)))
 	return b
 }

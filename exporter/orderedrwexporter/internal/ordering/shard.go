@@ -23,7 +23,7 @@ type seriesState struct {
 type shard struct {
 	engine    *Engine
 	in        chan []Series
-	state     map[uint64]*seriesState
+	state     map[uint64]seriesState
 	tracked   atomic.Int64
 	lastSweep int64
 
@@ -32,7 +32,7 @@ type shard struct {
 }
 
 func newShard(e *Engine, queueSize int) *shard {
-	return &shard{engine: e, in: make(chan []Series, queueSize), state: map[uint64]*seriesState{}}
+	return &shard{engine: e, in: make(chan []Series, queueSize), state: map[uint64]seriesState{}}
 }
 
 func (s *shard) run() {
@@ -50,17 +50,23 @@ func (s *shard) process(batch []Series) {
 	now := e.clock.Now().UnixMilli()
 	timeseries := make([]prompb.TimeSeries, 0, len(batch))
 	stale, total := 0, 0
+	// One allocation for the float samples of the whole batch, sliced per series.
+	points := 0
+	for i := range batch {
+		points += len(batch[i].Points)
+	}
+	samples := make([]prompb.Sample, 0, points)
 	for i := range batch {
 		ser := &batch[i]
-		st := s.state[ser.Hash]
-		if st == nil {
-			st = &seriesState{lastSent: math.MinInt64}
-			s.state[ser.Hash] = st
+		st, ok := s.state[ser.Hash]
+		if !ok {
+			st.lastSent = math.MinInt64
 			s.tracked.Add(1)
 		}
 		st.lastSeen = now
 		sortPoints(ser.Points)
 		ts := prompb.TimeSeries{Labels: ser.Labels}
+		first := len(samples)
 		for _, p := range ser.Points {
 			// Marked sent before the request succeeds: a sample that is not delivered is counted
 			// dropped, and nothing older may follow it in any case.
@@ -72,9 +78,13 @@ func (s *shard) process(batch []Series) {
 			if p.H != nil {
 				ts.Histograms = append(ts.Histograms, *p.H)
 			} else {
-				ts.Samples = append(ts.Samples, prompb.Sample{Value: p.V, Timestamp: p.T})
+				samples = append(samples, prompb.Sample{Value: p.V, Timestamp: p.T})
 			}
 		}
+		if len(samples) > first {
+			ts.Samples = samples[first:len(samples):len(samples)]
+		}
+		s.state[ser.Hash] = st
 		if n := len(ts.Samples) + len(ts.Histograms); n > 0 {
 			timeseries = append(timeseries, ts)
 			total += n
