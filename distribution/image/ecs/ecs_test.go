@@ -310,7 +310,7 @@ type policy struct {
 		Effect    string
 		Principal map[string]string `json:",omitempty"`
 		Action    json.RawMessage
-		Resource  json.RawMessage `json:",omitempty"`
+		Resource  json.RawMessage              `json:",omitempty"`
 		Condition map[string]map[string]string `json:",omitempty"`
 	}
 }
