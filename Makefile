@@ -56,8 +56,17 @@ test-deps: ## Install the real servers the tests use (Debian packages; needs roo
 	fi
 
 .PHONY: test
-test: build test-deps lint ## Every test: unit tests with -race, and the built binary end to end
-	CGO_ENABLED=1 $(GO) test -race -timeout 20m ./...
+test: build test-deps lint ## Every test: unit tests with -race, the built binary, then make e2e
+	CGO_ENABLED=1 $(GO) test -race -timeout 20m $$($(GO) list ./... | grep -v '/internal/e2e$$')
+	$(MAKE) e2e
+
+.PHONY: e2e
+e2e: build test-deps ## The gateway architecture on real parts: every scenario, with its table
+	$(GO) test -count=1 -v -timeout 15m ./internal/e2e
+
+.PHONY: demo
+demo: build test-deps ## Stock vs ordered_rw gateways side by side at human speed; stays up until Ctrl-C
+	$(GO) run ./internal/e2e/cmd/fleetdemo
 
 .PHONY: clean
 clean: ## Remove build output

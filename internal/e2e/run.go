@@ -182,8 +182,11 @@ func (s *Stack) OutOfOrderTotal() float64 {
 	return fleettest.Sum(s.Prom.Metrics(s.t), "prometheus_tsdb_out_of_order_samples_total", nil)
 }
 
-// Readiness asks the node's fleet_health /readyz.
+// Readiness asks the node's fleet_health /readyz ("n/a" when its config has none).
 func (n *Node) Readiness() string {
+	if !strings.Contains(n.config, "fleet_health:") {
+		return "n/a"
+	}
 	resp, err := http.Get("http://" + n.HealthEndpoint + "/readyz")
 	if err != nil {
 		return "unreachable"

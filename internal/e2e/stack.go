@@ -32,6 +32,8 @@ type Options struct {
 	Agents   int
 	// AgentConfig is a file under examples/gateway/ [agent.yaml].
 	AgentConfig string
+	// Prom, when set, is the backend to use; otherwise the stack starts its own.
+	Prom *fleettest.Prometheus
 }
 
 // Stack is a running gateway architecture.
@@ -74,7 +76,10 @@ func Start(t fleettest.T, opts Options) *Stack {
 		opts.AgentConfig = "agent.yaml"
 	}
 	s := &Stack{opts: opts, t: t}
-	s.Prom = fleettest.StartPrometheus(t)
+	s.Prom = opts.Prom
+	if s.Prom == nil {
+		s.Prom = fleettest.StartPrometheus(t)
+	}
 
 	// Every node serves fleet_health on its own port; the first gateway is the fleet view the
 	// others report to.

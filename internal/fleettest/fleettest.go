@@ -13,6 +13,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -116,6 +117,9 @@ func startProcess(t T, name string, env []string, bin string, args ...string) *p
 	t.Helper()
 	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), env...)
+	// Its own process group: a Ctrl-C at the terminal reaches the test or demo, which then
+	// stops its children in order, instead of reaching every child at once.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	out := &LockedBuffer{}
 	cmd.Stdout = out
 	cmd.Stderr = out

@@ -1,0 +1,177 @@
+// Command fleetdemo runs the operating guide's gateway architecture in front of a person: two
+// tiers of two gateways behind nginx, one with the stock prometheus_remote_write exporter and
+// one with ordered_rw, fed the same deterministic load at one sample a second, into one real
+// Prometheus. It shows a live progress line, prints the accounting table, then leaves the stack
+// up with the URLs to look at until Ctrl-C. `make demo` runs it.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/otelcol-fleet/otelcol-fleet/internal/e2e"
+	"github.com/otelcol-fleet/otelcol-fleet/internal/fleettest"
+	"github.com/otelcol-fleet/otelcol-fleet/internal/loadgen"
+)
+
+func main() {
+	series := flag.Int("series", 1000, "series per tier")
+	steps := flag.Int("steps", 60, "samples per series, one a second")
+	flag.Parse()
+
+	d := newDemoT()
+	defer d.cleanup()
+	go func() {
+		sig := make(chan os.Signal, 1)
+		signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+		<-sig
+		fmt.Println("\nstopping the stack...")
+		d.cleanup()
+		os.Exit(0)
+	}()
+
+	fmt.Println("starting Prometheus, two tiers of two gateways behind nginx, and their agents...")
+	prom := fleettest.StartPrometheus(d)
+	gateways := func(config string) []e2e.Gateway {
+		return []e2e.Gateway{
+			{Config: config, BatchTimeout: 200 * time.Millisecond},
+			{Config: config, BatchTimeout: 2 * time.Second},
+		}
+	}
+	tiers := []struct {
+		name   string
+		metric string
+		stack  *e2e.Stack
+	}{
+		{name: "stock prometheus_remote_write", metric: "fleet_demo_stock", stack: e2e.Start(d, e2e.Options{Prom: prom, Gateways: gateways("gateway-stock.yaml"), Agents: 1})},
+		{name: "ordered_rw (holdback)", metric: "fleet_demo_ordered", stack: e2e.Start(d, e2e.Options{Prom: prom, Gateways: gateways("gateway.yaml"), Agents: 1})},
+	}
+
+	start := time.Now().Add(time.Second).Truncate(time.Millisecond)
+	gens := make([]*loadgen.Generator, len(tiers))
+	oo := tiers[0].stack.OutOfOrderTotal()
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	sent := make([]int, len(tiers))
+	for i, tier := range tiers {
+		// Each tier its own job: target_info is one series per job and instance, and the two
+		// tiers must not write each other's.
+		gens[i] = loadgen.New(loadgen.Config{Metric: tier.metric, Series: *series, Start: start, Interval: time.Second,
+			ServiceName: tier.metric, ExtraResourceAttributes: map[string]string{"host.name": "node-a"}})
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			tier.stack.Send(gens[i], *steps, func(step int) {
+				mu.Lock()
+				sent[i] = (step + 1) * *series
+				mu.Unlock()
+			})
+		}()
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	tick := time.NewTicker(time.Second)
+	for running := true; running; {
+		select {
+		case <-done:
+			running = false
+		case <-tick.C:
+		}
+		line := fmt.Sprintf("\r%3.0fs", time.Since(start).Seconds())
+		for i, tier := range tiers {
+			stored := prom.QueryScalar(d, fmt.Sprintf("sum(count_over_time(%s[1h]))", tier.metric))
+			mu.Lock()
+			line += fmt.Sprintf(" | %s: sent %d, stored %.0f", tier.name, sent[i], stored)
+			mu.Unlock()
+		}
+		line += fmt.Sprintf(" | out-of-order rejected %.0f", tiers[0].stack.OutOfOrderTotal()-oo)
+		fmt.Print(line + "   ")
+	}
+	tick.Stop()
+	fmt.Println("\nall sent; waiting for the gateways to drain...")
+	results := make([]e2e.Result, len(tiers))
+	for i, tier := range tiers {
+		tier.stack.Drain(3*time.Second, time.Minute)
+		results[i] = tier.stack.Collect(tier.name, gens[i], *steps, oo)
+	}
+	fmt.Println()
+	e2e.Table(os.Stdout, results...)
+	fmt.Println("\n(out-of-order counts are Prometheus' total for the run, shared by both tiers)")
+
+	fmt.Printf(`
+The stack stays up until Ctrl-C. Look at:
+  Prometheus, samples stored per tier:
+    %s/graph?g0.expr=sum+by+(__name__)(count_over_time(%%7B__name__%%3D~%%22fleet_demo_.%%2B%%22%%7D%%5B1h%%5D))&g0.tab=1
+  Prometheus' own out-of-order count:
+    %s/graph?g0.expr=prometheus_tsdb_out_of_order_samples_total&g0.tab=1
+`, prom.URL(), prom.URL())
+	for _, tier := range tiers {
+		fmt.Printf("  %s:\n", tier.name)
+		for _, g := range tier.stack.Gateways {
+			fmt.Printf("    %s status:    http://%s/status\n", g.Name, g.HealthEndpoint)
+		}
+		fmt.Printf("    fleet page:        http://%s/fleet.html\n", tier.stack.FleetView)
+	}
+	select {}
+}
+
+// demoT runs the harness outside `go test`: failures print and exit, cleanups run at exit.
+type demoT struct {
+	mu       sync.Mutex
+	cleanups []func()
+	dirs     []string
+	once     sync.Once
+}
+
+func newDemoT() *demoT { return &demoT{} }
+
+func (d *demoT) Helper() {}
+
+func (d *demoT) Cleanup(f func()) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.cleanups = append(d.cleanups, f)
+}
+
+func (d *demoT) TempDir() string {
+	dir, err := os.MkdirTemp("", "fleetdemo-")
+	if err != nil {
+		d.Fatal(err)
+	}
+	d.mu.Lock()
+	d.dirs = append(d.dirs, dir)
+	d.mu.Unlock()
+	return dir
+}
+
+func (d *demoT) Logf(format string, args ...any)   { fmt.Printf(format+"\n", args...) }
+func (d *demoT) Errorf(format string, args ...any) { fmt.Fprintf(os.Stderr, format+"\n", args...) }
+func (d *demoT) Fatal(args ...any)                 { d.fail(fmt.Sprint(args...)) }
+func (d *demoT) Fatalf(format string, args ...any) { d.fail(fmt.Sprintf(format, args...)) }
+func (d *demoT) Skipf(format string, args ...any)  { d.fail("skipped: " + fmt.Sprintf(format, args...)) }
+
+func (d *demoT) fail(msg string) {
+	fmt.Fprintln(os.Stderr, "fleetdemo:", msg)
+	d.cleanup()
+	os.Exit(1)
+}
+
+// cleanup runs the cleanups in reverse order, once.
+func (d *demoT) cleanup() {
+	d.once.Do(func() {
+		d.mu.Lock()
+		fs, dirs := d.cleanups, d.dirs
+		d.mu.Unlock()
+		for i := len(fs) - 1; i >= 0; i-- {
+			fs[i]()
+		}
+		for _, dir := range dirs {
+			_ = os.RemoveAll(dir)
+		}
+	})
+}
