@@ -16,8 +16,6 @@ import (
 	"go.opentelemetry.io/collector/component/componentstatus"
 	"go.opentelemetry.io/collector/extension"
 	"go.opentelemetry.io/collector/extension/extensioncapabilities"
-	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
 
 	"github.com/otelcol-fleet/otelcol-fleet/extension/fleethealthextension/internal/fleet"
@@ -45,8 +43,7 @@ type fleetHealth struct {
 	id        string
 	evaluator *health.Evaluator
 	registry  *fleet.Registry
-	telemetry *metadata.TelemetryBuilder
-	attrs     metric.MeasurementOption
+	telemetry *fleetTelemetry
 	pusher    *fleet.Pusher
 	client    *http.Client
 
@@ -82,8 +79,6 @@ func newFleetHealth(cfg *Config, set extension.Settings, now func() time.Time) (
 		id:        memberID(cfg.Fleet.ID),
 		evaluator: health.NewEvaluator(health.Thresholds(cfg.Thresholds), cfg.Recovery, now),
 		registry:  fleet.NewRegistry(cfg.Fleet.StaleAfter, cfg.Fleet.ForgetAfter, cfg.Fleet.MaxMembers, now),
-		telemetry: tb,
-		attrs:     metric.WithAttributeSet(attribute.NewSet(attribute.String("extension", set.ID.String()))),
 		client:    &http.Client{Timeout: timeout},
 		telemetryURL: func() string {
 			if cfg.TelemetryEndpoint != "" {
@@ -102,7 +97,11 @@ func newFleetHealth(cfg *Config, set extension.Settings, now func() time.Time) (
 		}
 		fh.pusher = &fleet.Pusher{URL: u, Client: fh.client}
 	}
-	if err := fh.registerMetrics(); err != nil {
+	fh.telemetry, err = newFleetTelemetry(tb, set.ID.String(),
+		func() bool { return fh.evaluator.Report().Ready },
+		func() map[string]float64 { return fh.evaluator.Report().Utilization },
+		fh.registry.Counts)
+	if err != nil {
 		tb.Shutdown()
 		return nil, err
 	}
@@ -121,31 +120,6 @@ func memberID(configured string) string {
 		return h
 	}
 	return "unknown"
-}
-
-func (fh *fleetHealth) registerMetrics() error {
-	return errors.Join(
-		fh.telemetry.RegisterExtensionFleetHealthReadinessCallback(func(_ context.Context, o metric.Int64Observer) error {
-			v := int64(0)
-			if fh.evaluator.Report().Ready {
-				v = 1
-			}
-			o.Observe(v, fh.attrs)
-			return nil
-		}),
-		fh.telemetry.RegisterExtensionFleetHealthUtilizationCallback(func(_ context.Context, o metric.Float64Observer) error {
-			for signal, v := range fh.evaluator.Report().Utilization {
-				o.Observe(v, metric.WithAttributes(attribute.String("extension", fh.set.ID.String()), attribute.String("signal", signal)))
-			}
-			return nil
-		}),
-		fh.telemetry.RegisterExtensionFleetHealthMembersCallback(func(_ context.Context, o metric.Int64Observer) error {
-			for state, n := range fh.registry.Counts() {
-				o.Observe(int64(n), metric.WithAttributes(attribute.String("extension", fh.set.ID.String()), attribute.String("state", state)))
-			}
-			return nil
-		}),
-	)
 }
 
 // Start serves the endpoints and starts checking.
@@ -216,10 +190,10 @@ func (fh *fleetHealth) check() {
 
 	snap, err := fh.read(ctx)
 	if err != nil {
-		fh.telemetry.ExtensionFleetHealthChecks.Add(ctx, 1, metric.WithAttributes(attribute.String("extension", fh.set.ID.String()), attribute.String("outcome", "scrape_failed")))
+		fh.telemetry.checked(ctx, false)
 		fh.evaluator.ReadFailed(err)
 	} else {
-		fh.telemetry.ExtensionFleetHealthChecks.Add(ctx, 1, metric.WithAttributes(attribute.String("extension", fh.set.ID.String()), attribute.String("outcome", "ok")))
+		fh.telemetry.checked(ctx, true)
 		fh.evaluator.Observe(snap)
 	}
 	report := fh.evaluator.Report()
@@ -228,7 +202,7 @@ func (fh *fleetHealth) check() {
 	if fh.pusher != nil {
 		perr := fh.pusher.Push(ctx, fh.selfReport(report))
 		if perr != nil {
-			fh.telemetry.ExtensionFleetHealthReportsDropped.Add(ctx, 1, metric.WithAttributes(attribute.String("extension", fh.set.ID.String()), attribute.String("reason", "push_failed")))
+			fh.telemetry.reportDropped(ctx, reasonPushFailed)
 		}
 		fh.mu.Lock()
 		changed := (perr != nil) != fh.lastPushErr
@@ -300,7 +274,7 @@ func (fh *fleetHealth) Shutdown(ctx context.Context) error {
 	fh.shutdownOnce.Do(func() {
 		close(fh.stop)
 		fh.loopDone.Wait()
-		fh.telemetry.Shutdown()
+		fh.telemetry.shutdown()
 		fh.mu.Lock()
 		srv, done := fh.server, fh.serveDone
 		fh.mu.Unlock()

@@ -440,3 +440,22 @@ func TestWantsHTML(t *testing.T) {
 	require.False(t, wantsHTML("application/json, text/html"))
 	require.False(t, wantsHTML(""))
 }
+
+func TestFailedPushesAreCounted(t *testing.T) {
+	h := startExtension(t, func(c *Config) { c.Fleet.ReportTo = "http://" + freeAddr(t) })
+	require.NoError(t, h.ext.Ready())
+	require.Eventually(t, func() bool {
+		m, err := h.tel.GetMetric("otelcol_extension_fleet_health_reports_dropped")
+		if err != nil {
+			return false
+		}
+		for _, dp := range m.Data.(metricdata.Sum[int64]).DataPoints {
+			if r, _ := dp.Attributes.Value("reason"); r.AsString() == "push_failed" && dp.Value >= 2 {
+				return true
+			}
+		}
+		return false
+	}, 5*time.Second, 10*time.Millisecond)
+	code, _ := get(t, h.base+"/readyz")
+	require.Equal(t, http.StatusOK, code, "a gateway that cannot be reached says nothing about this collector's readiness")
+}

@@ -6,9 +6,6 @@ import (
 	"net/http"
 	"strings"
 
-	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/metric"
-
 	"github.com/otelcol-fleet/otelcol-fleet/extension/fleethealthextension/internal/fleet"
 	"github.com/otelcol-fleet/otelcol-fleet/extension/fleethealthextension/internal/health"
 )
@@ -130,21 +127,21 @@ func (fh *fleetHealth) fleetReport(w http.ResponseWriter, r *http.Request) {
 	var tooLarge *http.MaxBytesError
 	switch {
 	case errors.As(err, &tooLarge):
-		fh.dropReport(r, "too_large")
+		fh.dropReport(r, reasonTooLarge)
 		writeJSON(w, http.StatusRequestEntityTooLarge, reportAck{Error: err.Error()})
 		return
 	case err != nil:
-		fh.dropReport(r, "malformed")
+		fh.dropReport(r, reasonMalformed)
 		writeJSON(w, http.StatusBadRequest, reportAck{Error: err.Error()})
 		return
 	}
 	if err := fh.registry.Record(rep); err != nil {
 		if errors.Is(err, fleet.ErrMemberLimit) {
-			fh.dropReport(r, "member_limit")
+			fh.dropReport(r, reasonMemberLimit)
 			writeJSON(w, http.StatusTooManyRequests, reportAck{Error: err.Error()})
 			return
 		}
-		fh.dropReport(r, "malformed")
+		fh.dropReport(r, reasonMalformed)
 		writeJSON(w, http.StatusBadRequest, reportAck{Error: err.Error()})
 		return
 	}
@@ -152,8 +149,7 @@ func (fh *fleetHealth) fleetReport(w http.ResponseWriter, r *http.Request) {
 }
 
 func (fh *fleetHealth) dropReport(r *http.Request, reason string) {
-	fh.telemetry.ExtensionFleetHealthReportsDropped.Add(r.Context(), 1, metric.WithAttributes(
-		attribute.String("extension", fh.set.ID.String()), attribute.String("reason", reason)))
+	fh.telemetry.reportDropped(r.Context(), reason)
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {
