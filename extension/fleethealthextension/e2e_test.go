@@ -561,3 +561,69 @@ service:
 	})
 	t.Logf("figures shown in /status extra: %v", shown)
 }
+
+// TestE2ERemoteWriteToPausedPrometheus: the distribution's own exporter against a real
+// Prometheus that stops answering (SIGSTOP) and comes back (SIGCONT).
+func TestE2ERemoteWriteToPausedPrometheus(t *testing.T) {
+	prom := fleettest.StartPrometheus(t)
+	fhPort, otlpPort := fleettest.FreePort(t), fleettest.FreePort(t)
+	c := fleettest.StartCollector(t, `
+extensions:
+  fleet_health:
+    endpoint: 127.0.0.1:${env:FH_PORT}
+    check_interval: 1s
+    recovery: 5s
+receivers:
+  otlp:
+    protocols:
+      http:
+        endpoint: 127.0.0.1:${env:OTLP_PORT}
+exporters:
+  prometheus_remote_write:
+    endpoint: ${env:RW_URL}
+    timeout: 2s
+    remote_write_queue:
+      enabled: true
+      queue_size: 10
+      num_consumers: 1
+    retry_on_failure:
+      enabled: true
+      initial_interval: 100ms
+      max_interval: 200ms
+      max_elapsed_time: 3s
+service:
+  extensions: [fleet_health]
+  pipelines:
+    metrics:
+      receivers: [otlp]
+      exporters: [prometheus_remote_write]
+`, fmt.Sprintf("FH_PORT=%d", fhPort), fmt.Sprintf("OTLP_PORT=%d", otlpPort), "RW_URL="+prom.RemoteWriteURL())
+	base := fmt.Sprintf("http://127.0.0.1:%d", fhPort)
+	load(t, fmt.Sprintf("127.0.0.1:%d", otlpPort), 20*time.Millisecond)
+	waitFor(t, c, base+"/readyz", 10*time.Second, "ready while Prometheus answers", func(p probe) bool { return p.Code == http.StatusOK })
+	require.Eventually(t, func() bool { return prom.QueryScalar(t, "count(load_gauge)") > 0 }, 15*time.Second, 200*time.Millisecond)
+
+	prom.Pause(t)
+	took := waitFor(t, c, base+"/readyz", 2*checkInterval, "503 within two check intervals of Prometheus stopping",
+		func(p probe) bool { return p.Code == http.StatusServiceUnavailable })
+	t.Logf("/readyz turned 503 %s after Prometheus was paused", took.Round(10*time.Millisecond))
+	p := getURL(base + "/readyz")
+	require.Contains(t, p.Body, `"component": "exporter/prometheus_remote_write"`, p.Body)
+	var rd struct {
+		Reasons []struct {
+			Message string `json:"message"`
+		} `json:"reasons"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(p.Body), &rd))
+	for _, r := range rd.Reasons {
+		t.Logf("reason: %s", r.Message)
+	}
+	require.Equal(t, http.StatusOK, getURL(base+"/livez").Code)
+
+	prom.Resume(t)
+	resumed := time.Now()
+	took = waitFor(t, c, base+"/readyz", 5*time.Second+5*checkInterval, "200 after Prometheus is back",
+		func(p probe) bool { return p.Code == http.StatusOK })
+	t.Logf("/readyz back to 200 %s after Prometheus resumed", took.Round(10*time.Millisecond))
+	require.GreaterOrEqual(t, time.Since(resumed), 5*time.Second)
+}
