@@ -23,14 +23,11 @@ const (
 	ReasonTenant
 	// ReasonMaxTrackedSeries: the state is full (max_tracked_series), nothing new can be tracked.
 	ReasonMaxTrackedSeries
-	// ReasonOverflowUnsupported: action overflow, but the point type cannot be folded
-	// (summaries, exponential histograms) or its value is not a number.
-	ReasonOverflowUnsupported
 	NumReasons
 )
 
 var reasonNames = [NumReasons]string{"", "labels", "label_name_length", "label_value_length", "max_series",
-	"max_series_per_metric", "tenant", "max_tracked_series", "overflow_unsupported"}
+	"max_series_per_metric", "tenant", "max_tracked_series"}
 
 func (r Reason) String() string { return reasonNames[r] }
 
