@@ -286,7 +286,6 @@ func TestSelfMetrics(t *testing.T) {
 		bySignal[s.AsString()] = dp.Value
 	}
 	require.InDelta(t, 0.9, bySignal["queue"], 1e-9)
-	require.Contains(t, bySignal, "memory")
 	require.Contains(t, bySignal, "send_failure")
 	require.Contains(t, bySignal, "refused")
 }

@@ -235,7 +235,8 @@ func evaluate(prev *signals.Snapshot, cur signals.Snapshot, th Thresholds, limit
 			view.Utilization[signal] = v
 		}
 	}
-	for _, s := range []string{SignalQueue, SignalMemory, SignalRefused, SignalSendFailure} {
+	// Memory has a utilization only when a limit is known: 0% would claim headroom nobody measured.
+	for _, s := range []string{SignalQueue, SignalRefused, SignalSendFailure} {
 		view.Utilization[s] = 0
 	}
 
@@ -316,7 +317,7 @@ func evaluate(prev *signals.Snapshot, cur signals.Snapshot, th Thresholds, limit
 	if limit.Bytes > 0 && cur.MemoryRSS > 0 {
 		u := cur.MemoryRSS / float64(limit.Bytes)
 		view.Memory.Utilization = &u
-		worst(SignalMemory, u)
+		view.Utilization[SignalMemory] = u
 		if th.MemoryUtilization > 0 && u >= th.MemoryUtilization {
 			reasons = append(reasons, Reason{
 				Signal: SignalMemory, Value: u, Threshold: th.MemoryUtilization,

@@ -175,6 +175,7 @@ func TestMemoryAgainstLimit(t *testing.T) {
 	r := e.Report()
 	require.True(t, r.Ready, "no limit known: memory is shown, never judged")
 	require.Nil(t, r.Memory.Utilization)
+	require.NotContains(t, r.Utilization, SignalMemory, "no limit, no utilization")
 	require.Equal(t, signals.LimitSourceNone, r.Memory.LimitSource)
 
 	e.SetMemoryLimit(signals.MemoryLimit{Bytes: 1000 << 20, Source: signals.LimitSourceMemoryLimiter, Detail: "memory_limiter limit_mib=1000"})
