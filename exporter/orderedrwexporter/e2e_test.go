@@ -257,6 +257,11 @@ func TestTwoGatewaysAlternateSamples(t *testing.T) {
 				m := gw.collector.Metrics(t)
 				assert.Zero(t, fleettest.Sum(m, "otelcol_exporter_ordered_rw_dropped_samples", nil), "dropped samples:\n%v", m)
 				sent += fleettest.Sum(m, "otelcol_exporter_ordered_rw_sent_samples", nil)
+				// Everything went through hold-back and left on time; nothing is still held.
+				assert.Equal(t, fleettest.Sum(m, "otelcol_exporter_ordered_rw_sent_samples", nil),
+					fleettest.Sum(m, "otelcol_exporter_ordered_rw_released_samples", map[string]string{"reason": "on_time"}))
+				assert.Positive(t, fleettest.Sum(m, "otelcol_exporter_ordered_rw_hold_latency_count", nil))
+				assert.Zero(t, fleettest.Sum(m, "otelcol_exporter_ordered_rw_held_samples", nil))
 			}
 			assert.GreaterOrEqual(t, sent, float64(numSeries*steps))
 			if tc.faults {

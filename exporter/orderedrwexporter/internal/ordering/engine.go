@@ -70,11 +70,12 @@ type Engine struct {
 
 	// mu guards closed; pushes hold it shared while they queue on the shards, whose channels
 	// are closed under it.
-	mu          sync.RWMutex
-	started     bool
-	closed      bool
-	closing     atomic.Bool
-	undelivered atomic.Int64
+	mu           sync.RWMutex
+	started      bool
+	closed       bool
+	shutdownOnce sync.Once
+	closing      atomic.Bool
+	undelivered  atomic.Int64
 	// pending counts batches queued on shards and not yet processed.
 	pending atomic.Int64
 }
@@ -319,19 +320,15 @@ func (e *Engine) drop(n int, reason string) {
 // Shutdown stops taking pushes, releases every held sample in order, and waits until the shards
 // sent everything or ctx ends. It reports how many samples could not be delivered.
 func (e *Engine) Shutdown(ctx context.Context) error {
-	e.mu.Lock()
-	if e.closed {
-		e.mu.Unlock()
+	first := false
+	e.shutdownOnce.Do(func() { first = true })
+	if !first {
 		return nil
 	}
-	e.closed = true
-	started := e.started
-	e.mu.Unlock()
 	defer e.tel.shutdown()
 	defer e.cancelSend()
-	if !started {
-		return nil
-	}
+	// Before waiting for pushes blocked on full shard queues: the shards must stop retrying (or
+	// give up at the deadline) for those pushes to return.
 	e.closing.Store(true)
 	stop := context.AfterFunc(ctx, e.cancelSend)
 	defer stop()
@@ -339,6 +336,13 @@ func (e *Engine) Shutdown(ctx context.Context) error {
 		// Without a deadline a backend outage would hold the shutdown for max_elapsed_time per
 		// request; try each request once instead.
 		close(e.retryStop)
+	}
+	e.mu.Lock()
+	e.closed = true
+	started := e.started
+	e.mu.Unlock()
+	if !started {
+		return nil
 	}
 
 	if e.hold != nil {

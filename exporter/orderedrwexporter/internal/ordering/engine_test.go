@@ -315,3 +315,24 @@ func TestRejectionReason(t *testing.T) {
 	}
 	assert.Equal(t, ReasonLimits, rejectionReason(413, "request too large"))
 }
+
+// A shutdown without deadline returns while the backend is down and pushes are blocked on a full
+// queue: retries stop, each request is tried once more, and the loss is reported.
+func TestShutdownWithoutDeadlineDoesNotHang(t *testing.T) {
+	backend := promtest.NewBackend(t)
+	backend.FailNext(1 << 30)
+	retry := fastRetry()
+	retry.InitialInterval, retry.MaxInterval, retry.MaxElapsedTime = 10*time.Millisecond, 10*time.Millisecond, time.Hour
+	h := newHarness(t, backend, Settings{Shards: 1, QueueSize: 1, Retry: retry})
+	require.NoError(t, h.engine.Push(context.Background(), []Series{series(0, 1000)})) // the shard retries it
+	require.Eventually(t, func() bool { return backend.Requests() > 1 }, 5*time.Second, time.Millisecond)
+	require.NoError(t, h.engine.Push(context.Background(), []Series{series(0, 2000)})) // fills the queue
+	blocked := make(chan error, 1)
+	go func() { blocked <- h.engine.Push(context.Background(), []Series{series(0, 3000)}) }()
+	require.Eventually(t, func() bool { return h.engine.pending.Load() == 3 }, 5*time.Second, time.Millisecond, "third push waits for room")
+
+	err := h.engine.Shutdown(context.Background())
+	require.ErrorContains(t, err, "3 samples could not be delivered")
+	require.NoError(t, <-blocked, "the blocked push was queued once the shard gave up")
+	assert.Equal(t, int64(3), h.counter(t, droppedSamples, reason(ReasonShutdown)))
+}
