@@ -2,6 +2,7 @@ package seriesguardprocessor // import "github.com/otelcol-fleet/otelcol-fleet/p
 
 import (
 	"context"
+	"sync"
 
 	"go.opentelemetry.io/collector/processor"
 	"go.opentelemetry.io/otel/attribute"
@@ -36,6 +37,7 @@ type telemetry struct {
 	byReason   [guard.NumReasons]metric.MeasurementOption
 	idOnly     metric.MeasurementOption
 	snapshot   func(*gaugeSnapshot)
+	observeMu  sync.Mutex // readers may collect concurrently: scratch and tenantOpts are shared
 	scratch    gaugeSnapshot
 	tenantOpts map[string]metric.MeasurementOption
 }
@@ -98,6 +100,8 @@ func (t *telemetry) folded(ctx context.Context, r guard.Reason, points, series i
 
 // observe reports the state gauges from one consistent snapshot.
 func (t *telemetry) observe(_ context.Context, o metric.Observer) error {
+	t.observeMu.Lock()
+	defer t.observeMu.Unlock()
 	s := &t.scratch
 	s.tenants = s.tenants[:0]
 	t.snapshot(s)
