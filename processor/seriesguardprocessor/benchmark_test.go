@@ -109,3 +109,27 @@ func BenchmarkMemoryPerSeries(b *testing.B) {
 		runtime.KeepAlive(g)
 	}
 }
+
+// BenchmarkRefused measures a cardinality explosion: every point is a series never seen, and the
+// cap is full, so every point is checked, refused and counted (action drop). Each iteration
+// processes a fresh copy of a batch, copied outside the timer.
+func BenchmarkRefused(b *testing.B) {
+	cfg := createDefaultConfig().(*Config)
+	cfg.SeriesLimits.MaxSeries = 1000
+	p := newTestGuard(b, cfg)
+	const points = 1000
+	_, err := p.processMetrics(context.Background(), gaugeBatch(points, 0)) // fills the cap
+	require.NoError(b, err)
+	b.ReportAllocs()
+	offset := points
+	for b.Loop() {
+		b.StopTimer()
+		md := gaugeBatch(points, offset)
+		offset += points
+		b.StartTimer()
+		if _, err := p.processMetrics(context.Background(), md); err == nil {
+			b.Fatal("a batch of new series got through a full cap")
+		}
+	}
+	b.ReportMetric(float64(b.N)*points/b.Elapsed().Seconds(), "points/s")
+}
