@@ -451,9 +451,11 @@ func TestE2EFleet(t *testing.T) {
 
 	dom := fleettest.DumpDOM(t, gw+"/fleet.html")
 	require.Contains(t, dom, `data-live="1"`, "the page's script refreshed it from /fleet")
-	require.Contains(t, dom, `<tr data-member="agent-a" data-state="ready">`)
-	require.Contains(t, dom, `<tr data-member="agent-b" data-state="ready">`)
-	require.Contains(t, dom, `gateway-1 (this collector)`)
+	// Each row: member, role, state, verdict (as the script renders them).
+	require.Contains(t, dom, `<tr data-member="agent-a" data-state="ready"><td>agent-a</td><td>agent</td><td class="state-ready">ready</td><td>ready</td>`)
+	require.Contains(t, dom, `<tr data-member="agent-b" data-state="ready"><td>agent-b</td><td>agent</td><td class="state-ready">ready</td><td>ready</td>`)
+	require.Contains(t, dom, `<tr data-member="gateway-1" data-state="ready"><td>gateway-1 (this collector)</td><td>gateway</td>`)
+	require.Contains(t, dom, `ready: 3`)
 
 	members["agent-b"].Kill(t)
 	killed := time.Now()
@@ -466,7 +468,9 @@ func TestE2EFleet(t *testing.T) {
 	require.Equal(t, map[string]int{"ready": 2, "not_ready": 0, "missing": 1}, read().Counts)
 
 	dom = fleettest.DumpDOM(t, gw+"/fleet")
-	require.Contains(t, dom, `<tr data-member="agent-b" data-state="missing">`)
+	require.Contains(t, dom, `data-live="1"`)
+	require.Contains(t, dom, `<tr data-member="agent-b" data-state="missing"><td>agent-b</td><td>agent</td><td class="state-missing">missing</td><td>ready</td>`,
+		"missing, with the last verdict it reported")
 	require.Contains(t, dom, `missing: 1`)
 	m := gateway.Metrics(t)
 	require.InDelta(t, 1, m[`otelcol_extension_fleet_health_members{extension="fleet_health",state="missing"}`], 0, metricKeys(m, "members"))
