@@ -80,12 +80,16 @@ func copyFile(t *testing.T, from, to, hint string) {
 	require.NoError(t, os.WriteFile(to, b, 0o755))
 }
 
+// testTag names the image in the outputs; unique per run, since the podman test loads it into
+// the machine's image store.
+var testTag = fmt.Sprintf("otelcol-fleet:test-%d", os.Getpid())
+
 // buildWithCLI runs the command the Makefile runs, into out.
 func buildWithCLI(t *testing.T, out, collector, healthcheck string) v1.Hash {
 	t.Helper()
 	var stdout bytes.Buffer
 	digest, err := run([]string{"-out", out, "-collector", collector, "-healthcheck", healthcheck,
-		"-config", defaultConfig, "-tag", "otelcol-fleet:test"}, &stdout)
+		"-config", defaultConfig, "-tag", testTag}, &stdout)
 	require.NoError(t, err)
 	assert.Contains(t, stdout.String(), digest.String())
 	return digest
@@ -131,7 +135,13 @@ func TestImage(t *testing.T) {
 	t.Logf("image %s reproducible over two builds", digest)
 
 	img := imageFromLayout(t, filepath.Join(first, ociLayoutDir), digest)
-	t.Run("runs chrooted as its user", func(t *testing.T) { testRunChrooted(t, img) })
+	withReadyz := fleetHealthInBinary(t, collector)
+	t.Run("runs chrooted as its user", func(t *testing.T) { testRunChrooted(t, img, withReadyz) })
+	configDigest, err := img.ConfigName()
+	require.NoError(t, err)
+	t.Run("runs under podman", func(t *testing.T) {
+		testRunPodman(t, filepath.Join(first, dockerArchive), configDigest, withReadyz)
+	})
 }
 
 func imageFromLayout(t *testing.T, dir string, digest v1.Hash) v1.Image {
@@ -219,9 +229,9 @@ func mountRuntimeFilesystems(t *testing.T, rootfs string) {
 }
 
 // fleetHealthInBinary reports whether the built collector contains the fleet_health extension.
-func fleetHealthInBinary(t *testing.T, rootfs string) bool {
+func fleetHealthInBinary(t *testing.T, collector string) bool {
 	t.Helper()
-	out, err := exec.Command(filepath.Join(rootfs, imagebuild.CollectorPath), "components").CombinedOutput()
+	out, err := exec.Command(collector, "components").CombinedOutput()
 	require.NoError(t, err, "%s", out)
 	return strings.Contains(string(out), "name: fleet_health")
 }
@@ -273,7 +283,33 @@ func chrooted(ctx context.Context, rootfs string, cfg v1.Config, argv ...string)
 	return cmd
 }
 
-func testRunChrooted(t *testing.T, img v1.Image) {
+// requireReady waits for the collector's readiness as the image's default config serves it, and
+// returns the command line of the image's healthcheck program that probes the same thing.
+func requireReady(t *testing.T, withReadyz bool, logs fmt.Stringer) []string {
+	t.Helper()
+	if !withReadyz {
+		// Accepted only while the binary lacks fleet_health: the default config then runs the
+		// upstream health_check, which has no readiness; the probe checks / instead.
+		t.Log("fleet_health is not in the binary yet: checked / instead of /readyz")
+		return []string{imagebuild.HealthcheckPath, "http://localhost:13133/"}
+	}
+	// fleet_health's answer, not any 200: the upstream health_check answers 200 on every path,
+	// /readyz included, without knowing anything about readiness.
+	var ready struct {
+		Ready *bool `json:"ready"`
+	}
+	require.Eventually(t, func() bool {
+		code, body := httpGet("http://127.0.0.1:13133/readyz")
+		return code == http.StatusOK && json.Unmarshal(body, &ready) == nil && ready.Ready != nil && *ready.Ready
+	}, time.Minute, 200*time.Millisecond,
+		"fleet_health is in the binary, but the image's default config never answered /readyz with "+
+			"fleet_health's {\"ready\": true} (does distribution/config.yaml still run health_check?):\n%s", logs)
+	code, _ := httpGet("http://127.0.0.1:13133/livez")
+	assert.Equal(t, http.StatusOK, code, "/livez")
+	return []string{imagebuild.HealthcheckPath} // its default URL is /readyz
+}
+
+func testRunChrooted(t *testing.T, img v1.Image, withReadyz bool) {
 	if os.Geteuid() != 0 {
 		t.Skip("skipped: running the image needs root (chroot into the unpacked image, then drop to UID 10001); run the tests as root, as `make test` does in CI")
 	}
@@ -289,7 +325,6 @@ func testRunChrooted(t *testing.T, img v1.Image) {
 	require.NoError(t, os.WriteFile(filepath.Join(rootfs, "etc", "hosts"),
 		[]byte("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"), 0o644))
 	mountRuntimeFilesystems(t, rootfs)
-	withReadyz := fleetHealthInBinary(t, rootfs)
 	requirePortsFree(t, "4317", "4318", "8888", "13133")
 
 	argv := append(append([]string{}, cf.Config.Entrypoint...), cf.Config.Cmd...)
@@ -326,27 +361,7 @@ func testRunChrooted(t *testing.T, img v1.Image) {
 	assert.Regexp(t, `(?m)^Uid:\s+10001\s+10001\s+10001\s+10001$`, string(status))
 	assert.Regexp(t, `(?m)^Gid:\s+10001\s+10001\s+10001\s+10001$`, string(status))
 
-	healthcheckArgs := []string{imagebuild.HealthcheckPath}
-	if withReadyz {
-		// fleet_health's answer, not any 200: the upstream health_check answers 200 on every
-		// path, /readyz included, without knowing anything about readiness.
-		var ready struct {
-			Ready *bool `json:"ready"`
-		}
-		require.Eventually(t, func() bool {
-			code, body := httpGet("http://127.0.0.1:13133/readyz")
-			return code == http.StatusOK && json.Unmarshal(body, &ready) == nil && ready.Ready != nil && *ready.Ready
-		}, time.Minute, 200*time.Millisecond,
-			"fleet_health is in the binary, but the image's default config never answered /readyz with "+
-				"fleet_health's {\"ready\": true} (does distribution/config.yaml still run health_check?):\n%s", &logs)
-		code, _ := httpGet("http://127.0.0.1:13133/livez")
-		assert.Equal(t, http.StatusOK, code)
-	} else {
-		// Accepted only while the binary lacks fleet_health: the default config then runs the
-		// upstream health_check, which has no readiness; the probe checks / instead.
-		t.Log("fleet_health is not in the binary yet: checked / instead of /readyz")
-		healthcheckArgs = append(healthcheckArgs, "http://localhost:13133/")
-	}
+	healthcheckArgs := requireReady(t, withReadyz, &logs)
 	assert.Equal(t, http.StatusOK, httpStatus("http://127.0.0.1:8888/metrics"), "self-telemetry")
 
 	// The image's own healthcheck program, as ECS runs it: inside the container, as its user.
@@ -365,3 +380,59 @@ func testRunChrooted(t *testing.T, img v1.Image) {
 	}
 	assert.Contains(t, logs.String(), "Shutdown complete")
 }
+
+// testRunPodman loads the docker-archive into podman and runs the image with a real container
+// runtime (runc): an independent reader of the archive, and the runtime's own /etc/hosts,
+// /proc, cgroups and user handling instead of the chroot test's stand-ins.
+func testRunPodman(t *testing.T, archive string, configDigest v1.Hash, withReadyz bool) {
+	if os.Geteuid() != 0 {
+		t.Skip("skipped: podman runs containers as root here; run the tests as root")
+	}
+	podman, err := exec.LookPath("podman")
+	if err != nil {
+		t.Skip("skipped: podman is not installed (Debian packages podman and runc)")
+	}
+	run := func(args ...string) (string, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		out, err := exec.CommandContext(ctx, podman, args...).CombinedOutput()
+		return strings.TrimSpace(string(out)), err
+	}
+	out, err := run("load", "--quiet", "--input", archive)
+	require.NoError(t, err, "podman load:\n%s", out)
+	image := "localhost/" + testTag
+	t.Cleanup(func() { _, _ = run("rmi", "--force", image) })
+	// podman's image ID is the config digest: the image it loaded is the one built.
+	loaded, err := run("image", "inspect", "--format", "{{.Id}}", image)
+	require.NoError(t, err, loaded)
+	assert.Equal(t, configDigest.Hex, loaded)
+
+	requirePortsFree(t, "4317", "4318", "8888", "13133")
+	name := strings.ReplaceAll(strings.TrimPrefix(testTag, "otelcol-fleet:"), ":", "-") + "-podman"
+	// The only way podman runs here (facts.md): runc, explicit ulimits, the host's network.
+	out, err = run("run", "--detach", "--name", name, "--runtime", "runc",
+		"--ulimit", "nofile=20000:20000", "--ulimit", "nproc=32768:32768", "--network", "host", image)
+	require.NoError(t, err, "podman run:\n%s", out)
+	t.Cleanup(func() { _, _ = run("rm", "--force", name) })
+	logs := stringerFunc(func() string { l, _ := run("logs", name); return l })
+
+	require.Eventually(t, func() bool { return httpStatus("http://127.0.0.1:13133/") == http.StatusOK },
+		time.Minute, 200*time.Millisecond, "the container never answered on :13133:\n%s", logs)
+	healthcheckArgs := requireReady(t, withReadyz, logs)
+	user, err := run("top", name, "user")
+	require.NoError(t, err, user)
+	assert.Contains(t, user, imagebuild.UserName, "the container's process runs as the image's user")
+	out, err = run(append([]string{"exec", name}, healthcheckArgs...)...)
+	assert.NoError(t, err, "the image's healthcheck inside the container:\n%s", out)
+
+	out, err = run("stop", "--time", "30", name)
+	require.NoError(t, err, out)
+	code, err := run("inspect", "--format", "{{.State.ExitCode}}", name)
+	require.NoError(t, err, code)
+	assert.Equal(t, "0", code, "exit code after SIGTERM:\n%s", logs)
+	assert.Contains(t, logs.String(), "Shutdown complete")
+}
+
+type stringerFunc func() string
+
+func (f stringerFunc) String() string { return f() }
