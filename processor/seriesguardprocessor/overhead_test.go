@@ -31,7 +31,11 @@ exporters:
     endpoint: ${env:RW_URL}
     target_info:
       enabled: false
+extensions:
+  pprof:
+    endpoint: 127.0.0.1:${env:PPROF_PORT}
 service:
+  extensions: [pprof]
   pipelines:
     metrics:
       receivers: [otlp]
@@ -66,12 +70,17 @@ func TestEndToEndOverhead(t *testing.T) {
 	}
 	var pipelines []*pipeline
 	for _, processors := range []string{"", "series_guard"} {
-		port := fleettest.FreePort(t)
+		port, pprofPort := fleettest.FreePort(t), fleettest.FreePort(t)
 		col := fleettest.StartCollector(t, strings.Replace(overheadConfig, "PROCESSORS", processors, 1),
-			fmt.Sprintf("OTLP_PORT=%d", port), "RW_URL="+prom.RemoteWriteURL())
+			fmt.Sprintf("OTLP_PORT=%d", port), fmt.Sprintf("PPROF_PORT=%d", pprofPort), "RW_URL="+prom.RemoteWriteURL())
+		t.Logf("%s: pprof on 127.0.0.1:%d", processors, pprofPort)
 		pipelines = append(pipelines, &pipeline{name: "[" + processors + "]", col: col, endpoint: fmt.Sprintf("127.0.0.1:%d", port)})
 	}
-	const rounds, batches, points = 10, 20, 1000
+	rounds := 10
+	if r, err := strconv.Atoi(os.Getenv("SERIES_GUARD_OVERHEAD_ROUNDS")); err == nil {
+		rounds = r
+	}
+	const batches, points = 20, 1000
 	start := time.Now().Add(-time.Hour)
 	step := 0
 	for range rounds {
