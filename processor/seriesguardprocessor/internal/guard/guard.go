@@ -144,6 +144,7 @@ func (g *Guard) Seen(hash uint64, now uint32) (State, *FoldedSeries) {
 // Admit decides on a series not known yet. It returns ReasonNone when the series is admitted,
 // else why it is refused; with overflow on, the caller folds it (see Fold).
 func (g *Guard) Admit(hash uint64, weight int, metric, tenant string, now uint32) Reason {
+	weight = clampWeight(weight)
 	w := int64(weight)
 	// The most specific cap first (tenant, metric, total), the memory bound last: a refusal
 	// names the limit the team concerned can act on, whatever else is full.
@@ -183,7 +184,7 @@ func (g *Guard) Admit(hash uint64, weight int, metric, tenant string, now uint32
 	if !mok {
 		mi = g.internMetric(metric)
 	}
-	g.series[hash] = entry{lastSeen: now, metric: mi, tenant: ti, weight: uint16(min(weight, 1<<16-1))}
+	g.series[hash] = entry{lastSeen: now, metric: mi, tenant: ti, weight: uint16(weight)}
 	g.metrics[mi].active += w
 	g.tenants[ti].active += w
 	g.active += w
@@ -227,6 +228,11 @@ func (g *Guard) internTenant(name string, limit int64) uint32 {
 	g.tenantIndex[name] = i
 	return i
 }
+
+// clampWeight keeps a weight in the 16 bits an entry stores, so that what is added to the counts
+// on admission is exactly what is removed on expiry (a histogram of more than 65,534 buckets
+// counts as 65,535 series).
+func clampWeight(weight int) int { return min(max(weight, 1), 1<<16-1) }
 
 // Sweep forgets the series not seen within the window, freeing their slots, and returns how
 // many Prometheus series expired.

@@ -151,3 +151,12 @@ func TestRefusedCountsEachSeriesOnce(t *testing.T) {
 	r.Sweep(r.Tick(epoch.Add(3 * time.Minute)))
 	require.True(t, r.First(1, r.Tick(epoch.Add(3*time.Minute))))
 }
+
+func TestHugeWeightIsAccountedConsistently(t *testing.T) {
+	g := New(Limits{MaxSeriesPerMetric: 1 << 20, Window: time.Second}, epoch)
+	require.Equal(t, ReasonNone, g.Admit(1, 100_000, "h", "", 0))
+	require.Equal(t, int64(1<<16-1), g.Active())
+	g.Sweep(g.Tick(epoch.Add(time.Minute)))
+	require.Zero(t, g.Active())
+	require.Zero(t, g.Tracked())
+}

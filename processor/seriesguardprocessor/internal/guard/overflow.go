@@ -87,6 +87,7 @@ func (f *FoldedSeries) Overflow() *Overflow { return f.overflow }
 // Fold starts folding a refused series into the overflow series of key, creating the latter
 // with init when it does not exist. It returns false when max_tracked_series leaves no room.
 func (g *Guard) Fold(hash uint64, weight int, reason Reason, key OverflowKey, now uint32, wallNow time.Time, init func(*Overflow)) (*FoldedSeries, bool) {
+	weight = clampWeight(weight)
 	if g.limits.MaxTracked > 0 && g.tracked+int64(weight) > int64(g.limits.MaxTracked) {
 		return nil, false
 	}
@@ -97,7 +98,7 @@ func (g *Guard) Fold(hash uint64, weight int, reason Reason, key OverflowKey, no
 		init(o)
 		g.overflows[key] = o
 	}
-	f := &FoldedSeries{lastSeen: now, weight: uint16(min(weight, 1<<16-1)), overflow: o, Reason: reason}
+	f := &FoldedSeries{lastSeen: now, weight: uint16(weight), overflow: o, Reason: reason}
 	o.members++
 	g.folded[hash] = f
 	g.tracked += int64(weight)
