@@ -32,8 +32,9 @@ $(OCB):
 ocb: $(OCB) ## Install the pinned OpenTelemetry Collector Builder into .tools/
 
 .PHONY: build
-build: $(OCB) ## Build distribution/_build/otelcol-fleet with OCB
+build: $(OCB) ## Build distribution/_build/otelcol-fleet with OCB, and the healthcheck probe next to it
 	$(LOCK) $(OCB) --config builder-config.yaml
+	$(GO) build -trimpath -ldflags='-s -w' -o $(BUILD_DIR)/healthcheck ./distribution/healthcheck
 
 .PHONY: run
 run: build ## Build, then run the collector on distribution/config.yaml
@@ -44,8 +45,9 @@ lint: ## gofmt and go vet
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 
-# Real servers the end-to-end tests run against (Debian packages); installed when missing.
-TEST_PACKAGES := prometheus nginx-light
+# Real servers the end-to-end tests run against, and the browser that checks the fleet page
+# (Debian packages); installed when missing.
+TEST_PACKAGES := prometheus nginx-light chromium
 
 .PHONY: test-deps
 test-deps: ## Install the real servers the tests use (Debian packages; needs root)

@@ -251,7 +251,18 @@ func TestDefaultConfigRuns(t *testing.T) {
 	}, 30*time.Second, 250*time.Millisecond, "probe metric never reached Prometheus:\n%s", out)
 	_, body = get("http://localhost:8888/metrics")
 	assert.Contains(t, body, `otelcol_receiver_accepted_metric_points{receiver="otlp"`)
-	assert.Contains(t, body, `otelcol_exporter_sent_metric_points{exporter="prometheus_remote_write"`)
+	assert.Contains(t, body, `otelcol_exporter_sent_metric_points{exporter="ordered_rw"`)
+	assert.Contains(t, body, `otelcol_exporter_ordered_rw_sent_samples`)
+	code, _ = get("http://localhost:13133/livez")
+	assert.Equal(t, http.StatusOK, code)
+	require.Eventually(t, func() bool {
+		code, _ := get("http://localhost:13133/readyz")
+		return code == http.StatusOK
+	}, 30*time.Second, 250*time.Millisecond, "fleet_health never reported ready:\n%s", out)
+	// The probe program shipped next to the collector agrees.
+	probe := exec.Command(filepath.Join(fleettest.RepoRoot(), "distribution", "_build", "healthcheck"))
+	probeOut, err := probe.CombinedOutput()
+	assert.NoError(t, err, "healthcheck: %s", probeOut)
 
 	stop()
 	assert.Contains(t, out.String(), "Shutdown complete")

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -44,7 +45,7 @@ func TestStockGatewaysLoseData(t *testing.T) {
 	s := Start(t, Options{Gateways: twoGateways("gateway-stock.yaml"), Agents: 1})
 	gen := newLoad("fleet_e2e_stock", map[string]string{"host.name": "node-a"})
 	oo := s.OutOfOrderTotal()
-	s.Send(gen, scenarioSteps, nil)
+	s.Send(scenarioSteps, nil, gen)
 	s.Drain(3*time.Second, time.Minute)
 	r := s.Collect("stock prometheus_remote_write", gen, scenarioSteps, oo)
 	Table(os.Stdout, r)
@@ -75,7 +76,7 @@ func TestOrderedGateways(t *testing.T) {
 			s := Start(t, Options{Gateways: twoGateways("gateway.yaml", "FLEET_ORDERING_MODE="+tc.mode), Agents: 1})
 			gen := newLoad("fleet_e2e_"+strings.ReplaceAll(name, "+", "_"), tc.extra)
 			oo := s.OutOfOrderTotal()
-			s.Send(gen, scenarioSteps, nil)
+			s.Send(scenarioSteps, nil, gen)
 			s.Drain(3*time.Second, time.Minute)
 			r := s.Collect("ordered_rw "+name, gen, scenarioSteps, oo)
 			Table(os.Stdout, r)
@@ -113,7 +114,7 @@ func TestGatewayRestart(t *testing.T) {
 	gen := newLoad("fleet_e2e_restart", nil)
 	oo := s.OutOfOrderTotal()
 	var whileDown, fleetWhileDown string
-	s.Send(gen, scenarioSteps, func(step int) {
+	s.Send(scenarioSteps, func(step int) {
 		switch step {
 		case 5:
 			gw2.Stop(t)
@@ -126,7 +127,7 @@ func TestGatewayRestart(t *testing.T) {
 		case 12:
 			s.Restart(gw2)
 		}
-	})
+	}, gen)
 	s.Drain(3*time.Second, time.Minute)
 	r := s.Collect("gateway restarted", gen, scenarioSteps, oo)
 	Table(os.Stdout, r)
@@ -144,12 +145,17 @@ func TestGatewayRestart(t *testing.T) {
 // TestBackendOutage is scenario 6: the backend stops answering for 30s (a real Prometheus,
 // frozen with SIGSTOP). Readiness turns 503 on the gateways and recovers after; nothing is lost
 // beyond what the configured bounds allow, and that is counted.
+//
+// It runs in stamp mode. In holdback mode two gateways' backlogs, sent at once when the backend
+// comes back, interleave arbitrarily: whatever is older than the other gateway's newest sample
+// of a series is rejected (counted, never silent). Event-time release cannot order what was
+// held past its release time; stamping, which gives each gateway its own series, can.
 func TestBackendOutage(t *testing.T) {
-	s := Start(t, Options{Gateways: twoGateways("gateway.yaml"), Agents: 1})
+	s := Start(t, Options{Gateways: twoGateways("gateway.yaml", "FLEET_ORDERING_MODE=stamp"), Agents: 1})
 	gen := newLoad("fleet_e2e_outage", nil)
 	oo := s.OutOfOrderTotal()
 	notReady := map[string]bool{}
-	s.Send(gen, scenarioSteps+30, func(step int) {
+	s.Send(scenarioSteps+30, func(step int) {
 		switch {
 		case step == 3:
 			s.Prom.Pause(t)
@@ -162,7 +168,7 @@ func TestBackendOutage(t *testing.T) {
 		case step == 33:
 			s.Prom.Resume(t)
 		}
-	})
+	}, gen)
 	s.Drain(5*time.Second, 2*time.Minute)
 	r := s.Collect("backend outage 30s", gen, scenarioSteps+30, oo)
 	Table(os.Stdout, r)
@@ -173,4 +179,34 @@ func TestBackendOutage(t *testing.T) {
 	}
 	require.Zero(t, r.Unaccounted(), "samples went missing that no component counted")
 	assert.Zero(t, r.Wrong+r.Unexpected+r.Duplicates)
+}
+
+// TestTenantBurst is scenario 5: one tenant bursts to 100x its series budget. Only that
+// tenant's new series are refused (and counted); the other tenants' data is complete.
+func TestTenantBurst(t *testing.T) {
+	const budget, steps = 100, 10
+	s := Start(t, Options{Gateways: twoGateways("gateway.yaml",
+		"FLEET_TENANT_ATTRIBUTE=tenant", "FLEET_TENANT_MAX_SERIES="+strconv.Itoa(budget)), Agents: 1})
+	start := time.Now().Add(500 * time.Millisecond).Truncate(time.Millisecond)
+	teams := loadgen.New(loadgen.Config{Metric: "fleet_e2e_teams", Series: 240, Start: start, Interval: time.Second,
+		ServiceName: "e2e", Tenants: []string{"payments", "search", "checkout"}})
+	burst := loadgen.New(loadgen.Config{Metric: "fleet_e2e_burst", Series: 100 * budget, Start: start, Interval: time.Second,
+		ServiceName: "e2e", Tenants: []string{"experiments"}})
+	oo := s.OutOfOrderTotal()
+	s.Send(steps, nil, teams, burst)
+	s.Drain(3*time.Second, time.Minute)
+	rTeams := s.Collect("tenants within budget", teams, steps, oo)
+	rBurst := s.Collect("tenant at 100x budget", burst, steps, oo)
+	Table(os.Stdout, rTeams, rBurst)
+
+	assert.Zero(t, rTeams.Missing+rTeams.Wrong+rTeams.Unexpected+rTeams.Duplicates, "tenants within budget lost data")
+	assert.Zero(t, rTeams.OutOfOrder)
+	stored := len(s.Prom.Series(t, burst.Config().Metric))
+	// Caps are per gateway, and each gateway sees every series here: between one and two
+	// budgets' worth of the burst is admitted.
+	assert.GreaterOrEqual(t, stored, budget)
+	assert.LessOrEqual(t, stored, 2*budget)
+	assert.Positive(t, rBurst.Missing)
+	require.Zero(t, rBurst.Unaccounted(), "burst samples went missing that series_guard did not count")
+	assert.Zero(t, rBurst.Wrong+rBurst.Unexpected+rBurst.Duplicates)
 }

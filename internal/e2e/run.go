@@ -15,19 +15,21 @@ import (
 	"github.com/otelcol-fleet/otelcol-fleet/internal/loadgen"
 )
 
-// Send feeds steps [0, steps) of gen through the agents: step k leaves at its own timestamp in
-// wall-clock time (the generator's Start should be now), to agent k mod len(agents), one
-// request per step, as a scraping agent would. progress, if set, is called after each step.
-func (s *Stack) Send(gen *loadgen.Generator, steps int, progress func(step int)) {
+// Send feeds steps [0, steps) of each generator through the agents: step k leaves at its own
+// timestamp in wall-clock time (the generators' Start should be now), to agent k mod
+// len(agents), one request per generator and step, as a scraping agent would. progress, if
+// set, is called after each step.
+func (s *Stack) Send(steps int, progress func(step int), gens ...*loadgen.Generator) {
 	s.t.Helper()
-	series := gen.Config().Series
 	for k := range steps {
-		if d := time.Until(gen.Timestamp(k)); d > 0 {
+		if d := time.Until(gens[0].Timestamp(k)); d > 0 {
 			time.Sleep(d)
 		}
 		agent := s.Agents[k%len(s.Agents)]
-		if err := fleettest.TrySendOTLP(agent.OTLPEndpoint, gen.Batch(k, 0, series)); err != nil {
-			s.t.Fatalf("step %d to %s: %v", k, agent.Name, err)
+		for _, gen := range gens {
+			if err := fleettest.TrySendOTLP(agent.OTLPEndpoint, gen.Batch(k, 0, gen.Config().Series)); err != nil {
+				s.t.Fatalf("step %d to %s: %v", k, agent.Name, err)
+			}
 		}
 		if progress != nil {
 			progress(k)
@@ -130,7 +132,7 @@ func (r Result) Unaccounted() int {
 }
 
 // dropCounters are the self-metrics that count data a component gave up on.
-var dropCounters = regexp.MustCompile(`^otelcol_(exporter_(send_failed|enqueue_failed)_metric_points|receiver_refused_metric_points|processor_memory_limiter_refused_metric_points|processor_series_guard_\w*(refused|dropped)\w*|exporter_ordered_rw_\w*(dropped|rejected|undelivered)\w*)\b`)
+var dropCounters = regexp.MustCompile(`^otelcol_(exporter_(send_failed|enqueue_failed)_metric_points|receiver_refused_metric_points|processor_memory_limiter_refused_metric_points|processor_series_guard_refused_samples|exporter_ordered_rw_\w*(dropped|rejected|undelivered)\w*)\b`)
 
 // Collect reads back everything stored for gen's metric and every node's counters.
 // ooBefore is Prometheus' out-of-order counter when the scenario began.

@@ -66,11 +66,11 @@ func main() {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			tier.stack.Send(gens[i], *steps, func(step int) {
+			tier.stack.Send(*steps, func(step int) {
 				mu.Lock()
 				sent[i] = (step + 1) * *series
 				mu.Unlock()
-			})
+			}, gens[i])
 		}()
 	}
 	done := make(chan struct{})
