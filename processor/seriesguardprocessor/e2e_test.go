@@ -288,3 +288,64 @@ func TestEndToEndOverflowCounterKeepsRate(t *testing.T) {
 	assert.Zero(t, fleettest.Sum(m, "otelcol_processor_series_guard_refused_data_points", nil))
 	assert.Zero(t, fleettest.Sum(m, "otelcol_exporter_send_failed_metric_points", nil))
 }
+
+// TestEndToEndHistogramSeriesCount checks the series a histogram and a summary count for against
+// what a real Prometheus stores: a histogram with 3 bounds and a sum is 6 series (3 buckets,
+// +Inf, _count, _sum), a summary with 2 quantiles is 4. With max_series 12, two histograms fill
+// the cap exactly; the third histogram and the summary are refused.
+func TestEndToEndHistogramSeriesCount(t *testing.T) {
+	prom := fleettest.StartPrometheus(t)
+	otlpPort := fleettest.FreePort(t)
+	col := fleettest.StartCollector(t, strings.Replace(e2eOverflowConfig, "max_series: 2\n      action: overflow", "max_series: 12", 1),
+		fmt.Sprintf("OTLP_PORT=%d", otlpPort), "RW_URL="+prom.RemoteWriteURL())
+
+	md := pmetric.NewMetrics()
+	rm := md.ResourceMetrics().AppendEmpty()
+	rm.Resource().Attributes().PutStr("service.name", "histograms")
+	metrics := rm.ScopeMetrics().AppendEmpty().Metrics()
+	ts := pcommon.NewTimestampFromTime(time.Now().Add(-time.Minute))
+	h := metrics.AppendEmpty()
+	h.SetName("e2e.duration")
+	h.SetUnit("s")
+	hist := h.SetEmptyHistogram()
+	hist.SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
+	for i := range 3 {
+		dp := hist.DataPoints().AppendEmpty()
+		dp.SetTimestamp(ts)
+		dp.ExplicitBounds().FromRaw([]float64{0.1, 1, 10})
+		dp.BucketCounts().FromRaw([]uint64{1, 2, 3, 4})
+		dp.SetCount(10)
+		dp.SetSum(12.5)
+		dp.Attributes().PutStr("route", fmt.Sprint(i))
+	}
+	s := metrics.AppendEmpty()
+	s.SetName("e2e.latency")
+	sdp := s.SetEmptySummary().DataPoints().AppendEmpty()
+	sdp.SetTimestamp(ts)
+	sdp.SetCount(3)
+	sdp.SetSum(1)
+	for _, q := range []float64{0.5, 0.99} {
+		v := sdp.QuantileValues().AppendEmpty()
+		v.SetQuantile(q)
+		v.SetValue(0.2)
+	}
+	fleettest.SendOTLP(t, loopback(otlpPort), md)
+
+	require.Eventually(t, func() bool {
+		return len(prom.Series(t, `{job="histograms"}`)) == 12
+	}, 30*time.Second, 100*time.Millisecond, col.Logs())
+	names := map[string]int{}
+	for _, s := range prom.Series(t, `{job="histograms"}`) {
+		names[s["__name__"]]++
+	}
+	assert.Equal(t, map[string]int{"e2e_duration_seconds_bucket": 8, "e2e_duration_seconds_count": 2, "e2e_duration_seconds_sum": 2}, names)
+	require.Eventually(t, func() bool {
+		return fleettest.Sum(col.Metrics(t), "otelcol_processor_series_guard_refused_samples", map[string]string{"reason": "max_series"}) == 6+4
+	}, 10*time.Second, 100*time.Millisecond)
+	m := col.Metrics(t)
+	assert.Equal(t, 2.0, fleettest.Sum(m, "otelcol_processor_series_guard_refused_data_points", map[string]string{"reason": "max_series"}))
+	assert.Equal(t, 12.0, fleettest.Sum(m, "otelcol_processor_series_guard_active_series", nil))
+}
+
+// loopback is the address of a port on 127.0.0.1.
+func loopback(port int) string { return fmt.Sprintf("127.0.0.1:%d", port) }
