@@ -1,0 +1,292 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/golang/snappy"
+	"github.com/prometheus/prometheus/prompb"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/pdata/pmetric/pmetricotlp"
+	"go.uber.org/goleak"
+
+	"github.com/otelcol-fleet/otelcol-fleet/internal/fleettest"
+	"github.com/otelcol-fleet/otelcol-fleet/internal/loadgen"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+func series(name string, stamps ...int64) prompb.TimeSeries {
+	ts := prompb.TimeSeries{Labels: []prompb.Label{{Name: "__name__", Value: "m"}, {Name: "series", Value: name}}}
+	for _, s := range stamps {
+		ts.Samples = append(ts.Samples, prompb.Sample{Value: float64(s), Timestamp: s})
+	}
+	return ts
+}
+
+func postWrite(t *testing.T, url string, wr *prompb.WriteRequest) int {
+	t.Helper()
+	data, err := wr.Marshal()
+	require.NoError(t, err)
+	resp, err := http.Post(url, "application/x-protobuf", bytes.NewReader(snappy.Encode(nil, data)))
+	require.NoError(t, err)
+	_, _ = io.Copy(io.Discard, resp.Body)
+	require.NoError(t, resp.Body.Close())
+	return resp.StatusCode
+}
+
+func TestSinkCountsSamplesAndChecksOrder(t *testing.T) {
+	s, err := StartSink()
+	require.NoError(t, err)
+	defer s.Close()
+
+	require.Equal(t, http.StatusNoContent, postWrite(t, s.URL(), &prompb.WriteRequest{Timeseries: []prompb.TimeSeries{
+		series("a", 1000, 2000, 3000), series("b", 5000),
+	}}))
+	// a: one older than its newest (2000 < 3000), one equal (3000); b: in order.
+	require.Equal(t, http.StatusNoContent, postWrite(t, s.URL(), &prompb.WriteRequest{Timeseries: []prompb.TimeSeries{
+		series("a", 2000), series("a", 3000), series("b", 6000), series("c", 1),
+	}}))
+	assert.Equal(t, SinkCounts{Requests: 2, Samples: 8, OutOfOrder: 1, Duplicates: 1, Series: 3}, s.Counts())
+
+	resp, err := http.Post(s.URL(), "application/x-protobuf", strings.NewReader("not snappy"))
+	require.NoError(t, err)
+	require.NoError(t, resp.Body.Close())
+	assert.Equal(t, http.StatusBadRequest, resp.StatusCode)
+	assert.EqualValues(t, 1, s.Counts().Malformed)
+
+	s.Reset()
+	assert.Equal(t, SinkCounts{}, s.Counts())
+}
+
+func TestLoadTimestampsArePatchedInPlace(t *testing.T) {
+	l, err := BuildLoad(2500, 1000)
+	require.NoError(t, err)
+	require.Len(t, l.Requests, 3)
+	assert.Equal(t, 3, l.RequestsFor(2001))
+	assert.Equal(t, 1, l.RequestsFor(1000))
+
+	now := time.Now().Truncate(time.Millisecond)
+	seen := map[string]bool{}
+	for j, r := range l.Requests {
+		r.SetTimestamp(now.UnixNano())
+		req := pmetricotlp.NewExportRequest()
+		require.NoError(t, req.UnmarshalProto(r.Body))
+		md := req.Metrics()
+		require.Equal(t, r.Points, md.DataPointCount())
+		dps := md.ResourceMetrics().At(0).ScopeMetrics().At(0).Metrics().At(0).Gauge().DataPoints()
+		for i := range dps.Len() {
+			dp := dps.At(i)
+			assert.Equal(t, now.UnixNano(), int64(dp.Timestamp()), "request %d point %d", j, i)
+			label, ok := dp.Attributes().Get("series")
+			require.True(t, ok)
+			n, err := strconv.Atoi(strings.TrimPrefix(label.Str(), "s"))
+			require.NoError(t, err)
+			assert.Equal(t, loadgen.Value(n, 0), dp.DoubleValue())
+			seen[label.Str()] = true
+		}
+	}
+	assert.Len(t, seen, 2500)
+}
+
+// fakeReceiver decodes OTLP requests like a collector and records every series' timestamps;
+// when deliver is set, it counts them as received by the sink at once.
+type fakeReceiver struct {
+	sink    *Sink
+	deliver bool
+
+	mu         sync.Mutex
+	newest     map[string]int64
+	outOfOrder int
+	points     int64
+	oldest     time.Duration
+}
+
+func (f *fakeReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	req := pmetricotlp.NewExportRequest()
+	if err := req.UnmarshalProto(body); err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	dps := req.Metrics().ResourceMetrics().At(0).ScopeMetrics().At(0).Metrics().At(0).Gauge().DataPoints()
+	f.mu.Lock()
+	for i := range dps.Len() {
+		label, _ := dps.At(i).Attributes().Get("series")
+		ts := int64(dps.At(i).Timestamp())
+		if ts <= f.newest[label.Str()] {
+			f.outOfOrder++
+		}
+		f.newest[label.Str()] = ts
+		f.oldest = max(f.oldest, time.Since(dps.At(i).Timestamp().AsTime()))
+	}
+	f.points += int64(dps.Len())
+	f.mu.Unlock()
+	if f.deliver {
+		f.sink.samples.Add(int64(dps.Len()))
+	}
+	w.WriteHeader(http.StatusOK)
+}
+
+func TestDriverKeepsEachSeriesInOrderNearNow(t *testing.T) {
+	sink, err := StartSink()
+	require.NoError(t, err)
+	defer sink.Close()
+	l, err := BuildLoad(3000, 100)
+	require.NoError(t, err)
+	recv := &fakeReceiver{sink: sink, deliver: true, newest: map[string]int64{}}
+	srv := httptest.NewServer(recv)
+	defer srv.Close()
+
+	d := &Driver{Endpoint: strings.TrimPrefix(srv.URL, "http://"), Load: l, Requests: l.RequestsFor(2000),
+		Senders: 3, MaxBacklog: 10_000, Sink: sink}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); d.Run(ctx) }()
+	require.Eventually(t, func() bool { return d.Counts().Passes >= 3 }, 10*time.Second, 10*time.Millisecond)
+	cancel()
+	<-done
+
+	recv.mu.Lock()
+	defer recv.mu.Unlock()
+	assert.Zero(t, recv.outOfOrder, "samples not newer than their series' previous one")
+	assert.Len(t, recv.newest, 2000, "only the first 2000 series are sent")
+	assert.Less(t, recv.oldest, 2*time.Second, "timestamps follow the wall clock")
+	c := d.Counts()
+	// Requests answered after the cancellation are not counted accepted: at most one per sender.
+	assert.LessOrEqual(t, c.Accepted, recv.points)
+	assert.GreaterOrEqual(t, c.Accepted, recv.points-3*100)
+	assert.Zero(t, c.Refused+c.Failed)
+}
+
+func TestDriverStopsAtTheBacklogBound(t *testing.T) {
+	sink, err := StartSink()
+	require.NoError(t, err)
+	defer sink.Close()
+	l, err := BuildLoad(5000, 100)
+	require.NoError(t, err)
+	recv := &fakeReceiver{sink: sink, newest: map[string]int64{}} // never delivers
+	srv := httptest.NewServer(recv)
+	defer srv.Close()
+
+	d := &Driver{Endpoint: strings.TrimPrefix(srv.URL, "http://"), Load: l, Requests: len(l.Requests),
+		Senders: 2, MaxBacklog: 1000, Sink: sink}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); d.Run(ctx) }()
+	require.Eventually(t, func() bool { return d.Counts().Accepted > 1000 }, 5*time.Second, 5*time.Millisecond)
+	time.Sleep(300 * time.Millisecond) // give it the chance to overshoot; it must not
+	assert.LessOrEqual(t, d.Counts().Accepted, int64(1000+2*100), "at most one request per sender beyond the bound")
+	// What ordered_rw holds on purpose does not count against the bound.
+	d.held.Store(2000)
+	require.Eventually(t, func() bool { return d.Counts().Accepted > 2000 }, 5*time.Second, 5*time.Millisecond)
+	cancel()
+	<-done
+}
+
+func TestProcReadsThisProcess(t *testing.T) {
+	before, err := ProcCPUSeconds(os.Getpid())
+	require.NoError(t, err)
+	deadline := time.Now().Add(200 * time.Millisecond)
+	x := 0
+	for time.Now().Before(deadline) {
+		x++
+	}
+	after, err := ProcCPUSeconds(os.Getpid())
+	require.NoError(t, err)
+	assert.Greater(t, after, before, "burned %d iterations", x)
+
+	m, err := ReadProcMemory(os.Getpid())
+	require.NoError(t, err)
+	assert.Positive(t, m.RSS)
+	assert.GreaterOrEqual(t, m.PeakRSS, m.RSS)
+}
+
+func TestFloorsDoTheSameWork(t *testing.T) {
+	l, err := BuildLoad(2000, 1000)
+	require.NoError(t, err)
+	res, err := MeasureFloor(l, 2, 50*time.Millisecond)
+	require.NoError(t, err)
+	require.Len(t, res, 2)
+	for _, r := range res {
+		assert.Positive(t, r.Samples, r.Name)
+		assert.Positive(t, r.BytesPerSample, r.Name)
+	}
+	// Both produce one sample per data point and the same label sets.
+	minimal, translator := minimalFloor(), translatorFloor()
+	for _, r := range l.Requests {
+		_, n1, err := minimal(r.Body)
+		require.NoError(t, err)
+		_, n2, err := translator(r.Body)
+		require.NoError(t, err)
+		assert.Equal(t, r.Points, n1)
+		assert.Equal(t, r.Points, n2)
+	}
+}
+
+// TestConfigsValidate runs `otelcol-fleet validate` on every pipeline with the environment the
+// benchmark gives it.
+func TestConfigsValidate(t *testing.T) {
+	bin := fleettest.CollectorBinary(t)
+	ps, err := Pipelines(bin, fleettest.RepoRoot(), 5_000_000, 5_000_000)
+	require.NoError(t, err)
+	require.Len(t, ps, 5)
+	for _, p := range ps {
+		t.Run(p.Key, func(t *testing.T) {
+			if p.Unavailable != "" {
+				t.Skip(p.Unavailable)
+			}
+			path := filepath.Join(t.TempDir(), "config.yaml")
+			require.NoError(t, os.WriteFile(path, []byte(p.YAML), 0o600))
+			cmd := exec.Command(bin, "validate", "--config", path)
+			cmd.Env = append(os.Environ(), p.Env("127.0.0.1:4318", "http://127.0.0.1:9/api/v1/write", "127.0.0.1:1777", "127.0.0.1:13133")...)
+			cmd.Env = append(cmd.Env, "FLEET_TELEMETRY_PORT=8888", "AWS_EC2_METADATA_DISABLED=true")
+			out, err := cmd.CombinedOutput()
+			require.NoError(t, err, "%s", out)
+		})
+	}
+}
+
+// TestRunMeasuresTheStockPipeline runs (a) briefly against the built binary: samples reach the
+// sink in order and the collector's CPU and memory are read.
+func TestRunMeasuresTheStockPipeline(t *testing.T) {
+	bin := fleettest.CollectorBinary(t)
+	b, err := New(Options{
+		Binary: bin, RepoRoot: fleettest.RepoRoot(), Rounds: 1, Warmup: time.Second, Measure: 2 * time.Second,
+		Series: 2000, Senders: 2, PointsPerRequest: 500, MaxBacklog: 20_000, MaxHeldSamples: 100_000, MaxSeries: 10_000,
+		Log: testLog{t},
+	})
+	require.NoError(t, err)
+	defer b.Close()
+	p, ok := b.Pipeline("a")
+	require.True(t, ok)
+	r := b.Run(p, 2000, 1, runKind{})
+	require.NoError(t, r.Err)
+	assert.Positive(t, r.Rate)
+	assert.Positive(t, r.CPUSeconds)
+	assert.Positive(t, r.Memory.PeakRSS)
+	assert.Zero(t, r.Sink.OutOfOrder+r.Sink.Malformed)
+	assert.Equal(t, 2000, r.Sink.Series)
+}
+
+type testLog struct{ t *testing.T }
+
+func (l testLog) Write(p []byte) (int, error) {
+	l.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+

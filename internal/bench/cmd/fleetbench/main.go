@@ -1,0 +1,156 @@
+// Command fleetbench is `make bench`: the built otelcol-fleet binary at saturation in four
+// configurations (plus the stock gateway for reference), interleaved over several rounds; (c)
+// at 100k, 1M and 3M active series; and the floor, the same work without a collector. It
+// prints Markdown to stdout (and to -out) and progress to stderr.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/otelcol-fleet/otelcol-fleet/internal/bench"
+	"github.com/otelcol-fleet/otelcol-fleet/internal/fleettest"
+)
+
+func main() {
+	var (
+		opts     bench.Options
+		scale    string
+		only     string
+		out      string
+		profiles bool
+	)
+	root := fleettest.RepoRoot()
+	flag.StringVar(&opts.Binary, "binary", filepath.Join(root, "distribution", "_build", "otelcol-fleet"), "collector binary")
+	flag.IntVar(&opts.Rounds, "rounds", 3, "rounds of the throughput comparison")
+	flag.DurationVar(&opts.Warmup, "warmup", 8*time.Second, "warm-up per run (longer than the 5s hold-back window)")
+	flag.DurationVar(&opts.Measure, "measure", 10*time.Second, "measured interval per run")
+	flag.IntVar(&opts.Series, "series", 100_000, "series in the throughput comparison")
+	flag.StringVar(&scale, "scale", "100000,1000000,3000000", "series counts of the scale runs of (c); empty: none")
+	flag.IntVar(&opts.Senders, "senders", 4, "concurrent OTLP senders")
+	flag.IntVar(&opts.PointsPerRequest, "points", 1000, "data points per OTLP request")
+	flag.Int64Var(&opts.MaxBacklog, "backlog", 200_000, "samples the collector may have accepted but not delivered (beyond ordered_rw's held samples)")
+	flag.IntVar(&opts.MaxHeldSamples, "max-held", 5_000_000, "ordered_rw holdback.max_held_samples in (b) and (c)")
+	flag.IntVar(&opts.MaxSeries, "max-series", 5_000_000, "series_guard series_limits.max_series in (c)")
+	flag.DurationVar(&opts.Budget, "budget", 13*time.Minute, "time budget of the session; scale points that would not fit are skipped")
+	flag.DurationVar(&opts.FloorDuration, "floor", 3*time.Second, "duration of each floor measurement")
+	flag.DurationVar(&opts.ProfileLength, "profile-seconds", 8*time.Second, "CPU profile length")
+	flag.BoolVar(&profiles, "profiles", true, "take CPU profiles of (a), (b), (c) and heap profiles of the scale runs")
+	flag.StringVar(&only, "only", "", "comma-separated pipeline keys to run in the throughput comparison (default: all)")
+	flag.StringVar(&out, "out", "", "also write the Markdown report to this file")
+	flag.Parse()
+
+	opts.RepoRoot = root
+	opts.Log = os.Stderr
+	for _, s := range strings.Split(scale, ",") {
+		if s = strings.TrimSpace(s); s == "" {
+			continue
+		}
+		n, err := strconv.Atoi(s)
+		if err != nil {
+			fail(fmt.Errorf("-scale: %w", err))
+		}
+		opts.ScaleSeries = append(opts.ScaleSeries, n)
+	}
+	if profiles {
+		opts.ProfileDir = filepath.Join(os.TempDir(), "fleetbench-profiles-"+time.Now().UTC().Format("20060102T150405"))
+	}
+	if _, err := os.Stat(opts.Binary); err != nil {
+		fail(fmt.Errorf("collector binary: %w (run `make build`)", err))
+	}
+
+	b, err := bench.New(opts)
+	if err != nil {
+		fail(err)
+	}
+	defer b.Close()
+	if only != "" {
+		keep := map[string]bool{}
+		for _, k := range strings.Split(only, ",") {
+			keep[strings.TrimSpace(k)] = true
+		}
+		var ps []bench.Pipeline
+		for _, p := range b.Pipelines {
+			if keep[p.Key] {
+				ps = append(ps, p)
+			}
+		}
+		b.Pipelines = ps
+	}
+
+	res := &bench.Results{Opts: b.Opts, Pipelines: b.Pipelines}
+	if err := b.Floor(res); err != nil {
+		fail(err)
+	}
+	b.Throughput(res)
+	if profiles {
+		b.Profiles(res, "a", "b", "c")
+	}
+	b.Scale(res, 10*time.Second)
+	if profiles {
+		b.HeapProfiles(res)
+	}
+	res.Duration = time.Since(b.Started)
+
+	var w io.Writer = os.Stdout
+	if out != "" {
+		f, err := os.Create(out)
+		if err != nil {
+			fail(err)
+		}
+		defer f.Close()
+		w = io.MultiWriter(os.Stdout, f)
+	}
+	fmt.Fprintf(w, "Machine: %s, %d cores (GOMAXPROCS %d), %s; %s/%s, %s. Binary %s.\n\n",
+		cpuModel(), runtime.NumCPU(), runtime.GOMAXPROCS(0), memTotal(), runtime.GOOS, runtime.GOARCH, runtime.Version(), opts.Binary)
+	res.Write(w)
+	if opts.ProfileDir != "" {
+		fmt.Fprintf(w, "\nProfiles: %s\n", opts.ProfileDir)
+	}
+	for _, r := range append(append([]bench.RunResult(nil), res.Throughput...), res.Scale...) {
+		if r.Err != nil {
+			os.Exit(1)
+		}
+	}
+}
+
+func fail(err error) {
+	fmt.Fprintln(os.Stderr, "fleetbench:", err)
+	os.Exit(1)
+}
+
+func cpuModel() string {
+	b, err := os.ReadFile("/proc/cpuinfo")
+	if err != nil {
+		return "unknown CPU"
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+			return strings.TrimSpace(v)
+		}
+	}
+	return "unknown CPU"
+}
+
+func memTotal() string {
+	b, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		return "unknown memory"
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "MemTotal:"); ok {
+			f := strings.Fields(v)
+			if kb, err := strconv.ParseFloat(f[0], 64); err == nil {
+				return fmt.Sprintf("%.1f GiB RAM", kb/1024/1024)
+			}
+		}
+	}
+	return "unknown memory"
+}

@@ -1,0 +1,185 @@
+package bench
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+)
+
+// Pipeline is one collector configuration under test.
+type Pipeline struct {
+	// Key is the short name in tables: a, b, c, d, e.
+	Key  string
+	Name string
+	// YAML is the collector configuration. It refers to ${env:BENCH_OTLP_ENDPOINT},
+	// ${env:BENCH_SINK_URL} and ${env:BENCH_PPROF_ENDPOINT} (or, for the example gateways, to
+	// their own FLEET_* variables, which Env sets).
+	YAML string
+	// Pprof is true when the config loads the pprof extension on BENCH_PPROF_ENDPOINT.
+	Pprof bool
+	// Needs lists the components the binary must contain.
+	Needs []string
+	// Unavailable, when not empty, says why the pipeline cannot run with this binary.
+	Unavailable string
+}
+
+// Env returns the environment the pipeline's YAML expects.
+func (p Pipeline) Env(otlpEndpoint, sinkURL, pprofEndpoint, healthEndpoint string) []string {
+	return []string{
+		"BENCH_OTLP_ENDPOINT=" + otlpEndpoint,
+		"BENCH_SINK_URL=" + sinkURL,
+		"BENCH_PPROF_ENDPOINT=" + pprofEndpoint,
+		"FLEET_OTLP_HTTP_ENDPOINT=" + otlpEndpoint,
+		"FLEET_REMOTE_WRITE_ENDPOINT=" + sinkURL,
+		"FLEET_HEALTH_ENDPOINT=" + healthEndpoint,
+		"FLEET_GATEWAY_ID=bench",
+	}
+}
+
+// The minimal pipelines (a)-(c) share everything but the part under test: OTLP/HTTP in, the
+// batch processor with the gateway example's settings, pprof for profiles. The self-telemetry
+// block is added by fleettest (level detailed, as in the gateway examples).
+const pipelineHead = `extensions:
+  pprof:
+    endpoint: ${env:BENCH_PPROF_ENDPOINT}
+receivers:
+  otlp:
+    protocols:
+      http:
+        endpoint: ${env:BENCH_OTLP_ENDPOINT}
+processors:
+  batch:
+    send_batch_size: 8192
+    timeout: 200ms
+`
+
+// HoldbackWindow is ordered_rw's default hold-back window, used by (b) and (c).
+const HoldbackWindow = "5s"
+
+func minimalPipelines(maxHeldSamples, maxSeries int) []Pipeline {
+	orderedRW := fmt.Sprintf(`exporters:
+  ordered_rw:
+    endpoint: ${env:BENCH_SINK_URL}
+    ordering:
+      mode: holdback
+      holdback:
+        window: %s
+        max_held_samples: %d
+`, HoldbackWindow, maxHeldSamples)
+	return []Pipeline{
+		{
+			Key:  "a",
+			Name: "stock prometheus_remote_write",
+			YAML: pipelineHead + `exporters:
+  prometheus_remote_write:
+    endpoint: ${env:BENCH_SINK_URL}
+service:
+  extensions: [pprof]
+  pipelines:
+    metrics:
+      receivers: [otlp]
+      processors: [batch]
+      exporters: [prometheus_remote_write]
+`,
+			Pprof: true,
+			Needs: []string{"prometheus_remote_write"},
+		},
+		{
+			Key:  "b",
+			Name: "ordered_rw holdback",
+			YAML: pipelineHead + orderedRW + `service:
+  extensions: [pprof]
+  pipelines:
+    metrics:
+      receivers: [otlp]
+      processors: [batch]
+      exporters: [ordered_rw]
+`,
+			Pprof: true,
+			Needs: []string{"ordered_rw"},
+		},
+		{
+			Key:  "c",
+			Name: "series_guard + ordered_rw",
+			// A series cap above every series count measured, so every series is tracked (with
+			// no series cap, series_guard checks label limits only and tracks nothing).
+			YAML: strings.Replace(pipelineHead, "processors:\n", fmt.Sprintf(`processors:
+  series_guard:
+    series_limits:
+      max_series: %d
+`, maxSeries), 1) + orderedRW + `service:
+  extensions: [pprof]
+  pipelines:
+    metrics:
+      receivers: [otlp]
+      processors: [batch, series_guard]
+      exporters: [ordered_rw]
+`,
+			Pprof: true,
+			Needs: []string{"series_guard", "ordered_rw"},
+		},
+	}
+}
+
+// gatewayPipelines are the example gateways, read unchanged from examples/gateway.
+func gatewayPipelines(repoRoot string) ([]Pipeline, error) {
+	var out []Pipeline
+	for _, g := range []struct{ key, name, file string }{
+		{"d", "full gateway (examples/gateway/gateway.yaml)", "gateway.yaml"},
+		{"e", "stock gateway (examples/gateway/gateway-stock.yaml)", "gateway-stock.yaml"},
+	} {
+		b, err := os.ReadFile(filepath.Join(repoRoot, "examples", "gateway", g.file))
+		if err != nil {
+			return nil, err
+		}
+		p := Pipeline{Key: g.key, Name: g.name, YAML: string(b)}
+		if g.key == "d" {
+			p.Needs = []string{"ordered_rw", "fleet_health"}
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+// Pipelines returns (a)-(e), each marked unavailable when the binary lacks a component it needs.
+func Pipelines(binary, repoRoot string, maxHeldSamples, maxSeries int) ([]Pipeline, error) {
+	gws, err := gatewayPipelines(repoRoot)
+	if err != nil {
+		return nil, err
+	}
+	all := append(minimalPipelines(maxHeldSamples, maxSeries), gws...)
+	have, err := BinaryComponents(binary)
+	if err != nil {
+		return nil, err
+	}
+	for i := range all {
+		var missing []string
+		for _, n := range all[i].Needs {
+			if !have[n] {
+				missing = append(missing, n)
+			}
+		}
+		if len(missing) > 0 {
+			all[i].Unavailable = "not built yet: the binary has no " + strings.Join(missing, ", ")
+		}
+	}
+	return all, nil
+}
+
+// BinaryComponents lists the component types `otelcol-fleet components` reports.
+func BinaryComponents(binary string) (map[string]bool, error) {
+	out, err := exec.Command(binary, "components").Output()
+	if err != nil {
+		return nil, fmt.Errorf("%s components: %w", binary, err)
+	}
+	have := map[string]bool{}
+	for _, line := range strings.Split(string(out), "\n") {
+		line = strings.TrimSpace(line)
+		if name, ok := strings.CutPrefix(line, "- name: "); ok {
+			have[strings.TrimSpace(name)] = true
+		}
+	}
+	return have, nil
+}

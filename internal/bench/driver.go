@@ -1,0 +1,237 @@
+package bench
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Driver sends a Load's requests to a collector's OTLP/HTTP receiver as fast as the collector
+// takes them. Sender k owns requests k, k+Senders, k+2*Senders... and sends them in a loop,
+// each time with a timestamp newer than the last it used, so each series stays in order at the
+// source.
+//
+// Pacing is closed-loop on the collector's backlog: samples the collector accepted (2xx) minus
+// samples the sink received, minus the samples ordered_rw holds back on purpose (its
+// held_samples gauge, scraped every 250 ms). Senders wait while the backlog exceeds
+// MaxBacklog. Without that bound the stock exporter's queue (10,000 requests, not blocking)
+// would absorb far more than it sends, and memory and CPU per sample would describe a queue
+// filling up, not a pipeline at saturation.
+type Driver struct {
+	// Endpoint is the receiver's host:port.
+	Endpoint string
+	Load     *Load
+	// Requests is how many of Load's requests to send (a prefix: the first series).
+	Requests   int
+	Senders    int
+	MaxBacklog int64
+	Sink       *Sink
+
+	held     atomic.Int64
+	heldMax  atomic.Int64
+	accepted atomic.Int64
+	refused  atomic.Int64
+	failed   atomic.Int64
+	stalls   atomic.Int64
+	// waitNanos and postNanos add up the senders' time waiting for room and in requests.
+	waitNanos atomic.Int64
+	postNanos atomic.Int64
+	passes    []atomic.Int64
+	client    *http.Client
+}
+
+// DriverCounts is a snapshot of what the driver did.
+type DriverCounts struct {
+	// Accepted are samples the collector answered 2xx for.
+	Accepted int64
+	// Refused are requests the collector answered with a non-2xx status (retried).
+	Refused int64
+	// Failed are requests that did not get an answer (retried).
+	Failed int64
+	// Stalls counts waits for the backlog to drain that gave up after 2 s.
+	Stalls int64
+	// HeldMax is the largest ordered_rw held_samples value seen.
+	HeldMax int64
+	// Passes is how many times every request was sent (the slowest sender's count).
+	Passes int64
+	// WaitFraction is the share of the senders' time spent waiting for the backlog to drain
+	// (the rest is spent in requests): near 0, the collector's receiver is what paces the load.
+	WaitFraction float64
+}
+
+// Run sends until ctx is done.
+func (d *Driver) Run(ctx context.Context) {
+	d.passes = make([]atomic.Int64, d.Senders)
+	d.client = &http.Client{
+		Timeout: 30 * time.Second,
+		Transport: &http.Transport{
+			MaxIdleConnsPerHost: d.Senders,
+			DisableCompression:  true,
+		},
+	}
+	var wg sync.WaitGroup
+	for k := range d.Senders {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			d.sender(ctx, k)
+		}()
+	}
+	wg.Wait()
+	d.client.CloseIdleConnections()
+}
+
+func (d *Driver) sender(ctx context.Context, k int) {
+	var lastMillis int64
+	url := "http://" + d.Endpoint + "/v1/metrics"
+	for {
+		for j := k; j < d.Requests; j += d.Senders {
+			req := d.Load.Requests[j]
+			for {
+				waitStart := time.Now()
+				if !d.waitForRoom(ctx) {
+					return
+				}
+				postStart := time.Now()
+				d.waitNanos.Add(int64(postStart.Sub(waitStart)))
+				lastMillis = max(postStart.UnixMilli(), lastMillis+1)
+				req.SetTimestamp(lastMillis * int64(time.Millisecond))
+				ok, err := d.post(ctx, url, req.Body)
+				d.postNanos.Add(int64(time.Since(postStart)))
+				if ctx.Err() != nil {
+					return
+				}
+				if ok {
+					d.accepted.Add(int64(req.Points))
+					break
+				}
+				// Refused or failed: the collector is full; back off briefly and resend.
+				if err != nil {
+					d.failed.Add(1)
+				} else {
+					d.refused.Add(1)
+				}
+				time.Sleep(2 * time.Millisecond)
+			}
+		}
+		d.passes[k].Add(1)
+	}
+}
+
+// waitForRoom blocks while the collector's backlog is above MaxBacklog.
+func (d *Driver) waitForRoom(ctx context.Context) bool {
+	deadline := time.Time{}
+	for d.accepted.Load()-d.Sink.Samples()-d.held.Load() > d.MaxBacklog {
+		if ctx.Err() != nil {
+			return false
+		}
+		now := time.Now()
+		if deadline.IsZero() {
+			deadline = now.Add(2 * time.Second)
+		} else if now.After(deadline) {
+			d.stalls.Add(1)
+			return true
+		}
+		time.Sleep(250 * time.Microsecond)
+	}
+	return ctx.Err() == nil
+}
+
+func (d *Driver) post(ctx context.Context, url string, body []byte) (bool, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		return false, err
+	}
+	req.Header.Set("Content-Type", "application/x-protobuf")
+	resp, err := d.client.Do(req)
+	if err != nil {
+		return false, err
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	_ = resp.Body.Close()
+	return resp.StatusCode/100 == 2, nil
+}
+
+// Counts returns a snapshot.
+func (d *Driver) Counts() DriverCounts {
+	c := DriverCounts{
+		Accepted: d.accepted.Load(),
+		Refused:  d.refused.Load(),
+		Failed:   d.failed.Load(),
+		Stalls:   d.stalls.Load(),
+		HeldMax:  d.heldMax.Load(),
+		Passes:   -1,
+	}
+	if wait, post := d.waitNanos.Load(), d.postNanos.Load(); wait+post > 0 {
+		c.WaitFraction = float64(wait) / float64(wait+post)
+	}
+	for i := range d.passes {
+		if p := d.passes[i].Load(); c.Passes < 0 || p < c.Passes {
+			c.Passes = p
+		}
+	}
+	return c
+}
+
+// heldSamplesMetric is ordered_rw's gauge of samples held back on purpose.
+const heldSamplesMetric = "otelcol_exporter_ordered_rw_held_samples"
+
+// WatchHeld scrapes the collector's self-telemetry every 250 ms until ctx is done and keeps the
+// held-samples gauge for the backlog computation. It reads only the lines it needs.
+func (d *Driver) WatchHeld(ctx context.Context, metricsURL string) {
+	client := &http.Client{Timeout: 5 * time.Second}
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if v, err := scrapeSum(ctx, client, metricsURL, heldSamplesMetric); err == nil {
+			d.held.Store(int64(v))
+			if int64(v) > d.heldMax.Load() {
+				d.heldMax.Store(int64(v))
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// scrapeSum adds up every sample of one metric in a Prometheus text exposition.
+func scrapeSum(ctx context.Context, client *http.Client, url, metric string) (float64, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return 0, err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	total := 0.0
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 0, 64*1024), 1024*1024)
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.HasPrefix(line, metric) {
+			continue
+		}
+		rest := line[len(metric):]
+		if rest == "" || (rest[0] != '{' && rest[0] != ' ') {
+			continue // another metric with this prefix
+		}
+		if i := strings.LastIndexByte(rest, ' '); i >= 0 {
+			if v, err := strconv.ParseFloat(rest[i+1:], 64); err == nil {
+				total += v
+			}
+		}
+	}
+	return total, sc.Err()
+}

@@ -1,0 +1,208 @@
+package bench
+
+import (
+	"fmt"
+	"io"
+	"math"
+	"sort"
+	"strings"
+)
+
+func median(v []float64) float64 {
+	if len(v) == 0 {
+		return math.NaN()
+	}
+	s := append([]float64(nil), v...)
+	sort.Float64s(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+func spread(v []float64, format string) string {
+	if len(v) == 0 {
+		return "n/a"
+	}
+	s := append([]float64(nil), v...)
+	sort.Float64s(s)
+	if len(s) == 1 {
+		return fmt.Sprintf(format, s[0])
+	}
+	return fmt.Sprintf(format+" ("+format+"–"+format+")", median(s), s[0], s[len(s)-1])
+}
+
+func mb(b int64) string { return fmt.Sprintf("%.0f MB", float64(b)/1e6) }
+
+// ratios returns, per round, metric(key)/metric(a) for the rounds where both ran.
+func ratios(runs []RunResult, key string, metric func(RunResult) float64) []float64 {
+	base := map[int]float64{}
+	for _, r := range runs {
+		if r.Pipeline == "a" && r.Err == nil {
+			base[r.Round] = metric(r)
+		}
+	}
+	var out []float64
+	for _, r := range runs {
+		if r.Pipeline == key && r.Err == nil && base[r.Round] > 0 {
+			out = append(out, metric(r)/base[r.Round])
+		}
+	}
+	return out
+}
+
+func collect(runs []RunResult, key string, metric func(RunResult) float64) []float64 {
+	var out []float64
+	for _, r := range runs {
+		if r.Pipeline == key && r.Err == nil {
+			out = append(out, metric(r))
+		}
+	}
+	return out
+}
+
+func telemetry(r RunResult, name string, labels map[string]string) float64 {
+	total := 0.0
+	for k, v := range r.Telemetry {
+		n, ls := k, ""
+		if i := strings.IndexByte(k, '{'); i >= 0 {
+			n, ls = k[:i], k[i:]
+		}
+		if n != name {
+			continue
+		}
+		ok := true
+		for lk, lv := range labels {
+			if !strings.Contains(ls, fmt.Sprintf("%s=%q", lk, lv)) {
+				ok = false
+			}
+		}
+		if ok {
+			total += v
+		}
+	}
+	return total
+}
+
+// Write renders the results as Markdown.
+func (res *Results) Write(w io.Writer) {
+	o := res.Opts
+	fmt.Fprintf(w, "### Pipeline throughput: %d series, %d rounds, interleaved\n\n", o.Series, o.Rounds)
+	fmt.Fprintf(w, "Each run: %s warm-up, %s measured; %d senders, %d points per OTLP request, backlog bound %d samples. "+
+		"Median over rounds (min–max); ratios are per round against (a) of the same round, then the median.\n\n",
+		o.Warmup, o.Measure, o.Senders, o.PointsPerRequest, o.MaxBacklog)
+	fmt.Fprintln(w, "| config | samples/s | ratio to (a) | collector CPU s / M samples | ratio to (a) | collector cores | peak RSS | driver+sink CPU s / M |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|")
+	rate := func(r RunResult) float64 { return r.Rate }
+	cpu := func(r RunResult) float64 { return r.CPUPerMillion }
+	for _, p := range res.Pipelines {
+		if p.Unavailable != "" {
+			fmt.Fprintf(w, "| (%s) %s | %s | | | | | | |\n", p.Key, p.Name, p.Unavailable)
+			continue
+		}
+		rates := collect(res.Throughput, p.Key, rate)
+		if len(rates) == 0 {
+			fmt.Fprintf(w, "| (%s) %s | every run failed | | | | | | |\n", p.Key, p.Name)
+			continue
+		}
+		fmt.Fprintf(w, "| (%s) %s | %s | %s | %s | %s | %s | %s | %s |\n", p.Key, p.Name,
+			spread(rates, "%.0f"),
+			spread(ratios(res.Throughput, p.Key, rate), "%.2f"),
+			spread(collect(res.Throughput, p.Key, cpu), "%.2f"),
+			spread(ratios(res.Throughput, p.Key, cpu), "%.2f"),
+			spread(collect(res.Throughput, p.Key, func(r RunResult) float64 { return r.Cores }), "%.2f"),
+			spread(collect(res.Throughput, p.Key, func(r RunResult) float64 { return float64(r.Memory.PeakRSS) / 1e6 }), "%.0f MB"),
+			spread(collect(res.Throughput, p.Key, func(r RunResult) float64 { return r.DriverCPUPerMillion }), "%.2f"))
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Every run, in the order run (order check = samples the sink saw older than / equal to the newest of their series):")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "| round | config | samples/s | CPU s / M | cores | peak RSS | order check (older / equal) | refused / stalls | ordered_rw held max / early releases |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|")
+	for _, r := range res.Throughput {
+		if r.Err != nil {
+			fmt.Fprintf(w, "| %d | (%s) | failed: %s | | | | | | |\n", r.Round, r.Pipeline, oneLine(r.Err.Error()))
+			continue
+		}
+		fmt.Fprintf(w, "| %d | (%s) | %.0f | %.2f | %.2f | %s | %d / %d | %d / %d | %d / %.0f |\n", r.Round, r.Pipeline, r.Rate,
+			r.CPUPerMillion, r.Cores, mb(r.Memory.PeakRSS), r.Sink.OutOfOrder, r.Sink.Duplicates, r.Driver.Refused+r.Driver.Failed,
+			r.Driver.Stalls, r.Driver.HeldMax, telemetry(r, "otelcol_exporter_ordered_rw_released_samples", map[string]string{"reason": "early"}))
+	}
+	fmt.Fprintln(w)
+
+	fmt.Fprintln(w, "### Scale: (c) series_guard + ordered_rw")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Warm-up until every series was sent once, then measured over at least one more whole pass; memory at rest is read after the load stopped, held samples drained and a GC ran (pprof heap?gc=1).")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "| active series | samples/s | CPU s / M | peak RSS | peak RSS / series | live heap at rest | live heap / series | RSS at rest | guard active series | ordered_rw tracked series | held max |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|")
+	var ok []RunResult
+	for _, r := range res.Scale {
+		if r.Err != nil {
+			fmt.Fprintf(w, "| %d | failed: %s | | | | | | | | | |\n", r.Series, oneLine(r.Err.Error()))
+			continue
+		}
+		ok = append(ok, r)
+		fmt.Fprintf(w, "| %d | %.0f | %.2f | %s | %.0f B | %s | %.0f B | %s | %.0f | %.0f | %d |\n", r.Series, r.Rate, r.CPUPerMillion,
+			mb(r.Memory.PeakRSS), float64(r.Memory.PeakRSS)/float64(r.Series), mb(r.LiveHeap), float64(r.LiveHeap)/float64(r.Series),
+			mb(r.IdleRSS), telemetry(r, "otelcol_processor_series_guard_active_series", nil),
+			telemetry(r, "otelcol_exporter_ordered_rw_held_series", nil), r.Driver.HeldMax)
+	}
+	for _, s := range res.ScaleSkipped {
+		fmt.Fprintf(w, "| skipped | %s | | | | | | | | | |\n", s)
+	}
+	if len(ok) >= 2 {
+		fmt.Fprintln(w)
+		fmt.Fprintln(w, "Marginal memory per active series (difference between two points, so the collector's fixed cost cancels):")
+		fmt.Fprintln(w)
+		fmt.Fprintln(w, "| from → to | live heap at rest / series | RSS at rest / series | peak RSS / series |")
+		fmt.Fprintln(w, "|---|---|---|---|")
+		for i := 1; i < len(ok); i++ {
+			lo, hi := ok[0], ok[i]
+			n := float64(hi.Series - lo.Series)
+			fmt.Fprintf(w, "| %d → %d | %.0f B | %.0f B | %.0f B |\n", lo.Series, hi.Series,
+				float64(hi.LiveHeap-lo.LiveHeap)/n, float64(hi.IdleRSS-lo.IdleRSS)/n, float64(hi.Memory.PeakRSS-lo.Memory.PeakRSS)/n)
+		}
+	}
+	fmt.Fprintln(w)
+
+	fmt.Fprintln(w, "### The floor: no collector")
+	fmt.Fprintln(w)
+	fmt.Fprintf(w, "The same OTLP request bodies, one goroutine in the bench process, %s each.\n\n", o.FloorDuration)
+	fmt.Fprintln(w, "| work | CPU s / M samples | samples/s per core | remote-write bytes / sample (snappy) |")
+	fmt.Fprintln(w, "|---|---|---|---|")
+	for _, f := range res.Floor {
+		fmt.Fprintf(w, "| %s | %.2f | %.0f | %.1f |\n", f.Name, f.CPUPerMillion, f.PerCore, f.BytesPerSample)
+	}
+	if a := collect(res.Throughput, "a", cpu); len(a) > 0 && len(res.Floor) > 0 {
+		fmt.Fprintln(w)
+		fmt.Fprintf(w, "(a)'s collector CPU per sample is %.1fx the translator floor and %.1fx the minimal floor.\n",
+			median(a)/res.Floor[len(res.Floor)-1].CPUPerMillion, median(a)/res.Floor[0].CPUPerMillion)
+	}
+	fmt.Fprintln(w)
+	for _, p := range res.Profiles {
+		fmt.Fprintf(w, "#### %s\n\n`%s`\n\n```\n%s```\n\n", p.Title, p.Path, trimPprof(p.Top))
+	}
+	fmt.Fprintf(w, "Session took %s.\n", res.Duration.Round(1e9))
+}
+
+// trimPprof drops pprof's preamble lines about the binary and build id.
+func trimPprof(s string) string {
+	var out []string
+	for _, line := range strings.Split(s, "\n") {
+		if strings.HasPrefix(line, "File:") || strings.HasPrefix(line, "Build ID:") || strings.HasPrefix(line, "Time:") {
+			continue
+		}
+		out = append(out, line)
+	}
+	return strings.Join(out, "\n")
+}
+
+func oneLine(s string) string {
+	s = strings.ReplaceAll(s, "\n", " ")
+	s = strings.ReplaceAll(s, "|", "/")
+	if len(s) > 200 {
+		s = s[:200] + "..."
+	}
+	return s
+}

@@ -1,0 +1,323 @@
+// Package bench is the end-to-end pipeline benchmark behind `make bench`: the built
+// otelcol-fleet binary between a load driver (pre-built OTLP/HTTP protobuf requests, closed
+// loop on the collector's backlog) and a fast remote-write sink in this process, with the
+// collector's CPU and memory read from /proc. See BENCHMARKS.md for what it measures and why.
+package bench
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/otelcol-fleet/otelcol-fleet/internal/fleettest"
+)
+
+// Options of a benchmark session.
+type Options struct {
+	Binary   string
+	RepoRoot string
+	// Rounds of the throughput comparison; each round runs every pipeline once, in a rotated order.
+	Rounds int
+	// Warmup before measuring (longer than the hold-back window, so ordered_rw releases at its
+	// steady rate), and the measured interval.
+	Warmup, Measure time.Duration
+	// Series sent in the throughput comparison.
+	Series int
+	// ScaleSeries are the series counts of the scale runs of (c).
+	ScaleSeries      []int
+	Senders          int
+	PointsPerRequest int
+	MaxBacklog       int64
+	// MaxHeldSamples is ordered_rw's holdback.max_held_samples in (b) and (c).
+	MaxHeldSamples int
+	// MaxSeries is series_guard's series_limits.max_series in (c).
+	MaxSeries int
+	// Budget bounds the whole session; the scale runs that would not fit are skipped, with the
+	// reason reported.
+	Budget time.Duration
+	// ProfileDir receives CPU and heap profiles; empty: no profiles.
+	ProfileDir    string
+	ProfileLength time.Duration
+	FloorDuration time.Duration
+	Log           io.Writer
+}
+
+// RunResult is one run of one pipeline.
+type RunResult struct {
+	Pipeline string
+	Round    int
+	Series   int
+	// Seconds is the measured interval; Samples what the sink received in it.
+	Seconds float64
+	Samples int64
+	Rate    float64
+	// CPUSeconds the collector used in the interval (utime+stime); CPUPerMillion per million
+	// samples received; Cores = CPUSeconds / Seconds.
+	CPUSeconds    float64
+	CPUPerMillion float64
+	Cores         float64
+	// DriverCPUPerMillion is this process' CPU (load driver and sink) per million samples.
+	DriverCPUPerMillion float64
+	Memory              ProcMemory
+	// After the load stopped and held samples drained (scale runs only): live heap after a
+	// forced GC, and resident memory then.
+	LiveHeap  int64
+	IdleRSS   int64
+	Sink      SinkCounts
+	Driver    DriverCounts
+	Telemetry map[string]float64
+	Err       error
+}
+
+// Bench holds what the runs share: the sink, the pre-built load, the pipelines.
+type Bench struct {
+	Opts      Options
+	Sink      *Sink
+	Load      *Load
+	Pipelines []Pipeline
+	Started   time.Time
+}
+
+// New starts the sink, checks the binary and builds the load for the largest series count.
+func New(opts Options) (*Bench, error) {
+	b := &Bench{Opts: opts, Started: time.Now()}
+	if opts.Log == nil {
+		b.Opts.Log = io.Discard
+	}
+	var err error
+	b.Pipelines, err = Pipelines(opts.Binary, opts.RepoRoot, opts.MaxHeldSamples, opts.MaxSeries)
+	if err != nil {
+		return nil, err
+	}
+	series := opts.Series
+	for _, s := range opts.ScaleSeries {
+		series = max(series, s)
+	}
+	start := time.Now()
+	b.Load, err = BuildLoad(series, opts.PointsPerRequest)
+	if err != nil {
+		return nil, err
+	}
+	b.logf("built %d OTLP requests (%d series, %.0f MB) in %.1fs", len(b.Load.Requests), series,
+		float64(b.Load.Bytes(len(b.Load.Requests)))/1e6, time.Since(start).Seconds())
+	b.Sink, err = StartSink()
+	return b, err
+}
+
+// Close stops the sink.
+func (b *Bench) Close() { _ = b.Sink.Close() }
+
+func (b *Bench) logf(format string, args ...any) {
+	fmt.Fprintf(b.Opts.Log, "[%5.0fs] "+format+"\n", append([]any{time.Since(b.Started).Seconds()}, args...)...)
+}
+
+// Pipeline returns the pipeline with key.
+func (b *Bench) Pipeline(key string) (Pipeline, bool) {
+	for _, p := range b.Pipelines {
+		if p.Key == key {
+			return p, true
+		}
+	}
+	return Pipeline{}, false
+}
+
+// runKind says what a run does beyond measuring throughput.
+type runKind struct {
+	// scale: warm up and measure over whole passes of the series, then measure memory at rest.
+	scale bool
+	// cpuProfile: fetch a CPU profile over the measured interval, saved under this name.
+	cpuProfile string
+}
+
+// Run runs pipeline p once with `series` series.
+func (b *Bench) Run(p Pipeline, series, round int, kind runKind) RunResult {
+	res := RunResult{Pipeline: p.Key, Round: round, Series: series}
+	res.Err = runScoped(b.Opts.Log, func(s *scope) { b.run(s, p, series, kind, &res) })
+	if res.Err != nil {
+		b.logf("(%s) round %d, %d series: FAILED: %v", p.Key, round, series, res.Err)
+	} else {
+		b.logf("(%s) round %d, %d series: %.0f samples/s, %.2f CPU s/M samples, %.2f cores, peak RSS %.0f MB, senders waiting %.0f%%, backlog stalls %d, refused %d",
+			p.Key, round, series, res.Rate, res.CPUPerMillion, res.Cores, float64(res.Memory.PeakRSS)/1e6, 100*res.Driver.WaitFraction, res.Driver.Stalls, res.Driver.Refused)
+	}
+	return res
+}
+
+func (b *Bench) run(s *scope, p Pipeline, series int, kind runKind, res *RunResult) {
+	b.Sink.Reset()
+	otlp := "127.0.0.1:" + strconv.Itoa(fleettest.FreePort(s))
+	pprof := "127.0.0.1:" + strconv.Itoa(fleettest.FreePort(s))
+	health := "127.0.0.1:" + strconv.Itoa(fleettest.FreePort(s))
+	c := fleettest.StartCollector(s, p.YAML, p.Env(otlp, b.Sink.URL(), pprof, health)...)
+	pid := c.Pid()
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	d := &Driver{
+		Endpoint:   otlp,
+		Load:       b.Load,
+		Requests:   b.Load.RequestsFor(series),
+		Senders:    b.Opts.Senders,
+		MaxBacklog: b.Opts.MaxBacklog,
+		Sink:       b.Sink,
+	}
+	go d.WatchHeld(ctx, c.MetricsURL())
+	sendCtx, stopSending := context.WithCancel(ctx)
+	defer stopSending()
+	driverDone := make(chan struct{})
+	go func() {
+		defer close(driverDone)
+		d.Run(sendCtx)
+	}()
+
+	// Warm up: past the hold-back window; for scale runs, until every series was sent once.
+	maxWait := b.Opts.Warmup + 3*time.Minute
+	waitUntil(s, c, b.Opts.Warmup, maxWait, func() bool { return !kind.scale || d.Counts().Passes >= 1 }, "warm-up pass")
+	passes0 := d.Counts().Passes
+	sink0 := b.Sink.Samples()
+	cpu0 := mustCPU(s, pid)
+	self0 := mustCPU(s, os.Getpid())
+	t0 := time.Now()
+
+	var profileDone chan error
+	if kind.cpuProfile != "" && p.Pprof {
+		profileDone = make(chan error, 1)
+		go func() {
+			profileDone <- fetch(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", pprof, int(b.Opts.ProfileLength.Seconds())),
+				filepath.Join(b.Opts.ProfileDir, kind.cpuProfile))
+		}()
+	}
+	measure := b.Opts.Measure
+	if profileDone != nil {
+		measure = max(measure, b.Opts.ProfileLength+time.Second)
+	}
+	waitUntil(s, c, measure, maxWait, func() bool { return !kind.scale || d.Counts().Passes >= passes0+1 }, "measured pass")
+	sink1 := b.Sink.Samples()
+	cpu1 := mustCPU(s, pid)
+	self1 := mustCPU(s, os.Getpid())
+	res.Seconds = time.Since(t0).Seconds()
+	mem, err := ReadProcMemory(pid)
+	if err != nil {
+		s.Fatal(err)
+	}
+	res.Memory = mem
+	if profileDone != nil {
+		if err := <-profileDone; err != nil {
+			s.Errorf("cpu profile: %v", err)
+		}
+	}
+	res.Telemetry, _ = fleettest.TryScrapeMetrics(c.MetricsURL())
+
+	res.Samples = sink1 - sink0
+	res.Rate = float64(res.Samples) / res.Seconds
+	res.CPUSeconds = cpu1 - cpu0
+	res.Cores = res.CPUSeconds / res.Seconds
+	if res.Samples > 0 {
+		res.CPUPerMillion = res.CPUSeconds / (float64(res.Samples) / 1e6)
+		res.DriverCPUPerMillion = (self1 - self0) / (float64(res.Samples) / 1e6)
+	}
+
+	stopSending()
+	<-driverDone
+	if kind.scale {
+		// Memory at rest: no load, nothing held, every accepted sample delivered. What is left
+		// on the heap after a GC is the per-series state (and the collector's fixed cost).
+		drained := func() bool { return d.held.Load() == 0 && b.Sink.Samples() >= d.accepted.Load() }
+		waitUntil(s, c, 0, 30*time.Second, drained, "held samples to drain")
+		heap := ""
+		if b.Opts.ProfileDir != "" && p.Pprof {
+			heap = filepath.Join(b.Opts.ProfileDir, fmt.Sprintf("heap-%s-%d.pprof", p.Key, series))
+		}
+		if p.Pprof {
+			// ?gc=1 runs a garbage collection before the profile is written.
+			if err := fetch(fmt.Sprintf("http://%s/debug/pprof/heap?gc=1", pprof), heap); err != nil {
+				s.Errorf("heap profile: %v", err)
+			}
+		}
+		// The collector reads runtime.MemStats at most once a second: wait past that so the
+		// value is from after the GC.
+		time.Sleep(1100 * time.Millisecond)
+		m := fleettest.ScrapeMetrics(s, c.MetricsURL())
+		res.LiveHeap = int64(fleettest.Sum(m, "otelcol_process_runtime_heap_alloc_bytes", nil))
+		if idle, err := ReadProcMemory(pid); err == nil {
+			res.IdleRSS = idle.RSS
+		}
+	}
+	res.Sink = b.Sink.Counts()
+	res.Driver = d.Counts()
+	cancel()
+	c.Stop(s)
+}
+
+// waitUntil waits at least min and until cond holds, failing the run after max or when the
+// collector exits.
+func waitUntil(s *scope, c *fleettest.Collector, minWait, maxWait time.Duration, cond func() bool, what string) {
+	start := time.Now()
+	for {
+		if c.Exited() {
+			s.Fatalf("collector exited while waiting for %s:\n%s", what, tailString(c.Logs(), 3000))
+		}
+		elapsed := time.Since(start)
+		if elapsed >= minWait && cond() {
+			return
+		}
+		if elapsed > maxWait {
+			s.Fatalf("timed out after %s waiting for %s", maxWait, what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func mustCPU(s *scope, pid int) float64 {
+	v, err := ProcCPUSeconds(pid)
+	if err != nil {
+		s.Fatal(err)
+	}
+	return v
+}
+
+// fetch GETs url and writes the body to path (or discards it when path is empty).
+func fetch(url, path string) error {
+	resp, err := (&http.Client{Timeout: 2 * time.Minute}).Get(url)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: status %d", url, resp.StatusCode)
+	}
+	var w io.Writer = io.Discard
+	if path != "" {
+		f, err := os.Create(path)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		w = f
+	}
+	_, err = io.Copy(w, resp.Body)
+	return err
+}
+
+// PprofTop renders `go tool pprof -top` of a profile (empty string when go is not available).
+func PprofTop(profile string, nodes int, extra ...string) string {
+	args := append([]string{"tool", "pprof", "-top", "-nodecount=" + strconv.Itoa(nodes)}, extra...)
+	args = append(args, profile)
+	out, err := exec.Command("go", args...).CombinedOutput()
+	if err != nil {
+		return fmt.Sprintf("(go tool pprof failed: %v)\n%s", err, out)
+	}
+	return string(out)
+}
+
+func tailString(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return "..." + s[len(s)-n:]
+}

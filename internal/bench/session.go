@@ -1,0 +1,128 @@
+package bench
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// Results of a whole session.
+type Results struct {
+	Opts Options
+	// Pipelines as run, in order (unavailable ones included, with their reason).
+	Pipelines  []Pipeline
+	Throughput []RunResult
+	Scale      []RunResult
+	// ScaleSkipped says which scale points were not run and why.
+	ScaleSkipped []string
+	Floor        []FloorResult
+	Profiles     []Profile
+	Duration     time.Duration
+}
+
+// Profile is a profile saved during the session, with its `go tool pprof -top` summary.
+type Profile struct {
+	Title, Path, Top string
+}
+
+// Throughput runs every available pipeline once per round, rotating the order each round so
+// that no pipeline always runs first or last on a machine whose load drifts.
+func (b *Bench) Throughput(res *Results) {
+	var avail []Pipeline
+	for _, p := range b.Pipelines {
+		if p.Unavailable == "" {
+			avail = append(avail, p)
+		} else {
+			b.logf("(%s) %s: %s", p.Key, p.Name, p.Unavailable)
+		}
+	}
+	for round := 1; round <= b.Opts.Rounds; round++ {
+		for i := range avail {
+			p := avail[(i+round-1)%len(avail)]
+			res.Throughput = append(res.Throughput, b.Run(p, b.Opts.Series, round, runKind{}))
+		}
+	}
+}
+
+// Scale runs (c) at each series count, whole passes over the series, smallest first. A point
+// whose estimated duration does not fit the remaining budget is skipped and reported.
+func (b *Bench) Scale(res *Results, reserve time.Duration) {
+	p, ok := b.Pipeline("c")
+	if !ok || p.Unavailable != "" {
+		res.ScaleSkipped = append(res.ScaleSkipped, "(c) "+p.Unavailable)
+		return
+	}
+	lastRate := 0.0
+	for _, series := range b.Opts.ScaleSeries {
+		if lastRate > 0 {
+			// Two passes at the last rate, plus start-up, warm-up floor and drain.
+			est := time.Duration(2*float64(series)/lastRate*float64(time.Second)) + b.Opts.Warmup + 25*time.Second
+			left := b.Opts.Budget - time.Since(b.Started) - reserve
+			if est > left {
+				res.ScaleSkipped = append(res.ScaleSkipped, fmt.Sprintf(
+					"%d series: two passes at the %.0f samples/s measured at the previous point need about %s; %s of the %s budget was left",
+					series, lastRate, est.Round(time.Second), left.Round(time.Second), b.Opts.Budget))
+				continue
+			}
+		}
+		r := b.Run(p, series, 1, runKind{scale: true})
+		res.Scale = append(res.Scale, r)
+		if r.Err == nil {
+			lastRate = r.Rate
+		}
+	}
+}
+
+// Floor measures the pipeline-less cost of the same samples.
+func (b *Bench) Floor(res *Results) error {
+	n := b.Load.RequestsFor(b.Opts.Series)
+	b.logf("floor: %d requests, %s each", n, b.Opts.FloorDuration)
+	f, err := MeasureFloor(b.Load, n, b.Opts.FloorDuration)
+	res.Floor = f
+	return err
+}
+
+// Profiles takes a CPU profile of (a), (b) and (c) at saturation, one run each (not part of
+// the measured figures: profiling costs a few percent).
+func (b *Bench) Profiles(res *Results, keys ...string) {
+	if b.Opts.ProfileDir == "" {
+		return
+	}
+	if err := os.MkdirAll(b.Opts.ProfileDir, 0o755); err != nil {
+		b.logf("profiles: %v", err)
+		return
+	}
+	for _, key := range keys {
+		p, ok := b.Pipeline(key)
+		if !ok || p.Unavailable != "" || !p.Pprof {
+			continue
+		}
+		name := "cpu-" + key + ".pprof"
+		r := b.Run(p, b.Opts.Series, 0, runKind{cpuProfile: name})
+		if r.Err != nil {
+			continue
+		}
+		path := filepath.Join(b.Opts.ProfileDir, name)
+		res.Profiles = append(res.Profiles, Profile{
+			Title: fmt.Sprintf("CPU (%s) %s at saturation (%.0f samples/s while profiled)", key, p.Name, r.Rate),
+			Path:  path,
+			Top:   PprofTop(path, 25),
+		})
+	}
+}
+
+// HeapProfiles summarises the heap profiles the scale runs saved.
+func (b *Bench) HeapProfiles(res *Results) {
+	for _, r := range res.Scale {
+		path := filepath.Join(b.Opts.ProfileDir, fmt.Sprintf("heap-%s-%d.pprof", r.Pipeline, r.Series))
+		if _, err := os.Stat(path); err != nil || r.Err != nil {
+			continue
+		}
+		res.Profiles = append(res.Profiles, Profile{
+			Title: fmt.Sprintf("heap in use (%s) at rest after %d series, after a GC", r.Pipeline, r.Series),
+			Path:  path,
+			Top:   PprofTop(path, 20, "-sample_index=inuse_space"),
+		})
+	}
+}
