@@ -41,9 +41,10 @@ const (
 	repoRoot          = "../.."
 )
 
-// inputs copies the real build artefacts into a private directory: `make build` may replace the
-// collector while this test runs, and the two builds compared below must see the same bytes.
-func inputs(t *testing.T) (collector, healthcheck string) {
+// inputs copies the real build artefacts and the default config into a private directory:
+// `make build` may replace the collector, or someone edit the config, while this test runs, and
+// the two builds compared below must see the same bytes.
+func inputs(t *testing.T) (collector, healthcheck, config string) {
 	t.Helper()
 	if os.Getenv("FLEET_SKIP_E2E") == "1" {
 		t.Skip("FLEET_SKIP_E2E=1: the image test needs the built collector")
@@ -52,6 +53,8 @@ func inputs(t *testing.T) (collector, healthcheck string) {
 	collector = filepath.Join(dir, "otelcol-fleet")
 	copyFile(t, filepath.Join(buildDir, "otelcol-fleet"), collector,
 		"the collector is not built: run `make build` first")
+	config = filepath.Join(dir, "config.yaml")
+	copyFile(t, defaultConfig, config, "")
 
 	healthcheck = filepath.Join(dir, "healthcheck")
 	built := filepath.Join(buildDir, "healthcheck")
@@ -67,10 +70,10 @@ func inputs(t *testing.T) (collector, healthcheck string) {
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		out, err := cmd.CombinedOutput()
 		require.NoError(t, err, "building the healthcheck program:\n%s", out)
-		return collector, healthcheck
+		return collector, healthcheck, config
 	}
 	copyFile(t, built, healthcheck, "")
-	return collector, healthcheck
+	return collector, healthcheck, config
 }
 
 func copyFile(t *testing.T, from, to, hint string) {
@@ -84,14 +87,30 @@ func copyFile(t *testing.T, from, to, hint string) {
 // the machine's image store.
 var testTag = fmt.Sprintf("otelcol-fleet:test-%d", os.Getpid())
 
-// buildWithCLI runs the command the Makefile runs, into out.
-func buildWithCLI(t *testing.T, out, collector, healthcheck string) v1.Hash {
+// imageCommand compiles this command the way `make image` runs it (`go run .`): without the race
+// detector, whatever the test's flags, so that compressing the 150 MB collector twice takes
+// seconds, not minutes.
+func imageCommand(t *testing.T) string {
 	t.Helper()
-	var stdout bytes.Buffer
-	digest, err := run([]string{"-out", out, "-collector", collector, "-healthcheck", healthcheck,
-		"-config", defaultConfig, "-tag", testTag}, &stdout)
-	require.NoError(t, err)
-	assert.Contains(t, stdout.String(), digest.String())
+	bin := filepath.Join(t.TempDir(), "image")
+	cmd := exec.Command("go", "build", "-o", bin, ".")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "building the image command:\n%s", out)
+	return bin
+}
+
+// buildWithCLI runs the image command into out and returns the digest it prints.
+func buildWithCLI(t *testing.T, command, out, collector, healthcheck, config string) v1.Hash {
+	t.Helper()
+	stdout, err := exec.Command(command, "-out", out, "-collector", collector, "-healthcheck", healthcheck,
+		"-config", config, "-tag", testTag).CombinedOutput()
+	require.NoError(t, err, "%s", stdout)
+	fields := strings.Fields(string(stdout))
+	require.GreaterOrEqual(t, len(fields), 2, "%s", stdout)
+	require.Equal(t, testTag, fields[0])
+	digest, err := v1.NewHash(fields[1])
+	require.NoError(t, err, "%s", stdout)
 	return digest
 }
 
@@ -122,11 +141,12 @@ func treeHashes(t *testing.T, dir string) map[string]string {
 // two builds are byte-for-byte identical, then proves the image runs: its file system unpacked,
 // its entrypoint and default command started chrooted as its user, /readyz answered.
 func TestImage(t *testing.T) {
-	collector, healthcheck := inputs(t)
+	collector, healthcheck, config := inputs(t)
 	first, second := t.TempDir(), t.TempDir()
-	digest := buildWithCLI(t, first, collector, healthcheck)
+	command := imageCommand(t)
+	digest := buildWithCLI(t, command, first, collector, healthcheck, config)
 	// A different SOURCE_DATE_EPOCH would change the digest; the default is fixed.
-	again := buildWithCLI(t, second, collector, healthcheck)
+	again := buildWithCLI(t, command, second, collector, healthcheck, config)
 	require.Equal(t, digest, again, "two builds of the same inputs gave different digests")
 	a, b := treeHashes(t, first), treeHashes(t, second)
 	require.Equal(t, a, b, "two builds wrote different bytes")
