@@ -144,11 +144,9 @@ func (e *ordExporter) translate(md pmetric.Metrics) []ordering.Series {
 	}
 	series := make([]ordering.Series, 0, len(tsMap))
 	// One allocation for the points of every series: a series usually has one point per push.
-	total := 0
-	for _, ts := range tsMap {
-		total += len(ts.Samples) + len(ts.Histograms)
-	}
-	points := make([]ordering.Point, 0, total)
+	// Should it grow, the series already built keep their slices of the previous array.
+	points := make([]ordering.Point, 0, len(tsMap))
+	var scratch []byte
 	for _, ts := range tsMap {
 		if len(ts.Exemplars) > 0 {
 			e.exemplarOnce.Do(func() {
@@ -159,7 +157,9 @@ func (e *ordExporter) translate(md pmetric.Metrics) []ordering.Series {
 		if e.stampLabel != "" {
 			labels = ordering.SetLabel(labels, e.stampLabel, e.stampValue)
 		}
-		s := ordering.Series{Hash: ordering.HashLabels(labels), Labels: labels}
+		var hash uint64
+		hash, scratch = ordering.HashLabels(labels, scratch)
+		s := ordering.Series{Hash: hash, Labels: labels}
 		first := len(points)
 		for _, sample := range ts.Samples {
 			points = append(points, ordering.Point{T: sample.Timestamp, V: sample.Value})

@@ -3,10 +3,13 @@ package orderedrwexporter
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/prometheus/prometheus/prompb"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component/componenttest"
@@ -169,4 +172,21 @@ func TestRequestHeadersAndLabels(t *testing.T) {
 	assert.Equal(t, "0.1.0", h.Get("X-Prometheus-Remote-Write-Version"))
 	assert.Equal(t, "tenant-1", h.Get("X-Scope-OrgID"))
 	assert.Contains(t, backend.Stored(), "{__name__=test_gauge,cluster=c1,collector_gateway=gw,instance=inst-1,job=svc,series=0}")
+}
+
+// HashLabels relies on the translator returning labels sorted by name, and on SetLabel keeping
+// them sorted; a change of either would split series silently.
+func TestTranslatedLabelsAreSorted(t *testing.T) {
+	cfg := testConfig("http://127.0.0.1:1/api/v1/write")
+	cfg.Ordering.Mode = ModeHoldbackAndStamp
+	cfg.Ordering.Stamp.Value = "gw"
+	cfg.ExternalLabels = map[string]string{"zone": "z", "a_cluster": "c"}
+	exp, err := newExporter(cfg, exportertest.NewNopSettings(metadata.Type))
+	require.NoError(t, err)
+	series := exp.translate(gauges(50, time.UnixMilli(100_000), true))
+	require.Len(t, series, 51)
+	for _, s := range series {
+		require.True(t, slices.IsSortedFunc(s.Labels, func(a, b prompb.Label) int { return strings.Compare(a.Name, b.Name) }), "%v", s.Labels)
+		require.Contains(t, s.Labels, prompb.Label{Name: "collector_gateway", Value: "gw"})
+	}
 }

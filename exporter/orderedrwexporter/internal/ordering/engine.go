@@ -67,6 +67,8 @@ type Engine struct {
 	// releaseMu makes releasing one step from taking buckets to queueing them on the shards:
 	// two releases interleaving could queue a newer point of a series before an older one.
 	releaseMu sync.Mutex
+	// releaseEpoch numbers releases; guarded by releaseMu.
+	releaseEpoch uint64
 
 	// mu guards closed; pushes hold it shared while they queue on the shards, whose channels
 	// are closed under it.
@@ -203,15 +205,16 @@ func (e *Engine) Push(ctx context.Context, series []Series) error {
 			onTime = append(onTime, ser)
 		}
 	}
-	e.hold.add(onTime, now)
 	if lateCount > 0 {
 		// A late batch is a request of its own: if the backend rejects one of its samples,
-		// the on-time samples are not in that request.
+		// the on-time samples are not in that request. Queued before the on-time samples are
+		// held, so that an early release cannot put a newer sample of a series ahead of it.
 		e.tel.released(lateCount, ReleaseLate)
 		if err := e.enqueue(ctx, e.byShard(late)); err != nil {
 			return err
 		}
 	}
+	e.hold.add(onTime, now)
 	if excess := e.hold.held.Load() - int64(e.set.MaxHeldSamples); excess > 0 {
 		e.releaseMu.Lock()
 		defer e.releaseMu.Unlock()
@@ -248,22 +251,61 @@ func (e *Engine) release(buckets [][]heldEntry, reason string) {
 		return
 	}
 	now := e.clock.Now().UnixMilli()
-	perShard := make([][]Series, len(e.shards))
-	index := make(map[uint64]int)
+	// Two passes, so that the points of every series are slices of one allocation: first give
+	// each series a slot and count its points, then place the points.
+	type slot struct {
+		ref   *seriesRef
+		count int
+	}
+	var slots []slot
+	e.releaseEpoch++
 	count := 0
 	for _, bucket := range buckets {
+		count += len(bucket)
+	}
+	slotOf := make([]int32, 0, count)
+	for _, bucket := range buckets {
 		for _, entry := range bucket {
-			shard := int(entry.ref.hash % uint64(len(e.shards)))
-			i, ok := index[entry.ref.hash]
-			if !ok {
-				i = len(perShard[shard])
-				index[entry.ref.hash] = i
-				perShard[shard] = append(perShard[shard], Series{Hash: entry.ref.hash, Labels: entry.ref.labels})
+			ref := entry.ref
+			if ref.epoch != e.releaseEpoch {
+				ref.epoch, ref.slot = e.releaseEpoch, int32(len(slots))
+				slots = append(slots, slot{ref: ref})
 			}
-			perShard[shard][i].Points = append(perShard[shard][i].Points, entry.point)
+			i := ref.slot
+			slots[i].count++
+			slotOf = append(slotOf, i)
 			e.tel.held(now - entry.arrived)
-			count++
 		}
+	}
+	points := make([]Point, count)
+	offsets := make([]int, len(slots))
+	next := 0
+	for i := range slots {
+		offsets[i] = next
+		next += slots[i].count
+	}
+	filled := make([]int, len(slots))
+	k := 0
+	for _, bucket := range buckets {
+		for _, entry := range bucket {
+			i := slotOf[k]
+			points[offsets[i]+filled[i]] = entry.point
+			filled[i]++
+			k++
+		}
+	}
+	perShard := make([][]Series, len(e.shards))
+	sizes := make([]int, len(e.shards))
+	for _, sl := range slots {
+		sizes[sl.ref.hash%uint64(len(e.shards))]++
+	}
+	for i, n := range sizes {
+		perShard[i] = make([]Series, 0, n)
+	}
+	for i, sl := range slots {
+		shard := sl.ref.hash % uint64(len(e.shards))
+		p := points[offsets[i] : offsets[i]+sl.count : offsets[i]+sl.count]
+		perShard[shard] = append(perShard[shard], Series{Hash: sl.ref.hash, Labels: sl.ref.labels, Points: p})
 	}
 	e.tel.released(count, reason)
 	// Releases wait for room on the shards rather than drop: the shards drain on their own, and

@@ -126,7 +126,8 @@ func reason(r string) attribute.KeyValue { return attribute.String("reason", r) 
 // value of a point is its timestamp, so that resends are identical.
 func series(i int, ts ...int64) Series {
 	labels := []prompb.Label{{Name: "__name__", Value: "metric"}, {Name: "series", Value: fmt.Sprint(i)}}
-	s := Series{Hash: HashLabels(labels), Labels: labels}
+	hash, _ := HashLabels(labels, nil)
+	s := Series{Hash: hash, Labels: labels}
 	for _, t := range ts {
 		s.Points = append(s.Points, Point{T: t, V: float64(t)})
 	}

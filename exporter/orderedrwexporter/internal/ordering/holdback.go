@@ -14,7 +14,11 @@ import (
 type seriesRef struct {
 	hash   uint64
 	labels []prompb.Label
-	held   int
+	held   int // guarded by holdback.mu
+	// slot of the series in the release being built, valid when epoch is that release's; used
+	// instead of a map per release, under Engine.releaseMu.
+	slot  int32
+	epoch uint64
 }
 
 type heldEntry struct {
@@ -48,6 +52,11 @@ func (h *holdback) add(series []Series, nowMillis int64) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	n := 0
+	var (
+		curKey     int64
+		cur        []heldEntry
+		haveBucket bool
+	)
 	for i := range series {
 		ser := &series[i]
 		ref := h.refs[ser.Hash]
@@ -58,13 +67,22 @@ func (h *holdback) add(series []Series, nowMillis int64) {
 		ref.held += len(ser.Points)
 		n += len(ser.Points)
 		for _, p := range ser.Points {
-			key := floorDiv(h.releaseTime(p), h.bucketMillis)
-			b, ok := h.buckets[key]
-			if !ok {
-				heap.Push(&h.keys, key)
+			// Points of one push mostly share a bucket: keep it at hand, not in the map.
+			if key := floorDiv(h.releaseTime(p), h.bucketMillis); !haveBucket || key != curKey {
+				if haveBucket {
+					h.buckets[curKey] = cur
+				}
+				var ok bool
+				if cur, ok = h.buckets[key]; !ok {
+					heap.Push(&h.keys, key)
+				}
+				curKey, haveBucket = key, true
 			}
-			h.buckets[key] = append(b, heldEntry{ref: ref, point: p, arrived: nowMillis})
+			cur = append(cur, heldEntry{ref: ref, point: p, arrived: nowMillis})
 		}
+	}
+	if haveBucket {
+		h.buckets[curKey] = cur
 	}
 	h.held.Add(int64(n))
 }

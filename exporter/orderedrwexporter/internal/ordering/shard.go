@@ -102,19 +102,17 @@ func (s *shard) process(batch []Series) {
 		return
 	}
 
-	var chunk []prompb.TimeSeries
-	size, n := 0, 0
+	first, size, n := 0, 0, 0
 	for i := range timeseries {
 		sz := timeseries[i].Size()
-		if len(chunk) > 0 && size+sz > e.set.MaxBatchBytes {
-			s.deliver(chunk, n)
-			chunk, size, n = nil, 0, 0
+		if i > first && size+sz > e.set.MaxBatchBytes {
+			s.deliver(timeseries[first:i], n)
+			first, size, n = i, 0, 0
 		}
-		chunk = append(chunk, timeseries[i])
 		size += sz
 		n += len(timeseries[i].Samples) + len(timeseries[i].Histograms)
 	}
-	s.deliver(chunk, n)
+	s.deliver(timeseries[first:], n)
 }
 
 // sweep forgets series idle longer than SeriesIdleTimeout, bounding the state to active series.
