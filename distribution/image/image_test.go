@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -28,6 +27,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
+	"github.com/otelcol-fleet/otelcol-fleet/distribution/image/internal/collectortest"
 	"github.com/otelcol-fleet/otelcol-fleet/distribution/image/internal/imagebuild"
 )
 
@@ -256,22 +256,6 @@ func fleetHealthInBinary(t *testing.T, collector string) bool {
 	return strings.Contains(string(out), "name: fleet_health")
 }
 
-func requirePortsFree(t *testing.T, ports ...string) {
-	t.Helper()
-	// The default config listens on fixed localhost ports; another collector on this machine
-	// (the distribution test runs one) must be gone first.
-	require.Eventually(t, func() bool {
-		for _, p := range ports {
-			l, err := net.Listen("tcp", "127.0.0.1:"+p)
-			if err != nil {
-				return false
-			}
-			l.Close()
-		}
-		return true
-	}, time.Minute, time.Second, "ports %v stay busy: the image's default config needs them", ports)
-}
-
 func httpGet(url string) (int, []byte) {
 	client := http.Client{Timeout: 2 * time.Second}
 	resp, err := client.Get(url)
@@ -345,7 +329,7 @@ func testRunChrooted(t *testing.T, img v1.Image, withReadyz bool) {
 	require.NoError(t, os.WriteFile(filepath.Join(rootfs, "etc", "hosts"),
 		[]byte("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"), 0o644))
 	mountRuntimeFilesystems(t, rootfs)
-	requirePortsFree(t, "4317", "4318", "8888", "13133")
+	collectortest.RequirePortsFree(t, 4317, 4318, 8888, 13133)
 
 	argv := append(append([]string{}, cf.Config.Entrypoint...), cf.Config.Cmd...)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
@@ -427,7 +411,7 @@ func testRunPodman(t *testing.T, archive string, configDigest v1.Hash, withReady
 	require.NoError(t, err, loaded)
 	assert.Equal(t, configDigest.Hex, loaded)
 
-	requirePortsFree(t, "4317", "4318", "8888", "13133")
+	collectortest.RequirePortsFree(t, 4317, 4318, 8888, 13133)
 	name := strings.ReplaceAll(strings.TrimPrefix(testTag, "otelcol-fleet:"), ":", "-") + "-podman"
 	// The only way podman runs here (facts.md): runc, explicit ulimits, the host's network.
 	out, err = run("run", "--detach", "--name", name, "--runtime", "runc",

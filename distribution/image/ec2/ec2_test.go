@@ -182,3 +182,23 @@ func TestConfig(t *testing.T) {
 		"--config", filepath.Join(dir, "config.yaml"))
 	require.NoError(t, err, "%s", out)
 }
+
+// TestConfigRuns starts the collector as the unit does (ExecStart's arguments, the environment
+// file), with the remote-write endpoint pointed at a real local Prometheus instead of AMP
+// (sigv4auth still signs, with dummy credentials): it must report ready and deliver an OTLP point.
+func TestConfigRuns(t *testing.T) {
+	dir := exampleDir(t)
+	raw, err := os.ReadFile(filepath.Join(dir, "otelcol-fleet.service"))
+	require.NoError(t, err)
+	execStart := strings.Fields(parseUnit(t, raw).one(t, "Service", "ExecStart"))
+	require.Equal(t, installedBinary, execStart[0])
+	args := strings.NewReplacer(installedConfig, filepath.Join(dir, "config.yaml")).Replace(strings.Join(execStart[1:], " "))
+
+	prom := collectortest.StartPrometheus(t)
+	collectortest.RequirePortsFree(t, 4317, 4318, 8888, 13133)
+	col := collectortest.StartCollector(t, readEnvFile(t, filepath.Join(dir, "otelcol-fleet.env")),
+		append(strings.Fields(args), "--config", "yaml:exporters::prometheus_remote_write::endpoint: "+prom.RemoteWriteURL())...)
+	col.RequireReady(t, "http://127.0.0.1:13133")
+	collectortest.SendOTLP(t, "127.0.0.1:4318", "ec2-agent", "fleet_packaging_probe", 3)
+	collectortest.RequireDelivered(t, prom, col, "ec2-agent", "fleet_packaging_probe", 3)
+}

@@ -378,3 +378,34 @@ func TestIAMPolicies(t *testing.T) {
 		assert.Contains(t, string(readme), role, "README.md does not explain role %s", role)
 	}
 }
+
+// TestConfigsRun starts the sidecar's and the gateway's collector the way their tasks do
+// (`--config env:FLEET_CONFIG` and the task's environment), with one change: the remote-write
+// endpoint points at a real local Prometheus instead of AMP (sigv4auth still signs every request,
+// with dummy credentials). Each must report ready on /readyz and deliver an OTLP point. The
+// central task is not run: its ecs_observer would call the ECS API.
+func TestConfigsRun(t *testing.T) {
+	prom := collectortest.StartPrometheus(t)
+	for _, mode := range []string{"sidecar", "gateway"} {
+		t.Run(mode, func(t *testing.T) {
+			raw, err := os.ReadFile(filepath.Join(ecsDir(t), mode, "task-definition.json"))
+			require.NoError(t, err)
+			td, err := strictDecode[ecs.RegisterTaskDefinitionInput](raw)
+			require.NoError(t, err)
+			c := container(t, td.ContainerDefinitions, collectorContainer)
+			var env []string
+			for _, kv := range c.Environment {
+				env = append(env, *kv.Name+"="+*kv.Value)
+			}
+			args := append(append([]string(nil), c.Command...),
+				"--config", "yaml:exporters::prometheus_remote_write::endpoint: "+prom.RemoteWriteURL())
+
+			collectortest.RequirePortsFree(t, 4317, 4318, 8888, 13133)
+			col := collectortest.StartCollector(t, env, args...)
+			col.RequireReady(t, "http://127.0.0.1:13133")
+			job := "ecs-" + mode
+			collectortest.SendOTLP(t, "127.0.0.1:4318", job, "fleet_packaging_probe", 42)
+			collectortest.RequireDelivered(t, prom, col, job, "fleet_packaging_probe", 42)
+		})
+	}
+}

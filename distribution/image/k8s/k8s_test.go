@@ -385,10 +385,31 @@ func checkServiceAccount(t *testing.T, m manifest, spec corev1.PodSpec) {
 }
 
 // validateConfig runs the built collector's validate on the ConfigMap's config, with the
-// container's environment: literal values as written, downward-API values as a pod would get
-// them. The service account token and CA the kubelet mounts are stood in for by files in a
-// temporary directory (the Prometheus receiver opens them at validation).
+// container's environment. The service account token and CA the kubelet mounts are stood in for
+// by files in a temporary directory (the Prometheus receiver opens them at validation).
 func validateConfig(t *testing.T, cfgYAML string, c corev1.Container) {
+	t.Helper()
+	out, err := collectortest.Validate(t, containerEnv(t, c), "--config", writeConfig(t, cfgYAML))
+	require.NoError(t, err, "otelcol-fleet validate on the ConfigMap's config:\n%s", out)
+}
+
+// writeConfig writes the config to a temporary file, with the service account files the
+// kubelet would mount stood in for, and returns its path.
+func writeConfig(t *testing.T, cfgYAML string) string {
+	t.Helper()
+	dir := t.TempDir()
+	if strings.Contains(cfgYAML, serviceAccountDir) {
+		writeServiceAccountFiles(t, dir)
+		cfgYAML = strings.ReplaceAll(cfgYAML, serviceAccountDir, dir)
+	}
+	path := filepath.Join(dir, "config.yaml")
+	require.NoError(t, os.WriteFile(path, []byte(cfgYAML), 0o600))
+	return path
+}
+
+// containerEnv is the container's environment as "K=V": literal values as written,
+// downward-API values as a pod on loopback would get them.
+func containerEnv(t *testing.T, c corev1.Container) []string {
 	t.Helper()
 	fieldValues := map[string]string{
 		"status.podIP": "127.0.0.1", "spec.nodeName": "ip-10-0-1-23.us-west-2.compute.internal",
@@ -407,15 +428,7 @@ func validateConfig(t *testing.T, cfgYAML string, c corev1.Container) {
 			t.Fatalf("env %s: only literal and fieldRef values are supported here", e.Name)
 		}
 	}
-	dir := t.TempDir()
-	if strings.Contains(cfgYAML, serviceAccountDir) {
-		writeServiceAccountFiles(t, dir)
-		cfgYAML = strings.ReplaceAll(cfgYAML, serviceAccountDir, dir)
-	}
-	path := filepath.Join(dir, "config.yaml")
-	require.NoError(t, os.WriteFile(path, []byte(cfgYAML), 0o600))
-	out, err := collectortest.Validate(t, env, "--config", path)
-	require.NoError(t, err, "otelcol-fleet validate on the ConfigMap's config:\n%s", out)
+	return env
 }
 
 func writeServiceAccountFiles(t *testing.T, dir string) {
@@ -602,4 +615,29 @@ func checkGateway(t *testing.T, m manifest, w workload, c corev1.Container, cfg 
 	// The HPA's CPU target needs a CPU request.
 	_, ok := c.Resources.Requests[corev1.ResourceCPU]
 	assert.True(t, ok)
+}
+
+// TestConfigsRun starts the sidecar's and the gateway's collector with their ConfigMap's config
+// and their container's environment (the pod IP is 127.0.0.1), the remote-write endpoint pointed
+// at a real local Prometheus instead of AMP (sigv4auth still signs, with dummy credentials).
+// Each must report ready where the kubelet probes it and deliver an OTLP point. The DaemonSet
+// and the HA Deployment are not run: Kubernetes service discovery needs an API server.
+func TestConfigsRun(t *testing.T) {
+	prom := collectortest.StartPrometheus(t)
+	for _, name := range []string{"sidecar", "gateway"} {
+		t.Run(name, func(t *testing.T) {
+			m := load(t, examples[name].file)
+			spec := workloads(m)[0].template.Spec
+			c, _ := collector(t, spec)
+			cfg := writeConfig(t, configFromConfigMap(t, m, spec, c))
+
+			collectortest.RequirePortsFree(t, 4317, 4318, 8888, healthPort)
+			col := collectortest.StartCollector(t, containerEnv(t, c), "--config", cfg,
+				"--config", "yaml:exporters::prometheus_remote_write::endpoint: "+prom.RemoteWriteURL())
+			col.RequireReady(t, fmt.Sprintf("http://127.0.0.1:%d", healthPort))
+			job := "eks-" + name
+			collectortest.SendOTLP(t, "127.0.0.1:4318", job, "fleet_packaging_probe", 7)
+			collectortest.RequireDelivered(t, prom, col, job, "fleet_packaging_probe", 7)
+		})
+	}
 }
