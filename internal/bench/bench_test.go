@@ -289,3 +289,26 @@ func (l testLog) Write(p []byte) (int, error) {
 	l.t.Log(strings.TrimRight(string(p), "\n"))
 	return len(p), nil
 }
+
+func TestDriverKeepsToItsRate(t *testing.T) {
+	sink, err := StartSink()
+	require.NoError(t, err)
+	defer sink.Close()
+	l, err := BuildLoad(5000, 100)
+	require.NoError(t, err)
+	recv := &fakeReceiver{sink: sink, deliver: true, newest: map[string]int64{}}
+	srv := httptest.NewServer(recv)
+	defer srv.Close()
+
+	d := &Driver{Endpoint: strings.TrimPrefix(srv.URL, "http://"), Load: l, Requests: len(l.Requests),
+		Senders: 4, MaxBacklog: 1_000_000, Sink: sink, Rate: 20_000}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	start := time.Now()
+	go func() { defer close(done); d.Run(ctx) }()
+	time.Sleep(time.Second)
+	cancel()
+	<-done
+	rate := float64(d.Counts().Accepted) / time.Since(start).Seconds()
+	assert.InDelta(t, 20_000, rate, 4_000)
+}

@@ -33,6 +33,12 @@ type Driver struct {
 	Senders    int
 	MaxBacklog int64
 	Sink       *Sink
+	// Rate, when positive, caps the samples per second sent (the scale runs use a fixed rate,
+	// so that what is held back and the CPU per sample compare across series counts).
+	Rate float64
+
+	paceMu   sync.Mutex
+	paceNext time.Time
 
 	held     atomic.Int64
 	heldMax  atomic.Int64
@@ -43,6 +49,7 @@ type Driver struct {
 	// waitNanos and postNanos add up the senders' time waiting for room and in requests.
 	waitNanos atomic.Int64
 	postNanos atomic.Int64
+	posts     atomic.Int64
 	passes    []atomic.Int64
 	client    *http.Client
 }
@@ -64,6 +71,10 @@ type DriverCounts struct {
 	// WaitFraction is the share of the senders' time spent waiting for the backlog to drain
 	// (the rest is spent in requests): near 0, the collector's receiver is what paces the load.
 	WaitFraction float64
+	// PostLatency is the mean time the collector took to answer a request: long answers mean
+	// the collector pushes back (a blocking exporter), short ones with no waiting would mean
+	// the driver is the limit.
+	PostLatency time.Duration
 }
 
 // Run sends until ctx is done.
@@ -96,7 +107,7 @@ func (d *Driver) sender(ctx context.Context, k int) {
 			req := d.Load.Requests[j]
 			for {
 				waitStart := time.Now()
-				if !d.waitForRoom(ctx) {
+				if !d.pace(ctx, req.Points) || !d.waitForRoom(ctx) {
 					return
 				}
 				postStart := time.Now()
@@ -105,6 +116,7 @@ func (d *Driver) sender(ctx context.Context, k int) {
 				req.SetTimestamp(lastMillis * int64(time.Millisecond))
 				ok, err := d.post(ctx, url, req.Body)
 				d.postNanos.Add(int64(time.Since(postStart)))
+				d.posts.Add(1)
 				if ctx.Err() != nil {
 					return
 				}
@@ -123,6 +135,29 @@ func (d *Driver) sender(ctx context.Context, k int) {
 		}
 		d.passes[k].Add(1)
 	}
+}
+
+// pace blocks until sending points more keeps the rate at or below Rate.
+func (d *Driver) pace(ctx context.Context, points int) bool {
+	if d.Rate <= 0 {
+		return true
+	}
+	d.paceMu.Lock()
+	now := time.Now()
+	at := d.paceNext
+	if at.Before(now) {
+		at = now
+	}
+	d.paceNext = at.Add(time.Duration(float64(points) / d.Rate * float64(time.Second)))
+	d.paceMu.Unlock()
+	if wait := time.Until(at); wait > 0 {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(wait):
+		}
+	}
+	return true
 }
 
 // waitForRoom blocks while the collector's backlog is above MaxBacklog.
@@ -171,6 +206,9 @@ func (d *Driver) Counts() DriverCounts {
 	}
 	if wait, post := d.waitNanos.Load(), d.postNanos.Load(); wait+post > 0 {
 		c.WaitFraction = float64(wait) / float64(wait+post)
+	}
+	if n := d.posts.Load(); n > 0 {
+		c.PostLatency = time.Duration(d.postNanos.Load() / n)
 	}
 	for i := range d.passes {
 		if p := d.passes[i].Load(); c.Passes < 0 || p < c.Passes {

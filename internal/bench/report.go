@@ -91,7 +91,7 @@ func (res *Results) Write(w io.Writer) {
 	fmt.Fprintf(w, "Each run: %s warm-up, %s measured; %d senders, %d points per OTLP request, backlog bound %d samples. "+
 		"Median over rounds (min–max); ratios are per round against (a) of the same round, then the median.\n\n",
 		o.Warmup, o.Measure, o.Senders, o.PointsPerRequest, o.MaxBacklog)
-	fmt.Fprintln(w, "| config | samples/s | ratio to (a) | collector CPU s / M samples | ratio to (a) | collector cores | peak RSS | driver+sink CPU s / M |")
+	fmt.Fprintln(w, "| config | samples/s | ratio to (a) | collector CPU s / M samples | ratio to (a) | collector cores | peak RSS | driver+sink cores |")
 	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|")
 	rate := func(r RunResult) float64 { return r.Rate }
 	cpu := func(r RunResult) float64 { return r.CPUPerMillion }
@@ -112,27 +112,32 @@ func (res *Results) Write(w io.Writer) {
 			spread(ratios(res.Throughput, p.Key, cpu), "%.2f"),
 			spread(collect(res.Throughput, p.Key, func(r RunResult) float64 { return r.Cores }), "%.2f"),
 			spread(collect(res.Throughput, p.Key, func(r RunResult) float64 { return float64(r.Memory.PeakRSS) / 1e6 }), "%.0f MB"),
-			spread(collect(res.Throughput, p.Key, func(r RunResult) float64 { return r.DriverCPUPerMillion }), "%.2f"))
+			spread(collect(res.Throughput, p.Key, func(r RunResult) float64 { return r.DriverCPUPerMillion * r.Rate / 1e6 }), "%.2f"))
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Every run, in the order run (order check = samples the sink saw older than / equal to the newest of their series):")
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "| round | config | samples/s | CPU s / M | cores | peak RSS | order check (older / equal) | refused / stalls | ordered_rw held max / early releases |")
-	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|")
+	fmt.Fprintln(w, "| round | config | samples/s | CPU s / M | cores | peak RSS | order check (older / equal) | senders waiting / answer | refused / stalls | ordered_rw held max / early releases |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|")
 	for _, r := range res.Throughput {
 		if r.Err != nil {
-			fmt.Fprintf(w, "| %d | (%s) | failed: %s | | | | | | |\n", r.Round, r.Pipeline, oneLine(r.Err.Error()))
+			fmt.Fprintf(w, "| %d | (%s) | failed: %s | | | | | | | |\n", r.Round, r.Pipeline, oneLine(r.Err.Error()))
 			continue
 		}
-		fmt.Fprintf(w, "| %d | (%s) | %.0f | %.2f | %.2f | %s | %d / %d | %d / %d | %d / %.0f |\n", r.Round, r.Pipeline, r.Rate,
-			r.CPUPerMillion, r.Cores, mb(r.Memory.PeakRSS), r.Sink.OutOfOrder, r.Sink.Duplicates, r.Driver.Refused+r.Driver.Failed,
+		fmt.Fprintf(w, "| %d | (%s) | %.0f | %.2f | %.2f | %s | %d / %d | %.0f%% / %.1f ms | %d / %d | %d / %.0f |\n", r.Round, r.Pipeline, r.Rate,
+			r.CPUPerMillion, r.Cores, mb(r.Memory.PeakRSS), r.Sink.OutOfOrder, r.Sink.Duplicates,
+			100*r.Driver.WaitFraction, float64(r.Driver.PostLatency.Microseconds())/1000, r.Driver.Refused+r.Driver.Failed,
 			r.Driver.Stalls, r.Driver.HeldMax, telemetry(r, "otelcol_exporter_ordered_rw_released_samples", map[string]string{"reason": "early"}))
 	}
 	fmt.Fprintln(w)
 
 	fmt.Fprintln(w, "### Scale: (c) series_guard + ordered_rw")
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "Warm-up until every series was sent once, then measured over at least one more whole pass; memory at rest is read after the load stopped, held samples drained and a GC ran (pprof heap?gc=1).")
+	rateText := "as fast as the collector takes them"
+	if o.ScaleRate > 0 {
+		rateText = fmt.Sprintf("at a fixed %.0f samples/s (so held samples and CPU per sample compare across series counts)", o.ScaleRate)
+	}
+	fmt.Fprintf(w, "Samples sent %s. Warm-up until every series was sent once (and at least %s), then measured over at least one more whole pass; memory at rest is read after the load stopped, held samples drained and a GC ran (pprof heap?gc=1).\n", rateText, o.Warmup)
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "| active series | samples/s | CPU s / M | peak RSS | peak RSS / series | live heap at rest | live heap / series | RSS at rest | guard active series | ordered_rw tracked series | held max |")
 	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|")

@@ -29,8 +29,10 @@ type Options struct {
 	Warmup, Measure time.Duration
 	// Series sent in the throughput comparison.
 	Series int
-	// ScaleSeries are the series counts of the scale runs of (c).
+	// ScaleSeries are the series counts of the scale runs of (c), sent at ScaleRate samples per
+	// second (0: at saturation).
 	ScaleSeries      []int
+	ScaleRate        float64
 	Senders          int
 	PointsPerRequest int
 	MaxBacklog       int64
@@ -131,6 +133,8 @@ func (b *Bench) Pipeline(key string) (Pipeline, bool) {
 type runKind struct {
 	// scale: warm up and measure over whole passes of the series, then measure memory at rest.
 	scale bool
+	// rate caps the samples per second sent (0: as fast as the collector takes them).
+	rate float64
 	// cpuProfile: fetch a CPU profile over the measured interval, saved under this name.
 	cpuProfile string
 }
@@ -142,8 +146,8 @@ func (b *Bench) Run(p Pipeline, series, round int, kind runKind) RunResult {
 	if res.Err != nil {
 		b.logf("(%s) round %d, %d series: FAILED: %v", p.Key, round, series, res.Err)
 	} else {
-		b.logf("(%s) round %d, %d series: %.0f samples/s, %.2f CPU s/M samples, %.2f cores, peak RSS %.0f MB, senders waiting %.0f%%, backlog stalls %d, refused %d",
-			p.Key, round, series, res.Rate, res.CPUPerMillion, res.Cores, float64(res.Memory.PeakRSS)/1e6, 100*res.Driver.WaitFraction, res.Driver.Stalls, res.Driver.Refused)
+		b.logf("(%s) round %d, %d series: %.0f samples/s, %.2f CPU s/M samples, %.2f cores, peak RSS %.0f MB, senders waiting %.0f%%, answer %.1fms, backlog stalls %d, refused %d",
+			p.Key, round, series, res.Rate, res.CPUPerMillion, res.Cores, float64(res.Memory.PeakRSS)/1e6, 100*res.Driver.WaitFraction, float64(res.Driver.PostLatency.Microseconds())/1000, res.Driver.Stalls, res.Driver.Refused)
 	}
 	return res
 }
@@ -165,6 +169,7 @@ func (b *Bench) run(s *scope, p Pipeline, series int, kind runKind, res *RunResu
 		Senders:    b.Opts.Senders,
 		MaxBacklog: b.Opts.MaxBacklog,
 		Sink:       b.Sink,
+		Rate:       kind.rate,
 	}
 	go d.WatchHeld(ctx, c.MetricsURL())
 	sendCtx, stopSending := context.WithCancel(ctx)
@@ -212,6 +217,14 @@ func (b *Bench) run(s *scope, p Pipeline, series int, kind runKind, res *RunResu
 		}
 	}
 	res.Telemetry, _ = fleettest.TryScrapeMetrics(c.MetricsURL())
+	if kind.scale && p.Pprof && b.Opts.ProfileDir != "" {
+		// The heap under load, as of the last GC: per-series state plus held samples and
+		// requests in flight.
+		path := filepath.Join(b.Opts.ProfileDir, fmt.Sprintf("heap-load-%s-%d.pprof", p.Key, series))
+		if err := fetch(fmt.Sprintf("http://%s/debug/pprof/heap", pprof), path); err != nil {
+			s.Errorf("heap profile: %v", err)
+		}
+	}
 
 	res.Samples = sink1 - sink0
 	res.Rate = float64(res.Samples) / res.Seconds
@@ -231,7 +244,7 @@ func (b *Bench) run(s *scope, p Pipeline, series int, kind runKind, res *RunResu
 		waitUntil(s, c, 0, 30*time.Second, drained, "held samples to drain")
 		heap := ""
 		if b.Opts.ProfileDir != "" && p.Pprof {
-			heap = filepath.Join(b.Opts.ProfileDir, fmt.Sprintf("heap-%s-%d.pprof", p.Key, series))
+			heap = filepath.Join(b.Opts.ProfileDir, fmt.Sprintf("heap-rest-%s-%d.pprof", p.Key, series))
 		}
 		if p.Pprof {
 			// ?gc=1 runs a garbage collection before the profile is written.

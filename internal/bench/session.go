@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 )
 
@@ -66,7 +67,11 @@ func (b *Bench) Scale(res *Results, reserve time.Duration) {
 				continue
 			}
 		}
-		r := b.Run(p, series, 1, runKind{scale: true})
+		kind := runKind{scale: true, rate: b.Opts.ScaleRate}
+		if b.Opts.ProfileDir != "" {
+			kind.cpuProfile = fmt.Sprintf("cpu-%s-%d.pprof", p.Key, series)
+		}
+		r := b.Run(p, series, 1, kind)
 		res.Scale = append(res.Scale, r)
 		if r.Err == nil {
 			lastRate = r.Rate
@@ -112,17 +117,31 @@ func (b *Bench) Profiles(res *Results, keys ...string) {
 	}
 }
 
-// HeapProfiles summarises the heap profiles the scale runs saved.
-func (b *Bench) HeapProfiles(res *Results) {
+// ScaleProfiles summarises the profiles the scale runs saved: CPU over the measured interval,
+// the heap under load and the heap at rest after a GC.
+func (b *Bench) ScaleProfiles(res *Results) {
 	for _, r := range res.Scale {
-		path := filepath.Join(b.Opts.ProfileDir, fmt.Sprintf("heap-%s-%d.pprof", r.Pipeline, r.Series))
-		if _, err := os.Stat(path); err != nil || r.Err != nil {
+		if r.Err != nil {
 			continue
 		}
-		res.Profiles = append(res.Profiles, Profile{
-			Title: fmt.Sprintf("heap in use (%s) at rest after %d series, after a GC", r.Pipeline, r.Series),
-			Path:  path,
-			Top:   PprofTop(path, 20, "-sample_index=inuse_space"),
-		})
+		for _, prof := range []struct{ file, title string }{
+			{"cpu-%s-%d.pprof", "CPU (%s) at %d series, over the measured interval"},
+			{"heap-load-%s-%d.pprof", "heap in use (%s) at %d series under load (as of the last GC)"},
+			{"heap-rest-%s-%d.pprof", "heap in use (%s) at %d series at rest, after a GC"},
+		} {
+			path := filepath.Join(b.Opts.ProfileDir, fmt.Sprintf(prof.file, r.Pipeline, r.Series))
+			if _, err := os.Stat(path); err != nil {
+				continue
+			}
+			var extra []string
+			if strings.HasPrefix(prof.file, "heap") {
+				extra = []string{"-sample_index=inuse_space"}
+			}
+			res.Profiles = append(res.Profiles, Profile{
+				Title: fmt.Sprintf(prof.title, r.Pipeline, r.Series),
+				Path:  path,
+				Top:   PprofTop(path, 20, extra...),
+			})
+		}
 	}
 }

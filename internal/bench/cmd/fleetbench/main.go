@@ -34,7 +34,8 @@ func main() {
 	flag.DurationVar(&opts.Measure, "measure", 10*time.Second, "measured interval per run")
 	flag.IntVar(&opts.Series, "series", 100_000, "series in the throughput comparison")
 	flag.StringVar(&scale, "scale", "100000,1000000,3000000", "series counts of the scale runs of (c); empty: none")
-	flag.IntVar(&opts.Senders, "senders", 4, "concurrent OTLP senders")
+	flag.Float64Var(&opts.ScaleRate, "scale-rate", 100_000, "samples per second sent in the scale runs (0: at saturation); 100k/s is every series every 10s at 1M series, every 30s at 3M")
+	flag.IntVar(&opts.Senders, "senders", 8, "concurrent OTLP senders")
 	flag.IntVar(&opts.PointsPerRequest, "points", 1000, "data points per OTLP request")
 	flag.Int64Var(&opts.MaxBacklog, "backlog", 200_000, "samples the collector may have accepted but not delivered (beyond ordered_rw's held samples)")
 	flag.IntVar(&opts.MaxHeldSamples, "max-held", 5_000_000, "ordered_rw holdback.max_held_samples in (b) and (c)")
@@ -95,7 +96,7 @@ func main() {
 	}
 	b.Scale(res, 10*time.Second)
 	if profiles {
-		b.HeapProfiles(res)
+		b.ScaleProfiles(res)
 	}
 	res.Duration = time.Since(b.Started)
 
