@@ -197,7 +197,7 @@ func TestConfigRuns(t *testing.T) {
 	prom := collectortest.StartPrometheus(t)
 	collectortest.RequirePortsFree(t, 4317, 4318, 8888, 13133)
 	col := collectortest.StartCollector(t, readEnvFile(t, filepath.Join(dir, "otelcol-fleet.env")),
-		append(strings.Fields(args), "--config", "yaml:exporters::prometheus_remote_write::endpoint: "+prom.RemoteWriteURL())...)
+		append(strings.Fields(args), "--config", "yaml:exporters::ordered_rw::endpoint: "+prom.RemoteWriteURL())...)
 	col.RequireReady(t, "http://127.0.0.1:13133")
 	collectortest.SendOTLP(t, "127.0.0.1:4318", "ec2-agent", "fleet_packaging_probe", 3)
 	collectortest.RequireDelivered(t, prom, col, "ec2-agent", "fleet_packaging_probe", 3)

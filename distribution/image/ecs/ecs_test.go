@@ -50,6 +50,7 @@ func ecsDir(t *testing.T) string {
 type collectorConfig struct {
 	Extensions map[string]map[string]any `json:"extensions"`
 	Processors map[string]map[string]any `json:"processors"`
+	Exporters  map[string]map[string]any `json:"exporters"`
 }
 
 func TestTaskDefinitions(t *testing.T) {
@@ -104,6 +105,11 @@ func TestTaskDefinitions(t *testing.T) {
 			require.True(t, ok, "the probes need fleet_health's /livez and /readyz")
 			assert.Regexp(t, `:13133$`, fh["endpoint"])
 			checkMemoryLimiter(t, cfg, c)
+			// AMP through our in-order exporter, signed with the task's or pod's role.
+			rw, ok := cfg.Exporters["ordered_rw"]
+			require.True(t, ok, "remote write goes through ordered_rw")
+			assert.Equal(t, map[string]any{"authenticator": "sigv4auth"}, rw["auth"])
+			assert.Contains(t, cfg.Processors, "series_guard")
 
 			// The binary validates the config exactly as the container passes it.
 			out, err := collectortest.Validate(t, append(envList, configEnv+"="+env[configEnv]), c.Command...)
@@ -398,7 +404,7 @@ func TestConfigsRun(t *testing.T) {
 				env = append(env, *kv.Name+"="+*kv.Value)
 			}
 			args := append(append([]string(nil), c.Command...),
-				"--config", "yaml:exporters::prometheus_remote_write::endpoint: "+prom.RemoteWriteURL())
+				"--config", "yaml:exporters::ordered_rw::endpoint: "+prom.RemoteWriteURL())
 
 			collectortest.RequirePortsFree(t, 4317, 4318, 8888, 13133)
 			col := collectortest.StartCollector(t, env, args...)

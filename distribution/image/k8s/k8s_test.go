@@ -250,6 +250,11 @@ func TestManifests(t *testing.T) {
 				"the kubelet probes the pod IP")
 			assert.Equal(t, "status.podIP", fieldRef(c, "MY_POD_IP"))
 			checkMemory(t, cfg, c)
+			// AMP through our in-order exporter, signed with the task's or pod's role.
+			rw, ok := cfg.Exporters["ordered_rw"]
+			require.True(t, ok, "remote write goes through ordered_rw")
+			assert.Equal(t, map[string]any{"authenticator": "sigv4auth"}, rw["auth"])
+			assert.Contains(t, cfg.Processors, "series_guard")
 			checkServiceAccount(t, m, spec)
 			validateConfig(t, cfgYAML, c)
 			ex.check(t, m, w, c, cfg)
@@ -562,7 +567,7 @@ func checkHADeployment(t *testing.T, m manifest, w workload, c corev1.Container,
 	d := objectsOf[*appsv1.Deployment](m)[0]
 	require.NotNil(t, d.Spec.Replicas)
 	assert.GreaterOrEqual(t, *d.Spec.Replicas, int32(2))
-	labels := cfg.Exporters["prometheus_remote_write"]["external_labels"].(map[string]any)
+	labels := cfg.Exporters["ordered_rw"]["external_labels"].(map[string]any)
 	assert.Equal(t, "${env:POD_NAME}", labels["__replica__"], "each replica names itself")
 	assert.Equal(t, "metadata.name", fieldRef(c, "POD_NAME"))
 	assert.NotEmpty(t, labels["cluster"])
@@ -633,7 +638,7 @@ func TestConfigsRun(t *testing.T) {
 
 			collectortest.RequirePortsFree(t, 4317, 4318, 8888, healthPort)
 			col := collectortest.StartCollector(t, containerEnv(t, c), "--config", cfg,
-				"--config", "yaml:exporters::prometheus_remote_write::endpoint: "+prom.RemoteWriteURL())
+				"--config", "yaml:exporters::ordered_rw::endpoint: "+prom.RemoteWriteURL())
 			col.RequireReady(t, fmt.Sprintf("http://127.0.0.1:%d", healthPort))
 			job := "eks-" + name
 			collectortest.SendOTLP(t, "127.0.0.1:4318", job, "fleet_packaging_probe", 7)
