@@ -414,8 +414,11 @@ func testRunPodman(t *testing.T, archive string, configDigest v1.Hash, withReady
 	collectortest.RequirePortsFree(t, 4317, 4318, 8888, 13133)
 	name := strings.ReplaceAll(strings.TrimPrefix(testTag, "otelcol-fleet:"), ":", "-") + "-podman"
 	// The only way podman runs here (facts.md): runc, explicit ulimits, the host's network.
+	// Read-only root, no capabilities, no privilege escalation: as the ECS task definitions
+	// and Kubernetes manifests run it.
 	out, err = run("run", "--detach", "--name", name, "--runtime", "runc",
-		"--ulimit", "nofile=20000:20000", "--ulimit", "nproc=32768:32768", "--network", "host", image)
+		"--ulimit", "nofile=20000:20000", "--ulimit", "nproc=32768:32768", "--network", "host",
+		"--read-only", "--cap-drop", "ALL", "--security-opt", "no-new-privileges", image)
 	require.NoError(t, err, "podman run:\n%s", out)
 	t.Cleanup(func() { _, _ = run("rm", "--force", name) })
 	logs := stringerFunc(func() string { l, _ := run("logs", name); return l })
