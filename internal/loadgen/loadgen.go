@@ -22,9 +22,9 @@ type Config struct {
 	Interval time.Duration
 	// ServiceName becomes the resource's service.name (Prometheus' job label).
 	ServiceName string
-	// Tenants, when > 0, spreads the series over that many tenants: series i belongs to tenant
-	// "t<i % Tenants>", set as the resource attribute TenantAttribute.
-	Tenants         int
+	// Tenants, when set, spreads the series over them: series i belongs to Tenants[i % len],
+	// set as the resource attribute TenantAttribute [tenant].
+	Tenants         []string
 	TenantAttribute string
 	// ExtraResourceAttributes are added to every resource. Attributes beyond service.name,
 	// service.namespace and service.instance.id make the remote-write exporter emit target_info.
@@ -56,10 +56,10 @@ func SeriesLabel(i int) string { return fmt.Sprintf("s%d", i) }
 
 // Tenant is the tenant of series i ("" without tenants).
 func (g *Generator) Tenant(i int) string {
-	if g.cfg.Tenants <= 0 {
+	if len(g.cfg.Tenants) == 0 {
 		return ""
 	}
-	return fmt.Sprintf("t%d", i%g.cfg.Tenants)
+	return g.cfg.Tenants[i%len(g.cfg.Tenants)]
 }
 
 // Timestamp is the time of step.
