@@ -180,12 +180,16 @@ func checkFargate(t *testing.T, td *ecs.RegisterTaskDefinitionInput) {
 	memory, err := strconv.Atoi(*td.Memory)
 	require.NoError(t, err)
 	assert.Contains(t, fargateMemory[cpu], memory, "Fargate has no %d CPU / %d MiB size", cpu, memory)
-	sum := 0
+	sum, essential := 0, 0
 	for _, c := range td.ContainerDefinitions {
 		if c.Memory != nil {
 			sum += int(*c.Memory)
 		}
+		if c.Essential == nil || *c.Essential { // ECS' default is essential
+			essential++
+		}
 	}
+	assert.Positive(t, essential, "ECS requires at least one essential container")
 	assert.LessOrEqual(t, sum, memory, "container hard limits exceed the task's memory")
 }
 
