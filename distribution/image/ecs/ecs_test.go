@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"flag"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -413,6 +414,13 @@ func TestConfigsRun(t *testing.T) {
 			collectortest.RequirePortsFree(t, 4317, 4318, 8888, 13133)
 			col := collectortest.StartCollector(t, env, args...)
 			col.RequireReady(t, "http://127.0.0.1:13133")
+			// The container health check's command line, with the image's /healthcheck
+			// replaced by the same program built on the host.
+			require.Equal(t, "CMD", c.HealthCheck.Command[0])
+			require.Equal(t, imagebuild.HealthcheckPath, c.HealthCheck.Command[1])
+			probe := filepath.Join(collectortest.RepoRoot(t), "distribution", "_build", "healthcheck")
+			out, err := exec.Command(probe, c.HealthCheck.Command[2:]...).CombinedOutput()
+			require.NoError(t, err, "the task's health check failed against a running collector:\n%s", out)
 			job := "ecs-" + mode
 			collectortest.SendOTLP(t, "127.0.0.1:4318", job, "fleet_packaging_probe", 42)
 			collectortest.RequireDelivered(t, prom, col, job, "fleet_packaging_probe", 42)
