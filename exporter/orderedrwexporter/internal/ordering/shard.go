@@ -3,6 +3,7 @@ package ordering // import "github.com/otelcol-fleet/otelcol-fleet/exporter/orde
 import (
 	"errors"
 	"math"
+	"math/bits"
 	"sync/atomic"
 	"time"
 
@@ -102,17 +103,20 @@ func (s *shard) process(batch []Series) {
 		return
 	}
 
+	// The size of each series is computed once: it bounds the requests and, summed, is the
+	// size of the encoded request, which then needs no second pass over the series.
 	first, size, n := 0, 0, 0
 	for i := range timeseries {
 		sz := timeseries[i].Size()
+		sz += 1 + varintSize(uint64(sz)) // field tag and length prefix in the WriteRequest
 		if i > first && size+sz > e.set.MaxBatchBytes {
-			s.deliver(timeseries[first:i], n)
+			s.deliver(timeseries[first:i], n, size)
 			first, size, n = i, 0, 0
 		}
 		size += sz
 		n += len(timeseries[i].Samples) + len(timeseries[i].Histograms)
 	}
-	s.deliver(timeseries[first:], n)
+	s.deliver(timeseries[first:], n, size)
 }
 
 // sweep forgets series idle longer than SeriesIdleTimeout, bounding the state to active series.
@@ -130,9 +134,10 @@ func (s *shard) sweep(now int64) {
 // deliver sends n samples. When the backend rejects their content (400, 409, 413, 422) the request
 // is split in halves, each delivered the same way, so that one rejected sample costs one sample.
 // Resending is safe: a Prometheus-compatible store accepts an identical sample it already holds.
-func (s *shard) deliver(timeseries []prompb.TimeSeries, n int) {
+// encodedSize is the size of the encoded request when known, 0 otherwise.
+func (s *shard) deliver(timeseries []prompb.TimeSeries, n, encodedSize int) {
 	e := s.engine
-	err := s.send(timeseries)
+	err := s.send(timeseries, encodedSize)
 	if err == nil {
 		e.tel.sent(n)
 		return
@@ -147,8 +152,8 @@ func (s *shard) deliver(timeseries []prompb.TimeSeries, n int) {
 		}
 		e.tel.split()
 		first, second := splitHalves(timeseries, n/2)
-		s.deliver(first, n/2)
-		s.deliver(second, n-n/2)
+		s.deliver(first, n/2, 0)
+		s.deliver(second, n-n/2, 0)
 		return
 	}
 	reason := ReasonSendFailed
@@ -161,9 +166,9 @@ func (s *shard) deliver(timeseries []prompb.TimeSeries, n int) {
 
 // send posts one request, retrying server errors, throttling and network errors with the
 // retry_on_failure backoff. Nothing else of this shard is sent meanwhile.
-func (s *shard) send(timeseries []prompb.TimeSeries) error {
+func (s *shard) send(timeseries []prompb.TimeSeries, encodedSize int) error {
 	e := s.engine
-	body, err := s.encode(&prompb.WriteRequest{Timeseries: timeseries})
+	body, err := s.encode(&prompb.WriteRequest{Timeseries: timeseries}, encodedSize)
 	if err != nil {
 		return err
 	}
@@ -206,8 +211,10 @@ func retryable(err error) bool {
 	return true // connection refused or reset, timeouts: the backend never answered
 }
 
-func (s *shard) encode(req *prompb.WriteRequest) ([]byte, error) {
-	size := req.Size()
+func (s *shard) encode(req *prompb.WriteRequest, size int) ([]byte, error) {
+	if size <= 0 {
+		size = req.Size()
+	}
 	if cap(s.protobuf) < size {
 		s.protobuf = make([]byte, size)
 	}
@@ -222,6 +229,8 @@ func (s *shard) encode(req *prompb.WriteRequest) ([]byte, error) {
 	}
 	return snappy.Encode(s.snappy[:cap(s.snappy)], s.protobuf), nil
 }
+
+func varintSize(x uint64) int { return (bits.Len64(x|1) + 6) / 7 }
 
 // splitHalves returns the first `want` samples of timeseries, in order, and the rest. A series is
 // cut in the middle when needed; the translator never mixes float and histogram samples in one

@@ -59,3 +59,16 @@ func TestSetLabelKeepsOrder(t *testing.T) {
 	h2, _ := HashLabels([]prompb.Label{{Name: "__name__", Value: "m"}, {Name: "collector_gateway", Value: "gw"}, {Name: "job", Value: "k"}}, nil)
 	assert.Equal(t, h1, h2)
 }
+
+// The request size summed from the series' sizes is the size the protobuf encoder computes.
+func TestEncodedSizeFromSeriesSizes(t *testing.T) {
+	var timeseries []prompb.TimeSeries
+	size := 0
+	for i := range 300 {
+		ts := prompb.TimeSeries{Labels: series(i, 0).Labels, Samples: make([]prompb.Sample, i%7+1)}
+		timeseries = append(timeseries, ts)
+		sz := ts.Size()
+		size += 1 + varintSize(uint64(sz)) + sz
+	}
+	assert.Equal(t, (&prompb.WriteRequest{Timeseries: timeseries}).Size(), size)
+}
