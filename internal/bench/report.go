@@ -117,17 +117,17 @@ func (res *Results) Write(w io.Writer) {
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Every run, in the order run (order check = samples the sink saw older than / equal to the newest of their series):")
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "| round | config | samples/s | CPU s / M | cores | peak RSS | order check (older / equal) | senders waiting / answer | refused / stalls | ordered_rw held max / early releases |")
-	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|")
+	fmt.Fprintln(w, "| round | config | samples/s out | in / out | CPU s / M | cores | peak RSS | order check (older / equal) | senders waiting / answer | refused / stalls | held start → end (max) / early releases |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|")
 	for _, r := range res.Throughput {
 		if r.Err != nil {
-			fmt.Fprintf(w, "| %d | (%s) | failed: %s | | | | | | | |\n", r.Round, r.Pipeline, oneLine(r.Err.Error()))
+			fmt.Fprintf(w, "| %d | (%s) | failed: %s | | | | | | | | |\n", r.Round, r.Pipeline, oneLine(r.Err.Error()))
 			continue
 		}
-		fmt.Fprintf(w, "| %d | (%s) | %.0f | %.2f | %.2f | %s | %d / %d | %.0f%% / %.1f ms | %d / %d | %d / %.0f |\n", r.Round, r.Pipeline, r.Rate,
-			r.CPUPerMillion, r.Cores, mb(r.Memory.PeakRSS), r.Sink.OutOfOrder, r.Sink.Duplicates,
+		fmt.Fprintf(w, "| %d | (%s) | %.0f | %.2f | %.2f | %.2f | %s | %d / %d | %.0f%% / %.1f ms | %d / %d | %d → %d (%d) / %.0f |\n", r.Round, r.Pipeline, r.Rate,
+			r.InputRate/r.Rate, r.CPUPerMillion, r.Cores, mb(r.Memory.PeakRSS), r.Sink.OutOfOrder, r.Sink.Duplicates,
 			100*r.Driver.WaitFraction, float64(r.Driver.PostLatency.Microseconds())/1000, r.Driver.Refused+r.Driver.Failed,
-			r.Driver.Stalls, r.Driver.HeldMax, telemetry(r, "otelcol_exporter_ordered_rw_released_samples", map[string]string{"reason": "early"}))
+			r.Driver.Stalls, r.HeldStart, r.HeldEnd, r.Driver.HeldMax, telemetry(r, "otelcol_exporter_ordered_rw_released_samples", map[string]string{"reason": "early"}))
 	}
 	fmt.Fprintln(w)
 
@@ -185,6 +185,7 @@ func (res *Results) Write(w io.Writer) {
 			median(a)/res.Floor[len(res.Floor)-1].CPUPerMillion, median(a)/res.Floor[0].CPUPerMillion)
 	}
 	fmt.Fprintln(w)
+	res.writeShares(w)
 	for _, p := range res.Profiles {
 		fmt.Fprintf(w, "#### %s\n\n`%s`\n\n```\n%s```\n\n", p.Title, p.Path, trimPprof(p.Top))
 	}
@@ -210,4 +211,46 @@ func oneLine(s string) string {
 		s = s[:200] + "..."
 	}
 	return s
+}
+
+// writeShares renders the CPU profiles split by part of the pipeline, as CPU seconds per
+// million samples (the run's figure times the part's share of the profile's samples).
+func (res *Results) writeShares(w io.Writer) {
+	var cols []Profile
+	for _, p := range res.Profiles {
+		if len(p.Shares) > 0 {
+			cols = append(cols, p)
+		}
+	}
+	if len(cols) == 0 {
+		return
+	}
+	fmt.Fprintln(w, "### Where the CPU goes")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "CPU seconds per million samples by part of the pipeline (share of the profile's samples), from the CPU profiles below. "+
+		"A sample counts in the first row whose functions are on its stack, so allocation and GC assist count where they happen.")
+	fmt.Fprintln(w)
+	fmt.Fprint(w, "| part |")
+	for _, c := range cols {
+		fmt.Fprintf(w, " %s |", c.Column)
+	}
+	fmt.Fprint(w, "\n|---|")
+	for range cols {
+		fmt.Fprint(w, "---|")
+	}
+	fmt.Fprintln(w)
+	for i, s := range cols[0].Shares {
+		fmt.Fprintf(w, "| %s |", s.Bucket)
+		for _, c := range cols {
+			f := c.Shares[i].Fraction
+			fmt.Fprintf(w, " %.2f (%.0f%%) |", f*c.CPUPerMillion, 100*f)
+		}
+		fmt.Fprintln(w)
+	}
+	fmt.Fprint(w, "| **total** |")
+	for _, c := range cols {
+		fmt.Fprintf(w, " **%.2f** |", c.CPUPerMillion)
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w)
 }

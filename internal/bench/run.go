@@ -59,6 +59,11 @@ type RunResult struct {
 	Seconds float64
 	Samples int64
 	Rate    float64
+	// InputRate is what the collector accepted per second in the same interval; HeldStart and
+	// HeldEnd are ordered_rw's held samples at its ends. In a steady state InputRate ≈ Rate and
+	// the held samples do not drift.
+	InputRate          float64
+	HeldStart, HeldEnd int64
 	// CPUSeconds the collector used in the interval (utime+stime); CPUPerMillion per million
 	// samples received; Cores = CPUSeconds / Seconds.
 	CPUSeconds    float64
@@ -174,6 +179,14 @@ func (b *Bench) run(s *scope, p Pipeline, series int, kind runKind, res *RunResu
 	go d.WatchHeld(ctx, c.MetricsURL())
 	sendCtx, stopSending := context.WithCancel(ctx)
 	defer stopSending()
+	if os.Getenv("FLEETBENCH_DEBUG") != "" {
+		go func() {
+			for ctx.Err() == nil {
+				time.Sleep(500 * time.Millisecond)
+				b.logf("debug: accepted %d, sink %d, held %d, passes %d", d.accepted.Load(), b.Sink.Samples(), d.held.Load(), d.Counts().Passes)
+			}
+		}()
+	}
 	driverDone := make(chan struct{})
 	go func() {
 		defer close(driverDone)
@@ -184,6 +197,7 @@ func (b *Bench) run(s *scope, p Pipeline, series int, kind runKind, res *RunResu
 	maxWait := b.Opts.Warmup + 3*time.Minute
 	waitUntil(s, c, b.Opts.Warmup, maxWait, func() bool { return !kind.scale || d.Counts().Passes >= 1 }, "warm-up pass")
 	passes0 := d.Counts().Passes
+	accepted0, held0 := d.accepted.Load(), d.held.Load()
 	sink0 := b.Sink.Samples()
 	cpu0 := mustCPU(s, pid)
 	self0 := mustCPU(s, os.Getpid())
@@ -203,6 +217,7 @@ func (b *Bench) run(s *scope, p Pipeline, series int, kind runKind, res *RunResu
 	}
 	waitUntil(s, c, measure, maxWait, func() bool { return !kind.scale || d.Counts().Passes >= passes0+1 }, "measured pass")
 	sink1 := b.Sink.Samples()
+	accepted1, held1 := d.accepted.Load(), d.held.Load()
 	cpu1 := mustCPU(s, pid)
 	self1 := mustCPU(s, os.Getpid())
 	res.Seconds = time.Since(t0).Seconds()
@@ -228,6 +243,8 @@ func (b *Bench) run(s *scope, p Pipeline, series int, kind runKind, res *RunResu
 
 	res.Samples = sink1 - sink0
 	res.Rate = float64(res.Samples) / res.Seconds
+	res.InputRate = float64(accepted1-accepted0) / res.Seconds
+	res.HeldStart, res.HeldEnd = held0, held1
 	res.CPUSeconds = cpu1 - cpu0
 	res.Cores = res.CPUSeconds / res.Seconds
 	if res.Samples > 0 {

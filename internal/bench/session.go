@@ -25,6 +25,10 @@ type Results struct {
 // Profile is a profile saved during the session, with its `go tool pprof -top` summary.
 type Profile struct {
 	Title, Path, Top string
+	// Column heads the CPU-by-part table for CPU profiles; Shares and CPUPerMillion fill it.
+	Column        string
+	Shares        []Share
+	CPUPerMillion float64
 }
 
 // Throughput runs every available pipeline once per round, rotating the order each round so
@@ -110,9 +114,12 @@ func (b *Bench) Profiles(res *Results, keys ...string) {
 		}
 		path := filepath.Join(b.Opts.ProfileDir, name)
 		res.Profiles = append(res.Profiles, Profile{
-			Title: fmt.Sprintf("CPU (%s) %s at saturation (%.0f samples/s while profiled)", key, p.Name, r.Rate),
-			Path:  path,
-			Top:   PprofTop(path, 25),
+			Title:         fmt.Sprintf("CPU (%s) %s at saturation (%.0f samples/s while profiled)", key, p.Name, r.Rate),
+			Path:          path,
+			Top:           PprofTop(path, 25),
+			Column:        fmt.Sprintf("(%s) %d series", key, r.Series),
+			Shares:        CPUShares(path),
+			CPUPerMillion: r.CPUPerMillion,
 		})
 	}
 }
@@ -133,15 +140,16 @@ func (b *Bench) ScaleProfiles(res *Results) {
 			if _, err := os.Stat(path); err != nil {
 				continue
 			}
-			var extra []string
+			p := Profile{Title: fmt.Sprintf(prof.title, r.Pipeline, r.Series), Path: path}
 			if strings.HasPrefix(prof.file, "heap") {
-				extra = []string{"-sample_index=inuse_space"}
+				p.Top = PprofTop(path, 20, "-sample_index=inuse_space")
+			} else {
+				p.Top = PprofTop(path, 20)
+				p.Column = fmt.Sprintf("(%s) %d series", r.Pipeline, r.Series)
+				p.Shares = CPUShares(path)
+				p.CPUPerMillion = r.CPUPerMillion
 			}
-			res.Profiles = append(res.Profiles, Profile{
-				Title: fmt.Sprintf(prof.title, r.Pipeline, r.Series),
-				Path:  path,
-				Top:   PprofTop(path, 20, extra...),
-			})
+			res.Profiles = append(res.Profiles, p)
 		}
 	}
 }

@@ -30,7 +30,7 @@ func main() {
 	root := fleettest.RepoRoot()
 	flag.StringVar(&opts.Binary, "binary", filepath.Join(root, "distribution", "_build", "otelcol-fleet"), "collector binary")
 	flag.IntVar(&opts.Rounds, "rounds", 3, "rounds of the throughput comparison")
-	flag.DurationVar(&opts.Warmup, "warmup", 8*time.Second, "warm-up per run (longer than the 5s hold-back window)")
+	flag.DurationVar(&opts.Warmup, "warmup", 15*time.Second, "warm-up per run: ordered_rw accepts without releasing for the first 5s (its window), then drains that backlog; it reaches a steady state after about 12s here")
 	flag.DurationVar(&opts.Measure, "measure", 10*time.Second, "measured interval per run")
 	flag.IntVar(&opts.Series, "series", 100_000, "series in the throughput comparison")
 	flag.StringVar(&scale, "scale", "100000,1000000,3000000", "series counts of the scale runs of (c); empty: none")
