@@ -44,10 +44,11 @@ run: build ## Build, then run the collector on distribution/config.yaml
 lint: ## gofmt and go vet
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	cd distribution/image && $(GO) vet ./...
 
-# Real servers the end-to-end tests run against, and the browser that checks the fleet page
-# (Debian packages); installed when missing.
-TEST_PACKAGES := prometheus nginx-light chromium
+# Real servers the end-to-end tests run against, the browser that checks the fleet page, and
+# the container runtime that runs the image (Debian packages); installed when missing.
+TEST_PACKAGES := prometheus nginx-light chromium podman runc
 
 .PHONY: test-deps
 test-deps: ## Install the real servers the tests use (Debian packages; needs root)
@@ -58,9 +59,18 @@ test-deps: ## Install the real servers the tests use (Debian packages; needs roo
 	fi
 
 .PHONY: test
-test: build test-deps lint ## Every test: unit tests with -race, the built binary, then make e2e
+test: build test-deps lint ## Every test: unit tests with -race, the built binary, packaging, then make e2e
 	CGO_ENABLED=1 $(GO) test -race -timeout 20m $$($(GO) list ./... | grep -v '/internal/e2e$$')
+	$(MAKE) test-packaging
 	$(MAKE) e2e
+
+.PHONY: test-packaging
+test-packaging: build test-deps ## Image (run chrooted and in podman, as root), ECS, EKS and EC2 tests (own module)
+	cd distribution/image && CGO_ENABLED=1 $(GO) test -race -timeout 20m ./...
+
+.PHONY: image
+image: build ## Container image without Docker: OCI layout + docker-archive in distribution/_build/
+	cd distribution/image && $(GO) run . -out $(BUILD_DIR)
 
 .PHONY: e2e
 e2e: build test-deps ## The gateway architecture on real parts: every scenario, with its table

@@ -11,8 +11,6 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.opentelemetry.io/collector/pdata/pcommon"
-	"go.opentelemetry.io/collector/pdata/pmetric"
 
 	"github.com/otelcol-fleet/otelcol-fleet/internal/fleettest"
 )
@@ -43,8 +41,11 @@ func TestADOTValidateWarns(t *testing.T) {
 	out, err = runBinary(t, "validate", "--feature-gates=-otelcolfleet.adotCompat", "--config", cfg)
 	require.Error(t, err)
 	assert.NotContains(t, out, "ADOT compatibility")
-	assert.Contains(t, out, `unknown type: "awsprometheusremotewrite"`)
-	assert.Contains(t, out, "has invalid keys: address")
+	// Upstream reports one error per section, the first it meets in map order: check the
+	// sections that hold a single retired setting.
+	assert.Contains(t, out, "invalid keys: ballast_size_mib")
+	assert.Contains(t, out, `unknown type: "memory_ballast"`)
+	assert.Contains(t, out, "invalid keys: address")
 }
 
 // TestADOTCompatHidesNoTypo: a key that is not a retired setting still fails as upstream does,
@@ -92,6 +93,8 @@ service:
 // process is stopped with SIGTERM by the returned function, which asserts a clean exit.
 func startExample(t *testing.T, cfg string, env ...string) (*fleettest.LockedBuffer, func()) {
 	t.Helper()
+	// Shipped configs listen on the collector's fixed ports.
+	fleettest.LockDefaultPorts(t)
 	cmd := exec.Command(fleettest.CollectorBinary(t), "--config", cfg)
 	cmd.Env = append(exampleEnv(t), env...)
 	out := &fleettest.LockedBuffer{}
@@ -139,18 +142,7 @@ func TestADOTAgentGuideRuns(t *testing.T) {
 	assert.Equal(t, http.StatusOK, httpStatus("http://127.0.0.1:8888/metrics"))
 	assert.Contains(t, out.String(), `ADOT compatibility: retired setting "exporters.awsprometheusremotewrite" rewritten`)
 
-	md := pmetric.NewMetrics()
-	rm := md.ResourceMetrics().AppendEmpty()
-	rm.Resource().Attributes().PutStr("service.name", "adotcompat")
-	g := rm.ScopeMetrics().AppendEmpty().Metrics().AppendEmpty()
-	g.SetName("adot_compat_probe")
-	dp := g.SetEmptyGauge().DataPoints().AppendEmpty()
-	dp.SetTimestamp(pcommon.NewTimestampFromTime(time.Now()))
-	dp.SetDoubleValue(7)
-	fleettest.SendOTLP(t, "127.0.0.1:4318", md)
-	require.Eventually(t, func() bool {
-		return prom.QueryScalar(t, `adot_compat_probe{job="adotcompat"}`) == 7
-	}, 30*time.Second, 250*time.Millisecond, "probe never reached Prometheus:\n%s", out)
+	deliverProbe(t, prom, "127.0.0.1:4318", "adotcompat", "adot_compat_probe", 7, out)
 	stop()
 }
 

@@ -6,6 +6,7 @@ package distribution
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io/fs"
 	"net/http"
 	"os"
@@ -237,18 +238,7 @@ func TestDefaultConfigRuns(t *testing.T) {
 	assert.Contains(t, body, "otelcol_process_memory_rss")
 
 	// Data sent to the agent's OTLP/HTTP port arrives in Prometheus.
-	md := pmetric.NewMetrics()
-	rm := md.ResourceMetrics().AppendEmpty()
-	rm.Resource().Attributes().PutStr("service.name", "disttest")
-	g := rm.ScopeMetrics().AppendEmpty().Metrics().AppendEmpty()
-	g.SetName("fleet_distribution_probe")
-	dp := g.SetEmptyGauge().DataPoints().AppendEmpty()
-	dp.SetTimestamp(pcommon.NewTimestampFromTime(time.Now()))
-	dp.SetDoubleValue(42)
-	fleettest.SendOTLP(t, "localhost:4318", md)
-	require.Eventually(t, func() bool {
-		return prom.QueryScalar(t, `fleet_distribution_probe{job="disttest"}`) == 42
-	}, 30*time.Second, 250*time.Millisecond, "probe metric never reached Prometheus:\n%s", out)
+	deliverProbe(t, prom, "localhost:4318", "disttest", "fleet_distribution_probe", 42, out)
 	_, body = get("http://localhost:8888/metrics")
 	assert.Contains(t, body, `otelcol_receiver_accepted_metric_points{receiver="otlp"`)
 	assert.Contains(t, body, `otelcol_exporter_sent_metric_points{exporter="ordered_rw"`)
@@ -266,4 +256,22 @@ func TestDefaultConfigRuns(t *testing.T) {
 
 	stop()
 	assert.Contains(t, out.String(), "Shutdown complete")
+}
+
+// deliverProbe sends one gauge sample to a collector's OTLP/HTTP endpoint and waits until
+// Prometheus stores it under the given job: the pipeline works end to end.
+func deliverProbe(t *testing.T, prom *fleettest.Prometheus, otlpEndpoint, job, metric string, value float64, logs fmt.Stringer) {
+	t.Helper()
+	md := pmetric.NewMetrics()
+	rm := md.ResourceMetrics().AppendEmpty()
+	rm.Resource().Attributes().PutStr("service.name", job)
+	g := rm.ScopeMetrics().AppendEmpty().Metrics().AppendEmpty()
+	g.SetName(metric)
+	dp := g.SetEmptyGauge().DataPoints().AppendEmpty()
+	dp.SetTimestamp(pcommon.NewTimestampFromTime(time.Now()))
+	dp.SetDoubleValue(value)
+	fleettest.SendOTLP(t, otlpEndpoint, md)
+	require.Eventually(t, func() bool {
+		return prom.QueryScalar(t, fmt.Sprintf(`%s{job=%q}`, metric, job)) == value
+	}, 30*time.Second, 250*time.Millisecond, "%s never reached Prometheus:\n%s", metric, logs)
 }
