@@ -312,3 +312,9 @@ func TestDriverKeepsToItsRate(t *testing.T) {
 	rate := float64(d.Counts().Accepted) / time.Since(start).Seconds()
 	assert.InDelta(t, 20_000, rate, 4_000)
 }
+
+func TestCount(t *testing.T) {
+	for n, want := range map[int]string{999: "999", 99871: "100k", 100_000: "100k", 1_000_000: "1M", 2_999_000: "3M", 1_500_000: "1.5M"} {
+		assert.Equal(t, want, count(n), "%d", n)
+	}
+}

@@ -88,6 +88,9 @@ func telemetry(r RunResult, name string, labels map[string]string) float64 {
 func (res *Results) Write(w io.Writer) {
 	o := res.Opts
 	fmt.Fprintf(w, "### Pipeline throughput: %d series, %d rounds, interleaved\n\n", o.Series, o.Rounds)
+	if len(o.CollectorEnv) > 0 {
+		fmt.Fprintf(w, "Collector environment added: `%s`.\n\n", strings.Join(o.CollectorEnv, " "))
+	}
 	fmt.Fprintf(w, "Each run: %s warm-up, %s measured; %d senders, %d points per OTLP request, backlog bound %d samples. "+
 		"Median over rounds (min–max); ratios are per round against (a) of the same round, then the median.\n\n",
 		o.Warmup, o.Measure, o.Senders, o.PointsPerRequest, o.MaxBacklog)

@@ -47,7 +47,9 @@ type Options struct {
 	ProfileDir    string
 	ProfileLength time.Duration
 	FloorDuration time.Duration
-	Log           io.Writer
+	// CollectorEnv is added to every collector's environment ("K=V").
+	CollectorEnv []string
+	Log          io.Writer
 }
 
 // RunResult is one run of one pipeline.
@@ -162,7 +164,7 @@ func (b *Bench) run(s *scope, p Pipeline, series int, kind runKind, res *RunResu
 	otlp := "127.0.0.1:" + strconv.Itoa(fleettest.FreePort(s))
 	pprof := "127.0.0.1:" + strconv.Itoa(fleettest.FreePort(s))
 	health := "127.0.0.1:" + strconv.Itoa(fleettest.FreePort(s))
-	c := fleettest.StartCollector(s, p.YAML, p.Env(otlp, b.Sink.URL(), pprof, health)...)
+	c := fleettest.StartCollector(s, p.YAML, append(p.Env(otlp, b.Sink.URL(), pprof, health), b.Opts.CollectorEnv...)...)
 	pid := c.Pid()
 
 	ctx, cancel := context.WithCancel(context.Background())

@@ -2,8 +2,10 @@ package bench
 
 import (
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -117,7 +119,7 @@ func (b *Bench) Profiles(res *Results, keys ...string) {
 			Title:         fmt.Sprintf("CPU (%s) %s at saturation (%.0f samples/s while profiled)", key, p.Name, r.Rate),
 			Path:          path,
 			Top:           PprofTop(path, 25),
-			Column:        fmt.Sprintf("(%s) %d series", key, r.Series),
+			Column:        fmt.Sprintf("(%s) saturation, %s series", key, count(r.Series)),
 			Shares:        CPUShares(path),
 			CPUPerMillion: r.CPUPerMillion,
 		})
@@ -145,11 +147,22 @@ func (b *Bench) ScaleProfiles(res *Results) {
 				p.Top = PprofTop(path, 20, "-sample_index=inuse_space")
 			} else {
 				p.Top = PprofTop(path, 20)
-				p.Column = fmt.Sprintf("(%s) %d series", r.Pipeline, r.Series)
+				p.Column = fmt.Sprintf("(%s) %s series at %s/s", r.Pipeline, count(r.Series), count(int(r.Rate+0.5)))
 				p.Shares = CPUShares(path)
 				p.CPUPerMillion = r.CPUPerMillion
 			}
 			res.Profiles = append(res.Profiles, p)
 		}
 	}
+}
+
+// count renders 100000 as 100k, 1000000 as 1M and 99871 as 100k.
+func count(n int) string {
+	switch {
+	case n >= 999_500:
+		return strconv.FormatFloat(math.Round(float64(n)/1e5)/10, 'f', -1, 64) + "M"
+	case n >= 1000:
+		return strconv.FormatFloat(math.Round(float64(n)/1e3), 'f', -1, 64) + "k"
+	}
+	return strconv.Itoa(n)
 }

@@ -45,6 +45,13 @@ func main() {
 	flag.DurationVar(&opts.ProfileLength, "profile-seconds", 8*time.Second, "CPU profile length")
 	flag.BoolVar(&profiles, "profiles", true, "take CPU profiles of (a), (b), (c) and heap profiles of the scale runs")
 	flag.StringVar(&only, "only", "", "comma-separated pipeline keys to run in the throughput comparison (default: all)")
+	flag.Func("collector-env", "K=V added to every collector's environment (repeatable), e.g. GOMEMLIMIT=1GiB", func(v string) error {
+		if !strings.Contains(v, "=") {
+			return fmt.Errorf("want K=V, got %q", v)
+		}
+		opts.CollectorEnv = append(opts.CollectorEnv, v)
+		return nil
+	})
 	flag.StringVar(&out, "out", "", "also write the Markdown report to this file")
 	flag.Parse()
 
