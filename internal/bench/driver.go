@@ -50,8 +50,10 @@ type Driver struct {
 	waitNanos atomic.Int64
 	postNanos atomic.Int64
 	posts     atomic.Int64
-	passes    []atomic.Int64
-	client    *http.Client
+	// passes counts, per sender, how many times it sent all its requests (set by Run, read
+	// concurrently by Counts).
+	passes atomic.Pointer[[]atomic.Int64]
+	client *http.Client
 }
 
 // DriverCounts is a snapshot of what the driver did.
@@ -79,7 +81,8 @@ type DriverCounts struct {
 
 // Run sends until ctx is done.
 func (d *Driver) Run(ctx context.Context) {
-	d.passes = make([]atomic.Int64, d.Senders)
+	passes := make([]atomic.Int64, d.Senders)
+	d.passes.Store(&passes)
 	d.client = &http.Client{
 		Timeout: 30 * time.Second,
 		Transport: &http.Transport{
@@ -133,7 +136,7 @@ func (d *Driver) sender(ctx context.Context, k int) {
 				time.Sleep(2 * time.Millisecond)
 			}
 		}
-		d.passes[k].Add(1)
+		(*d.passes.Load())[k].Add(1)
 	}
 }
 
@@ -210,9 +213,11 @@ func (d *Driver) Counts() DriverCounts {
 	if n := d.posts.Load(); n > 0 {
 		c.PostLatency = time.Duration(d.postNanos.Load() / n)
 	}
-	for i := range d.passes {
-		if p := d.passes[i].Load(); c.Passes < 0 || p < c.Passes {
-			c.Passes = p
+	if passes := d.passes.Load(); passes != nil {
+		for i := range *passes {
+			if p := (*passes)[i].Load(); c.Passes < 0 || p < c.Passes {
+				c.Passes = p
+			}
 		}
 	}
 	return c
