@@ -88,6 +88,9 @@ func telemetry(r RunResult, name string, labels map[string]string) float64 {
 func (res *Results) Write(w io.Writer) {
 	o := res.Opts
 	fmt.Fprintf(w, "### Pipeline throughput: %d series, %d rounds, interleaved\n\n", o.Series, o.Rounds)
+	if o.Warmup < MinSteadyWarmup {
+		fmt.Fprintf(w, "**Warm-up %s is shorter than %s: ordered_rw has not reached its steady state (it releases nothing for its first 5 s, then drains); its figures below are not valid.**\n\n", o.Warmup, MinSteadyWarmup)
+	}
 	if len(o.CollectorEnv) > 0 {
 		fmt.Fprintf(w, "Collector environment added: `%s`.\n\n", strings.Join(o.CollectorEnv, " "))
 	}
@@ -127,8 +130,12 @@ func (res *Results) Write(w io.Writer) {
 			fmt.Fprintf(w, "| %d | (%s) | failed: %s | | | | | | | | |\n", r.Round, r.Pipeline, oneLine(r.Err.Error()))
 			continue
 		}
+		inOut := math.NaN()
+		if r.Rate > 0 {
+			inOut = r.InputRate / r.Rate
+		}
 		fmt.Fprintf(w, "| %d | (%s) | %.0f | %.2f | %.2f | %.2f | %s | %d / %d | %.0f%% / %.1f ms | %d / %d | %d → %d (%d) / %.0f |\n", r.Round, r.Pipeline, r.Rate,
-			r.InputRate/r.Rate, r.CPUPerMillion, r.Cores, mb(r.Memory.PeakRSS), r.Sink.OutOfOrder, r.Sink.Duplicates,
+			inOut, r.CPUPerMillion, r.Cores, mb(r.Memory.PeakRSS), r.Sink.OutOfOrder, r.Sink.Duplicates,
 			100*r.Driver.WaitFraction, float64(r.Driver.PostLatency.Microseconds())/1000, r.Driver.Refused+r.Driver.Failed,
 			r.Driver.Stalls, r.HeldStart, r.HeldEnd, r.Driver.HeldMax, telemetry(r, "otelcol_exporter_ordered_rw_released_samples", map[string]string{"reason": "early"}))
 	}

@@ -56,6 +56,9 @@ func main() {
 	flag.Parse()
 
 	opts.RepoRoot = root
+	if opts.Warmup < bench.MinSteadyWarmup {
+		fmt.Fprintf(os.Stderr, "fleetbench: warning: -warmup %s is shorter than %s; ordered_rw figures will not be steady state\n", opts.Warmup, bench.MinSteadyWarmup)
+	}
 	opts.Log = os.Stderr
 	for _, s := range strings.Split(scale, ",") {
 		if s = strings.TrimSpace(s); s == "" {
