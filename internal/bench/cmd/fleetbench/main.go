@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strconv"
@@ -121,6 +122,7 @@ func main() {
 	}
 	fmt.Fprintf(w, "Machine: %s, %d cores (GOMAXPROCS %d), %s; %s/%s, %s. Binary %s.\n\n",
 		cpuModel(), runtime.NumCPU(), runtime.GOMAXPROCS(0), memTotal(), runtime.GOOS, runtime.GOARCH, runtime.Version(), opts.Binary)
+	fmt.Fprintf(w, "Source: %s. Run at %s UTC.\n\n", gitState(root), b.Started.UTC().Format("2006-01-02 15:04"))
 	res.Write(w)
 	if opts.ProfileDir != "" {
 		fmt.Fprintf(w, "\nProfiles: %s\n", opts.ProfileDir)
@@ -164,4 +166,18 @@ func memTotal() string {
 		}
 	}
 	return "unknown memory"
+}
+
+// gitState names the commit the binary was built from, and whether the tree had changes
+// (the binary is built from the working tree).
+func gitState(root string) string {
+	head, err := exec.Command("git", "-C", root, "rev-parse", "--short", "HEAD").Output()
+	if err != nil {
+		return "unknown commit"
+	}
+	state := "commit " + strings.TrimSpace(string(head))
+	if st, err := exec.Command("git", "-C", root, "status", "--porcelain", "--untracked-files=no").Output(); err == nil && len(strings.TrimSpace(string(st))) > 0 {
+		state += " with uncommitted changes in the work tree (" + strconv.Itoa(len(strings.Split(strings.TrimSpace(string(st)), "\n"))) + " files)"
+	}
+	return state
 }
