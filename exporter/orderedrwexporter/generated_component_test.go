@@ -22,7 +22,7 @@ func TestComponentConfigStruct(t *testing.T) {
 }
 
 // TestComponentLifecycle goes through the factory, as the collector does: create, start, push,
-// shut down (which flushes held samples), and shut down without start.
+// shut down (which releases held samples before its deadline), and shut down without start.
 func TestComponentLifecycle(t *testing.T) {
 	backend := promtest.NewBackend(t)
 	factory := NewFactory()
@@ -40,7 +40,11 @@ func TestComponentLifecycle(t *testing.T) {
 	require.NoError(t, exp.Start(context.Background(), componenttest.NewNopHost()))
 	require.NoError(t, exp.ConsumeMetrics(context.Background(), gauges(10, time.Now(), true)))
 	require.Zero(t, backend.Requests())
-	require.NoError(t, exp.Shutdown(context.Background()))
-	require.Equal(t, 11, backend.StoredCount(), "10 samples and target_info flushed at shutdown")
+	// Held samples keep their schedule at shutdown, up to the window; a deadline releases them
+	// ahead of it, early enough to send them.
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	require.NoError(t, exp.Shutdown(ctx))
+	require.Equal(t, 11, backend.StoredCount(), "10 samples and target_info released at the shutdown deadline")
 	require.Error(t, exp.ConsumeMetrics(context.Background(), gauges(1, time.Now(), false)))
 }

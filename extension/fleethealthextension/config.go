@@ -9,6 +9,7 @@ import (
 	"go.opentelemetry.io/collector/config/confighttp"
 
 	"github.com/otelcol-fleet/otelcol-fleet/extension/fleethealthextension/internal/fleet"
+	"github.com/otelcol-fleet/otelcol-fleet/extension/fleethealthextension/internal/health"
 )
 
 // Config is the fleet_health extension's configuration.
@@ -39,7 +40,7 @@ type Config struct {
 	_ struct{}
 }
 
-// ThresholdsConfig holds the readiness thresholds, each a share between 0 and 1.
+// ThresholdsConfig holds the readiness thresholds: shares between 0 and 1, and a delay.
 type ThresholdsConfig struct {
 	// QueueUtilization: any exporter's sending-queue size / capacity.
 	QueueUtilization float64 `mapstructure:"queue_utilization"`
@@ -50,6 +51,20 @@ type ThresholdsConfig struct {
 	// SendFailureRatio: share of an exporter's items that failed to send or to enqueue in the
 	// last interval.
 	SendFailureRatio float64 `mapstructure:"send_failure_ratio"`
+	// SendLag: how long ago the oldest sample due and not yet delivered by an exporter that
+	// publishes its send lag (ordered_rw) became due. Zero disables it.
+	SendLag time.Duration `mapstructure:"send_lag"`
+}
+
+// health returns the thresholds as the evaluator takes them.
+func (th ThresholdsConfig) health() health.Thresholds {
+	return health.Thresholds{
+		QueueUtilization:  th.QueueUtilization,
+		MemoryUtilization: th.MemoryUtilization,
+		RefusedRatio:      th.RefusedRatio,
+		SendFailureRatio:  th.SendFailureRatio,
+		SendLagSeconds:    th.SendLag.Seconds(),
+	}
 }
 
 // FleetConfig configures the fleet view.
@@ -100,6 +115,9 @@ func (cfg *Config) Validate() error {
 		if v < 0 || v > 1 {
 			errs = append(errs, fmt.Errorf("`thresholds::%s` must be between 0 and 1 (0 disables it), found %g", key, v))
 		}
+	}
+	if cfg.Thresholds.SendLag < 0 {
+		errs = append(errs, fmt.Errorf("`thresholds::send_lag` must not be negative (0 disables it), found %s", cfg.Thresholds.SendLag))
 	}
 	if cfg.Fleet.ReportTo != "" {
 		if _, err := fleet.ReportURL(cfg.Fleet.ReportTo); err != nil {

@@ -22,7 +22,7 @@ func TestUnmarshalDefaultConfig(t *testing.T) {
 	require.Equal(t, "localhost:13133", c.NetAddr.Endpoint)
 	require.Equal(t, 5*time.Second, c.CheckInterval)
 	require.Empty(t, c.TelemetryEndpoint, "derived from service::telemetry at start")
-	require.Equal(t, ThresholdsConfig{QueueUtilization: 0.8, MemoryUtilization: 0.9, RefusedRatio: 0.01, SendFailureRatio: 0.05}, c.Thresholds)
+	require.Equal(t, ThresholdsConfig{QueueUtilization: 0.8, MemoryUtilization: 0.9, RefusedRatio: 0.01, SendFailureRatio: 0.05, SendLag: 15 * time.Second}, c.Thresholds)
 	require.Equal(t, 30*time.Second, c.Recovery)
 	require.Equal(t, 30*time.Second, c.Fleet.StaleAfter)
 	require.Empty(t, c.Fleet.ReportTo)
@@ -47,7 +47,7 @@ func TestLoadConfig(t *testing.T) {
 	want.NetAddr.Endpoint = "0.0.0.0:13134"
 	want.CheckInterval = 2 * time.Second
 	want.TelemetryEndpoint = "http://127.0.0.1:9999/metrics"
-	want.Thresholds = ThresholdsConfig{QueueUtilization: 0.5, MemoryUtilization: 0.75, RefusedRatio: 0, SendFailureRatio: 0.2}
+	want.Thresholds = ThresholdsConfig{QueueUtilization: 0.5, MemoryUtilization: 0.75, RefusedRatio: 0, SendFailureRatio: 0.2, SendLag: 0}
 	want.Recovery = time.Minute
 	want.Fleet = FleetConfig{ReportTo: "http://gateway:13133", ID: "agent-7", Role: "agent", StaleAfter: 15 * time.Second, ForgetAfter: 10 * time.Minute, MaxMembers: 50}
 	require.Equal(t, want, cfg)
@@ -67,6 +67,7 @@ func TestValidate(t *testing.T) {
 		{"memory_utilization", func(c *Config) { c.Thresholds.MemoryUtilization = -0.1 }, "`thresholds::memory_utilization` must be between 0 and 1 (0 disables it), found -0.1"},
 		{"refused_ratio", func(c *Config) { c.Thresholds.RefusedRatio = 2 }, "`thresholds::refused_ratio` must be between 0 and 1 (0 disables it), found 2"},
 		{"send_failure_ratio", func(c *Config) { c.Thresholds.SendFailureRatio = 7 }, "`thresholds::send_failure_ratio` must be between 0 and 1 (0 disables it), found 7"},
+		{"send_lag", func(c *Config) { c.Thresholds.SendLag = -time.Second }, "`thresholds::send_lag` must not be negative (0 disables it), found -1s"},
 		{"report_to", func(c *Config) { c.Fleet.ReportTo = "gateway:13133" }, "`fleet::report_to` must be an http(s) URL, found \"gateway:13133\""},
 		{"stale_after", func(c *Config) { c.Fleet.StaleAfter = 0 }, "`fleet::stale_after` must be positive, found 0s"},
 		{"forget_after", func(c *Config) { c.Fleet.ForgetAfter = time.Second }, "`fleet::forget_after` must be at least `fleet::stale_after` (30s), found 1s"},

@@ -77,7 +77,7 @@ func newFleetHealth(cfg *Config, set extension.Settings, now func() time.Time) (
 		logger:    set.Logger,
 		now:       now,
 		id:        memberID(cfg.Fleet.ID),
-		evaluator: health.NewEvaluator(health.Thresholds(cfg.Thresholds), cfg.Recovery, now),
+		evaluator: health.NewEvaluator(cfg.Thresholds.health(), cfg.Recovery, now),
 		registry:  fleet.NewRegistry(cfg.Fleet.StaleAfter, cfg.Fleet.ForgetAfter, cfg.Fleet.MaxMembers, now),
 		client:    &http.Client{Timeout: timeout},
 		telemetryURL: func() string {

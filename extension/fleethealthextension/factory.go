@@ -22,7 +22,11 @@ const (
 	defaultMemoryUtilization = 0.9
 	defaultRefusedRatio      = 0.01
 	defaultSendFailureRatio  = 0.05
-	defaultRecovery          = 30 * time.Second
+	// defaultSendLag is three attempts of ordered_rw's default 5 s `timeout`: a destination that
+	// answers, even slowly or with a few retries, stays under it; one that stopped answering
+	// trips it within 15 s.
+	defaultSendLag  = 15 * time.Second
+	defaultRecovery = 30 * time.Second
 
 	defaultRole        = "collector"
 	defaultStaleAfter  = 30 * time.Second
@@ -46,6 +50,7 @@ func createDefaultConfig() component.Config {
 			MemoryUtilization: defaultMemoryUtilization,
 			RefusedRatio:      defaultRefusedRatio,
 			SendFailureRatio:  defaultSendFailureRatio,
+			SendLag:           defaultSendLag,
 		},
 		Recovery: defaultRecovery,
 		Fleet: FleetConfig{

@@ -27,8 +27,11 @@ type TelemetryBuilder struct {
 	ExporterOrderedRwHeldSamples     metric.Int64ObservableGauge
 	ExporterOrderedRwHeldSeries      metric.Int64ObservableGauge
 	ExporterOrderedRwHoldLatency     metric.Int64Histogram
+	ExporterOrderedRwQueueCapacity   metric.Int64ObservableGauge
+	ExporterOrderedRwQueueSize       metric.Int64ObservableGauge
 	ExporterOrderedRwReleasedSamples metric.Int64Counter
 	ExporterOrderedRwRequestSplits   metric.Int64Counter
+	ExporterOrderedRwSendLag         metric.Float64ObservableGauge
 	ExporterOrderedRwSentSamples     metric.Int64Counter
 }
 
@@ -42,11 +45,34 @@ func (builder *TelemetryBuilder) RegisterExporterOrderedRwHeldSeriesCallback(cb 
 	return builder.register(builder.ExporterOrderedRwHeldSeries, cb)
 }
 
+// RegisterExporterOrderedRwQueueCapacityCallback sets callback for observable ExporterOrderedRwQueueCapacity metric.
+func (builder *TelemetryBuilder) RegisterExporterOrderedRwQueueCapacityCallback(cb metric.Int64Callback) error {
+	return builder.register(builder.ExporterOrderedRwQueueCapacity, cb)
+}
+
+// RegisterExporterOrderedRwQueueSizeCallback sets callback for observable ExporterOrderedRwQueueSize metric.
+func (builder *TelemetryBuilder) RegisterExporterOrderedRwQueueSizeCallback(cb metric.Int64Callback) error {
+	return builder.register(builder.ExporterOrderedRwQueueSize, cb)
+}
+
+// RegisterExporterOrderedRwSendLagCallback sets callback for observable ExporterOrderedRwSendLag metric.
+func (builder *TelemetryBuilder) RegisterExporterOrderedRwSendLagCallback(cb metric.Float64Callback) error {
+	reg, err := builder.meter.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
+		cb(ctx, &observerFloat64{inst: builder.ExporterOrderedRwSendLag, obs: o})
+		return nil
+	}, builder.ExporterOrderedRwSendLag)
+	return builder.keep(reg, err)
+}
+
 func (builder *TelemetryBuilder) register(inst metric.Int64Observable, cb metric.Int64Callback) error {
 	reg, err := builder.meter.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
 		cb(ctx, &observerInt64{inst: inst, obs: o})
 		return nil
 	}, inst)
+	return builder.keep(reg, err)
+}
+
+func (builder *TelemetryBuilder) keep(reg metric.Registration, err error) error {
 	if err != nil {
 		return err
 	}
@@ -64,6 +90,16 @@ type observerInt64 struct {
 
 func (oi *observerInt64) Observe(value int64, opts ...metric.ObserveOption) {
 	oi.obs.ObserveInt64(oi.inst, value, opts...)
+}
+
+type observerFloat64 struct {
+	embedded.Float64Observer
+	inst metric.Float64Observable
+	obs  metric.Observer
+}
+
+func (of *observerFloat64) Observe(value float64, opts ...metric.ObserveOption) {
+	of.obs.ObserveFloat64(of.inst, value, opts...)
 }
 
 // Shutdown unregister all registered callbacks for async instruments.
@@ -107,6 +143,18 @@ func NewTelemetryBuilder(settings component.TelemetrySettings) (*TelemetryBuilde
 		metric.WithExplicitBucketBoundaries([]float64{0, 10, 50, 100, 250, 500, 1000, 2000, 3000, 5000, 7500, 10000, 20000, 30000, 60000}...),
 	)
 	errs = errors.Join(errs, err)
+	builder.ExporterOrderedRwQueueCapacity, err = builder.meter.Int64ObservableGauge(
+		"otelcol_exporter_ordered_rw_queue_capacity",
+		metric.WithDescription("Batches the shard queues may hold before pushes block. [Alpha]"),
+		metric.WithUnit("{batch}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ExporterOrderedRwQueueSize, err = builder.meter.Int64ObservableGauge(
+		"otelcol_exporter_ordered_rw_queue_size",
+		metric.WithDescription("Batches queued on the shards, waiting to be sent. [Alpha]"),
+		metric.WithUnit("{batch}"),
+	)
+	errs = errors.Join(errs, err)
 	builder.ExporterOrderedRwReleasedSamples, err = builder.meter.Int64Counter(
 		"otelcol_exporter_ordered_rw_released_samples",
 		metric.WithDescription("Samples released for sending, by reason (on_time, late, early, shutdown). [Alpha]"),
@@ -117,6 +165,12 @@ func NewTelemetryBuilder(settings component.TelemetrySettings) (*TelemetryBuilde
 		"otelcol_exporter_ordered_rw_request_splits",
 		metric.WithDescription("Rejected requests split in halves to isolate the rejected samples. [Alpha]"),
 		metric.WithUnit("{request}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ExporterOrderedRwSendLag, err = builder.meter.Float64ObservableGauge(
+		"otelcol_exporter_ordered_rw_send_lag",
+		metric.WithDescription("Time since the oldest sample that is due and not yet delivered became due; 0 when none waits. [Alpha]"),
+		metric.WithUnit("s"),
 	)
 	errs = errors.Join(errs, err)
 	builder.ExporterOrderedRwSentSamples, err = builder.meter.Int64Counter(

@@ -11,9 +11,15 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	"go.uber.org/goleak"
 	"gopkg.in/yaml.v3"
 )
+
+func isFloat(data metricdata.Aggregation) bool {
+	_, ok := data.(metricdata.Gauge[float64])
+	return ok
+}
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
@@ -25,10 +31,11 @@ type metadataFile struct {
 	} `yaml:"status"`
 	Telemetry struct {
 		Metrics map[string]struct {
-			Unit      string         `yaml:"unit"`
-			Gauge     map[string]any `yaml:"gauge"`
-			Sum       map[string]any `yaml:"sum"`
-			Histogram map[string]any `yaml:"histogram"`
+			Description string         `yaml:"description"`
+			Unit        string         `yaml:"unit"`
+			Gauge       map[string]any `yaml:"gauge"`
+			Sum         map[string]any `yaml:"sum"`
+			Histogram   map[string]any `yaml:"histogram"`
 		} `yaml:"metrics"`
 	} `yaml:"telemetry"`
 }
@@ -50,6 +57,9 @@ func TestMetadataAgreesWithCode(t *testing.T) {
 	defer tb.Shutdown()
 	require.NoError(t, tb.RegisterExporterOrderedRwHeldSamplesCallback(func(_ context.Context, o metric.Int64Observer) error { o.Observe(1); return nil }))
 	require.NoError(t, tb.RegisterExporterOrderedRwHeldSeriesCallback(func(_ context.Context, o metric.Int64Observer) error { o.Observe(1); return nil }))
+	require.NoError(t, tb.RegisterExporterOrderedRwQueueSizeCallback(func(_ context.Context, o metric.Int64Observer) error { o.Observe(1); return nil }))
+	require.NoError(t, tb.RegisterExporterOrderedRwQueueCapacityCallback(func(_ context.Context, o metric.Int64Observer) error { o.Observe(1); return nil }))
+	require.NoError(t, tb.RegisterExporterOrderedRwSendLagCallback(func(_ context.Context, o metric.Float64Observer) error { o.Observe(1.5); return nil }))
 	ctx := context.Background()
 	tb.ExporterOrderedRwDroppedSamples.Add(ctx, 1)
 	tb.ExporterOrderedRwReleasedSamples.Add(ctx, 1)
@@ -63,7 +73,19 @@ func TestMetadataAgreesWithCode(t *testing.T) {
 		got, err := tel.GetMetric("otelcol_" + name)
 		require.NoError(t, err, name)
 		require.Equal(t, m.Unit, got.Unit, name)
+		require.Equal(t, m.Description+" [Alpha]", got.Description, name)
+		switch got.Data.(type) {
+		case metricdata.Gauge[int64], metricdata.Gauge[float64]:
+			require.NotNil(t, m.Gauge, name)
+			require.Equal(t, map[bool]string{true: "double", false: "int"}[isFloat(got.Data)], m.Gauge["value_type"], name)
+		case metricdata.Sum[int64]:
+			require.NotNil(t, m.Sum, name)
+		case metricdata.Histogram[int64]:
+			require.NotNil(t, m.Histogram, name)
+		default:
+			t.Fatalf("%s: unexpected kind %T", name, got.Data)
+		}
 	}
 	sort.Strings(names)
-	require.Len(t, names, 7)
+	require.Len(t, names, 10)
 }

@@ -80,6 +80,8 @@ type Engine struct {
 	undelivered  atomic.Int64
 	// pending counts batches queued on shards and not yet processed.
 	pending atomic.Int64
+	// due tracks when each of those batches became due, for the send lag.
+	due dueTimes
 }
 
 // NewEngine returns an engine that posts requests with poster.
@@ -127,7 +129,13 @@ func NewEngine(set Settings, tset component.TelemetrySettings, exporterID string
 	if set.Holdback {
 		e.hold = newHoldback(set.Window.Milliseconds(), set.ReleaseInterval.Milliseconds())
 	}
-	err = tel.registerGauges(e.HeldSamples, e.TrackedSeries)
+	err = tel.registerGauges(gauges{
+		heldSamples:   e.HeldSamples,
+		heldSeries:    e.TrackedSeries,
+		sendLag:       e.SendLag,
+		queueSize:     e.QueueSize,
+		queueCapacity: e.QueueCapacity,
+	})
 	return e, err
 }
 
@@ -181,11 +189,11 @@ func (e *Engine) Push(ctx context.Context, series []Series) error {
 	if e.closed || !e.started {
 		return ErrClosed
 	}
+	now := e.clock.Now().UnixMilli()
 	if e.hold == nil {
-		return e.enqueue(ctx, e.byShard(series))
+		return e.enqueue(ctx, e.byShard(series), now)
 	}
 
-	now := e.clock.Now().UnixMilli()
 	var late []Series
 	lateCount := 0
 	onTime := series[:0] // filtered in place: position i is read before it can be written
@@ -210,7 +218,7 @@ func (e *Engine) Push(ctx context.Context, series []Series) error {
 		// the on-time samples are not in that request. Queued before the on-time samples are
 		// held, so that an early release cannot put a newer sample of a series ahead of it.
 		e.tel.released(lateCount, ReleaseLate)
-		if err := e.enqueue(ctx, e.byShard(late)); err != nil {
+		if err := e.enqueue(ctx, e.byShard(late), now); err != nil {
 			return err
 		}
 	}
@@ -251,6 +259,13 @@ func (e *Engine) release(buckets [][]heldEntry, reason string) {
 		return
 	}
 	now := e.clock.Now().UnixMilli()
+	// The send lag counts from when the samples became due: for an on-time release, when their
+	// bucket could first be released (the release may have waited for room on the shards); for
+	// early and shutdown releases, which are ahead of time, from now.
+	due := now
+	if reason == ReleaseOnTime && len(buckets[0]) > 0 {
+		due = min(e.hold.bucketDue(buckets[0][0].point), now)
+	}
 	// Two passes, so that the points of every series are slices of one allocation: first give
 	// each series a slot and count its points, then place the points.
 	type slot struct {
@@ -310,7 +325,7 @@ func (e *Engine) release(buckets [][]heldEntry, reason string) {
 	e.tel.released(count, reason)
 	// Releases wait for room on the shards rather than drop: the shards drain on their own, and
 	// while a release waits, held data and then pushes are held back too.
-	if err := e.enqueue(e.sendCtx, perShard); err != nil {
+	if err := e.enqueue(e.sendCtx, perShard, due); err != nil {
 		e.logger.Warn("Held samples could not be queued before the shutdown deadline.", zap.Error(err))
 	}
 }
@@ -324,18 +339,21 @@ func (e *Engine) byShard(series []Series) [][]Series {
 	return perShard
 }
 
-// enqueue queues one batch per shard; what it cannot queue before ctx ends is counted dropped
-// when ctx is the send context (shutdown), or returned to the caller otherwise.
-func (e *Engine) enqueue(ctx context.Context, perShard [][]Series) error {
-	for i, batch := range perShard {
-		if len(batch) == 0 {
+// enqueue queues one batch per shard, due since dueMillis; what it cannot queue before ctx ends
+// is counted dropped when ctx is the send context (shutdown), or returned to the caller otherwise.
+func (e *Engine) enqueue(ctx context.Context, perShard [][]Series, dueMillis int64) error {
+	for i, series := range perShard {
+		if len(series) == 0 {
 			continue
 		}
 		e.pending.Add(1)
+		// Counted while it waits for room too: a push blocked on a full queue is late as well.
+		e.due.add(dueMillis)
 		select {
-		case e.shards[i].in <- batch:
+		case e.shards[i].in <- batch{series: series, due: dueMillis}:
 		case <-ctx.Done():
 			e.pending.Add(-1)
+			e.due.done(dueMillis)
 			left := 0
 			for _, b := range perShard[i:] {
 				for _, s := range b {
@@ -359,8 +377,18 @@ func (e *Engine) drop(n int, reason string) {
 	}
 }
 
-// Shutdown stops taking pushes, releases every held sample in order, and waits until the shards
-// sent everything or ctx ends. It reports how many samples could not be delivered.
+// shutdownSendReserve is the time left for sending when held samples must be released ahead of
+// their schedule because the shutdown deadline is near; at most half of the time the shutdown has.
+const shutdownSendReserve = 2 * time.Second
+
+// Shutdown stops taking pushes, keeps releasing held samples on their schedule until none is left,
+// and waits until the shards sent everything or ctx ends. It reports how many samples could not
+// be delivered.
+//
+// Held samples are not flushed at once: another gateway may still hold older samples of the same
+// series, which it releases at their own time; sent ahead of them, this gateway's samples would
+// have those rejected as out of order. The wait is bounded by the window (plus the release
+// granularity); what a deadline of ctx does not leave time for is released early, before it.
 func (e *Engine) Shutdown(ctx context.Context) error {
 	first := false
 	e.shutdownOnce.Do(func() { first = true })
@@ -388,6 +416,7 @@ func (e *Engine) Shutdown(ctx context.Context) error {
 	}
 
 	if e.hold != nil {
+		e.awaitHeldReleased(ctx)
 		close(e.stopRelease)
 		e.releaseDone.Wait()
 		e.releaseMu.Lock()
@@ -404,4 +433,45 @@ func (e *Engine) Shutdown(ctx context.Context) error {
 		return fmt.Errorf("ordered_rw: %d samples could not be delivered at shutdown", n)
 	}
 	return nil
+}
+
+// awaitHeldReleased lets the release loop release held samples at their time until none is held.
+// It returns early, leaving the rest to be released at once, when ctx ends, when its deadline is
+// shutdownSendReserve away, or a window after it began: only a sample stamped in the future is
+// held longer, and a shutdown must not wait for it.
+func (e *Engine) awaitHeldReleased(ctx context.Context) {
+	held := e.hold.held.Load()
+	if held == 0 {
+		return
+	}
+	e.logger.Info("Releasing held samples on their schedule before shutting down.",
+		zap.Int64("held_samples", held), zap.Duration("window", e.set.Window))
+	// A sample that arrived just now is due a window from now, at the end of its release bucket,
+	// and released at the next tick after that: three intervals cover both with room to spare.
+	bound := time.NewTimer(e.set.Window + 3*e.set.ReleaseInterval)
+	defer bound.Stop()
+	var early <-chan time.Time
+	if deadline, ok := ctx.Deadline(); ok {
+		left := time.Until(deadline)
+		timer := time.NewTimer(left - min(shutdownSendReserve, left/2))
+		defer timer.Stop()
+		early = timer.C
+	}
+	poll := time.NewTicker(e.set.ReleaseInterval)
+	defer poll.Stop()
+	for e.hold.held.Load() > 0 {
+		select {
+		case <-poll.C:
+		case <-bound.C:
+			e.logger.Warn("Samples still held a window after the shutdown began (timestamps in the future) are released now.",
+				zap.Int64("held_samples", e.hold.held.Load()))
+			return
+		case <-early:
+			e.logger.Warn("The shutdown deadline is near: held samples are released ahead of their time.",
+				zap.Int64("held_samples", e.hold.held.Load()))
+			return
+		case <-ctx.Done():
+			return
+		}
+	}
 }

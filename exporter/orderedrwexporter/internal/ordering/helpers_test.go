@@ -105,6 +105,16 @@ func (h *harness) gauge(t *testing.T, name string) int64 {
 	return dps[0].Value
 }
 
+func (h *harness) floatGauge(t *testing.T, name string) float64 {
+	t.Helper()
+	m, err := h.tel.GetMetric(name)
+	require.NoError(t, err)
+	dps := m.Data.(metricdata.Gauge[float64]).DataPoints
+	require.Len(t, dps, 1)
+	require.Equal(t, "ordered_rw", mustValue(dps[0].Attributes, "exporter"))
+	return dps[0].Value
+}
+
 func hasAll(set attribute.Set, want []attribute.KeyValue) bool {
 	for _, kv := range want {
 		v, ok := set.Value(kv.Key)

@@ -47,6 +47,23 @@ func newHoldback(windowMillis, bucketMillis int64) *holdback {
 // releaseTime is when a point may leave: once no gateway can still hold an older one.
 func (h *holdback) releaseTime(p Point) int64 { return p.T + h.windowMillis }
 
+// bucketDue is when the bucket of p may be released: the end of its release-time bucket.
+func (h *holdback) bucketDue(p Point) int64 {
+	return (floorDiv(h.releaseTime(p), h.bucketMillis) + 1) * h.bucketMillis
+}
+
+// oldestDue is when the oldest held bucket became releasable, if that is not after nowMillis:
+// held samples the release has not taken yet, because it waits for room on the shards.
+func (h *holdback) oldestDue(nowMillis int64) (int64, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(h.keys) == 0 {
+		return 0, false
+	}
+	due := (h.keys[0] + 1) * h.bucketMillis
+	return due, due <= nowMillis
+}
+
 // add holds every point of series, which arrived at nowMillis; the caller removed the late ones.
 func (h *holdback) add(series []Series, nowMillis int64) {
 	h.mu.Lock()

@@ -23,7 +23,7 @@ type seriesState struct {
 // only by its own goroutine.
 type shard struct {
 	engine    *Engine
-	in        chan []Series
+	in        chan batch
 	state     map[uint64]seriesState
 	tracked   atomic.Int64
 	lastSweep int64
@@ -33,13 +33,14 @@ type shard struct {
 }
 
 func newShard(e *Engine, queueSize int) *shard {
-	return &shard{engine: e, in: make(chan []Series, queueSize), state: map[uint64]seriesState{}}
+	return &shard{engine: e, in: make(chan batch, queueSize), state: map[uint64]seriesState{}}
 }
 
 func (s *shard) run() {
 	defer s.engine.shardsDone.Done()
-	for batch := range s.in {
-		s.process(batch)
+	for b := range s.in {
+		s.process(b.series)
+		s.engine.due.done(b.due)
 		s.engine.pending.Add(-1)
 	}
 }

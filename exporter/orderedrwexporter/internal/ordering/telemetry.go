@@ -2,7 +2,9 @@ package ordering // import "github.com/otelcol-fleet/otelcol-fleet/exporter/orde
 
 import (
 	"context"
+	"errors"
 	"sync"
+	"time"
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/otel/attribute"
@@ -47,17 +49,29 @@ func (t *telemetry) withReason(reason string) metric.MeasurementOption {
 	return opt
 }
 
-func (t *telemetry) registerGauges(heldSamples, heldSeries func() int64) error {
-	if err := t.builder.RegisterExporterOrderedRwHeldSamplesCallback(func(_ context.Context, o metric.Int64Observer) error {
-		o.Observe(heldSamples(), t.common)
-		return nil
-	}); err != nil {
-		return err
+// gauges are what the asynchronous instruments read when the telemetry is collected.
+type gauges struct {
+	heldSamples, heldSeries, queueSize, queueCapacity func() int64
+	sendLag                                           func() time.Duration
+}
+
+func (t *telemetry) registerGauges(g gauges) error {
+	observe := func(read func() int64) metric.Int64Callback {
+		return func(_ context.Context, o metric.Int64Observer) error {
+			o.Observe(read(), t.common)
+			return nil
+		}
 	}
-	return t.builder.RegisterExporterOrderedRwHeldSeriesCallback(func(_ context.Context, o metric.Int64Observer) error {
-		o.Observe(heldSeries(), t.common)
-		return nil
-	})
+	return errors.Join(
+		t.builder.RegisterExporterOrderedRwHeldSamplesCallback(observe(g.heldSamples)),
+		t.builder.RegisterExporterOrderedRwHeldSeriesCallback(observe(g.heldSeries)),
+		t.builder.RegisterExporterOrderedRwQueueSizeCallback(observe(g.queueSize)),
+		t.builder.RegisterExporterOrderedRwQueueCapacityCallback(observe(g.queueCapacity)),
+		t.builder.RegisterExporterOrderedRwSendLagCallback(func(_ context.Context, o metric.Float64Observer) error {
+			o.Observe(g.sendLag().Seconds(), t.common)
+			return nil
+		}),
+	)
 }
 
 func (t *telemetry) dropped(n int, reason string) {

@@ -19,6 +19,8 @@ type Thresholds struct {
 	MemoryUtilization float64 `json:"memory_utilization"`
 	RefusedRatio      float64 `json:"refused_ratio"`
 	SendFailureRatio  float64 `json:"send_failure_ratio"`
+	// SendLagSeconds: how far behind an exporter that publishes its send lag may be.
+	SendLagSeconds float64 `json:"send_lag_seconds"`
 }
 
 // staleReadsBeforeForget is how many failed reads of the collector's telemetry in a row keep the
@@ -278,6 +280,26 @@ func evaluate(prev *signals.Snapshot, cur signals.Snapshot, th Thresholds, limit
 				})
 			}
 		}
+		if f.HasSendLag {
+			lag := f.SendLag
+			es.SendLagSeconds = &lag
+			if th.SendLagSeconds > 0 {
+				// A share of the threshold: unlike a queue, a lag has no capacity to fill. Shown
+				// only where an exporter publishes its lag.
+				if _, ok := view.Utilization[SignalSendLag]; !ok {
+					view.Utilization[SignalSendLag] = 0
+				}
+				worst(SignalSendLag, lag/th.SendLagSeconds)
+				if lag >= th.SendLagSeconds {
+					behind := seconds(lag)
+					reasons = append(reasons, Reason{
+						Signal: SignalSendLag, Component: "exporter/" + id, Value: lag, Threshold: th.SendLagSeconds,
+						Message: fmt.Sprintf("exporter %s is %s behind: its destination is not keeping up or not answering (the oldest sample due is not delivered after %s)", id, behind, behind),
+						Action:  fmt.Sprintf("Check the destination of exporter %s: is it up and answering within `timeout` (timeouts, 5xx and 429 in the collector's logs, the workspace's ingestion quotas)? Data is kept and retried meanwhile, up to `retry_on_failure::max_elapsed_time`; if the destination is up but slow, scale out or raise `remote_write_queue::num_consumers`.", id),
+					})
+				}
+			}
+		}
 		view.Exporters = append(view.Exporters, es)
 	}
 
@@ -337,6 +359,11 @@ func delta(prev, cur float64) float64 {
 		return cur
 	}
 	return cur - prev
+}
+
+// seconds renders a delay in whole seconds, e.g. 22s.
+func seconds(s float64) string {
+	return (time.Duration(s * float64(time.Second))).Truncate(time.Second).String()
 }
 
 func interval(seconds float64) string {

@@ -34,7 +34,7 @@ func (c *fakeClock) Advance(d time.Duration) time.Time {
 	return c.t
 }
 
-var defaultThresholds = Thresholds{QueueUtilization: 0.8, MemoryUtilization: 0.9, RefusedRatio: 0.01, SendFailureRatio: 0.05}
+var defaultThresholds = Thresholds{QueueUtilization: 0.8, MemoryUtilization: 0.9, RefusedRatio: 0.01, SendFailureRatio: 0.05, SendLagSeconds: 15}
 
 func newRunning(t *testing.T) (*Evaluator, *fakeClock) {
 	t.Helper()
@@ -227,4 +227,61 @@ func TestThresholdZeroDisables(t *testing.T) {
 	e.PipelinesReady()
 	e.Observe(snap(clock, queue(10, 10), nil, 0))
 	require.True(t, e.Report().Ready)
+}
+
+// An exporter that publishes its send lag (ordered_rw) and whose destination stopped answering:
+// nothing failed yet (retries go on) and its queue is far from full, but it is behind.
+func TestSendLagThresholdAndRecovery(t *testing.T) {
+	e, clock := newRunning(t)
+	lag := func(seconds, sent float64) map[string]signals.ExporterFigures {
+		return map[string]signals.ExporterFigures{"ordered_rw": {HasQueue: true, QueueSize: 3, QueueCapacity: 10000, Sent: sent, HasSendLag: true, SendLag: seconds}}
+	}
+	e.Observe(snap(clock, lag(0.2, 1000), nil, 0))
+	r := e.Report()
+	require.True(t, r.Ready)
+	require.InDelta(t, 0.2/15, r.Utilization[SignalSendLag], 1e-9)
+	require.InDelta(t, 0.2, *r.Exporters[0].SendLagSeconds, 1e-9)
+
+	clock.Advance(10 * time.Second)
+	e.Observe(snap(clock, lag(10, 1000), nil, 0))
+	require.True(t, e.Report().Ready, "10s behind is under 15s")
+
+	clock.Advance(12 * time.Second)
+	e.Observe(snap(clock, lag(22.4, 1000), nil, 0))
+	r = e.Report()
+	require.False(t, r.Ready)
+	require.Equal(t, VerdictNotReady, r.Verdict)
+	require.Len(t, r.Reasons, 1, "%+v", r.Reasons)
+	require.Equal(t, SignalSendLag, r.Reasons[0].Signal)
+	require.Equal(t, "exporter/ordered_rw", r.Reasons[0].Component)
+	require.InDelta(t, 22.4, r.Reasons[0].Value, 1e-9)
+	require.InDelta(t, 15, r.Reasons[0].Threshold, 1e-9)
+	require.Equal(t, "exporter ordered_rw is 22s behind: its destination is not keeping up or not answering (the oldest sample due is not delivered after 22s)", r.Reasons[0].Message)
+	require.Contains(t, r.Actions[0], "Check the destination of exporter ordered_rw")
+	require.InDelta(t, 22.4/15, r.Utilization[SignalSendLag], 1e-9)
+
+	// The destination answers again and the backlog drains: recovery as for every signal.
+	clock.Advance(5 * time.Second)
+	e.Observe(snap(clock, lag(0, 9000), nil, 0))
+	require.Equal(t, VerdictRecovering, e.Report().Verdict)
+	clock.Advance(30 * time.Second)
+	require.True(t, e.Report().Ready)
+}
+
+func TestSendLagAbsentOrDisabled(t *testing.T) {
+	e, clock := newRunning(t)
+	e.Observe(snap(clock, queue(1, 10), nil, 0))
+	r := e.Report()
+	require.NotContains(t, r.Utilization, SignalSendLag, "no exporter publishes a lag")
+	require.Nil(t, r.Exporters[0].SendLagSeconds)
+
+	off := defaultThresholds
+	off.SendLagSeconds = 0
+	e = NewEvaluator(off, 0, clock.Now)
+	e.PipelinesReady()
+	e.Observe(snap(clock, map[string]signals.ExporterFigures{"ordered_rw": {HasSendLag: true, SendLag: 600}}, nil, 0))
+	r = e.Report()
+	require.True(t, r.Ready, "0 disables the threshold")
+	require.InDelta(t, 600, *r.Exporters[0].SendLagSeconds, 1e-9, "still shown")
+	require.NotContains(t, r.Utilization, SignalSendLag)
 }

@@ -15,6 +15,7 @@ const (
 	SignalMemory      = "memory"
 	SignalRefused     = "refused"
 	SignalSendFailure = "send_failure"
+	SignalSendLag     = "send_lag"
 	SignalComponent   = "component"
 	SignalLifecycle   = "lifecycle"
 	SignalRecovery    = "recovery"
@@ -49,6 +50,8 @@ type ExporterStatus struct {
 	SendFailed       float64  `json:"send_failed"`
 	EnqueueFailed    float64  `json:"enqueue_failed"`
 	SendFailureRatio float64  `json:"send_failure_ratio"`
+	// SendLagSeconds is how far behind the exporter is, when it publishes it (ordered_rw).
+	SendLagSeconds *float64 `json:"send_lag_seconds,omitempty"`
 }
 
 // ReceiverStatus is one receiver's item counts over the last check interval.

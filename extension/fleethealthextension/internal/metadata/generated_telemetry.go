@@ -134,7 +134,7 @@ func NewTelemetryBuilder(settings component.TelemetrySettings) (*TelemetryBuilde
 	errs = errors.Join(errs, err)
 	builder.ExtensionFleetHealthUtilization, err = builder.meter.Float64ObservableGauge(
 		"otelcol_extension_fleet_health_utilization",
-		metric.WithDescription("Worst value of each readiness signal at the last check (attribute signal), as a share of its limit; scale on it. [Alpha]"),
+		metric.WithDescription("Worst value of each readiness signal at the last check (attribute signal), as a share of its limit (for send_lag, of its threshold); scale on it. [Alpha]"),
 		metric.WithUnit("1"),
 	)
 	errs = errors.Join(errs, err)

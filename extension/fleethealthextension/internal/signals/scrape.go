@@ -30,6 +30,11 @@ const (
 	processHeapAlloc            = "otelcol_process_runtime_heap_alloc_bytes"
 	seriesGuardPrefix           = "otelcol_processor_series_guard_"
 	orderedRWPrefix             = "otelcol_exporter_ordered_rw_"
+	// ordered_rw keeps its own shard queues instead of exporterhelper's, and publishes how far
+	// behind it is, which its queue fill alone does not show (a few batches retried for minutes).
+	orderedRWSendLag       = "otelcol_exporter_ordered_rw_send_lag"
+	orderedRWQueueSize     = "otelcol_exporter_ordered_rw_queue_size"
+	orderedRWQueueCapacity = "otelcol_exporter_ordered_rw_queue_capacity"
 
 	// maxScrapeBytes bounds what one scrape may read; the collector's own page is a few KiB.
 	maxScrapeBytes = 16 << 20
@@ -87,13 +92,17 @@ func Parse(r io.Reader) (Snapshot, error) {
 				continue
 			}
 			labels := labelMap(m)
+			if strings.HasPrefix(name, orderedRWPrefix) {
+				// Shown as found in /status, whether or not they are judged below.
+				snap.Extra[seriesKey(name, labels)] += v
+			}
 			switch {
-			case name == exporterQueueSize, name == exporterQueueCapacity:
+			case name == exporterQueueSize, name == exporterQueueCapacity, name == orderedRWQueueSize, name == orderedRWQueueCapacity:
 				// One queue per exporter and signal (data_type): an exporter in a metrics and a
 				// logs pipeline has two, and the fuller one is what matters.
 				key := queueKey{exporter: labels["exporter"], dataType: labels["data_type"]}
 				q := queues[key]
-				if name == exporterQueueSize {
+				if name == exporterQueueSize || name == orderedRWQueueSize {
 					q.size += v
 				} else {
 					q.capacity += v
@@ -130,7 +139,12 @@ func Parse(r io.Reader) (Snapshot, error) {
 				snap.MemoryRSS = v
 			case name == processHeapAlloc, name == "otelcol_process_runtime_heap_alloc":
 				snap.HeapAlloc = v
-			case strings.HasPrefix(name, seriesGuardPrefix), strings.HasPrefix(name, orderedRWPrefix):
+			case name == orderedRWSendLag, name == orderedRWSendLag+"_seconds":
+				id := labels["exporter"]
+				f := snap.Exporters[id]
+				f.HasSendLag, f.SendLag = true, max(f.SendLag, v)
+				snap.Exporters[id] = f
+			case strings.HasPrefix(name, seriesGuardPrefix):
 				snap.Extra[seriesKey(name, labels)] += v
 			}
 		}

@@ -28,6 +28,7 @@ otelcol_exporter_queue_capacity{data_type="metrics",exporter="debug"} 1000
 # TYPE otelcol_exporter_sent_metric_points counter
 otelcol_exporter_sent_metric_points{exporter="otlp_http/backend"} 900
 otelcol_exporter_sent_metric_points{exporter="debug"} 50
+otelcol_exporter_sent_metric_points{exporter="ordered_rw"} 4000
 # TYPE otelcol_exporter_sent_spans counter
 otelcol_exporter_sent_spans{exporter="debug"} 5
 # TYPE otelcol_exporter_send_failed_metric_points counter
@@ -49,6 +50,12 @@ otelcol_process_runtime_heap_alloc_bytes 5e+07
 otelcol_processor_series_guard_series{processor="series_guard",service_name="x"} 1234
 # TYPE otelcol_exporter_ordered_rw_held_samples gauge
 otelcol_exporter_ordered_rw_held_samples{exporter="ordered_rw"} 17
+# TYPE otelcol_exporter_ordered_rw_send_lag gauge
+otelcol_exporter_ordered_rw_send_lag{exporter="ordered_rw",service_name="x"} 22.5
+# TYPE otelcol_exporter_ordered_rw_queue_size gauge
+otelcol_exporter_ordered_rw_queue_size{exporter="ordered_rw"} 30
+# TYPE otelcol_exporter_ordered_rw_queue_capacity gauge
+otelcol_exporter_ordered_rw_queue_capacity{exporter="ordered_rw"} 10000
 # TYPE otelcol_something_else gauge
 otelcol_something_else 1
 `
@@ -59,14 +66,18 @@ func TestParseCollectorPage(t *testing.T) {
 	require.Equal(t, map[string]ExporterFigures{
 		"otlp_http/backend": {HasQueue: true, QueueSize: 8, QueueCapacity: 10, Sent: 900, SendFailed: 100, EnqueueFailed: 12},
 		"debug":             {HasQueue: true, QueueCapacity: 1000, Sent: 55},
+		"ordered_rw":        {HasQueue: true, QueueSize: 30, QueueCapacity: 10000, Sent: 4000, HasSendLag: true, SendLag: 22.5},
 	}, snap.Exporters)
 	require.Equal(t, map[string]ReceiverFigures{"otlp": {Accepted: 1000, Refused: 4}}, snap.Receivers)
 	require.InDelta(t, 3, snap.MemoryLimiterRefused, 0)
 	require.InDelta(t, 104857600, snap.MemoryRSS, 0)
 	require.InDelta(t, 5e7, snap.HeapAlloc, 0)
 	require.Equal(t, map[string]float64{
-		"otelcol_processor_series_guard_series{processor=series_guard}": 1234,
-		"otelcol_exporter_ordered_rw_held_samples{exporter=ordered_rw}": 17,
+		"otelcol_processor_series_guard_series{processor=series_guard}":   1234,
+		"otelcol_exporter_ordered_rw_held_samples{exporter=ordered_rw}":   17,
+		"otelcol_exporter_ordered_rw_send_lag{exporter=ordered_rw}":       22.5,
+		"otelcol_exporter_ordered_rw_queue_size{exporter=ordered_rw}":     30,
+		"otelcol_exporter_ordered_rw_queue_capacity{exporter=ordered_rw}": 10000,
 	}, snap.Extra)
 }
 

@@ -32,6 +32,11 @@ type ExporterFigures struct {
 	Sent          float64
 	SendFailed    float64
 	EnqueueFailed float64
+	// HasSendLag is set when the exporter publishes how far behind it is (ordered_rw does);
+	// SendLag is then that delay in seconds: the oldest sample that is due and not yet
+	// delivered became due this long ago.
+	HasSendLag bool
+	SendLag    float64
 }
 
 // ReceiverFigures are one receiver's cumulative item counters, summed over signals.
