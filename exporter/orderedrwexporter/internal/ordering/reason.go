@@ -21,7 +21,7 @@ const (
 	ReleaseOnTime   = "on_time"  // its timestamp plus the window passed
 	ReleaseLate     = "late"     // it arrived after its window and went out at once
 	ReleaseEarly    = "early"    // max_held_samples was reached and it was the oldest held
-	ReleaseShutdown = "shutdown" // flushed at shutdown
+	ReleaseShutdown = "shutdown" // released ahead of its time because the shutdown had to end
 )
 
 // rejectionReason classifies the body of a 400/409/422 answer. Prometheus, Cortex, Mimir and
