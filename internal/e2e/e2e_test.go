@@ -34,7 +34,7 @@ func newLoad(metric string, extra map[string]string) *loadgen.Generator {
 func twoGateways(config string, env ...string) []Gateway {
 	return []Gateway{
 		{Config: config, BatchTimeout: 200 * time.Millisecond, Env: env},
-		{Config: config, BatchTimeout: 2 * time.Second, Env: env},
+		{Config: config, BatchTimeout: 2300 * time.Millisecond, Env: env},
 	}
 }
 

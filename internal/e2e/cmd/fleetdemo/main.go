@@ -40,7 +40,7 @@ func main() {
 	gateways := func(config string) []e2e.Gateway {
 		return []e2e.Gateway{
 			{Config: config, BatchTimeout: 200 * time.Millisecond},
-			{Config: config, BatchTimeout: 2 * time.Second},
+			{Config: config, BatchTimeout: 2300 * time.Millisecond},
 		}
 	}
 	tiers := []struct {
