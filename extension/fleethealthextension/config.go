@@ -113,25 +113,25 @@ func (cfg *Config) Validate() error {
 		"send_failure_ratio": cfg.Thresholds.SendFailureRatio,
 	} {
 		if v < 0 || v > 1 {
-			errs = append(errs, fmt.Errorf("`thresholds::%s` must be between 0 and 1 (0 disables it), found %g", key, v))
+			errs = append(errs, fmt.Errorf("`thresholds.%s` must be between 0 and 1 (0 disables it), found %g", key, v))
 		}
 	}
 	if cfg.Thresholds.SendLag < 0 {
-		errs = append(errs, fmt.Errorf("`thresholds::send_lag` must not be negative (0 disables it), found %s", cfg.Thresholds.SendLag))
+		errs = append(errs, fmt.Errorf("`thresholds.send_lag` must not be negative (0 disables it), found %s", cfg.Thresholds.SendLag))
 	}
 	if cfg.Fleet.ReportTo != "" {
 		if _, err := fleet.ReportURL(cfg.Fleet.ReportTo); err != nil {
-			errs = append(errs, fmt.Errorf("`fleet::report_to` must be an http(s) URL, found %q: %w", cfg.Fleet.ReportTo, err))
+			errs = append(errs, fmt.Errorf("`fleet.report_to` must be an http(s) URL, found %q: %w", cfg.Fleet.ReportTo, err))
 		}
 	}
 	if cfg.Fleet.StaleAfter <= 0 {
-		errs = append(errs, fmt.Errorf("`fleet::stale_after` must be positive, found %s", cfg.Fleet.StaleAfter))
+		errs = append(errs, fmt.Errorf("`fleet.stale_after` must be positive, found %s", cfg.Fleet.StaleAfter))
 	}
 	if cfg.Fleet.ForgetAfter < cfg.Fleet.StaleAfter {
-		errs = append(errs, fmt.Errorf("`fleet::forget_after` must be at least `fleet::stale_after` (%s), found %s", cfg.Fleet.StaleAfter, cfg.Fleet.ForgetAfter))
+		errs = append(errs, fmt.Errorf("`fleet.forget_after` must be at least `fleet.stale_after` (%s), found %s", cfg.Fleet.StaleAfter, cfg.Fleet.ForgetAfter))
 	}
 	if cfg.Fleet.MaxMembers <= 0 {
-		errs = append(errs, fmt.Errorf("`fleet::max_members` must be positive, found %d", cfg.Fleet.MaxMembers))
+		errs = append(errs, fmt.Errorf("`fleet.max_members` must be positive, found %d", cfg.Fleet.MaxMembers))
 	}
 	return errors.Join(errs...)
 }

@@ -21,7 +21,7 @@ func TestUnmarshalDefaultConfig(t *testing.T) {
 	c := cfg.(*Config)
 	require.Equal(t, "localhost:13133", c.NetAddr.Endpoint)
 	require.Equal(t, 5*time.Second, c.CheckInterval)
-	require.Empty(t, c.TelemetryEndpoint, "derived from service::telemetry at start")
+	require.Empty(t, c.TelemetryEndpoint, "derived from service.telemetry at start")
 	require.Equal(t, ThresholdsConfig{QueueUtilization: 0.8, MemoryUtilization: 0.9, RefusedRatio: 0.01, SendFailureRatio: 0.05, SendLag: 15 * time.Second}, c.Thresholds)
 	require.Equal(t, 30*time.Second, c.Recovery)
 	require.Equal(t, 30*time.Second, c.Fleet.StaleAfter)
@@ -63,15 +63,15 @@ func TestValidate(t *testing.T) {
 		{"check_interval", func(c *Config) { c.CheckInterval = 0 }, "`check_interval` must be positive, found 0s"},
 		{"recovery", func(c *Config) { c.Recovery = -time.Second }, "`recovery` must not be negative, found -1s"},
 		{"telemetry_endpoint", func(c *Config) { c.TelemetryEndpoint = "localhost:8888" }, "`telemetry_endpoint` must be an http(s) URL, found \"localhost:8888\""},
-		{"queue_utilization", func(c *Config) { c.Thresholds.QueueUtilization = 1.5 }, "`thresholds::queue_utilization` must be between 0 and 1 (0 disables it), found 1.5"},
-		{"memory_utilization", func(c *Config) { c.Thresholds.MemoryUtilization = -0.1 }, "`thresholds::memory_utilization` must be between 0 and 1 (0 disables it), found -0.1"},
-		{"refused_ratio", func(c *Config) { c.Thresholds.RefusedRatio = 2 }, "`thresholds::refused_ratio` must be between 0 and 1 (0 disables it), found 2"},
-		{"send_failure_ratio", func(c *Config) { c.Thresholds.SendFailureRatio = 7 }, "`thresholds::send_failure_ratio` must be between 0 and 1 (0 disables it), found 7"},
-		{"send_lag", func(c *Config) { c.Thresholds.SendLag = -time.Second }, "`thresholds::send_lag` must not be negative (0 disables it), found -1s"},
-		{"report_to", func(c *Config) { c.Fleet.ReportTo = "gateway:13133" }, "`fleet::report_to` must be an http(s) URL, found \"gateway:13133\""},
-		{"stale_after", func(c *Config) { c.Fleet.StaleAfter = 0 }, "`fleet::stale_after` must be positive, found 0s"},
-		{"forget_after", func(c *Config) { c.Fleet.ForgetAfter = time.Second }, "`fleet::forget_after` must be at least `fleet::stale_after` (30s), found 1s"},
-		{"max_members", func(c *Config) { c.Fleet.MaxMembers = 0 }, "`fleet::max_members` must be positive, found 0"},
+		{"queue_utilization", func(c *Config) { c.Thresholds.QueueUtilization = 1.5 }, "`thresholds.queue_utilization` must be between 0 and 1 (0 disables it), found 1.5"},
+		{"memory_utilization", func(c *Config) { c.Thresholds.MemoryUtilization = -0.1 }, "`thresholds.memory_utilization` must be between 0 and 1 (0 disables it), found -0.1"},
+		{"refused_ratio", func(c *Config) { c.Thresholds.RefusedRatio = 2 }, "`thresholds.refused_ratio` must be between 0 and 1 (0 disables it), found 2"},
+		{"send_failure_ratio", func(c *Config) { c.Thresholds.SendFailureRatio = 7 }, "`thresholds.send_failure_ratio` must be between 0 and 1 (0 disables it), found 7"},
+		{"send_lag", func(c *Config) { c.Thresholds.SendLag = -time.Second }, "`thresholds.send_lag` must not be negative (0 disables it), found -1s"},
+		{"report_to", func(c *Config) { c.Fleet.ReportTo = "gateway:13133" }, "`fleet.report_to` must be an http(s) URL, found \"gateway:13133\""},
+		{"stale_after", func(c *Config) { c.Fleet.StaleAfter = 0 }, "`fleet.stale_after` must be positive, found 0s"},
+		{"forget_after", func(c *Config) { c.Fleet.ForgetAfter = time.Second }, "`fleet.forget_after` must be at least `fleet.stale_after` (30s), found 1s"},
+		{"max_members", func(c *Config) { c.Fleet.MaxMembers = 0 }, "`fleet.max_members` must be positive, found 0"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
