@@ -186,6 +186,8 @@ func (b *Bench) run(s *scope, p Pipeline, series int, kind runKind, res *RunResu
 	go d.WatchHeld(ctx, c.MetricsURL())
 	sendCtx, stopSending := context.WithCancel(ctx)
 	defer stopSending()
+	// FLEETBENCH_DEBUG=1 prints the driver's view twice a second (accepted, delivered, held):
+	// how the steady-state warm-up was found.
 	if os.Getenv("FLEETBENCH_DEBUG") != "" {
 		go func() {
 			for ctx.Err() == nil {
