@@ -76,6 +76,11 @@ image: build ## Container image without Docker: OCI layout + docker-archive in d
 e2e: build test-deps ## The gateway architecture on real parts: every scenario, with its table
 	$(GO) test -count=1 -v -timeout 15m ./internal/e2e
 
+.PHONY: bench
+bench: build ## Benchmarks (~12 min, not in make test): components, then the built binary vs the stock pipeline
+	$(GO) test -run '^$$' -bench . -benchmem ./processor/seriesguardprocessor ./exporter/orderedrwexporter
+	$(GO) run ./internal/bench/cmd/fleetbench -out $(BUILD_DIR)/bench-results.md
+
 .PHONY: demo
 demo: build test-deps ## Stock vs ordered_rw gateways side by side at human speed; stays up until Ctrl-C
 	$(GO) run ./internal/e2e/cmd/fleetdemo
