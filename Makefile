@@ -58,15 +58,17 @@ test-deps: ## Install the real servers the tests use (Debian packages; needs roo
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
 
+# -count=1 throughout: these tests run real servers and the built binary, which the Go test
+# cache does not see; a cached pass would not be a pass of this build.
 .PHONY: test
 test: build test-deps lint ## Every test: unit tests with -race, the built binary, packaging, then make e2e
-	CGO_ENABLED=1 $(GO) test -race -timeout 20m $$($(GO) list ./... | grep -v '/internal/e2e$$')
+	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 20m $$($(GO) list ./... | grep -v '/internal/e2e$$')
 	$(MAKE) test-packaging
 	$(MAKE) e2e
 
 .PHONY: test-packaging
 test-packaging: build test-deps ## Image (run chrooted and in podman, as root), ECS, EKS and EC2 tests (own module)
-	cd distribution/image && CGO_ENABLED=1 $(GO) test -race -timeout 20m ./...
+	cd distribution/image && CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 20m ./...
 
 .PHONY: image
 image: build ## Container image without Docker: OCI layout + docker-archive in distribution/_build/
