@@ -88,25 +88,66 @@ func BenchmarkAdmitted(b *testing.B) {
 	}
 }
 
+// scaleSteps are the tracked-series counts the scale benchmarks sweep, so the cost curve as the
+// state grows is visible, not one point.
+var scaleSteps = []int{10_000, 100_000, 1_000_000}
+
 // BenchmarkMemoryPerSeries measures the live heap of the guard's state per tracked series at
-// one million series: heap after admitting them minus heap before, both after a full GC.
+// 10k, 100k and 1M series: heap after admitting them minus heap before, both after a full GC.
 func BenchmarkMemoryPerSeries(b *testing.B) {
-	const series = 1_000_000
-	for b.Loop() {
-		var before, after runtime.MemStats
-		runtime.GC()
-		runtime.ReadMemStats(&before)
-		g := guard.New(guard.Limits{MaxSeries: series, Window: DefaultWindow, MaxTracked: series}, scenarioEpoch)
-		for i := range series {
-			h := uint64(i)*0x9E3779B97F4A7C15 + 1
-			if r := g.Admit(h, 1, "http_server_active_requests", "", 0); r != guard.ReasonNone {
-				b.Fatalf("series %d refused: %s", i, r)
+	for _, series := range scaleSteps {
+		b.Run(fmt.Sprintf("series=%d", series), func(b *testing.B) {
+			for b.Loop() {
+				var before, after runtime.MemStats
+				runtime.GC()
+				runtime.ReadMemStats(&before)
+				g := guard.New(guard.Limits{MaxSeries: series, Window: DefaultWindow, MaxTracked: series}, scenarioEpoch)
+				for i := range series {
+					h := uint64(i)*0x9E3779B97F4A7C15 + 1
+					if r := g.Admit(h, 1, "http_server_active_requests", "", 0); r != guard.ReasonNone {
+						b.Fatalf("series %d refused: %s", i, r)
+					}
+				}
+				runtime.GC()
+				runtime.ReadMemStats(&after)
+				b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/float64(series), "bytes/series")
+				runtime.KeepAlive(g)
 			}
-		}
-		runtime.GC()
-		runtime.ReadMemStats(&after)
-		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/series, "bytes/series")
-		runtime.KeepAlive(g)
+		})
+	}
+}
+
+// BenchmarkAdmittedAtScale is BenchmarkAdmitted's hot path (1,000-point batches, 10 attributes,
+// every series admitted, series caps on) with 10k, 100k and 1M series tracked: batches are
+// taken from across the whole admitted range, so lookups hit a table of that size.
+func BenchmarkAdmittedAtScale(b *testing.B) {
+	const points, batches = 1000, 8
+	for _, series := range scaleSteps {
+		b.Run(fmt.Sprintf("series=%d", series), func(b *testing.B) {
+			cfg := createDefaultConfig().(*Config)
+			cfg.SeriesLimits.MaxSeries = series
+			cfg.MaxTrackedSeries = series
+			p := newTestGuard(b, cfg)
+			for off := 0; off < series; off += points {
+				_, err := p.processMetrics(context.Background(), gaugeBatch(points, off))
+				require.NoError(b, err)
+			}
+			spread := make([]pmetric.Metrics, batches)
+			for i := range spread {
+				spread[i] = gaugeBatch(points, (series/batches)*i)
+			}
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				out, err := p.processMetrics(context.Background(), spread[i%batches])
+				if err != nil || out.DataPointCount() != points {
+					b.Fatalf("kept %d of %d points: %v", out.DataPointCount(), points, err)
+				}
+				i++
+			}
+			b.ReportMetric(float64(b.N)*points/b.Elapsed().Seconds(), "points/s")
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*points), "ns/point")
+		})
 	}
 }
 
