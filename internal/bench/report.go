@@ -6,6 +6,8 @@ import (
 	"math"
 	"sort"
 	"strings"
+
+	"github.com/otelcol-fleet/otelcol-fleet/internal/fleettest"
 )
 
 func median(v []float64) float64 {
@@ -62,26 +64,7 @@ func collect(runs []RunResult, key string, metric func(RunResult) float64) []flo
 }
 
 func telemetry(r RunResult, name string, labels map[string]string) float64 {
-	total := 0.0
-	for k, v := range r.Telemetry {
-		n, ls := k, ""
-		if i := strings.IndexByte(k, '{'); i >= 0 {
-			n, ls = k[:i], k[i:]
-		}
-		if n != name {
-			continue
-		}
-		ok := true
-		for lk, lv := range labels {
-			if !strings.Contains(ls, fmt.Sprintf("%s=%q", lk, lv)) {
-				ok = false
-			}
-		}
-		if ok {
-			total += v
-		}
-	}
-	return total
+	return fleettest.Sum(r.Telemetry, name, labels)
 }
 
 // Write renders the results as Markdown.
