@@ -154,7 +154,7 @@ type runKind struct {
 // Run runs pipeline p once with `series` series.
 func (b *Bench) Run(p Pipeline, series, round int, kind runKind) RunResult {
 	res := RunResult{Pipeline: p.Key, Round: round, Series: series}
-	res.Err = runScoped(b.Opts.Log, func(s *scope) { b.run(s, p, series, kind, &res) })
+	res.Err = fleettest.RunScoped(b.Opts.Log, func(s *fleettest.Scope) { b.run(s, p, series, kind, &res) })
 	if res.Err != nil {
 		b.logf("(%s) round %d, %d series: FAILED: %v", p.Key, round, series, res.Err)
 	} else {
@@ -164,7 +164,7 @@ func (b *Bench) Run(p Pipeline, series, round int, kind runKind) RunResult {
 	return res
 }
 
-func (b *Bench) run(s *scope, p Pipeline, series int, kind runKind, res *RunResult) {
+func (b *Bench) run(s *fleettest.Scope, p Pipeline, series int, kind runKind, res *RunResult) {
 	b.Sink.Reset()
 	otlp := "127.0.0.1:" + strconv.Itoa(fleettest.FreePort(s))
 	pprof := "127.0.0.1:" + strconv.Itoa(fleettest.FreePort(s))
@@ -295,7 +295,7 @@ func (b *Bench) run(s *scope, p Pipeline, series int, kind runKind, res *RunResu
 
 // waitUntil waits at least min and until cond holds, failing the run after max or when the
 // collector exits.
-func waitUntil(s *scope, c *fleettest.Collector, minWait, maxWait time.Duration, cond func() bool, what string) {
+func waitUntil(s *fleettest.Scope, c *fleettest.Collector, minWait, maxWait time.Duration, cond func() bool, what string) {
 	start := time.Now()
 	for {
 		if c.Exited() {
@@ -312,7 +312,7 @@ func waitUntil(s *scope, c *fleettest.Collector, minWait, maxWait time.Duration,
 	}
 }
 
-func mustCPU(s *scope, pid int) float64 {
+func mustCPU(s *fleettest.Scope, pid int) float64 {
 	v, err := ProcCPUSeconds(pid)
 	if err != nil {
 		s.Fatal(err)

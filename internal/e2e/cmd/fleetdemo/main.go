@@ -24,14 +24,21 @@ func main() {
 	steps := flag.Int("steps", 60, "samples per series, one a second")
 	flag.Parse()
 
-	d := newDemoT()
-	defer d.cleanup()
+	// The stack's processes run in their own process groups: Ctrl-C reaches this program,
+	// which stops them in order. A failure in any goroutine does the same, then exits 1.
+	d := &fleettest.Scope{Log: os.Stdout}
+	d.OnFatal = func(msg string) {
+		fmt.Fprintln(os.Stderr, "fleetdemo:", msg)
+		d.Close()
+		os.Exit(1)
+	}
+	defer d.Close()
 	go func() {
 		sig := make(chan os.Signal, 1)
 		signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
 		<-sig
 		fmt.Println("\nstopping the stack...")
-		d.cleanup()
+		d.Close()
 		os.Exit(0)
 	}()
 
@@ -118,60 +125,4 @@ The stack stays up until Ctrl-C. Look at:
 		fmt.Printf("    fleet page:        http://%s/fleet.html\n", tier.stack.FleetView)
 	}
 	select {}
-}
-
-// demoT runs the harness outside `go test`: failures print and exit, cleanups run at exit.
-type demoT struct {
-	mu       sync.Mutex
-	cleanups []func()
-	dirs     []string
-	once     sync.Once
-}
-
-func newDemoT() *demoT { return &demoT{} }
-
-func (d *demoT) Helper() {}
-
-func (d *demoT) Cleanup(f func()) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.cleanups = append(d.cleanups, f)
-}
-
-func (d *demoT) TempDir() string {
-	dir, err := os.MkdirTemp("", "fleetdemo-")
-	if err != nil {
-		d.Fatal(err)
-	}
-	d.mu.Lock()
-	d.dirs = append(d.dirs, dir)
-	d.mu.Unlock()
-	return dir
-}
-
-func (d *demoT) Logf(format string, args ...any)   { fmt.Printf(format+"\n", args...) }
-func (d *demoT) Errorf(format string, args ...any) { fmt.Fprintf(os.Stderr, format+"\n", args...) }
-func (d *demoT) Fatal(args ...any)                 { d.fail(fmt.Sprint(args...)) }
-func (d *demoT) Fatalf(format string, args ...any) { d.fail(fmt.Sprintf(format, args...)) }
-func (d *demoT) Skipf(format string, args ...any)  { d.fail("skipped: " + fmt.Sprintf(format, args...)) }
-
-func (d *demoT) fail(msg string) {
-	fmt.Fprintln(os.Stderr, "fleetdemo:", msg)
-	d.cleanup()
-	os.Exit(1)
-}
-
-// cleanup runs the cleanups in reverse order, once.
-func (d *demoT) cleanup() {
-	d.once.Do(func() {
-		d.mu.Lock()
-		fs, dirs := d.cleanups, d.dirs
-		d.mu.Unlock()
-		for i := len(fs) - 1; i >= 0; i-- {
-			fs[i]()
-		}
-		for _, dir := range dirs {
-			_ = os.RemoveAll(dir)
-		}
-	})
 }
