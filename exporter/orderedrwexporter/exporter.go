@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/url"
 	"os"
 	"strings"
@@ -65,6 +66,12 @@ func newExporter(cfg *Config, set exporter.Settings) (*ordExporter, error) {
 				return nil, fmt.Errorf("`ordering.stamp.value` is empty and the host name is unknown: %w", err)
 			}
 		}
+		// Added by the translator as it builds each series' labels: inserting it afterwards
+		// cost an allocation and a copy of the labels per series.
+		stamped := make(map[string]string, len(externalLabels)+1)
+		maps.Copy(stamped, externalLabels)
+		stamped[e.stampLabel] = e.stampValue
+		e.translator.ExternalLabels = stamped
 	}
 	if !cfg.RemoteWriteQueue.Enabled {
 		set.Logger.Warn("`remote_write_queue.enabled: false` is not honoured: ordered_rw always queues per shard, since that is how it keeps each series in order.")
@@ -155,6 +162,8 @@ func (e *ordExporter) translate(md pmetric.Metrics) []ordering.Series {
 		}
 		labels := ts.Labels
 		if e.stampLabel != "" {
+			// The translator added the stamp as an external label, unless the data carried a
+			// label of that name: the stamp wins, so that no two gateways write one series.
 			labels = ordering.SetLabel(labels, e.stampLabel, e.stampValue)
 		}
 		var hash uint64

@@ -2,9 +2,11 @@ package ordering
 
 import (
 	"context"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/prometheus/prometheus/prompb"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -320,4 +322,72 @@ func TestShutdownWithoutDeadlineDoesNotHang(t *testing.T) {
 	require.ErrorContains(t, err, "3 samples could not be delivered")
 	require.NoError(t, <-blocked, "the blocked push was queued once the shard gave up")
 	assert.Equal(t, int64(3), h.counter(t, droppedSamples, reason(ReasonShutdown)))
+}
+
+// Pushes from several goroutines while the release loop runs on the system clock: series come
+// and go, so the refs of released series are freed and reused while other pushes add theirs.
+// Every sample must arrive once and in order (run with -race).
+func TestHoldbackConcurrentPushesAndReleases(t *testing.T) {
+	backend := promtest.NewBackend(t)
+	h := newHarness(t, backend, Settings{Shards: 3, Holdback: true, Window: 20 * time.Millisecond,
+		MaxHeldSamples: 1_000_000, ReleaseInterval: 5 * time.Millisecond})
+	const pushers, rounds, perRound, rotation = 4, 60, 20, 3
+	var wg sync.WaitGroup
+	for p := range pushers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for r := range rounds {
+				// Each pusher owns its series; a series is pushed every `rotation` rounds,
+				// at a timestamp from the wall clock that grows with the round.
+				batch := make([]Series, 0, perRound)
+				for i := range perRound {
+					id := p*1000 + (r%rotation)*perRound + i
+					batch = append(batch, series(id, time.Now().UnixMilli()))
+				}
+				assert.NoError(t, h.engine.Push(context.Background(), batch))
+				time.Sleep(time.Millisecond)
+			}
+		}()
+	}
+	wg.Wait()
+	h.shutdown(t)
+	assert.Zero(t, backend.Rejected())
+	assert.Zero(t, h.counter(t, droppedSamples))
+	stored := backend.Stored()
+	for p := range pushers {
+		for id := p * 1000; id < p*1000+rotation*perRound; id++ {
+			got := stored[key(id)]
+			require.Len(t, got, rounds/rotation, "series %d", id)
+			for k := 1; k < len(got); k++ {
+				require.Less(t, got[k-1].T, got[k].T, "series %d", id)
+			}
+		}
+	}
+}
+
+// Native histograms are held and released in order like float samples.
+func TestHoldbackHistograms(t *testing.T) {
+	backend := promtest.NewBackend(t)
+	clock := newFakeClock(10_000)
+	h := newHarness(t, backend, Settings{Shards: 2, Holdback: true, Window: time.Second,
+		MaxHeldSamples: 100, Clock: clock, ReleaseInterval: 100 * time.Millisecond})
+	hist := func(i int, ts ...int64) Series {
+		s := series(i)
+		for _, t := range ts {
+			s.Points = append(s.Points, Point{T: t, H: &prompb.Histogram{Timestamp: t, Count: &prompb.Histogram_CountInt{CountInt: uint64(t)}}})
+		}
+		return s
+	}
+	require.NoError(t, h.engine.Push(context.Background(), []Series{hist(0, 10_200), series(1, 10_100)}))
+	require.NoError(t, h.engine.Push(context.Background(), []Series{hist(0, 10_000), series(1, 10_300)}))
+	assert.Equal(t, int64(4), h.engine.HeldSamples())
+	clock.Set(11_500)
+	h.engine.ReleaseDue()
+	waitIdle(t, h.engine)
+	assert.Zero(t, h.engine.HeldSamples())
+	requireStoredInOrder(t, backend, 1, 10_000, 10_200)
+	assert.Equal(t, []promtest.Sample{{T: 10_100, V: 10_100}, {T: 10_300, V: 10_300}}, backend.Stored()[key(1)])
+	assert.Zero(t, backend.Rejected())
+	h.shutdown(t)
 }

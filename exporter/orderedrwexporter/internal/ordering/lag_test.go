@@ -71,7 +71,7 @@ func TestSendLagWithHoldback(t *testing.T) {
 
 // Samples whose release time passed count even while the release waits for room on the shards.
 func TestHoldbackOldestDue(t *testing.T) {
-	hold := newHoldback(5000, 100)
+	hold := newHoldback(5000, 100, 60_000)
 	_, ok := hold.oldestDue(0)
 	assert.False(t, ok, "nothing held")
 	hold.add([]Series{series(0, 10_050, 10_250)}, 10_300)

@@ -18,7 +18,7 @@ import (
 	"github.com/prometheus/prometheus/prompb"
 )
 
-// Sample is one stored sample.
+// Sample is one stored sample; a native histogram is stored as its count.
 type Sample struct {
 	T int64
 	V float64
@@ -122,7 +122,12 @@ func (b *Backend) handle(w http.ResponseWriter, r *http.Request) {
 				last, ok = s[len(s)-1], true
 			}
 		}
-		for _, s := range ts.Samples {
+		samples := ts.Samples
+		for _, h := range ts.Histograms {
+			// A native histogram is stored as its count: enough to check order and identity.
+			samples = append(samples, prompb.Sample{Timestamp: h.Timestamp, Value: float64(h.GetCountInt())})
+		}
+		for _, s := range samples {
 			if ok && s.Timestamp < last.T {
 				b.rejected++
 				http.Error(w, "out of order sample", http.StatusBadRequest)
