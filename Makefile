@@ -79,8 +79,11 @@ e2e: build test-deps ## The gateway architecture on real parts: every scenario, 
 	$(GO) test -count=1 -v -timeout 15m ./internal/e2e
 
 .PHONY: bench
-bench: build ## Benchmarks (~12 min, not in make test): components, then the built binary vs the stock pipeline
-	$(GO) test -run '^$$' -bench . -benchmem ./processor/seriesguardprocessor ./exporter/orderedrwexporter
+bench: build ## Benchmarks (~14 min, not in make test): components, then the built binary vs the stock pipeline
+	$(GO) test -run '^$$' -bench . -benchmem ./processor/seriesguardprocessor ./exporter/orderedrwexporter/internal/ordering
+	$(GO) test -run '^$$' -bench BenchmarkMemory -benchmem ./exporter/orderedrwexporter
+	# Two rounds, each running the stock exporter and ordered_rw side by side at every size.
+	for round in 1 2; do $(GO) test -run '^$$' -bench BenchmarkThroughput -benchtime 200x -benchmem ./exporter/orderedrwexporter || exit 1; done
 	$(GO) run ./internal/bench/cmd/fleetbench -out $(BUILD_DIR)/bench-results.md
 
 .PHONY: demo

@@ -216,8 +216,8 @@ func processCPU(b *testing.B) time.Duration {
 
 // BenchmarkMemory measures the live heap per held sample (hold-back, 5 s window, every series
 // pushed 5 times within the window, so a series' labels are shared by 5 held samples) and per
-// tracked series (the last-sent state of as many new series, nothing held), at 10k, 100k and 1M
-// series.
+// tracked series (the last-sent state of as many new series, nothing held), and per active
+// series with hold-back once their samples were released, at 10k, 100k and 1M series.
 //
 //	go test -run '^$' -bench BenchmarkMemory ./exporter/orderedrwexporter/
 func BenchmarkMemory(b *testing.B) {
@@ -255,6 +255,30 @@ func BenchmarkMemory(b *testing.B) {
 				require.Eventually(b, e.Idle, 30*time.Second, time.Millisecond)
 				after := liveHeap()
 				b.ReportMetric((float64(after)-float64(before))/float64(e.TrackedSeries()-tracked), "B/tracked_series")
+				require.NoError(b, e.Shutdown(context.Background()))
+			}
+		})
+	}
+	for _, numSeries := range benchSizes {
+		b.Run("per_active_series_holdback/series="+strconv.Itoa(numSeries), func(b *testing.B) {
+			for range b.N {
+				url, _ := discardBackend(b)
+				clock := &fakeClock{now: benchStart}
+				e := newBenchEngine(b, url, true, clock)
+				// As per_tracked_series, with hold-back: what a series costs once its samples
+				// were released (the hold-back's ref, kept while the series is active, and the
+				// shard's last-sent state).
+				drained := func(first int) {
+					require.NoError(b, e.Push(context.Background(), translateForBench(b, benchInputFrom(clock.Now(), first, numSeries))))
+					clock.set(clock.Now().Add(time.Minute))
+					e.ReleaseDue()
+					require.Eventually(b, e.Idle, 30*time.Second, time.Millisecond)
+				}
+				drained(0)
+				before := liveHeap()
+				drained(numSeries)
+				after := liveHeap()
+				b.ReportMetric((float64(after)-float64(before))/float64(numSeries), "B/active_series")
 				require.NoError(b, e.Shutdown(context.Background()))
 			}
 		})
