@@ -105,16 +105,24 @@ func openWAL(dir string) (*walLog, error) {
 // registers it with tracker. It returns the entry's index and size.
 func (w *walLog) append(series []Series, tracker *entryTracker) (uint64, int, error) {
 	req := prompb.WriteRequest{Timeseries: make([]prompb.TimeSeries, len(series))}
+	points := 0
+	for i := range series {
+		points += len(series[i].Points)
+	}
+	// One allocation for the float samples of the whole push, sliced per series.
+	samples := make([]prompb.Sample, 0, points)
 	for i := range series {
 		ts := &req.Timeseries[i]
 		ts.Labels = series[i].Labels
+		first := len(samples)
 		for _, p := range series[i].Points {
 			if p.H != nil {
 				ts.Histograms = append(ts.Histograms, *p.H)
 			} else {
-				ts.Samples = append(ts.Samples, prompb.Sample{Timestamp: p.T, Value: p.V})
+				samples = append(samples, prompb.Sample{Timestamp: p.T, Value: p.V})
 			}
 		}
+		ts.Samples = samples[first:len(samples):len(samples)]
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
