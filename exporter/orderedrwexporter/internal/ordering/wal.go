@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"sync"
 	"time"
 
@@ -67,7 +68,8 @@ func (t *entryTracker) oldest() (uint64, bool) {
 // walLog is the log itself: entries are snappy-compressed remote-write requests holding the
 // series of one push, numbered from 1 by tidwall/wal.
 type walLog struct {
-	dir string
+	dir  string
+	lock *os.File // holds the directory's lock; nil where there is none
 
 	mu    sync.Mutex
 	log   *wal.Log
@@ -79,6 +81,22 @@ type walLog struct {
 }
 
 func openWAL(dir string) (*walLog, error) {
+	lock, err := lockDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("ordered_rw: cannot open the write-ahead log in %q (under `wal.directory`): %w", dir, err)
+	}
+	w, err := openLog(dir)
+	if err != nil {
+		if lock != nil {
+			_ = lock.Close()
+		}
+		return nil, err
+	}
+	w.lock = lock
+	return w, nil
+}
+
+func openLog(dir string) (*walLog, error) {
 	log, err := wal.Open(dir, &wal.Options{
 		// Reads happen only at replay, in index order: one cached segment is enough, and a larger
 		// cache would keep every replayed 20 MB segment in memory.
@@ -205,7 +223,12 @@ func (w *walLog) close() error {
 	defer w.mu.Unlock()
 	err := w.log.Close()
 	if errors.Is(err, wal.ErrClosed) {
-		return nil
+		err = nil
+	}
+	if w.lock != nil {
+		// Closing the file releases the lock; the file stays, as harmless as it is empty.
+		err = errors.Join(err, w.lock.Close())
+		w.lock = nil
 	}
 	return err
 }

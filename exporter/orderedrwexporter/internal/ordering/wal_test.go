@@ -201,6 +201,21 @@ func TestWALUnusableDirectory(t *testing.T) {
 	require.ErrorContains(t, err, "log corrupt")
 }
 
+// One log, one writer: a second engine on a directory in use is refused until the first closes it.
+func TestWALDirectoryIsLocked(t *testing.T) {
+	backend := promtest.NewBackend(t)
+	dir := t.TempDir()
+	first := newHarness(t, backend, walSettings(dir, newFakeClock(0)))
+	tel := componenttest.NewTelemetry()
+	defer func() { require.NoError(t, tel.Shutdown(context.Background())) }()
+	poster := &HTTPPoster{Client: backend.Server.Client(), URL: backend.URL()}
+	_, err := NewEngine(walSettings(dir, nil), tel.NewTelemetrySettings(), "ordered_rw", poster)
+	require.ErrorContains(t, err, "the directory is in use by another exporter or process")
+	first.shutdown(t)
+	second := newHarness(t, backend, walSettings(dir, newFakeClock(0)))
+	second.shutdown(t)
+}
+
 // New pushes wait for the replay, so that they cannot overtake the replayed samples.
 func TestWALPushWaitsForReplay(t *testing.T) {
 	backend := promtest.NewBackend(t)
