@@ -201,6 +201,28 @@ func TestWALUnusableDirectory(t *testing.T) {
 	require.ErrorContains(t, err, "log corrupt")
 }
 
+// A crash in the middle of a write leaves a torn last entry: the start fails with the directory
+// named, rather than replaying a partial request.
+func TestWALTornTailFailsTheStart(t *testing.T) {
+	backend := promtest.NewBackend(t)
+	dir := t.TempDir()
+	first := newHarness(t, backend, walSettings(dir, newFakeClock(0)))
+	require.NoError(t, first.engine.Push(context.Background(), batchOf(10, 1000)))
+	require.NoError(t, first.engine.Push(context.Background(), batchOf(10, 2000)))
+	first.shutdown(t)
+	segment := filepath.Join(dir, "00000000000000000001")
+	info, err := os.Stat(segment)
+	require.NoError(t, err)
+	require.NoError(t, os.Truncate(segment, info.Size()-3))
+
+	tel := componenttest.NewTelemetry()
+	defer func() { require.NoError(t, tel.Shutdown(context.Background())) }()
+	poster := &HTTPPoster{Client: backend.Server.Client(), URL: backend.URL()}
+	_, err = NewEngine(walSettings(dir, nil), tel.NewTelemetrySettings(), "ordered_rw", poster)
+	require.ErrorContains(t, err, "cannot open the write-ahead log in \""+dir+"\"")
+	require.ErrorContains(t, err, "log corrupt")
+}
+
 // One log, one writer: a second engine on a directory in use is refused until the first closes it.
 func TestWALDirectoryIsLocked(t *testing.T) {
 	backend := promtest.NewBackend(t)
