@@ -189,7 +189,8 @@ func (e *Engine) closeWAL() error {
 	return e.wal.close()
 }
 
-// Start starts the shards and, with hold-back, the releaser.
+// Start starts the shards and, with hold-back, the releaser; with a WAL, the replay of the
+// entries found in the log and the truncation loop.
 func (e *Engine) Start() {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -512,6 +513,8 @@ const shutdownSendReserve = 2 * time.Second
 // series, which it releases at their own time; sent ahead of them, this gateway's samples would
 // have those rejected as out of order. The wait is bounded by the window (plus the release
 // granularity); what a deadline of ctx does not leave time for is released early, before it.
+//
+// With a WAL nothing is waited for: what is not delivered stays in the log (shutdownKeepingWAL).
 func (e *Engine) Shutdown(ctx context.Context) error {
 	first := false
 	e.shutdownOnce.Do(func() { first = true })
