@@ -79,7 +79,6 @@ func (cfg *Config) Unmarshal(conf *confmap.Conf) error {
 }
 
 var (
-	errWAL             = errors.New("`wal` is not supported by ordered_rw: a remote-write WAL replays requests without the per-series order this exporter guarantees; remove the `wal` block (held samples are flushed at shutdown instead)")
 	errIncludeMetadata = errors.New("`include_metadata_keys` is not supported by ordered_rw: samples of many pushes share a request, so there is no single client metadata to forward; remove it")
 	errSendMetadata    = errors.New("`send_metadata: true` is not supported by ordered_rw; remove it")
 	errRW2             = errors.New("`protobuf_message` must be prometheus.WriteRequest (remote write 1.0): ordered_rw does not send remote write 2.0")
@@ -90,7 +89,9 @@ var (
 // calling it here too would report each of its errors twice.
 func (cfg *Config) Validate() error {
 	if cfg.WAL.HasValue() {
-		return errWAL
+		if err := validateWAL(cfg.WAL.Get()); err != nil {
+			return err
+		}
 	}
 	if len(cfg.IncludeMetadataKeys) > 0 {
 		return errIncludeMetadata
@@ -126,6 +127,24 @@ func (o *OrderingConfig) Validate() error {
 		if o.Holdback.MaxHeldSamples <= 0 {
 			return fmt.Errorf("`ordering.holdback.max_held_samples` must be positive, found %d", o.Holdback.MaxHeldSamples)
 		}
+	}
+	return nil
+}
+
+// validateWAL checks the upstream `wal` block. Zero values mean the defaults, as upstream; an
+// empty directory is refused, where upstream would write in the working directory.
+func validateWAL(wal *prometheusremotewriteexporter.WALConfig) error {
+	if wal.Directory == "" {
+		return errors.New("`wal.directory` must be set when `wal` is present, found \"\"")
+	}
+	if wal.BufferSize < 0 {
+		return fmt.Errorf("`wal.buffer_size` must not be negative, found %d", wal.BufferSize)
+	}
+	if wal.TruncateFrequency < 0 {
+		return fmt.Errorf("`wal.truncate_frequency` must be positive (or 0 for the default %s), found %s", defaultWALTruncateFrequency, wal.TruncateFrequency)
+	}
+	if wal.LagRecordFrequency < 0 {
+		return fmt.Errorf("`wal.lag_record_frequency` must be positive (or 0 for the default %s), found %s", defaultWALLagRecordFrequency, wal.LagRecordFrequency)
 	}
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/open-telemetry/opentelemetry-collector-contrib/exporter/prometheusremotewriteexporter"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component"
@@ -12,8 +13,10 @@ import (
 	"go.opentelemetry.io/collector/config/confighttp"
 	"go.opentelemetry.io/collector/confmap"
 	"go.opentelemetry.io/collector/confmap/confmaptest"
+	"go.opentelemetry.io/collector/exporter/exportertest"
 
 	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/metadata"
+	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/ordering"
 )
 
 func loadConfig(t *testing.T, name string) (*Config, error) {
@@ -75,15 +78,57 @@ func TestLoadOrdering(t *testing.T) {
 	}, cfg.Ordering)
 }
 
+// The upstream `wal` block, at the same keys with the same meaning: 0 means the default.
+func TestLoadWAL(t *testing.T) {
+	cfg, err := loadConfig(t, "wal")
+	require.NoError(t, err)
+	require.True(t, cfg.WAL.HasValue())
+	assert.Equal(t, prometheusremotewriteexporter.WALConfig{
+		Directory:          "/var/lib/otelcol/wal",
+		BufferSize:         100,
+		TruncateFrequency:  45 * time.Second,
+		LagRecordFrequency: 5 * time.Second,
+	}, *cfg.WAL.Get())
+
+	cfg, err = loadConfig(t, "wal_defaults")
+	require.NoError(t, err)
+	set := exportertest.NewNopSettings(metadata.Type)
+	set.ID = component.NewID(metadata.Type)
+	exp, err := newExporter(cfg, set)
+	require.NoError(t, err)
+	wal := exp.engineSettings().WAL
+	require.NotNil(t, wal)
+	assert.Equal(t, ordering.WALSettings{
+		Directory:        filepath.Join("/var/lib/otelcol/wal", "ordered_rw"),
+		TruncateInterval: time.Minute,
+		LagInterval:      15 * time.Second,
+	}, *wal)
+
+	cfg, err = loadConfig(t, "")
+	require.NoError(t, err)
+	assert.False(t, cfg.WAL.HasValue(), "no WAL unless configured")
+}
+
+// Each exporter has its own log under `wal.directory`: two logs in one folder would corrupt
+// each other.
+func TestWALDirectoryPerComponent(t *testing.T) {
+	assert.Equal(t, filepath.Join("/d", "ordered_rw"), walDirectory("/d", component.NewID(metadata.Type)))
+	assert.Equal(t, filepath.Join("/d", "ordered_rw_amp-1"), walDirectory("/d", component.NewIDWithName(metadata.Type, "amp-1")))
+	assert.Equal(t, filepath.Join("/d", "ordered_rw_a_b"), walDirectory("/d", component.NewIDWithName(metadata.Type, "a/b")))
+}
+
 func TestValidate(t *testing.T) {
 	for name, want := range map[string]string{
-		"wal":                   "`wal` is not supported by ordered_rw",
-		"bad_mode":              "`ordering.mode` must be one of holdback, stamp, holdback_and_stamp, found \"fifo\"",
-		"zero_window":           "`ordering.holdback.window` must be positive, found 0s",
-		"negative_max_held":     "`ordering.holdback.max_held_samples` must be positive, found -1",
-		"empty_stamp_label":     "`ordering.stamp.label` must not be empty",
-		"include_metadata_keys": "`include_metadata_keys` is not supported",
-		"negative_queue_size":   "remote write queue size can't be negative", // upstream's own rule
+		"wal_no_directory":                  "`wal.directory` must be set when `wal` is present, found \"\"",
+		"wal_negative_buffer_size":          "`wal.buffer_size` must not be negative, found -1",
+		"wal_negative_truncate_frequency":   "`wal.truncate_frequency` must be positive (or 0 for the default 1m0s), found -1s",
+		"wal_negative_lag_record_frequency": "`wal.lag_record_frequency` must be positive (or 0 for the default 15s), found -5s",
+		"bad_mode":                          "`ordering.mode` must be one of holdback, stamp, holdback_and_stamp, found \"fifo\"",
+		"zero_window":                       "`ordering.holdback.window` must be positive, found 0s",
+		"negative_max_held":                 "`ordering.holdback.max_held_samples` must be positive, found -1",
+		"empty_stamp_label":                 "`ordering.stamp.label` must not be empty",
+		"include_metadata_keys":             "`include_metadata_keys` is not supported",
+		"negative_queue_size":               "remote write queue size can't be negative", // upstream's own rule
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := loadConfig(t, name)

@@ -1,12 +1,14 @@
 package orderedrwexporter // import "github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter"
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"maps"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 
@@ -105,13 +107,23 @@ func (e *ordExporter) start(ctx context.Context, host component.Host) error {
 		zap.Int("shards", e.shards()),
 		zap.Duration("window", e.cfg.Ordering.Holdback.Window),
 		zap.Int("max_held_samples", e.cfg.Ordering.Holdback.MaxHeldSamples),
-		zap.String("stamp", e.stampLabel+"="+e.stampValue))
+		zap.String("stamp", e.stampLabel+"="+e.stampValue),
+		zap.Bool("wal", e.cfg.WAL.HasValue()))
 	return nil
 }
 
 func (e *ordExporter) engineSettings() ordering.Settings {
 	queue := e.cfg.RemoteWriteQueue.QueueSize / e.shards()
+	var walSettings *ordering.WALSettings
+	if wal := e.cfg.WAL.Get(); wal != nil {
+		walSettings = &ordering.WALSettings{
+			Directory:        walDirectory(wal.Directory, e.set.ID),
+			TruncateInterval: cmp.Or(wal.TruncateFrequency, defaultWALTruncateFrequency),
+			LagInterval:      cmp.Or(wal.LagRecordFrequency, defaultWALLagRecordFrequency),
+		}
+	}
 	return ordering.Settings{
+		WAL:            walSettings,
 		Shards:         e.shards(),
 		QueueSize:      max(queue, 1),
 		MaxBatchBytes:  e.cfg.MaxBatchSizeBytes,
@@ -121,6 +133,21 @@ func (e *ordExporter) engineSettings() ordering.Settings {
 		MaxHeldSamples: e.cfg.Ordering.Holdback.MaxHeldSamples,
 		Clock:          e.clock,
 	}
+}
+
+// walDirectory is the log's own folder under `wal.directory`, named after the component, so that
+// two ordered_rw exporters given the same directory do not write one log.
+func walDirectory(dir string, id component.ID) string {
+	name := "ordered_rw"
+	if id.Name() != "" {
+		name += "_" + strings.Map(func(r rune) rune {
+			if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '.' {
+				return r
+			}
+			return '_'
+		}, id.Name())
+	}
+	return filepath.Join(dir, name)
 }
 
 func (e *ordExporter) shutdown(ctx context.Context) error {

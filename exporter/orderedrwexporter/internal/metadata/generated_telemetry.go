@@ -20,19 +20,37 @@ func Meter(settings component.TelemetrySettings) metric.Meter {
 // TelemetryBuilder provides an interface for components to report telemetry
 // as defined in metadata and user config.
 type TelemetryBuilder struct {
-	meter                            metric.Meter
-	mu                               sync.Mutex
-	registrations                    []metric.Registration
-	ExporterOrderedRwDroppedSamples  metric.Int64Counter
-	ExporterOrderedRwHeldSamples     metric.Int64ObservableGauge
-	ExporterOrderedRwHeldSeries      metric.Int64ObservableGauge
-	ExporterOrderedRwHoldLatency     metric.Int64Histogram
-	ExporterOrderedRwQueueCapacity   metric.Int64ObservableGauge
-	ExporterOrderedRwQueueSize       metric.Int64ObservableGauge
-	ExporterOrderedRwReleasedSamples metric.Int64Counter
-	ExporterOrderedRwRequestSplits   metric.Int64Counter
-	ExporterOrderedRwSendLag         metric.Float64ObservableGauge
-	ExporterOrderedRwSentSamples     metric.Int64Counter
+	meter                                metric.Meter
+	mu                                   sync.Mutex
+	registrations                        []metric.Registration
+	ExporterOrderedRwDroppedSamples      metric.Int64Counter
+	ExporterOrderedRwHeldSamples         metric.Int64ObservableGauge
+	ExporterOrderedRwHeldSeries          metric.Int64ObservableGauge
+	ExporterOrderedRwHoldLatency         metric.Int64Histogram
+	ExporterOrderedRwQueueCapacity       metric.Int64ObservableGauge
+	ExporterOrderedRwQueueSize           metric.Int64ObservableGauge
+	ExporterOrderedRwReleasedSamples     metric.Int64Counter
+	ExporterOrderedRwRequestSplits       metric.Int64Counter
+	ExporterOrderedRwSendLag             metric.Float64ObservableGauge
+	ExporterOrderedRwSentSamples         metric.Int64Counter
+	ExporterOrderedRwWalEntries          metric.Int64ObservableGauge
+	ExporterOrderedRwWalLag              metric.Int64ObservableGauge
+	ExporterOrderedRwWalReadFailures     metric.Int64Counter
+	ExporterOrderedRwWalReplayedSamples  metric.Int64Counter
+	ExporterOrderedRwWalTruncatedEntries metric.Int64Counter
+	ExporterOrderedRwWalWriteFailures    metric.Int64Counter
+	ExporterOrderedRwWalWrittenBytes     metric.Int64Counter
+	ExporterOrderedRwWalWrittenEntries   metric.Int64Counter
+}
+
+// RegisterExporterOrderedRwWalEntriesCallback sets callback for observable ExporterOrderedRwWalEntries metric.
+func (builder *TelemetryBuilder) RegisterExporterOrderedRwWalEntriesCallback(cb metric.Int64Callback) error {
+	return builder.register(builder.ExporterOrderedRwWalEntries, cb)
+}
+
+// RegisterExporterOrderedRwWalLagCallback sets callback for observable ExporterOrderedRwWalLag metric.
+func (builder *TelemetryBuilder) RegisterExporterOrderedRwWalLagCallback(cb metric.Int64Callback) error {
+	return builder.register(builder.ExporterOrderedRwWalLag, cb)
 }
 
 // RegisterExporterOrderedRwHeldSamplesCallback sets callback for observable ExporterOrderedRwHeldSamples metric.
@@ -177,6 +195,54 @@ func NewTelemetryBuilder(settings component.TelemetrySettings) (*TelemetryBuilde
 		"otelcol_exporter_ordered_rw_sent_samples",
 		metric.WithDescription("Samples accepted by the remote-write backend. [Alpha]"),
 		metric.WithUnit("{sample}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ExporterOrderedRwWalEntries, err = builder.meter.Int64ObservableGauge(
+		"otelcol_exporter_ordered_rw_wal_entries",
+		metric.WithDescription("Entries in the write-ahead log, not truncated yet. [Alpha]"),
+		metric.WithUnit("{entry}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ExporterOrderedRwWalLag, err = builder.meter.Int64ObservableGauge(
+		"otelcol_exporter_ordered_rw_wal_lag",
+		metric.WithDescription("Entries of the write-ahead log holding samples not yet delivered, sampled every wal.lag_record_frequency. [Alpha]"),
+		metric.WithUnit("{entry}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ExporterOrderedRwWalReadFailures, err = builder.meter.Int64Counter(
+		"otelcol_exporter_ordered_rw_wal_read_failures",
+		metric.WithDescription("Entries of the write-ahead log that could not be read at replay; their samples are lost. [Alpha]"),
+		metric.WithUnit("{entry}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ExporterOrderedRwWalReplayedSamples, err = builder.meter.Int64Counter(
+		"otelcol_exporter_ordered_rw_wal_replayed_samples",
+		metric.WithDescription("Samples read from the write-ahead log at start and pushed again. [Alpha]"),
+		metric.WithUnit("{sample}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ExporterOrderedRwWalTruncatedEntries, err = builder.meter.Int64Counter(
+		"otelcol_exporter_ordered_rw_wal_truncated_entries",
+		metric.WithDescription("Entries removed from the write-ahead log once all their samples were delivered or counted dropped. [Alpha]"),
+		metric.WithUnit("{entry}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ExporterOrderedRwWalWriteFailures, err = builder.meter.Int64Counter(
+		"otelcol_exporter_ordered_rw_wal_write_failures",
+		metric.WithDescription("Pushes refused because they could not be written to the write-ahead log. [Alpha]"),
+		metric.WithUnit("{entry}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ExporterOrderedRwWalWrittenBytes, err = builder.meter.Int64Counter(
+		"otelcol_exporter_ordered_rw_wal_written_bytes",
+		metric.WithDescription("Bytes written to the write-ahead log (snappy-compressed requests). [Alpha]"),
+		metric.WithUnit("By"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ExporterOrderedRwWalWrittenEntries, err = builder.meter.Int64Counter(
+		"otelcol_exporter_ordered_rw_wal_written_entries",
+		metric.WithDescription("Entries written to the write-ahead log, one per push. [Alpha]"),
+		metric.WithUnit("{entry}"),
 	)
 	errs = errors.Join(errs, err)
 	return &builder, errs

@@ -60,12 +60,20 @@ func TestMetadataAgreesWithCode(t *testing.T) {
 	require.NoError(t, tb.RegisterExporterOrderedRwQueueSizeCallback(func(_ context.Context, o metric.Int64Observer) error { o.Observe(1); return nil }))
 	require.NoError(t, tb.RegisterExporterOrderedRwQueueCapacityCallback(func(_ context.Context, o metric.Int64Observer) error { o.Observe(1); return nil }))
 	require.NoError(t, tb.RegisterExporterOrderedRwSendLagCallback(func(_ context.Context, o metric.Float64Observer) error { o.Observe(1.5); return nil }))
+	require.NoError(t, tb.RegisterExporterOrderedRwWalEntriesCallback(func(_ context.Context, o metric.Int64Observer) error { o.Observe(1); return nil }))
+	require.NoError(t, tb.RegisterExporterOrderedRwWalLagCallback(func(_ context.Context, o metric.Int64Observer) error { o.Observe(1); return nil }))
 	ctx := context.Background()
 	tb.ExporterOrderedRwDroppedSamples.Add(ctx, 1)
 	tb.ExporterOrderedRwReleasedSamples.Add(ctx, 1)
 	tb.ExporterOrderedRwSentSamples.Add(ctx, 1)
 	tb.ExporterOrderedRwRequestSplits.Add(ctx, 1)
 	tb.ExporterOrderedRwHoldLatency.Record(ctx, 1)
+	tb.ExporterOrderedRwWalReadFailures.Add(ctx, 1)
+	tb.ExporterOrderedRwWalReplayedSamples.Add(ctx, 1)
+	tb.ExporterOrderedRwWalTruncatedEntries.Add(ctx, 1)
+	tb.ExporterOrderedRwWalWriteFailures.Add(ctx, 1)
+	tb.ExporterOrderedRwWalWrittenBytes.Add(ctx, 1)
+	tb.ExporterOrderedRwWalWrittenEntries.Add(ctx, 1)
 
 	var names []string
 	for name, m := range md.Telemetry.Metrics {
@@ -87,5 +95,5 @@ func TestMetadataAgreesWithCode(t *testing.T) {
 		}
 	}
 	sort.Strings(names)
-	require.Len(t, names, 10)
+	require.Len(t, names, 18)
 }

@@ -42,6 +42,8 @@ type Settings struct {
 	ReleaseInterval time.Duration
 	// Clock defaults to the system clock.
 	Clock Clock
+	// WAL, when set, writes every push to a write-ahead log before the engine takes it.
+	WAL *WALSettings
 }
 
 // Engine orders and sends samples: Push hands it the translated series of one batch.
@@ -82,6 +84,22 @@ type Engine struct {
 	pending atomic.Int64
 	// due tracks when each of those batches became due, for the send lag.
 	due dueTimes
+
+	// The write-ahead log, nil without one. entries tracks the log entries that pushes, releases
+	// and shard batches still refer to; held samples are tracked by their buckets.
+	wal     *walLog
+	entries entryTracker
+	// keep is set by a shutdown with a WAL: what is not delivered yet stays in the log instead of
+	// being sent; kept counts the samples the shards left there.
+	keep atomic.Bool
+	kept atomic.Int64
+	// replayDone is closed once the entries found in the log at start were pushed again; new
+	// pushes wait for it, so that they cannot overtake them.
+	replayDone  chan struct{}
+	stopWAL     chan struct{}
+	walLoopDone sync.WaitGroup
+	// walLag is the number of log entries not yet done, sampled every WALSettings.LagInterval.
+	walLag atomic.Int64
 }
 
 // NewEngine returns an engine that posts requests with poster.
@@ -129,17 +147,50 @@ func NewEngine(set Settings, tset component.TelemetrySettings, exporterID string
 	if set.Holdback {
 		e.hold = newHoldback(set.Window.Milliseconds(), set.ReleaseInterval.Milliseconds(), set.SeriesIdleTimeout.Milliseconds())
 	}
-	err = tel.registerGauges(gauges{
+	g := gauges{
 		heldSamples:   e.HeldSamples,
 		heldSeries:    e.TrackedSeries,
 		sendLag:       e.SendLag,
 		queueSize:     e.QueueSize,
 		queueCapacity: e.QueueCapacity,
-	})
-	return e, err
+	}
+	if set.WAL != nil {
+		walSet := *set.WAL
+		if walSet.TruncateInterval <= 0 {
+			walSet.TruncateInterval = time.Minute
+		}
+		if walSet.LagInterval <= 0 {
+			walSet.LagInterval = 15 * time.Second
+		}
+		if e.wal, err = openWAL(walSet.Directory); err != nil {
+			tel.shutdown()
+			return nil, err
+		}
+		e.set.WAL = &walSet
+		e.replayDone = make(chan struct{})
+		e.stopWAL = make(chan struct{})
+		if e.hold != nil {
+			e.hold.entries = &e.entries
+		}
+		g.walEntries = e.WALEntries
+		g.walLag = e.walLag.Load
+	}
+	if err = tel.registerGauges(g); err != nil {
+		tel.shutdown()
+		return nil, errors.Join(err, e.closeWAL())
+	}
+	return e, nil
 }
 
-// Start starts the shards and, with hold-back, the releaser.
+func (e *Engine) closeWAL() error {
+	if e.wal == nil {
+		return nil
+	}
+	return e.wal.close()
+}
+
+// Start starts the shards and, with hold-back, the releaser; with a WAL, the replay of the
+// entries found in the log and the truncation loop.
 func (e *Engine) Start() {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -154,6 +205,9 @@ func (e *Engine) Start() {
 	if e.hold != nil {
 		e.releaseDone.Add(1)
 		go e.releaseLoop()
+	}
+	if e.wal != nil {
+		e.startWAL()
 	}
 }
 
@@ -183,15 +237,39 @@ var ErrClosed = errors.New("ordered_rw exporter is shut down")
 // Push takes the series of one batch. Without hold-back they are queued on their shards at once;
 // with it, each sample is held until its release time, or queued at once (apart from on-time
 // samples) when it arrives after it. Push blocks while the shard queues are full.
+//
+// With a WAL, the batch is written to the log first; if that fails, the batch is refused.
 func (e *Engine) Push(ctx context.Context, series []Series) error {
+	if e.wal != nil {
+		if err := e.awaitReplay(ctx); err != nil {
+			return err
+		}
+	}
 	e.mu.RLock()
 	defer e.mu.RUnlock()
 	if e.closed || !e.started {
 		return ErrClosed
 	}
+	var entry uint64
+	if e.wal != nil {
+		index, size, err := e.wal.append(series, &e.entries)
+		if err != nil {
+			e.tel.walWriteFailed()
+			return fmt.Errorf("ordered_rw: the batch is refused, it could not be written to the write-ahead log: %w", err)
+		}
+		defer e.entries.done(index)
+		e.tel.walWritten(size)
+		entry = index
+	}
+	return e.push(ctx, series, entry)
+}
+
+// push holds or queues series, which are in the log at entry (0 without a WAL). The caller holds
+// mu shared and keeps entry tracked until push returns.
+func (e *Engine) push(ctx context.Context, series []Series, entry uint64) error {
 	now := e.clock.Now().UnixMilli()
 	if e.hold == nil {
-		return e.enqueue(ctx, e.byShard(series), now)
+		return e.enqueue(ctx, e.byShard(series), now, entry)
 	}
 
 	var late []Series
@@ -218,11 +296,11 @@ func (e *Engine) Push(ctx context.Context, series []Series) error {
 		// the on-time samples are not in that request. Queued before the on-time samples are
 		// held, so that an early release cannot put a newer sample of a series ahead of it.
 		e.tel.released(lateCount, ReleaseLate)
-		if err := e.enqueue(ctx, e.byShard(late), now); err != nil {
+		if err := e.enqueue(ctx, e.byShard(late), now, entry); err != nil {
 			return err
 		}
 	}
-	e.hold.add(onTime, now)
+	e.hold.add(onTime, now, entry)
 	if excess := e.hold.held.Load() - int64(e.set.MaxHeldSamples); excess > 0 {
 		e.releaseMu.Lock()
 		defer e.releaseMu.Unlock()
@@ -247,6 +325,9 @@ func (e *Engine) releaseLoop() {
 
 // ReleaseDue releases every held sample whose release time has passed on the engine's clock.
 func (e *Engine) ReleaseDue() {
+	if e.keep.Load() {
+		return // a shutdown keeps held samples in the write-ahead log
+	}
 	e.releaseMu.Lock()
 	defer e.releaseMu.Unlock()
 	e.release(e.hold.popDue(e.clock.Now().UnixMilli()), ReleaseOnTime)
@@ -256,12 +337,18 @@ func (e *Engine) ReleaseDue() {
 const holdLatencySampling = 16
 
 // release queues buckets, oldest first, on their shards: one batch per shard, each series with
-// its points in timestamp order. The caller holds releaseMu.
+// its points in timestamp order. The caller holds releaseMu. With a WAL, the pop that returned
+// buckets tracked their oldest entry; release queues the batches under it, then lets it go.
 func (e *Engine) release(buckets []*bucket, reason string) {
 	if len(buckets) == 0 {
 		return
 	}
 	h := e.hold
+	var entry uint64
+	if e.wal != nil {
+		entry = oldestEntry(buckets)
+		defer e.entries.done(entry)
+	}
 	now := e.clock.Now().UnixMilli()
 	// The send lag counts from when the samples became due: for an on-time release, when their
 	// bucket could first be released (the release may have waited for room on the shards); for
@@ -355,7 +442,7 @@ func (e *Engine) release(buckets []*bucket, reason string) {
 	e.tel.released(count, reason)
 	// Releases wait for room on the shards rather than drop: the shards drain on their own, and
 	// while a release waits, held data and then pushes are held back too.
-	if err := e.enqueue(e.sendCtx, perShard, due); err != nil {
+	if err := e.enqueue(e.sendCtx, perShard, due, entry); err != nil {
 		e.logger.Warn("Held samples could not be queued before the shutdown deadline.", zap.Error(err))
 	}
 }
@@ -369,9 +456,10 @@ func (e *Engine) byShard(series []Series) [][]Series {
 	return perShard
 }
 
-// enqueue queues one batch per shard, due since dueMillis; what it cannot queue before ctx ends
-// is counted dropped when ctx is the send context (shutdown), or returned to the caller otherwise.
-func (e *Engine) enqueue(ctx context.Context, perShard [][]Series, dueMillis int64) error {
+// enqueue queues one batch per shard, due since dueMillis, from the log entry entry (with a WAL);
+// what it cannot queue before ctx ends is counted dropped when ctx is the send context
+// (shutdown), or returned to the caller otherwise.
+func (e *Engine) enqueue(ctx context.Context, perShard [][]Series, dueMillis int64, entry uint64) error {
 	for i, series := range perShard {
 		if len(series) == 0 {
 			continue
@@ -379,11 +467,17 @@ func (e *Engine) enqueue(ctx context.Context, perShard [][]Series, dueMillis int
 		e.pending.Add(1)
 		// Counted while it waits for room too: a push blocked on a full queue is late as well.
 		e.due.add(dueMillis)
+		if e.wal != nil {
+			e.entries.add(entry)
+		}
 		select {
-		case e.shards[i].in <- batch{series: series, due: dueMillis}:
+		case e.shards[i].in <- batch{series: series, due: dueMillis, entry: entry}:
 		case <-ctx.Done():
 			e.pending.Add(-1)
 			e.due.done(dueMillis)
+			if e.wal != nil {
+				e.entries.done(entry)
+			}
 			left := 0
 			for _, b := range perShard[i:] {
 				for _, s := range b {
@@ -419,6 +513,8 @@ const shutdownSendReserve = 2 * time.Second
 // series, which it releases at their own time; sent ahead of them, this gateway's samples would
 // have those rejected as out of order. The wait is bounded by the window (plus the release
 // granularity); what a deadline of ctx does not leave time for is released early, before it.
+//
+// With a WAL nothing is waited for: what is not delivered stays in the log (shutdownKeepingWAL).
 func (e *Engine) Shutdown(ctx context.Context) error {
 	first := false
 	e.shutdownOnce.Do(func() { first = true })
@@ -427,6 +523,9 @@ func (e *Engine) Shutdown(ctx context.Context) error {
 	}
 	defer e.tel.shutdown()
 	defer e.cancelSend()
+	if e.wal != nil {
+		return e.shutdownKeepingWAL(ctx)
+	}
 	// Before waiting for pushes blocked on full shard queues: the shards must stop retrying (or
 	// give up at the deadline) for those pushes to return.
 	e.closing.Store(true)

@@ -47,6 +47,8 @@ type bucket struct {
 	key        int64
 	floats     []heldEntry
 	histograms []heldHistogram
+	// minEntry is the oldest WAL entry any of its points came from; 0 without a WAL.
+	minEntry uint64
 }
 
 func (b *bucket) len() int { return len(b.floats) + len(b.histograms) }
@@ -76,6 +78,9 @@ type holdback struct {
 	buckets map[int64]*bucket
 	keys    bucketKeys // min-heap of the keys of buckets
 	held    atomic.Int64
+	// entries, with a WAL, tracks the oldest log entry of the buckets each pop returns, from
+	// the pop until the release has queued them.
+	entries *entryTracker
 }
 
 func newHoldback(windowMillis, bucketMillis, idleMillis int64) *holdback {
@@ -113,8 +118,9 @@ func (h *holdback) oldestDue(nowMillis int64) (int64, bool) {
 	return due, due <= nowMillis
 }
 
-// add holds every point of series, which arrived at nowMillis; the caller removed the late ones.
-func (h *holdback) add(series []Series, nowMillis int64) {
+// add holds every point of series, which arrived at nowMillis from the WAL entry entry (0 without
+// a WAL); the caller removed the late ones.
+func (h *holdback) add(series []Series, nowMillis int64, entry uint64) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	n := 0
@@ -136,10 +142,12 @@ func (h *holdback) add(series []Series, nowMillis int64) {
 			// Points of one push mostly share a bucket: keep it at hand, not in the map.
 			if key := h.key(p); cur == nil || key != cur.key {
 				if cur = h.buckets[key]; cur == nil {
-					cur = &bucket{key: key}
+					cur = &bucket{key: key, minEntry: entry}
 					h.buckets[key] = cur
 					heap.Push(&h.keys, key)
 				}
+				// Pushes may add to a bucket out of entry order.
+				cur.minEntry = min(cur.minEntry, entry)
 			}
 			arrived := int32(min(max(cur.key*h.bucketMillis-nowMillis, math.MinInt32), math.MaxInt32))
 			if p.H != nil {
@@ -207,6 +215,7 @@ func (h *holdback) popDue(nowMillis int64) []*bucket {
 	for len(h.keys) > 0 && h.keyDue(h.keys[0]) <= nowMillis {
 		out = append(out, h.popOldestLocked())
 	}
+	h.trackPoppedLocked(out)
 	return out
 }
 
@@ -221,7 +230,38 @@ func (h *holdback) popAtLeast(n int64) []*bucket {
 		got += int64(b.len())
 		out = append(out, b)
 	}
+	h.trackPoppedLocked(out)
 	return out
+}
+
+// trackPoppedLocked tracks the oldest entry of popped buckets before the lock is let go, so that
+// a watermark never sees their samples neither held nor queued.
+func (h *holdback) trackPoppedLocked(popped []*bucket) {
+	if h.entries != nil && len(popped) > 0 {
+		h.entries.add(oldestEntry(popped))
+	}
+}
+
+func oldestEntry(buckets []*bucket) uint64 {
+	oldest := buckets[0].minEntry
+	for _, b := range buckets[1:] {
+		oldest = min(oldest, b.minEntry)
+	}
+	return oldest
+}
+
+// oldestEntry is the oldest WAL entry of the samples held.
+func (h *holdback) oldestEntry() (uint64, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var oldest uint64
+	found := false
+	for _, b := range h.buckets {
+		if !found || b.minEntry < oldest {
+			oldest, found = b.minEntry, true
+		}
+	}
+	return oldest, found
 }
 
 func (h *holdback) popAll() []*bucket { return h.popAtLeast(1 << 62) }

@@ -9,6 +9,8 @@ import (
 type batch struct {
 	series []Series
 	due    int64 // wall clock (ms) from which the samples should have been on their way
+	// entry is the oldest WAL entry the samples came from; 0 without a WAL.
+	entry uint64
 }
 
 // dueTimes counts the batches queued on, waiting for room on, or being sent by the shards, by the

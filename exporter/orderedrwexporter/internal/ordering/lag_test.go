@@ -74,7 +74,7 @@ func TestHoldbackOldestDue(t *testing.T) {
 	hold := newHoldback(5000, 100, 60_000)
 	_, ok := hold.oldestDue(0)
 	assert.False(t, ok, "nothing held")
-	hold.add([]Series{series(0, 10_050, 10_250)}, 10_300)
+	hold.add([]Series{series(0, 10_050, 10_250)}, 10_300, 0)
 	_, ok = hold.oldestDue(15_099)
 	assert.False(t, ok, "not due before the end of its bucket")
 	due, ok := hold.oldestDue(15_100)

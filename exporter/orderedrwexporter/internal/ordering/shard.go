@@ -30,6 +30,8 @@ type shard struct {
 
 	protobuf []byte
 	snappy   []byte
+	// kept tells that a request of the batch being processed was left in the WAL by a shutdown.
+	kept bool
 }
 
 func newShard(e *Engine, queueSize int) *shard {
@@ -38,17 +40,33 @@ func newShard(e *Engine, queueSize int) *shard {
 
 func (s *shard) run() {
 	defer s.engine.shardsDone.Done()
+	e := s.engine
 	for b := range s.in {
-		s.process(b.series)
-		s.engine.due.done(b.due)
-		s.engine.pending.Add(-1)
+		kept := s.process(b.series)
+		e.due.done(b.due)
+		e.pending.Add(-1)
+		// A batch left in the WAL by a shutdown keeps its entry from being truncated.
+		if e.wal != nil && !kept {
+			e.entries.done(b.entry)
+		}
 	}
 }
 
 // process removes the stale points of batch, then sends the rest in requests of at most
-// max_batch_size_bytes.
-func (s *shard) process(batch []Series) {
+// max_batch_size_bytes. It reports whether samples of batch were left in the WAL by a shutdown
+// instead of being delivered.
+func (s *shard) process(batch []Series) (kept bool) {
 	e := s.engine
+	if e.keep.Load() {
+		// Not sent at all: the shutdown keeps them in the WAL, to be sent after the restart.
+		n := 0
+		for i := range batch {
+			n += len(batch[i].Points)
+		}
+		e.kept.Add(int64(n))
+		return true
+	}
+	s.kept = false
 	now := e.clock.Now().UnixMilli()
 	timeseries := make([]prompb.TimeSeries, 0, len(batch))
 	stale, total := 0, 0
@@ -97,11 +115,11 @@ func (s *shard) process(batch []Series) {
 		s.sweep(now)
 	}
 	if total == 0 {
-		return
+		return false
 	}
 	if e.sendCtx.Err() != nil {
 		e.drop(total, ReasonShutdown)
-		return
+		return false
 	}
 
 	// The size of each series is computed once: it bounds the requests and, summed, is the
@@ -118,6 +136,7 @@ func (s *shard) process(batch []Series) {
 		n += len(timeseries[i].Samples) + len(timeseries[i].Histograms)
 	}
 	s.deliver(timeseries[first:], n, size)
+	return s.kept
 }
 
 // sweep forgets series idle longer than SeriesIdleTimeout, bounding the state to active series.
@@ -155,6 +174,12 @@ func (s *shard) deliver(timeseries []prompb.TimeSeries, n, encodedSize int) {
 		first, second := splitHalves(timeseries, n/2)
 		s.deliver(first, n/2, 0)
 		s.deliver(second, n-n/2, 0)
+		return
+	}
+	if e.keep.Load() {
+		// A shutdown with a WAL: the request failed or was cut short, and stays in the log.
+		s.kept = true
+		e.kept.Add(int64(n))
 		return
 	}
 	reason := ReasonSendFailed

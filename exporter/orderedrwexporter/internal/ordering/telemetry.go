@@ -53,6 +53,8 @@ func (t *telemetry) withReason(reason string) metric.MeasurementOption {
 type gauges struct {
 	heldSamples, heldSeries, queueSize, queueCapacity func() int64
 	sendLag                                           func() time.Duration
+	// walEntries and walLag are set only with a WAL.
+	walEntries, walLag func() int64
 }
 
 func (t *telemetry) registerGauges(g gauges) error {
@@ -62,7 +64,14 @@ func (t *telemetry) registerGauges(g gauges) error {
 			return nil
 		}
 	}
-	return errors.Join(
+	var walErr error
+	if g.walEntries != nil {
+		walErr = errors.Join(
+			t.builder.RegisterExporterOrderedRwWalEntriesCallback(observe(g.walEntries)),
+			t.builder.RegisterExporterOrderedRwWalLagCallback(observe(g.walLag)),
+		)
+	}
+	return errors.Join(walErr,
 		t.builder.RegisterExporterOrderedRwHeldSamplesCallback(observe(g.heldSamples)),
 		t.builder.RegisterExporterOrderedRwHeldSeriesCallback(observe(g.heldSeries)),
 		t.builder.RegisterExporterOrderedRwQueueSizeCallback(observe(g.queueSize)),
@@ -98,6 +107,31 @@ func (t *telemetry) split() {
 
 func (t *telemetry) held(latencyMillis int64) {
 	t.builder.ExporterOrderedRwHoldLatency.Record(context.Background(), latencyMillis, t.common)
+}
+
+func (t *telemetry) walWritten(bytes int) {
+	t.builder.ExporterOrderedRwWalWrittenEntries.Add(context.Background(), 1, t.common)
+	t.builder.ExporterOrderedRwWalWrittenBytes.Add(context.Background(), int64(bytes), t.common)
+}
+
+func (t *telemetry) walWriteFailed() {
+	t.builder.ExporterOrderedRwWalWriteFailures.Add(context.Background(), 1, t.common)
+}
+
+func (t *telemetry) walReadFailed() {
+	t.builder.ExporterOrderedRwWalReadFailures.Add(context.Background(), 1, t.common)
+}
+
+func (t *telemetry) walReplayed(samples int) {
+	if samples > 0 {
+		t.builder.ExporterOrderedRwWalReplayedSamples.Add(context.Background(), int64(samples), t.common)
+	}
+}
+
+func (t *telemetry) walTruncated(entries uint64) {
+	if entries > 0 {
+		t.builder.ExporterOrderedRwWalTruncatedEntries.Add(context.Background(), int64(entries), t.common)
+	}
 }
 
 func (t *telemetry) shutdown() { t.builder.Shutdown() }
