@@ -239,6 +239,36 @@ func (b *Bench) burst(s *fleettest.Scope, side *overheadSide, samples int64, sta
 	return x
 }
 
+// tQuantile975 is Student's t 97.5% quantile by degrees of freedom (1-30); beyond, the normal
+// quantile is close enough.
+var tQuantile975 = [...]float64{0, 12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228,
+	2.201, 2.179, 2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086,
+	2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042}
+
+// RatioInterval is the geometric mean of per-round ratios and its 95% confidence interval
+// (Student's t over the rounds' log ratios): the range of overheads these rounds are
+// consistent with, given how much they scatter. ok is false with fewer than two rounds.
+func RatioInterval(ratios []float64) (mean, low, high float64, ok bool) {
+	n := len(ratios)
+	if n < 2 {
+		return 0, 0, 0, false
+	}
+	var sum, sumSq float64
+	for _, r := range ratios {
+		l := math.Log(r)
+		sum += l
+		sumSq += l * l
+	}
+	m := sum / float64(n)
+	sd := math.Sqrt(max(0, (sumSq-float64(n)*m*m)/float64(n-1)))
+	t := 1.96
+	if n-1 < len(tQuantile975) {
+		t = tQuantile975[n-1]
+	}
+	half := t * sd / math.Sqrt(float64(n))
+	return math.Exp(m), math.Exp(m - half), math.Exp(m + half), true
+}
+
 // WriteOverhead renders the overhead measurement as Markdown.
 func (res *Results) WriteOverhead(w io.Writer) {
 	o := res.Opts
@@ -258,11 +288,11 @@ func (res *Results) WriteOverhead(w io.Writer) {
 		"each collector with its own sink; CPU is the collector's utime+stime over its burst, from the first request to the last "+
 		"sample received. One unmeasured burst each first. Median over rounds (min–max); the ratio is taken per round, then the median.\n\n",
 		samples, attrs, o.PointsPerRequest, o.Senders, o.OverheadRate)
-	fmt.Fprintln(w, "| pipeline | without series_guard: CPU s / M samples | with series_guard | with / without, per round | overhead (median) | all rounds pooled | series_guard in the with-pipeline's CPU profile |")
-	fmt.Fprintln(w, "|---|---|---|---|---|---|---|")
+	fmt.Fprintln(w, "| pipeline | without series_guard: CPU s / M samples | with series_guard | with / without, per round | overhead (median) | all rounds pooled | mean, 95% confidence interval | series_guard in the with-pipeline's CPU profile |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|")
 	for _, r := range res.Overhead {
 		if r.Err != nil && len(r.Rounds) == 0 {
-			fmt.Fprintf(w, "| %s | failed: %s | | | | | |\n", r.Pair.Name, oneLine(r.Err.Error()))
+			fmt.Fprintf(w, "| %s | failed: %s | | | | | | |\n", r.Pair.Name, oneLine(r.Err.Error()))
 			continue
 		}
 		var without, with, ratio []float64
@@ -280,8 +310,12 @@ func (res *Results) WriteOverhead(w io.Writer) {
 				share = fmt.Sprintf("%.1f%% (%.3f CPU s/M of %.2f)", 100*sh.Fraction, sh.Fraction*r.ProfileCPU, r.ProfileCPU)
 			}
 		}
-		fmt.Fprintf(w, "| %s: (%s) vs (%s) | %s | %s | %s | **%+.1f%%** | %+.1f%% | %s |\n", r.Pair.Name, r.Pair.Without.Key, r.Pair.With.Key,
-			spread(without, "%.3f"), spread(with, "%.3f"), spread(ratio, "%.3f"), 100*(median(ratio)-1), 100*(cpuWith/cpuWithout-1), share)
+		interval := "n/a"
+		if m, lo, hi, ok := RatioInterval(ratio); ok {
+			interval = fmt.Sprintf("%+.1f%% (%+.1f%% … %+.1f%%)", 100*(m-1), 100*(lo-1), 100*(hi-1))
+		}
+		fmt.Fprintf(w, "| %s: (%s) vs (%s) | %s | %s | %s | **%+.1f%%** | %+.1f%% | %s | %s |\n", r.Pair.Name, r.Pair.Without.Key, r.Pair.With.Key,
+			spread(without, "%.3f"), spread(with, "%.3f"), spread(ratio, "%.3f"), 100*(median(ratio)-1), 100*(cpuWith/cpuWithout-1), interval, share)
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Every burst, in the order run:")
