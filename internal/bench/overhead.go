@@ -223,6 +223,15 @@ func (b *Bench) burst(s *fleettest.Scope, side *overheadSide, samples int64, sta
 		Rate:       b.Opts.OverheadRate,
 		Limit:      samples,
 	}
+	if side.pipeline.Pprof {
+		// Start every burst right after a garbage collection (?gc=1 runs one before writing
+		// the profile): otherwise how many collections fall into a burst depends on where the
+		// previous burst left the heap, and that scatters the CPU of equal bursts by several
+		// percent, more than what is measured.
+		if err := fetch(fmt.Sprintf("http://%s/debug/pprof/heap?gc=1", side.pprof), ""); err != nil {
+			s.Fatalf("(%s) forced GC: %v", side.pipeline.Key, err)
+		}
+	}
 	sink0 := side.sink.Samples()
 	cpu0 := mustCPU(s, side.c.Pid())
 	t0 := time.Now()
@@ -286,7 +295,7 @@ func (res *Results) WriteOverhead(w io.Writer) {
 	fmt.Fprintf(w, "Each round sends the same %d samples (gauges with %s, %d points per OTLP request, %d senders) at %.0f samples/s "+
 		"to the pipeline without series_guard and to the same pipeline with it, one after the other (the order alternates), "+
 		"each collector with its own sink; CPU is the collector's utime+stime over its burst, from the first request to the last "+
-		"sample received. One unmeasured burst each first. Median over rounds (min–max); the ratio is taken per round, then the median.\n\n",
+		"sample received, each burst starting right after a forced garbage collection. One unmeasured burst each first. Median over rounds (min–max); the ratio is taken per round, then the median.\n\n",
 		samples, attrs, o.PointsPerRequest, o.Senders, o.OverheadRate)
 	fmt.Fprintln(w, "| pipeline | without series_guard: CPU s / M samples | with series_guard | with / without, per round | overhead (median) | all rounds pooled | mean, 95% confidence interval | series_guard in the with-pipeline's CPU profile |")
 	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|")
