@@ -160,6 +160,18 @@ func (r *Request) SetTimestamp(unixNano int64) {
 	}
 }
 
+// Clone copies the request bodies, so two drivers can send the same load at once.
+func (l *Load) Clone() *Load {
+	c := *l
+	c.Requests = make([]*Request, len(l.Requests))
+	for i, r := range l.Requests {
+		cr := *r
+		cr.Body = append([]byte(nil), r.Body...)
+		c.Requests[i] = &cr
+	}
+	return &c
+}
+
 // Bytes is the total size of the first n requests' bodies.
 func (l *Load) Bytes(n int) int {
 	total := 0

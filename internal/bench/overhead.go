@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -9,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/otelcol-fleet/otelcol-fleet/internal/fleettest"
@@ -78,7 +80,10 @@ func (x Burst) CPUPerMillion() float64 {
 // OverheadRound is one round: each collector of the pair gets the same burst, one after the
 // other, the order alternating from round to round.
 type OverheadRound struct {
-	Round         int
+	Round int
+	// Together: both collectors were fed at the same time (else in turn, WithoutFirst saying
+	// which first).
+	Together      bool
 	WithoutFirst  bool
 	Without, With Burst
 }
@@ -103,8 +108,11 @@ type overheadSide struct {
 	pipeline Pipeline
 	c        *fleettest.Collector
 	sink     *Sink
-	otlp     string
-	pprof    string
+	// load is this side's copy of the request bodies: senders patch timestamps in place, and
+	// in together mode both sides send at once.
+	load  *Load
+	otlp  string
+	pprof string
 }
 
 // Overhead measures what series_guard adds to the CPU per sample of each pair. Both collectors
@@ -144,9 +152,14 @@ func (b *Bench) overhead(s *fleettest.Scope, r *OverheadResult) {
 			s.Fatal(err)
 		}
 		s.Cleanup(func() { _ = sink.Close() })
+		load := b.Load
+		if i == 1 {
+			load = b.Load.Clone()
+		}
 		side := &overheadSide{
 			pipeline: p,
 			sink:     sink,
+			load:     load,
 			otlp:     "127.0.0.1:" + strconv.Itoa(fleettest.FreePort(s)),
 			pprof:    "127.0.0.1:" + strconv.Itoa(fleettest.FreePort(s)),
 		}
@@ -162,8 +175,11 @@ func (b *Bench) overhead(s *fleettest.Scope, r *OverheadResult) {
 		b.logf("overhead %s: (%s) warm-up, %d samples, %.2f CPU s/M", r.Pair.Name, side.pipeline.Key, x.Samples, x.CPUPerMillion())
 	}
 	for round := 1; round <= b.Opts.OverheadRounds; round++ {
-		o := OverheadRound{Round: round, WithoutFirst: round%2 == 1}
-		if o.WithoutFirst {
+		o := OverheadRound{Round: round, WithoutFirst: round%2 == 1, Together: b.Opts.OverheadTogether}
+		if o.Together {
+			x := b.together(s, sides, samples)
+			o.Without, o.With = x[0], x[1]
+		} else if o.WithoutFirst {
 			o.Without = b.burst(s, sides[0], samples, nil)
 			o.With = b.burst(s, sides[1], samples, nil)
 		} else {
@@ -207,15 +223,43 @@ func (b *Bench) overheadProfile(s *fleettest.Scope, side *overheadSide, r *Overh
 	r.Profile, r.Shares, r.ProfileCPU = path, CPUShares(path), x.CPUPerMillion()
 }
 
-// burst sends samples to one collector at OverheadRate and waits until its sink has them all.
-// started, when not nil, is called as the first request goes out.
+// burst is runBurst for the goroutine that owns the scope: an error ends the measurement.
 func (b *Bench) burst(s *fleettest.Scope, side *overheadSide, samples int64, started func()) Burst {
+	if err := forceGC(side); err != nil {
+		s.Fatal(err)
+	}
+	x, err := b.runBurst(side, samples, started)
+	if err != nil {
+		s.Fatal(err)
+	}
+	return x
+}
+
+// forceGC has a collector run a garbage collection (the pprof extension's heap?gc=1).
+//
+// Every measured burst starts right after one: otherwise how many collections fall into a
+// burst depends on where the previous burst left the heap, and that scatters the CPU of equal
+// bursts by several percent, more than what is measured.
+func forceGC(side *overheadSide) error {
+	if !side.pipeline.Pprof {
+		return nil
+	}
+	if err := fetch(fmt.Sprintf("http://%s/debug/pprof/heap?gc=1", side.pprof), ""); err != nil {
+		return fmt.Errorf("(%s) forced GC: %w", side.pipeline.Key, err)
+	}
+	return nil
+}
+
+// runBurst sends samples to one collector at OverheadRate and waits until its sink has them
+// all. started, when not nil, is called as the first request goes out. It may run in its own
+// goroutine (it does not touch the scope).
+func (b *Bench) runBurst(side *overheadSide, samples int64, started func()) (Burst, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	d := &Driver{
 		Endpoint: side.otlp,
-		Load:     b.Load,
-		Requests: b.Load.RequestsFor(b.Opts.Series),
+		Load:     side.load,
+		Requests: side.load.RequestsFor(b.Opts.Series),
 		Senders:  b.Opts.Senders,
 		// The rate is fixed, so no backlog bound: ordered_rw holds a whole window of samples.
 		MaxBacklog: math.MaxInt64,
@@ -223,29 +267,63 @@ func (b *Bench) burst(s *fleettest.Scope, side *overheadSide, samples int64, sta
 		Rate:       b.Opts.OverheadRate,
 		Limit:      samples,
 	}
-	if side.pipeline.Pprof {
-		// Start every burst right after a garbage collection (?gc=1 runs one before writing
-		// the profile): otherwise how many collections fall into a burst depends on where the
-		// previous burst left the heap, and that scatters the CPU of equal bursts by several
-		// percent, more than what is measured.
-		if err := fetch(fmt.Sprintf("http://%s/debug/pprof/heap?gc=1", side.pprof), ""); err != nil {
-			s.Fatalf("(%s) forced GC: %v", side.pipeline.Key, err)
-		}
-	}
+	pid := side.c.Pid()
 	sink0 := side.sink.Samples()
-	cpu0 := mustCPU(s, side.c.Pid())
+	cpu0, err := ProcCPUSeconds(pid)
+	if err != nil {
+		return Burst{}, err
+	}
 	t0 := time.Now()
 	if started != nil {
 		started()
 	}
 	d.Run(ctx)
 	accepted := d.accepted.Load()
-	waitUntil(s, side.c, 0, time.Minute, func() bool { return side.sink.Samples()-sink0 >= accepted }, "every sample of the burst to reach the sink")
-	x := Burst{Seconds: time.Since(t0).Seconds(), CPUSeconds: mustCPU(s, side.c.Pid()) - cpu0, Samples: side.sink.Samples() - sink0}
-	if x.Samples != samples {
-		s.Fatalf("(%s) burst delivered %d samples, %d were to be sent (%d accepted)", side.pipeline.Key, x.Samples, samples, accepted)
+	for side.sink.Samples()-sink0 < accepted {
+		if side.c.Exited() {
+			return Burst{}, fmt.Errorf("(%s) collector exited during a burst:\n%s", side.pipeline.Key, tailString(side.c.Logs(), 3000))
+		}
+		if time.Since(t0) > time.Minute+b.Opts.OverheadBurst {
+			return Burst{}, fmt.Errorf("(%s) %d of %d samples of a burst reached the sink", side.pipeline.Key, side.sink.Samples()-sink0, accepted)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
-	return x
+	cpu1, err := ProcCPUSeconds(pid)
+	if err != nil {
+		return Burst{}, err
+	}
+	x := Burst{Seconds: time.Since(t0).Seconds(), CPUSeconds: cpu1 - cpu0, Samples: side.sink.Samples() - sink0}
+	if x.Samples != samples {
+		return x, fmt.Errorf("(%s) burst delivered %d samples, %d were to be sent (%d accepted)", side.pipeline.Key, x.Samples, samples, accepted)
+	}
+	return x, nil
+}
+
+// together runs a burst on both collectors at the same time, each from its own copy of the
+// request bodies, both starting right after a forced GC.
+func (b *Bench) together(s *fleettest.Scope, sides [2]*overheadSide, samples int64) [2]Burst {
+	for _, side := range sides {
+		if err := forceGC(side); err != nil {
+			s.Fatal(err)
+		}
+	}
+	var (
+		wg   sync.WaitGroup
+		out  [2]Burst
+		errs [2]error
+	)
+	for i := range sides {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			out[i], errs[i] = b.runBurst(sides[i], samples, nil)
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs[0], errs[1]); err != nil {
+		s.Fatal(err)
+	}
+	return out
 }
 
 // tQuantile975 is Student's t 97.5% quantile by degrees of freedom (1-30); beyond, the normal
@@ -292,11 +370,17 @@ func (res *Results) WriteOverhead(w io.Writer) {
 		}
 	}
 	fmt.Fprintf(w, "### series_guard overhead: %d series, %d rounds (%s in all)\n\n", o.Series, o.OverheadRounds, res.Duration.Round(time.Second))
+	how := "one after the other (the order alternates)"
+	if o.OverheadTogether {
+		how = "both at the same time (so that load from other processes on the machine hits both alike)"
+	}
 	fmt.Fprintf(w, "Each round sends the same %d samples (gauges with %s, %d points per OTLP request, %d senders) at %.0f samples/s "+
-		"to the pipeline without series_guard and to the same pipeline with it, one after the other (the order alternates), "+
+		"to the pipeline without series_guard and to the same pipeline with it, %s, "+
 		"each collector with its own sink; CPU is the collector's utime+stime over its burst, from the first request to the last "+
-		"sample received, each burst starting right after a forced garbage collection. One unmeasured burst each first. Median over rounds (min–max); the ratio is taken per round, then the median.\n\n",
-		samples, attrs, o.PointsPerRequest, o.Senders, o.OverheadRate)
+		"sample received, each burst starting right after a forced garbage collection. One unmeasured burst each first. "+
+		"Median over rounds (min–max); the ratio is taken per round, then the median; the interval is the 95%% confidence "+
+		"interval of the mean ratio (Student's t over the rounds' log ratios).\n\n",
+		samples, attrs, o.PointsPerRequest, o.Senders, o.OverheadRate, how)
 	fmt.Fprintln(w, "| pipeline | without series_guard: CPU s / M samples | with series_guard | with / without, per round | overhead (median) | all rounds pooled | mean, 95% confidence interval | series_guard in the with-pipeline's CPU profile |")
 	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|")
 	for _, r := range res.Overhead {
@@ -333,11 +417,13 @@ func (res *Results) WriteOverhead(w io.Writer) {
 	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|")
 	for _, r := range res.Overhead {
 		for _, x := range r.Rounds {
-			first := r.Pair.With.Key
-			if x.WithoutFirst {
-				first = r.Pair.Without.Key
+			first := "(" + r.Pair.With.Key + ")"
+			if x.Together {
+				first = "together"
+			} else if x.WithoutFirst {
+				first = "(" + r.Pair.Without.Key + ")"
 			}
-			fmt.Fprintf(w, "| %s | %d | (%s) | %.2f | %.1f | %.3f | %.2f | %.1f | %.3f | %.3f |\n", r.Pair.Name, x.Round, first,
+			fmt.Fprintf(w, "| %s | %d | %s | %.2f | %.1f | %.3f | %.2f | %.1f | %.3f | %.3f |\n", r.Pair.Name, x.Round, first,
 				x.Without.CPUSeconds, x.Without.Seconds, x.Without.CPUPerMillion(), x.With.CPUSeconds, x.With.Seconds, x.With.CPUPerMillion(), x.Ratio())
 		}
 	}

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"net/http/httptest"
 	"os"
@@ -68,15 +69,21 @@ func TestLoadWithAttributes(t *testing.T) {
 	require.Error(t, err)
 }
 
-// TestOverheadMeasuresBothSides runs the stock pair briefly against the built binary: its
-// series_guard config validates, both collectors get the same samples, each burst's CPU is
-// read, and the with-pipeline's profile has a series_guard share.
+// TestOverheadMeasuresBothSides runs the stock pair briefly against the built binary, fed
+// together and in turn: its series_guard config validates, both collectors get the same
+// samples, each burst's CPU is read, and the with-pipeline's profile has a series_guard share.
 func TestOverheadMeasuresBothSides(t *testing.T) {
+	for _, together := range []bool{true, false} {
+		t.Run(fmt.Sprintf("together=%v", together), func(t *testing.T) { testOverhead(t, together) })
+	}
+}
+
+func testOverhead(t *testing.T, together bool) {
 	bin := fleettest.CollectorBinary(t)
 	b, err := New(Options{
 		Binary: bin, RepoRoot: fleettest.RepoRoot(), Series: 2000, Senders: 2, PointsPerRequest: 500,
 		MaxHeldSamples: 100_000, MaxSeries: 10_000, OverheadRounds: 2, OverheadBurst: time.Second,
-		OverheadRate: 20_000, ProfileDir: t.TempDir(), ProfileLength: time.Second, Log: testLog{t},
+		OverheadRate: 20_000, OverheadTogether: together, ProfileDir: t.TempDir(), ProfileLength: time.Second, Log: testLog{t},
 	})
 	require.NoError(t, err)
 	defer b.Close()
@@ -99,8 +106,11 @@ func TestOverheadMeasuresBothSides(t *testing.T) {
 	r := res.Overhead[0]
 	require.NoError(t, r.Err)
 	require.Len(t, r.Rounds, 2)
-	assert.True(t, r.Rounds[0].WithoutFirst)
-	assert.False(t, r.Rounds[1].WithoutFirst)
+	assert.Equal(t, together, r.Rounds[0].Together)
+	if !together {
+		assert.True(t, r.Rounds[0].WithoutFirst)
+		assert.False(t, r.Rounds[1].WithoutFirst, "the order alternates")
+	}
 	for _, x := range r.Rounds {
 		assert.Equal(t, int64(20_000), x.Without.Samples)
 		assert.Equal(t, x.Without.Samples, x.With.Samples)

@@ -61,7 +61,10 @@ type Options struct {
 	OverheadRounds int
 	OverheadBurst  time.Duration
 	OverheadRate   float64
-	Log            io.Writer
+	// OverheadTogether feeds both collectors of a pair at the same time in each round (else
+	// in turn).
+	OverheadTogether bool
+	Log              io.Writer
 }
 
 // RunResult is one run of one pipeline.

@@ -58,6 +58,7 @@ func main() {
 	flag.IntVar(&opts.OverheadRounds, "overhead-rounds", 6, "rounds of the overhead measurement")
 	flag.DurationVar(&opts.OverheadBurst, "overhead-burst", 8*time.Second, "samples sent to each collector per overhead round, as a duration at -overhead-rate")
 	flag.Float64Var(&opts.OverheadRate, "overhead-rate", 100_000, "samples per second sent in the overhead measurement")
+	flag.BoolVar(&opts.OverheadTogether, "overhead-together", true, "feed both collectors of a pair at the same time in each round, so that load from other processes on the machine hits both alike (false: in turn, alternating the order)")
 	flag.IntVar(&opts.ExtraAttributes, "extra-attributes", 0, fmt.Sprintf("attributes added to every data point besides series (0 to %d)", len(bench.ExtraAttributes)))
 	flag.StringVar(&out, "out", "", "also write the Markdown report to this file")
 	flag.Parse()
