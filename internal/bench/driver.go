@@ -36,9 +36,13 @@ type Driver struct {
 	// Rate, when positive, caps the samples per second sent (the scale runs use a fixed rate,
 	// so that what is held back and the CPU per sample compare across series counts).
 	Rate float64
+	// Limit, when positive, is how many samples to send in all: Run returns once the senders
+	// have sent that many (the overhead bursts give each collector the same samples).
+	Limit int64
 
 	paceMu   sync.Mutex
 	paceNext time.Time
+	claimed  atomic.Int64 // samples the senders took on, against Limit
 
 	held     atomic.Int64
 	heldMax  atomic.Int64
@@ -108,6 +112,9 @@ func (d *Driver) sender(ctx context.Context, k int) {
 	for {
 		for j := k; j < d.Requests; j += d.Senders {
 			req := d.Load.Requests[j]
+			if d.Limit > 0 && d.claimed.Add(int64(req.Points)) > d.Limit {
+				return
+			}
 			for {
 				waitStart := time.Now()
 				if !d.pace(ctx, req.Points) || !d.waitForRoom(ctx) {

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/pdata/pmetric/pmetricotlp"
 
 	"github.com/otelcol-fleet/otelcol-fleet/internal/loadgen"
@@ -50,6 +51,26 @@ const BenchMetric = "fleet_bench_samples"
 
 // BuildLoad builds requests for series in batches of pointsPerRequest, on all cores.
 func BuildLoad(series, pointsPerRequest int) (*Load, error) {
+	return BuildLoadWithAttributes(series, pointsPerRequest, 0)
+}
+
+// ExtraAttributes are what BuildLoadWithAttributes adds to every data point, in this order:
+// attributes of typical HTTP server instrumentation, the same on every point, so the series
+// stay the ones `series` tells apart. Real data has about ten attributes per point; the
+// translator's and series_guard's cost per sample both grow with them.
+var ExtraAttributes = [...][2]string{
+	{"http.request.method", "GET"}, {"http.route", "/api/v1/orders/{id}"},
+	{"server.address", "checkout.shop.svc"}, {"server.port", "8080"}, {"url.scheme", "https"},
+	{"network.protocol.version", "1.1"}, {"k8s.pod.name", "checkout-7d9f8b6c5d-x2x9q"},
+	{"k8s.namespace.name", "shop"}, {"cloud.region", "eu-west-1"},
+}
+
+// BuildLoadWithAttributes is BuildLoad with the first `extra` of ExtraAttributes added to
+// every data point besides `series`.
+func BuildLoadWithAttributes(series, pointsPerRequest, extra int) (*Load, error) {
+	if extra < 0 || extra > len(ExtraAttributes) {
+		return nil, fmt.Errorf("extra attributes: want 0 to %d, got %d", len(ExtraAttributes), extra)
+	}
 	gen := loadgen.New(loadgen.Config{
 		Metric:      BenchMetric,
 		Series:      series,
@@ -71,7 +92,7 @@ func BuildLoad(series, pointsPerRequest int) (*Load, error) {
 			defer wg.Done()
 			for j := w; j < n; j += workers {
 				from, to := j*pointsPerRequest, min((j+1)*pointsPerRequest, series)
-				req, err := buildRequest(gen, from, to)
+				req, err := buildRequest(gen, from, to, extra)
 				if err != nil {
 					mu.Lock()
 					firstErr = err
@@ -86,8 +107,11 @@ func BuildLoad(series, pointsPerRequest int) (*Load, error) {
 	return l, firstErr
 }
 
-func buildRequest(gen *loadgen.Generator, from, to int) (*Request, error) {
+func buildRequest(gen *loadgen.Generator, from, to, extra int) (*Request, error) {
 	md := gen.Batch(0, from, to)
+	if extra > 0 {
+		addAttributes(md, ExtraAttributes[:extra])
+	}
 	body, err := pmetricotlp.NewExportRequestFromMetrics(md).MarshalProto()
 	if err != nil {
 		return nil, err
@@ -110,11 +134,42 @@ func buildRequest(gen *loadgen.Generator, from, to int) (*Request, error) {
 	return req, nil
 }
 
+func addAttributes(md pmetric.Metrics, attrs [][2]string) {
+	rms := md.ResourceMetrics()
+	for i := 0; i < rms.Len(); i++ {
+		sms := rms.At(i).ScopeMetrics()
+		for j := 0; j < sms.Len(); j++ {
+			ms := sms.At(j).Metrics()
+			for k := 0; k < ms.Len(); k++ {
+				dps := ms.At(k).Gauge().DataPoints()
+				for l := 0; l < dps.Len(); l++ {
+					a := dps.At(l).Attributes()
+					for _, kv := range attrs {
+						a.PutStr(kv[0], kv[1])
+					}
+				}
+			}
+		}
+	}
+}
+
 // SetTimestamp writes t (nanoseconds since the epoch) as every data point's timestamp.
 func (r *Request) SetTimestamp(unixNano int64) {
 	for _, off := range r.timestampOffsets {
 		binary.LittleEndian.PutUint64(r.Body[off:off+8], uint64(unixNano))
 	}
+}
+
+// Clone copies the request bodies, so two drivers can send the same load at once.
+func (l *Load) Clone() *Load {
+	c := *l
+	c.Requests = make([]*Request, len(l.Requests))
+	for i, r := range l.Requests {
+		cr := *r
+		cr.Body = append([]byte(nil), r.Body...)
+		c.Requests[i] = &cr
+	}
+	return &c
 }
 
 // Bytes is the total size of the first n requests' bodies.

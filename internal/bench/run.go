@@ -54,7 +54,17 @@ type Options struct {
 	FloorDuration time.Duration
 	// CollectorEnv is added to every collector's environment ("K=V").
 	CollectorEnv []string
-	Log          io.Writer
+	// ExtraAttributes adds that many of ExtraAttributes to every data point of the load.
+	ExtraAttributes int
+	// OverheadRounds, OverheadBurst and OverheadRate shape the series_guard overhead
+	// measurement (Overhead): rounds, the duration of each burst at the rate, the rate.
+	OverheadRounds int
+	OverheadBurst  time.Duration
+	OverheadRate   float64
+	// OverheadTogether feeds both collectors of a pair at the same time in each round (else
+	// in turn).
+	OverheadTogether bool
+	Log              io.Writer
 }
 
 // RunResult is one run of one pipeline.
@@ -114,7 +124,7 @@ func New(opts Options) (*Bench, error) {
 		series = max(series, s)
 	}
 	start := time.Now()
-	b.Load, err = BuildLoad(series, opts.PointsPerRequest)
+	b.Load, err = BuildLoadWithAttributes(series, opts.PointsPerRequest, opts.ExtraAttributes)
 	if err != nil {
 		return nil, err
 	}

@@ -21,6 +21,7 @@ type Results struct {
 	ScaleSkipped []string
 	Floor        []FloorResult
 	Profiles     []Profile
+	Overhead     []OverheadResult
 	Duration     time.Duration
 }
 

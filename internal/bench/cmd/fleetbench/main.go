@@ -27,6 +27,7 @@ func main() {
 		only     string
 		out      string
 		profiles bool
+		overhead bool
 	)
 	root := fleettest.RepoRoot()
 	flag.StringVar(&opts.Binary, "binary", filepath.Join(root, "distribution", "_build", "otelcol-fleet"), "collector binary")
@@ -53,6 +54,12 @@ func main() {
 		opts.CollectorEnv = append(opts.CollectorEnv, v)
 		return nil
 	})
+	flag.BoolVar(&overhead, "overhead", false, "measure series_guard's CPU overhead instead (each pipeline without and with it, fed in turn at -overhead-rate; the other measurements are skipped)")
+	flag.IntVar(&opts.OverheadRounds, "overhead-rounds", 6, "rounds of the overhead measurement")
+	flag.DurationVar(&opts.OverheadBurst, "overhead-burst", 8*time.Second, "samples sent to each collector per overhead round, as a duration at -overhead-rate")
+	flag.Float64Var(&opts.OverheadRate, "overhead-rate", 100_000, "samples per second sent in the overhead measurement")
+	flag.BoolVar(&opts.OverheadTogether, "overhead-together", true, "feed both collectors of a pair at the same time in each round, so that load from other processes on the machine hits both alike (false: in turn, alternating the order)")
+	flag.IntVar(&opts.ExtraAttributes, "extra-attributes", 0, fmt.Sprintf("attributes added to every data point besides series (0 to %d)", len(bench.ExtraAttributes)))
 	flag.StringVar(&out, "out", "", "also write the Markdown report to this file")
 	flag.Parse()
 
@@ -70,6 +77,9 @@ func main() {
 			fail(fmt.Errorf("-scale: %w", err))
 		}
 		opts.ScaleSeries = append(opts.ScaleSeries, n)
+	}
+	if overhead {
+		opts.ScaleSeries = nil // the load is built for the largest series count: only -series
 	}
 	if profiles {
 		opts.ProfileDir = filepath.Join(os.TempDir(), "fleetbench-profiles-"+time.Now().UTC().Format("20060102T150405"))
@@ -98,6 +108,22 @@ func main() {
 	}
 
 	res := &bench.Results{Opts: b.Opts, Pipelines: b.Pipelines}
+	if overhead {
+		b.Overhead(res)
+		res.Duration = time.Since(b.Started)
+		w := report(out)
+		header(w, b, opts, root)
+		res.WriteOverhead(w)
+		if opts.ProfileDir != "" {
+			fmt.Fprintf(w, "\nProfiles: %s\n", opts.ProfileDir)
+		}
+		for _, r := range res.Overhead {
+			if r.Err != nil {
+				os.Exit(1)
+			}
+		}
+		return
+	}
 	if err := b.Floor(res); err != nil {
 		fail(err)
 	}
@@ -111,18 +137,8 @@ func main() {
 	}
 	res.Duration = time.Since(b.Started)
 
-	var w io.Writer = os.Stdout
-	if out != "" {
-		f, err := os.Create(out)
-		if err != nil {
-			fail(err)
-		}
-		defer f.Close()
-		w = io.MultiWriter(os.Stdout, f)
-	}
-	fmt.Fprintf(w, "Machine: %s, %d cores (GOMAXPROCS %d), %s; %s/%s, %s. Binary %s.\n\n",
-		cpuModel(), runtime.NumCPU(), runtime.GOMAXPROCS(0), memTotal(), runtime.GOOS, runtime.GOARCH, runtime.Version(), opts.Binary)
-	fmt.Fprintf(w, "Source: %s. Run at %s UTC.\n\n", gitState(root), b.Started.UTC().Format("2006-01-02 15:04"))
+	w := report(out)
+	header(w, b, opts, root)
 	res.Write(w)
 	if opts.ProfileDir != "" {
 		fmt.Fprintf(w, "\nProfiles: %s\n", opts.ProfileDir)
@@ -132,6 +148,24 @@ func main() {
 			os.Exit(1)
 		}
 	}
+}
+
+// report is stdout, and the -out file too when there is one (left open until the program ends).
+func report(out string) io.Writer {
+	if out == "" {
+		return os.Stdout
+	}
+	f, err := os.Create(out)
+	if err != nil {
+		fail(err)
+	}
+	return io.MultiWriter(os.Stdout, f)
+}
+
+func header(w io.Writer, b *bench.Bench, opts bench.Options, root string) {
+	fmt.Fprintf(w, "Machine: %s, %d cores (GOMAXPROCS %d), %s; %s/%s, %s. Binary %s.\n\n",
+		cpuModel(), runtime.NumCPU(), runtime.GOMAXPROCS(0), memTotal(), runtime.GOOS, runtime.GOARCH, runtime.Version(), opts.Binary)
+	fmt.Fprintf(w, "Source: %s. Run at %s UTC.\n\n", gitState(root), b.Started.UTC().Format("2006-01-02 15:04"))
 }
 
 func fail(err error) {
