@@ -86,6 +86,10 @@ bench: build ## Benchmarks (~14 min, not in make test): components, then the bui
 	for round in 1 2; do $(GO) test -run '^$$' -bench BenchmarkThroughput -benchtime 200x -benchmem ./exporter/orderedrwexporter || exit 1; done
 	$(GO) run ./internal/bench/cmd/fleetbench -out $(BUILD_DIR)/bench-results.md
 
+.PHONY: bench-overhead
+bench-overhead: build ## series_guard's CPU overhead on the built binary (~5 min): with vs without, same load, 12 rounds
+	$(GO) run ./internal/bench/cmd/fleetbench -overhead -overhead-rounds 12 -overhead-burst 4s -profile-seconds 20s
+
 .PHONY: demo
 demo: build test-deps ## Stock vs ordered_rw gateways side by side at human speed; stays up until Ctrl-C
 	$(GO) run ./internal/e2e/cmd/fleetdemo
