@@ -33,6 +33,10 @@ type T interface {
 // EnvSkip, when set to 1, skips end-to-end tests (for a quick unit-only run).
 const EnvSkip = "FLEET_SKIP_E2E"
 
+// EnvBinary, when set, names the collector binary to run instead of the one `make build` writes,
+// so that fleetbench -binary measures the binary it names.
+const EnvBinary = "FLEET_COLLECTOR_BINARY"
+
 // RepoRoot returns the repository root, found from this source file's location.
 func RepoRoot() string {
 	_, file, _, _ := runtime.Caller(0)
@@ -44,7 +48,10 @@ func RepoRoot() string {
 func CollectorBinary(t T) string {
 	t.Helper()
 	SkipIfE2EDisabled(t)
-	p := filepath.Join(RepoRoot(), "distribution", "_build", "otelcol-fleet")
+	p := os.Getenv(EnvBinary)
+	if p == "" {
+		p = filepath.Join(RepoRoot(), "distribution", "_build", "otelcol-fleet")
+	}
 	if _, err := os.Stat(p); err != nil {
 		t.Fatalf("collector binary not built (%v): run `make build` first", err)
 	}

@@ -87,6 +87,10 @@ func main() {
 	if _, err := os.Stat(opts.Binary); err != nil {
 		fail(fmt.Errorf("collector binary: %w (run `make build`)", err))
 	}
+	// The collectors are started through fleettest, which runs the binary this names.
+	if err := os.Setenv(fleettest.EnvBinary, opts.Binary); err != nil {
+		fail(err)
+	}
 
 	b, err := bench.New(opts)
 	if err != nil {
