@@ -142,17 +142,25 @@ func (f *fakeReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusOK)
 }
 
-func TestDriverKeepsEachSeriesInOrderNearNow(t *testing.T) {
+// fakeCollector starts a sink, a load of numSeries series and a fake collector in front of the
+// sink (delivering what it accepts when deliver), all closed when the test ends.
+func fakeCollector(t *testing.T, numSeries int, deliver bool) (*Sink, *Load, *fakeReceiver, string) {
+	t.Helper()
 	sink, err := StartSink()
 	require.NoError(t, err)
-	defer sink.Close()
-	l, err := BuildLoad(3000, 100)
+	t.Cleanup(func() { _ = sink.Close() })
+	l, err := BuildLoad(numSeries, 100)
 	require.NoError(t, err)
-	recv := &fakeReceiver{sink: sink, deliver: true, newest: map[string]int64{}}
+	recv := &fakeReceiver{sink: sink, deliver: deliver, newest: map[string]int64{}}
 	srv := httptest.NewServer(recv)
-	defer srv.Close()
+	t.Cleanup(srv.Close)
+	return sink, l, recv, strings.TrimPrefix(srv.URL, "http://")
+}
 
-	d := &Driver{Endpoint: strings.TrimPrefix(srv.URL, "http://"), Load: l, Requests: l.RequestsFor(2000),
+func TestDriverKeepsEachSeriesInOrderNearNow(t *testing.T) {
+	sink, l, recv, endpoint := fakeCollector(t, 3000, true)
+
+	d := &Driver{Endpoint: endpoint, Load: l, Requests: l.RequestsFor(2000),
 		Senders: 3, MaxBacklog: 10_000, Sink: sink}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -174,16 +182,9 @@ func TestDriverKeepsEachSeriesInOrderNearNow(t *testing.T) {
 }
 
 func TestDriverStopsAtTheBacklogBound(t *testing.T) {
-	sink, err := StartSink()
-	require.NoError(t, err)
-	defer sink.Close()
-	l, err := BuildLoad(5000, 100)
-	require.NoError(t, err)
-	recv := &fakeReceiver{sink: sink, newest: map[string]int64{}} // never delivers
-	srv := httptest.NewServer(recv)
-	defer srv.Close()
+	sink, l, _, endpoint := fakeCollector(t, 5000, false) // never delivers
 
-	d := &Driver{Endpoint: strings.TrimPrefix(srv.URL, "http://"), Load: l, Requests: len(l.Requests),
+	d := &Driver{Endpoint: endpoint, Load: l, Requests: len(l.Requests),
 		Senders: 2, MaxBacklog: 1000, Sink: sink}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -291,16 +292,9 @@ func (l testLog) Write(p []byte) (int, error) {
 }
 
 func TestDriverKeepsToItsRate(t *testing.T) {
-	sink, err := StartSink()
-	require.NoError(t, err)
-	defer sink.Close()
-	l, err := BuildLoad(5000, 100)
-	require.NoError(t, err)
-	recv := &fakeReceiver{sink: sink, deliver: true, newest: map[string]int64{}}
-	srv := httptest.NewServer(recv)
-	defer srv.Close()
+	sink, l, _, endpoint := fakeCollector(t, 5000, true)
 
-	d := &Driver{Endpoint: strings.TrimPrefix(srv.URL, "http://"), Load: l, Requests: len(l.Requests),
+	d := &Driver{Endpoint: endpoint, Load: l, Requests: len(l.Requests),
 		Senders: 4, MaxBacklog: 1_000_000, Sink: sink, Rate: 20_000}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})

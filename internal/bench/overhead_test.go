@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,17 +19,10 @@ import (
 )
 
 func TestDriverStopsAtItsLimit(t *testing.T) {
-	sink, err := StartSink()
-	require.NoError(t, err)
-	defer sink.Close()
-	l, err := BuildLoad(3000, 100)
-	require.NoError(t, err)
-	recv := &fakeReceiver{sink: sink, deliver: true, newest: map[string]int64{}}
-	srv := httptest.NewServer(recv)
-	defer srv.Close()
+	sink, l, recv, endpoint := fakeCollector(t, 3000, true)
 
 	// 7,000 samples: more than two passes over the 3,000 series, split over 3 senders.
-	d := &Driver{Endpoint: strings.TrimPrefix(srv.URL, "http://"), Load: l, Requests: len(l.Requests),
+	d := &Driver{Endpoint: endpoint, Load: l, Requests: len(l.Requests),
 		Senders: 3, MaxBacklog: 1_000_000, Sink: sink, Limit: 7000}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

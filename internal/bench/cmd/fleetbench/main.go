@@ -115,12 +115,7 @@ func main() {
 	if overhead {
 		b.Overhead(res)
 		res.Duration = time.Since(b.Started)
-		w := report(out)
-		header(w, b, opts, root)
-		res.WriteOverhead(w)
-		if opts.ProfileDir != "" {
-			fmt.Fprintf(w, "\nProfiles: %s\n", opts.ProfileDir)
-		}
+		writeReport(out, b, opts, root, res.WriteOverhead)
 		for _, r := range res.Overhead {
 			if r.Err != nil {
 				os.Exit(1)
@@ -140,13 +135,7 @@ func main() {
 		b.ScaleProfiles(res)
 	}
 	res.Duration = time.Since(b.Started)
-
-	w := report(out)
-	header(w, b, opts, root)
-	res.Write(w)
-	if opts.ProfileDir != "" {
-		fmt.Fprintf(w, "\nProfiles: %s\n", opts.ProfileDir)
-	}
+	writeReport(out, b, opts, root, res.Write)
 	for _, r := range append(append([]bench.RunResult(nil), res.Throughput...), res.Scale...) {
 		if r.Err != nil {
 			os.Exit(1)
@@ -154,22 +143,25 @@ func main() {
 	}
 }
 
-// report is stdout, and the -out file too when there is one (left open until the program ends).
-func report(out string) io.Writer {
-	if out == "" {
-		return os.Stdout
+// writeReport writes the session's report, between its header (machine, source) and the
+// profiles' folder, to stdout and to the -out file when there is one (left open until the
+// program ends).
+func writeReport(out string, b *bench.Bench, opts bench.Options, root string, body func(io.Writer)) {
+	var w io.Writer = os.Stdout
+	if out != "" {
+		f, err := os.Create(out)
+		if err != nil {
+			fail(err)
+		}
+		w = io.MultiWriter(os.Stdout, f)
 	}
-	f, err := os.Create(out)
-	if err != nil {
-		fail(err)
-	}
-	return io.MultiWriter(os.Stdout, f)
-}
-
-func header(w io.Writer, b *bench.Bench, opts bench.Options, root string) {
 	fmt.Fprintf(w, "Machine: %s, %d cores (GOMAXPROCS %d), %s; %s/%s, %s. Binary %s.\n\n",
 		cpuModel(), runtime.NumCPU(), runtime.GOMAXPROCS(0), memTotal(), runtime.GOOS, runtime.GOARCH, runtime.Version(), opts.Binary)
 	fmt.Fprintf(w, "Source: %s. Run at %s UTC.\n\n", gitState(root), b.Started.UTC().Format("2006-01-02 15:04"))
+	body(w)
+	if opts.ProfileDir != "" {
+		fmt.Fprintf(w, "\nProfiles: %s\n", opts.ProfileDir)
+	}
 }
 
 func fail(err error) {
