@@ -9,11 +9,14 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
+	"unsafe"
 
 	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/translator/prometheusremotewrite"
 	"github.com/prometheus/otlptranslator"
+	"github.com/prometheus/prometheus/prompb"
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/exporter"
 	"go.opentelemetry.io/collector/pdata/pmetric"
@@ -181,7 +184,17 @@ func (e *ordExporter) translate(md pmetric.Metrics) []ordering.Series {
 	// Should it grow, the series already built keep their slices of the previous array.
 	points := make([]ordering.Point, 0, len(tsMap))
 	var scratch []byte
+	// The map's iteration order is random; the labels were allocated in the order of the input,
+	// which every push of a scrape repeats. Walking the series in that order makes the label
+	// reads, and the hold-back's per-series state (allocated in first-seen order), sequential.
+	ordered := make([]*prompb.TimeSeries, 0, len(tsMap))
 	for _, ts := range tsMap {
+		ordered = append(ordered, ts)
+	}
+	slices.SortFunc(ordered, func(a, b *prompb.TimeSeries) int {
+		return cmp.Compare(labelsAddr(a), labelsAddr(b))
+	})
+	for _, ts := range ordered {
 		if len(ts.Exemplars) > 0 {
 			e.exemplarOnce.Do(func() {
 				e.set.Logger.Info("Exemplars are not sent by ordered_rw; their samples are.")
@@ -226,4 +239,11 @@ func sanitizeExternalLabels(cfg *Config) (map[string]string, error) {
 		out[name] = value
 	}
 	return out, nil
+}
+
+func labelsAddr(ts *prompb.TimeSeries) uintptr {
+	if len(ts.Labels) == 0 {
+		return 0
+	}
+	return uintptr(unsafe.Pointer(unsafe.SliceData(ts.Labels)))
 }
