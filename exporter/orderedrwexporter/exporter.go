@@ -187,14 +187,19 @@ func (e *ordExporter) translate(md pmetric.Metrics) []ordering.Series {
 	// The map's iteration order is random; the labels were allocated in the order of the input,
 	// which every push of a scrape repeats. Walking the series in that order makes the label
 	// reads, and the hold-back's per-series state (allocated in first-seen order), sequential.
-	ordered := make([]*prompb.TimeSeries, 0, len(tsMap))
-	for _, ts := range tsMap {
-		ordered = append(ordered, ts)
+	// The address is read once per series: comparing through the pointers would take a cache
+	// miss per comparison.
+	type byAddr struct {
+		addr uintptr
+		ts   *prompb.TimeSeries
 	}
-	slices.SortFunc(ordered, func(a, b *prompb.TimeSeries) int {
-		return cmp.Compare(labelsAddr(a), labelsAddr(b))
-	})
-	for _, ts := range ordered {
+	ordered := make([]byAddr, 0, len(tsMap))
+	for _, ts := range tsMap {
+		ordered = append(ordered, byAddr{labelsAddr(ts), ts})
+	}
+	slices.SortFunc(ordered, func(a, b byAddr) int { return cmp.Compare(a.addr, b.addr) })
+	for _, o := range ordered {
+		ts := o.ts
 		if len(ts.Exemplars) > 0 {
 			e.exemplarOnce.Do(func() {
 				e.set.Logger.Info("Exemplars are not sent by ordered_rw; their samples are.")
