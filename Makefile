@@ -79,7 +79,7 @@ e2e: build test-deps ## The gateway architecture on real parts: every scenario, 
 	$(GO) test -count=1 -v -timeout 15m ./internal/e2e
 
 .PHONY: bench
-bench: build ## Benchmarks (~14 min, not in make test): components, then the built binary vs the stock pipeline
+bench: build ## Benchmarks (~13 min, not in make test): components, then the built binary vs the stock pipeline
 	$(GO) test -run '^$$' -bench . -benchmem ./processor/seriesguardprocessor ./exporter/orderedrwexporter/internal/ordering ./extension/fleethealthextension
 	$(GO) test -run '^$$' -bench BenchmarkMemory -benchmem ./exporter/orderedrwexporter
 	# Two rounds, each running the stock exporter and ordered_rw side by side at every size.
