@@ -246,6 +246,8 @@ func sanitizeExternalLabels(cfg *Config) (map[string]string, error) {
 	return out, nil
 }
 
+// labelsAddr is where the labels of ts are in memory, only to order series by when they were
+// translated; the address is never turned back into a pointer.
 func labelsAddr(ts *prompb.TimeSeries) uintptr {
 	if len(ts.Labels) == 0 {
 		return 0
