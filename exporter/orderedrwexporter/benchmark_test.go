@@ -51,14 +51,7 @@ func benchBatchAt(i, numSeries int) pmetric.Metrics {
 	for j := range benchBatch {
 		g := (i*benchBatch + j) % numSeries
 		if j == 0 || g%benchPerResource == 0 {
-			r := g / benchPerResource
-			rm := md.ResourceMetrics().AppendEmpty()
-			rm.Resource().Attributes().PutStr("service.name", "bench")
-			rm.Resource().Attributes().PutStr("service.instance.id", "i"+strconv.Itoa(r))
-			rm.Resource().Attributes().PutStr("host.name", "node-"+strconv.Itoa(r))
-			m := rm.ScopeMetrics().AppendEmpty().Metrics().AppendEmpty()
-			m.SetName("bench_gauge")
-			dps = m.SetEmptyGauge().DataPoints()
+			dps = benchResource(md, g/benchPerResource)
 		}
 		dp := dps.AppendEmpty()
 		dp.Attributes().PutStr("series", strconv.Itoa(g))
@@ -66,6 +59,18 @@ func benchBatchAt(i, numSeries int) pmetric.Metrics {
 		dp.SetDoubleValue(float64(i))
 	}
 	return md
+}
+
+// benchResource appends resource r (with an attribute beyond service name and instance, so that
+// the translator emits target_info for it) and returns the data points of its gauge.
+func benchResource(md pmetric.Metrics, r int) pmetric.NumberDataPointSlice {
+	rm := md.ResourceMetrics().AppendEmpty()
+	rm.Resource().Attributes().PutStr("service.name", "bench")
+	rm.Resource().Attributes().PutStr("service.instance.id", "i"+strconv.Itoa(r))
+	rm.Resource().Attributes().PutStr("host.name", "node-"+strconv.Itoa(r))
+	m := rm.ScopeMetrics().AppendEmpty().Metrics().AppendEmpty()
+	m.SetName("bench_gauge")
+	return m.SetEmptyGauge().DataPoints()
 }
 
 // benchClockAt is the time of push i: a pass over numSeries series takes benchInterval.
@@ -81,13 +86,7 @@ func benchInput(ts time.Time, numSeries int) pmetric.Metrics { return benchInput
 func benchInputFrom(ts time.Time, first, numSeries int) pmetric.Metrics {
 	md := pmetric.NewMetrics()
 	for r := range (numSeries + benchPerResource - 1) / benchPerResource {
-		rm := md.ResourceMetrics().AppendEmpty()
-		rm.Resource().Attributes().PutStr("service.name", "bench")
-		rm.Resource().Attributes().PutStr("service.instance.id", "i"+strconv.Itoa(r))
-		rm.Resource().Attributes().PutStr("host.name", "node-"+strconv.Itoa(r))
-		m := rm.ScopeMetrics().AppendEmpty().Metrics().AppendEmpty()
-		m.SetName("bench_gauge")
-		dps := m.SetEmptyGauge().DataPoints()
+		dps := benchResource(md, r)
 		n := min(benchPerResource, numSeries-r*benchPerResource)
 		dps.EnsureCapacity(n)
 		for i := range n {
