@@ -9,6 +9,8 @@ import (
 	remoteapi "github.com/prometheus/client_golang/exp/api/remote"
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/confmap"
+
+	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/ordering"
 )
 
 // Ordering modes.
@@ -141,10 +143,10 @@ func validateWAL(wal *prometheusremotewriteexporter.WALConfig) error {
 		return fmt.Errorf("`wal.buffer_size` must not be negative, found %d", wal.BufferSize)
 	}
 	if wal.TruncateFrequency < 0 {
-		return fmt.Errorf("`wal.truncate_frequency` must be positive (or 0 for the default %s), found %s", defaultWALTruncateFrequency, wal.TruncateFrequency)
+		return fmt.Errorf("`wal.truncate_frequency` must be positive (or 0 for the default %s), found %s", ordering.DefaultWALTruncateInterval, wal.TruncateFrequency)
 	}
 	if wal.LagRecordFrequency < 0 {
-		return fmt.Errorf("`wal.lag_record_frequency` must be positive (or 0 for the default %s), found %s", defaultWALLagRecordFrequency, wal.LagRecordFrequency)
+		return fmt.Errorf("`wal.lag_record_frequency` must be positive (or 0 for the default %s), found %s", ordering.DefaultWALLagInterval, wal.LagRecordFrequency)
 	}
 	return nil
 }

@@ -121,8 +121,8 @@ func (e *ordExporter) engineSettings() ordering.Settings {
 	if wal := e.cfg.WAL.Get(); wal != nil {
 		walSettings = &ordering.WALSettings{
 			Directory:        walDirectory(wal.Directory, e.set.ID),
-			TruncateInterval: cmp.Or(wal.TruncateFrequency, defaultWALTruncateFrequency),
-			LagInterval:      cmp.Or(wal.LagRecordFrequency, defaultWALLagRecordFrequency),
+			TruncateInterval: cmp.Or(wal.TruncateFrequency, ordering.DefaultWALTruncateInterval),
+			LagInterval:      cmp.Or(wal.LagRecordFrequency, ordering.DefaultWALLagInterval),
 		}
 	}
 	return ordering.Settings{
@@ -215,12 +215,7 @@ func (e *ordExporter) translate(md pmetric.Metrics) []ordering.Series {
 		hash, scratch = ordering.HashLabels(labels, scratch)
 		s := ordering.Series{Hash: hash, Labels: labels}
 		first := len(points)
-		for _, sample := range ts.Samples {
-			points = append(points, ordering.Point{T: sample.Timestamp, V: sample.Value})
-		}
-		for i := range ts.Histograms {
-			points = append(points, ordering.Point{T: ts.Histograms[i].Timestamp, H: &ts.Histograms[i]})
-		}
+		points = ordering.AppendPoints(points, ts)
 		s.Points = points[first:len(points):len(points)]
 		series = append(series, s)
 	}

@@ -20,10 +20,6 @@ const (
 	defaultStampLabel     = "collector_gateway"
 	defaultWindow         = 5 * time.Second
 	defaultMaxHeldSamples = 1_000_000
-
-	// The upstream exporter's defaults for its `wal` block, applied when a value is 0.
-	defaultWALTruncateFrequency  = time.Minute
-	defaultWALLagRecordFrequency = 15 * time.Second
 )
 
 // NewFactory creates the factory of the ordered_rw exporter.

@@ -157,10 +157,10 @@ func NewEngine(set Settings, tset component.TelemetrySettings, exporterID string
 	if set.WAL != nil {
 		walSet := *set.WAL
 		if walSet.TruncateInterval <= 0 {
-			walSet.TruncateInterval = time.Minute
+			walSet.TruncateInterval = DefaultWALTruncateInterval
 		}
 		if walSet.LagInterval <= 0 {
-			walSet.LagInterval = 15 * time.Second
+			walSet.LagInterval = DefaultWALLagInterval
 		}
 		if e.wal, err = openWAL(walSet.Directory); err != nil {
 			tel.shutdown()

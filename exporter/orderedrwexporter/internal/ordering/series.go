@@ -27,6 +27,18 @@ type Series struct {
 
 const labelSep = '\xff'
 
+// AppendPoints appends the samples of ts to points, float samples first, then histograms (the
+// translator never mixes both in one series); a histogram point refers to ts's histogram.
+func AppendPoints(points []Point, ts *prompb.TimeSeries) []Point {
+	for _, sample := range ts.Samples {
+		points = append(points, Point{T: sample.Timestamp, V: sample.Value})
+	}
+	for i := range ts.Histograms {
+		points = append(points, Point{T: ts.Histograms[i].Timestamp, H: &ts.Histograms[i]})
+	}
+	return points
+}
+
 // HashLabels returns the hash of labels, the identity of the series: the algorithm of
 // Prometheus' labels.StableHash. labels must be sorted by name, as the upstream translator
 // returns them (it sorts them in place to compute its own signature) and SetLabel keeps them;

@@ -28,8 +28,7 @@ type shard struct {
 	tracked   atomic.Int64
 	lastSweep int64
 
-	protobuf []byte
-	snappy   []byte
+	enc encoder
 	// kept tells that a request of the batch being processed was left in the WAL by a shutdown.
 	kept bool
 }
@@ -194,7 +193,7 @@ func (s *shard) deliver(timeseries []prompb.TimeSeries, n, encodedSize int) {
 // retry_on_failure backoff. Nothing else of this shard is sent meanwhile.
 func (s *shard) send(timeseries []prompb.TimeSeries, encodedSize int) error {
 	e := s.engine
-	body, err := s.encode(&prompb.WriteRequest{Timeseries: timeseries}, encodedSize)
+	body, err := s.enc.encode(&prompb.WriteRequest{Timeseries: timeseries}, encodedSize)
 	if err != nil {
 		return err
 	}
@@ -237,23 +236,31 @@ func retryable(err error) bool {
 	return true // connection refused or reset, timeouts: the backend never answered
 }
 
-func (s *shard) encode(req *prompb.WriteRequest, size int) ([]byte, error) {
+// encoder marshals and snappy-compresses remote-write requests into buffers it reuses.
+type encoder struct {
+	protobuf []byte
+	snappy   []byte
+}
+
+// encode returns req marshalled and compressed, in a buffer valid until the next call. size is
+// req's encoded size when known, 0 otherwise.
+func (c *encoder) encode(req *prompb.WriteRequest, size int) ([]byte, error) {
 	if size <= 0 {
 		size = req.Size()
 	}
-	if cap(s.protobuf) < size {
-		s.protobuf = make([]byte, size)
+	if cap(c.protobuf) < size {
+		c.protobuf = make([]byte, size)
 	}
-	s.protobuf = s.protobuf[:size]
-	n, err := req.MarshalToSizedBuffer(s.protobuf)
+	c.protobuf = c.protobuf[:size]
+	n, err := req.MarshalToSizedBuffer(c.protobuf)
 	if err != nil {
 		return nil, err
 	}
-	s.protobuf = s.protobuf[:n]
-	if m := snappy.MaxEncodedLen(n); cap(s.snappy) < m {
-		s.snappy = make([]byte, m)
+	c.protobuf = c.protobuf[:n]
+	if m := snappy.MaxEncodedLen(n); cap(c.snappy) < m {
+		c.snappy = make([]byte, m)
 	}
-	return snappy.Encode(s.snappy[:cap(s.snappy)], s.protobuf), nil
+	return snappy.Encode(c.snappy[:cap(c.snappy)], c.protobuf), nil
 }
 
 func varintSize(x uint64) int { return (bits.Len64(x|1) + 6) / 7 }

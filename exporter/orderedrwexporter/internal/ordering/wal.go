@@ -14,6 +14,12 @@ import (
 	"go.uber.org/zap"
 )
 
+// The upstream exporter's defaults for its `wal` block, used when an interval is not set.
+const (
+	DefaultWALTruncateInterval = time.Minute
+	DefaultWALLagInterval      = 15 * time.Second
+)
+
 // WALSettings configure the write-ahead log: every pushed batch is written to it before the
 // engine takes it, and stays there until each of its samples is delivered or counted dropped.
 type WALSettings struct {
@@ -73,11 +79,9 @@ type walLog struct {
 
 	mu    sync.Mutex
 	log   *wal.Log
-	first uint64 // first index still in the log
-	next  uint64 // index the next append gets
-	// scratch buffers, reused under mu
-	protobuf []byte
-	snappy   []byte
+	first uint64  // first index still in the log
+	next  uint64  // index the next append gets
+	enc   encoder // reused under mu
 }
 
 func openWAL(dir string) (*walLog, error) {
@@ -144,22 +148,17 @@ func (w *walLog) append(series []Series, tracker *entryTracker) (uint64, int, er
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	size := req.Size()
-	if cap(w.protobuf) < size {
-		w.protobuf = make([]byte, size)
-	}
-	n, err := req.MarshalToSizedBuffer(w.protobuf[:size])
+	data, err := w.enc.encode(&req, 0)
 	if err != nil {
 		return 0, 0, err
 	}
-	w.snappy = snappy.Encode(w.snappy[:cap(w.snappy)], w.protobuf[:n])
 	index := w.next
-	if err := w.log.Write(index, w.snappy); err != nil {
+	if err := w.log.Write(index, data); err != nil {
 		return 0, 0, err
 	}
 	w.next++
 	tracker.add(index)
-	return index, len(w.snappy), nil
+	return index, len(data), nil
 }
 
 // read decodes the entry at index into series.
@@ -182,13 +181,7 @@ func (w *walLog) read(index uint64) ([]Series, int, error) {
 	for _, ts := range req.Timeseries {
 		var hash uint64
 		hash, scratch = HashLabels(ts.Labels, scratch)
-		s := Series{Hash: hash, Labels: ts.Labels, Points: make([]Point, 0, len(ts.Samples)+len(ts.Histograms))}
-		for _, sample := range ts.Samples {
-			s.Points = append(s.Points, Point{T: sample.Timestamp, V: sample.Value})
-		}
-		for i := range ts.Histograms {
-			s.Points = append(s.Points, Point{T: ts.Histograms[i].Timestamp, H: &ts.Histograms[i]})
-		}
+		s := Series{Hash: hash, Labels: ts.Labels, Points: AppendPoints(make([]Point, 0, len(ts.Samples)+len(ts.Histograms)), &ts)}
 		samples += len(s.Points)
 		series = append(series, s)
 	}
