@@ -545,9 +545,10 @@ func (e *Engine) Shutdown(ctx context.Context) error {
 	}
 
 	if e.hold != nil {
-		e.awaitHeldReleased(ctx)
+		// The shutdown releases on its own from here: at once, what is due already.
 		close(e.stopRelease)
 		e.releaseDone.Wait()
+		e.awaitHeldReleased(ctx)
 		e.releaseMu.Lock()
 		e.release(e.hold.popAll(), ReleaseShutdown)
 		e.releaseMu.Unlock()
@@ -564,11 +565,12 @@ func (e *Engine) Shutdown(ctx context.Context) error {
 	return nil
 }
 
-// awaitHeldReleased lets the release loop release held samples at their time until none is held.
-// It returns early, leaving the rest to be released at once, when ctx ends, when its deadline is
-// shutdownSendReserve away, or a window after it began: only a sample stamped in the future is
-// held longer, and a shutdown must not wait for it.
+// awaitHeldReleased releases held samples at their time, at once what is due already, then at
+// every release interval, until none is held. It returns early, leaving the rest to be released at
+// once, when ctx ends, when its deadline is shutdownSendReserve away, or a window after it began:
+// only a sample stamped in the future is held longer, and a shutdown must not wait for it.
 func (e *Engine) awaitHeldReleased(ctx context.Context) {
+	e.ReleaseDue()
 	held := e.hold.held.Load()
 	if held == 0 {
 		return
@@ -591,6 +593,7 @@ func (e *Engine) awaitHeldReleased(ctx context.Context) {
 	for e.hold.held.Load() > 0 {
 		select {
 		case <-poll.C:
+			e.ReleaseDue()
 		case <-bound.C:
 			e.logger.Warn("Samples still held a window after the shutdown began (timestamps in the future) are released now.",
 				zap.Int64("held_samples", e.hold.held.Load()))
