@@ -433,10 +433,14 @@ func (e *Engine) release(buckets []*bucket, reason string) {
 		end += sl.count
 		perShard[shard] = append(perShard[shard], Series{Hash: sl.ref.hash, Labels: sl.ref.labels, Points: points[first:end:end]})
 	}
-	// The refs were read: those with no point left are freed.
+	// The refs and the entries were read: refs with no point left are freed, the buckets' arrays
+	// reused.
 	h.mu.Lock()
 	for _, sl := range slots {
 		h.doneLocked(sl.idx, sl.count)
+	}
+	for _, b := range buckets {
+		h.recycleLocked(b)
 	}
 	h.mu.Unlock()
 	e.tel.released(count, reason)

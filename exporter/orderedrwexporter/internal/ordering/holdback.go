@@ -77,7 +77,11 @@ type holdback struct {
 	chunks  atomic.Pointer[[]*refChunk]
 	buckets map[int64]*bucket
 	keys    bucketKeys // min-heap of the keys of buckets
-	held    atomic.Int64
+	// spare are the float arrays of released buckets, for new buckets to fill: holding then
+	// allocates nothing in the steady state.
+	spare        [][]heldEntry
+	spareEntries int // the capacity of spare, in entries
+	held         atomic.Int64
 	// entries, with a WAL, tracks the oldest log entry of the buckets each pop returns, from
 	// the pop until the release has queued them.
 	entries *entryTracker
@@ -142,7 +146,7 @@ func (h *holdback) add(series []Series, nowMillis int64, entry uint64) {
 			// Points of one push mostly share a bucket: keep it at hand, not in the map.
 			if key := h.key(p); cur == nil || key != cur.key {
 				if cur = h.buckets[key]; cur == nil {
-					cur = &bucket{key: key, minEntry: entry}
+					cur = &bucket{key: key, minEntry: entry, floats: h.spareLocked()}
 					h.buckets[key] = cur
 					heap.Push(&h.keys, key)
 				}
@@ -191,6 +195,31 @@ func (h *holdback) newRefLocked(hash uint64) uint32 {
 	*h.ref(idx) = seriesRef{hash: hash}
 	h.refs[hash] = idx
 	return idx
+}
+
+// maxSpareEntries bounds the spare arrays kept, in entries: 6 MB.
+const maxSpareEntries = 1 << 18
+
+// spareLocked returns an empty float array of a released bucket, or nil.
+func (h *holdback) spareLocked() []heldEntry {
+	n := len(h.spare)
+	if n == 0 {
+		return nil
+	}
+	floats := h.spare[n-1]
+	h.spare = h.spare[:n-1]
+	h.spareEntries -= cap(floats)
+	return floats
+}
+
+// recycleLocked keeps the float array of a released bucket for a new bucket, once its entries
+// were read.
+func (h *holdback) recycleLocked(b *bucket) {
+	if c := cap(b.floats); c > 0 && h.spareEntries+c <= maxSpareEntries {
+		h.spare = append(h.spare, b.floats[:0])
+		h.spareEntries += c
+	}
+	b.floats = nil
 }
 
 // arrivedAt is when an entry of bucket b arrived, in wall-clock ms.

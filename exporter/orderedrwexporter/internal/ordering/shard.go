@@ -29,6 +29,10 @@ type shard struct {
 	lastSweep int64
 
 	enc encoder
+	// timeseries and samples are the request being built, reused from batch to batch (each is
+	// sent before the next is built), so that building a request allocates nothing.
+	timeseries []prompb.TimeSeries
+	samples    []prompb.Sample
 	// kept tells that a request of the batch being processed was left in the WAL by a shutdown.
 	kept bool
 }
@@ -67,14 +71,24 @@ func (s *shard) process(batch []Series) (kept bool) {
 	}
 	s.kept = false
 	now := e.clock.Now().UnixMilli()
-	timeseries := make([]prompb.TimeSeries, 0, len(batch))
 	stale, total := 0, 0
-	// One allocation for the float samples of the whole batch, sliced per series.
+	// One array for the float samples of the whole batch, sliced per series.
 	points := 0
 	for i := range batch {
 		points += len(batch[i].Points)
 	}
-	samples := make([]prompb.Sample, 0, points)
+	timeseries := reuse(s.timeseries, len(batch))
+	samples := reuse(s.samples, points)
+	defer func() {
+		// The labels are not kept alive by the scratch; nor is the scratch of an outsized batch
+		// (a shutdown's or an early release's) kept at all.
+		clear(timeseries)
+		if cap(timeseries) <= maxScratch && cap(samples) <= maxScratch {
+			s.timeseries, s.samples = timeseries[:0], samples[:0]
+		} else {
+			s.timeseries, s.samples = nil, nil
+		}
+	}()
 	for i := range batch {
 		ser := &batch[i]
 		st, ok := s.state[ser.Hash]
@@ -136,6 +150,18 @@ func (s *shard) process(batch []Series) (kept bool) {
 	}
 	s.deliver(timeseries[first:], n, size)
 	return s.kept
+}
+
+// maxScratch bounds the series and the samples of the request scratch a shard keeps between
+// batches: at most 7.3 MB (96 B a series, 16 B a sample).
+const maxScratch = 1 << 16
+
+// reuse returns buf emptied if it has room for n elements, else a new slice that has.
+func reuse[T any](buf []T, n int) []T {
+	if cap(buf) < n {
+		return make([]T, 0, n)
+	}
+	return buf[:0]
 }
 
 // sweep forgets series idle longer than SeriesIdleTimeout, bounding the state to active series.
@@ -248,8 +274,10 @@ func (c *encoder) encode(req *prompb.WriteRequest, size int) ([]byte, error) {
 	if size <= 0 {
 		size = req.Size()
 	}
+	// Grown with room to spare: request sizes vary, and growing to each new largest exactly
+	// reallocated the buffers again and again.
 	if cap(c.protobuf) < size {
-		c.protobuf = make([]byte, size)
+		c.protobuf = make([]byte, size, size+size/4)
 	}
 	c.protobuf = c.protobuf[:size]
 	n, err := req.MarshalToSizedBuffer(c.protobuf)
@@ -258,7 +286,7 @@ func (c *encoder) encode(req *prompb.WriteRequest, size int) ([]byte, error) {
 	}
 	c.protobuf = c.protobuf[:n]
 	if m := snappy.MaxEncodedLen(n); cap(c.snappy) < m {
-		c.snappy = make([]byte, m)
+		c.snappy = make([]byte, m+m/4)
 	}
 	return snappy.Encode(c.snappy[:cap(c.snappy)], c.protobuf), nil
 }
