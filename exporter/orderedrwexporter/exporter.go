@@ -6,10 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"math/bits"
 	"net/url"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 	"unsafe"
@@ -189,15 +189,11 @@ func (e *ordExporter) translate(md pmetric.Metrics) []ordering.Series {
 	// reads, and the hold-back's per-series state (allocated in first-seen order), sequential.
 	// The address is read once per series: comparing through the pointers would take a cache
 	// miss per comparison.
-	type byAddr struct {
-		addr uintptr
-		ts   *prompb.TimeSeries
-	}
-	ordered := make([]byAddr, 0, len(tsMap))
+	ordered := make([]byAddr, 0, 2*len(tsMap)) // the second half is the sort's scratch
 	for _, ts := range tsMap {
 		ordered = append(ordered, byAddr{labelsAddr(ts), ts})
 	}
-	slices.SortFunc(ordered, func(a, b byAddr) int { return cmp.Compare(a.addr, b.addr) })
+	sortByAddr(ordered, ordered[len(ordered):2*len(ordered)])
 	for _, o := range ordered {
 		ts := o.ts
 		if len(ts.Exemplars) > 0 {
@@ -239,6 +235,53 @@ func sanitizeExternalLabels(cfg *Config) (map[string]string, error) {
 		out[name] = value
 	}
 	return out, nil
+}
+
+type byAddr struct {
+	addr uintptr
+	ts   *prompb.TimeSeries
+}
+
+// radixBits is the digit of sortByAddr: 2,048 counters, two passes for addresses up to 8 GB apart.
+const radixBits = 11
+
+// sortByAddr sorts a by address, with scratch (as long as a) as a buffer: a radix sort over the
+// bits in which the addresses differ, a few linear passes where a comparison sort took 3% of
+// the exporter's CPU.
+func sortByAddr(a, scratch []byAddr) {
+	if len(a) < 2 {
+		return
+	}
+	lo, hi := a[0].addr, a[0].addr
+	for _, x := range a {
+		lo, hi = min(lo, x.addr), max(hi, x.addr)
+	}
+	var differ uintptr // the bits in which some address differs from the lowest
+	for _, x := range a {
+		differ |= x.addr - lo
+	}
+	src, dst := a, scratch
+	var counts [1 << radixBits]int
+	for shift := bits.TrailingZeros64(uint64(differ)); shift < bits.Len64(uint64(hi-lo)); shift += radixBits {
+		clear(counts[:])
+		for _, x := range src {
+			counts[(x.addr-lo)>>shift&(1<<radixBits-1)]++
+		}
+		sum := 0
+		for d, c := range counts {
+			counts[d] = sum
+			sum += c
+		}
+		for _, x := range src {
+			d := (x.addr - lo) >> shift & (1<<radixBits - 1)
+			dst[counts[d]] = x
+			counts[d]++
+		}
+		src, dst = dst, src
+	}
+	if &src[0] != &a[0] {
+		copy(a, src)
+	}
 }
 
 // labelsAddr is where the labels of ts are in memory, only to order series by when they were
