@@ -129,12 +129,11 @@ func (h *holdback) add(series []Series, nowMillis int64, entry uint64) {
 	defer h.mu.Unlock()
 	n := 0
 	var cur *bucket
+	prev := ^uint32(0) // the ref of the previous series; the first guess is ref 0
 	for i := range series {
 		ser := &series[i]
-		idx, ok := h.refs[ser.Hash]
-		if !ok {
-			idx = h.newRefLocked(ser.Hash)
-		}
+		idx := h.refLocked(prev, ser.Hash)
+		prev = idx
 		ref := h.ref(idx)
 		if ref.held == 0 {
 			ref.labels = ser.Labels
@@ -167,6 +166,21 @@ func (h *holdback) add(series []Series, nowMillis int64, entry uint64) {
 	}
 }
 
+// refLocked returns the index of the ref of the series hash, added if new. The series of a push
+// mostly come in the order of earlier pushes (a scrape's order), which is the order their refs
+// were added in: the ref after prev, that of the previous series, is tried before the map,
+// whose lookup is a cache miss per series once it outgrows the CPU caches. A live ref with the
+// hash is the one the map holds: a freed ref's hash is zeroed, and hash 0 always asks the map.
+func (h *holdback) refLocked(prev uint32, hash uint64) uint32 {
+	if next := prev + 1; hash != 0 && next < h.nextRef && h.ref(next).hash == hash {
+		return next
+	}
+	if idx, ok := h.refs[hash]; ok {
+		return idx
+	}
+	return h.newRefLocked(hash)
+}
+
 // sweepLocked frees the refs of series with no held point that had none added for idleMillis.
 // A ref with no held point is referenced by nothing: a release reads the refs of the points it
 // popped before it counts them done.
@@ -175,6 +189,7 @@ func (h *holdback) sweepLocked(nowMillis int64) {
 	for hash, idx := range h.refs {
 		if ref := h.ref(idx); ref.held == 0 && ref.lastAdded < nowMillis-h.idleMillis {
 			delete(h.refs, hash)
+			ref.hash = 0 // not live: refLocked must not take it for the series
 			h.free = append(h.free, idx)
 		}
 	}
