@@ -12,7 +12,7 @@ import (
 // seriesRef is shared by every held point of one series, across pushes, so that a held point
 // costs its value and timestamps, not a copy of its labels. It outlives its held points (without
 // their labels) until the series is idle, so that a series held once per scrape does not enter
-// and leave the map every time: that churn made the lookup the costliest step of holding.
+// and leave the table every time: that churn made the lookup the costliest step of holding.
 type seriesRef struct {
 	hash   uint64
 	labels []prompb.Label // while the series has held points; guarded by holdback.mu
@@ -53,12 +53,6 @@ type bucket struct {
 
 func (b *bucket) len() int { return len(b.floats) + len(b.histograms) }
 
-const refChunkBits = 12
-
-// refChunk is a fixed block of refs: a ref never moves, so releases read refs without the
-// holdback's lock while pushes add new ones.
-type refChunk [1 << refChunkBits]seriesRef
-
 // holdback holds points until their release time, timestamp + window. Points are bucketed by
 // release time, so that releasing costs the points due and nothing is scanned per series.
 type holdback struct {
@@ -67,16 +61,12 @@ type holdback struct {
 
 	idleMillis int64
 
-	mu        sync.Mutex
-	refs      map[uint64]uint32 // series seen within idleMillis: hash → index in the ref table
+	mu sync.Mutex
+	// refs are the series seen within idleMillis; a release reads them without the lock.
+	refs      *seriesTable[seriesRef]
 	lastSweep int64
-	free      []uint32 // indexes of released refs, for reuse
-	nextRef   uint32
-	// chunks is the ref table, replaced (never changed in place) as it grows, so that a
-	// release reads it without the lock.
-	chunks  atomic.Pointer[[]*refChunk]
-	buckets map[int64]*bucket
-	keys    bucketKeys // min-heap of the keys of buckets
+	buckets   map[int64]*bucket
+	keys      bucketKeys // min-heap of the keys of buckets
 	// spare are the float arrays of released buckets, for new buckets to fill: holding then
 	// allocates nothing in the steady state.
 	spare        [][]heldEntry
@@ -89,16 +79,13 @@ type holdback struct {
 
 func newHoldback(windowMillis, bucketMillis, idleMillis int64) *holdback {
 	h := &holdback{windowMillis: windowMillis, bucketMillis: bucketMillis, idleMillis: idleMillis,
-		buckets: map[int64]*bucket{}, refs: map[uint64]uint32{}}
-	h.chunks.Store(&[]*refChunk{})
+		buckets: map[int64]*bucket{}, refs: newSeriesTable[seriesRef]()}
 	return h
 }
 
 // ref returns the ref at index i. A release calls it without the lock for indexes of the
 // entries it popped, which were published under the lock before.
-func (h *holdback) ref(i uint32) *seriesRef {
-	return &(*h.chunks.Load())[i>>refChunkBits][i&(1<<refChunkBits-1)]
-}
+func (h *holdback) ref(i uint32) *seriesRef { return h.refs.slot(i) }
 
 // releaseTime is when a point may leave: once no gateway can still hold an older one.
 func (h *holdback) releaseTime(p Point) int64 { return p.T + h.windowMillis }
@@ -129,12 +116,15 @@ func (h *holdback) add(series []Series, nowMillis int64, entry uint64) {
 	defer h.mu.Unlock()
 	n := 0
 	var cur *bucket
-	prev := ^uint32(0) // the ref of the previous series; the first guess is ref 0
+	prev := noSlot
 	for i := range series {
 		ser := &series[i]
-		idx := h.refLocked(prev, ser.Hash)
+		idx, added := h.refs.find(prev, ser.Hash)
 		prev = idx
 		ref := h.ref(idx)
+		if added {
+			ref.hash = ser.Hash
+		}
 		if ref.held == 0 {
 			ref.labels = ser.Labels
 		}
@@ -166,50 +156,12 @@ func (h *holdback) add(series []Series, nowMillis int64, entry uint64) {
 	}
 }
 
-// refLocked returns the index of the ref of the series hash, added if new. The series of a push
-// mostly come in the order of earlier pushes (a scrape's order), which is the order their refs
-// were added in: the ref after prev, that of the previous series, is tried before the map,
-// whose lookup is a cache miss per series once it outgrows the CPU caches. A live ref with the
-// hash is the one the map holds: a freed ref's hash is zeroed, and hash 0 always asks the map.
-func (h *holdback) refLocked(prev uint32, hash uint64) uint32 {
-	if next := prev + 1; hash != 0 && next < h.nextRef && h.ref(next).hash == hash {
-		return next
-	}
-	if idx, ok := h.refs[hash]; ok {
-		return idx
-	}
-	return h.newRefLocked(hash)
-}
-
 // sweepLocked frees the refs of series with no held point that had none added for idleMillis.
 // A ref with no held point is referenced by nothing: a release reads the refs of the points it
 // popped before it counts them done.
 func (h *holdback) sweepLocked(nowMillis int64) {
 	h.lastSweep = nowMillis
-	for hash, idx := range h.refs {
-		if ref := h.ref(idx); ref.held == 0 && ref.lastAdded < nowMillis-h.idleMillis {
-			delete(h.refs, hash)
-			ref.hash = 0 // not live: refLocked must not take it for the series
-			h.free = append(h.free, idx)
-		}
-	}
-}
-
-func (h *holdback) newRefLocked(hash uint64) uint32 {
-	var idx uint32
-	if n := len(h.free); n > 0 {
-		idx, h.free = h.free[n-1], h.free[:n-1]
-	} else {
-		idx = h.nextRef
-		h.nextRef++
-		if chunks := *h.chunks.Load(); int(idx>>refChunkBits) == len(chunks) {
-			grown := append(chunks[:len(chunks):len(chunks)], new(refChunk))
-			h.chunks.Store(&grown)
-		}
-	}
-	*h.ref(idx) = seriesRef{hash: hash}
-	h.refs[hash] = idx
-	return idx
+	h.refs.sweep(func(ref *seriesRef) bool { return ref.held == 0 && ref.lastAdded < nowMillis-h.idleMillis })
 }
 
 // maxSpareEntries bounds the spare arrays kept, in entries: 6 MB.

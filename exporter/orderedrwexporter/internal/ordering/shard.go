@@ -12,7 +12,8 @@ import (
 	"github.com/prometheus/prometheus/prompb"
 )
 
-// seriesState is all a shard keeps per series: what it sent last and when it last saw it.
+// seriesState is all a shard keeps per series: what it sent last and when it last saw it. A
+// series' state is in the shard's table from its first sample until it is idle.
 type seriesState struct {
 	lastSent int64 // timestamp (ms) of the newest sample sent; MinInt64 before the first
 	lastSeen int64 // wall clock (ms), to expire idle series
@@ -24,7 +25,7 @@ type seriesState struct {
 type shard struct {
 	engine    *Engine
 	in        chan batch
-	state     map[uint64]seriesState
+	state     *seriesTable[seriesState]
 	tracked   atomic.Int64
 	lastSweep int64
 
@@ -38,7 +39,7 @@ type shard struct {
 }
 
 func newShard(e *Engine, queueSize int) *shard {
-	return &shard{engine: e, in: make(chan batch, queueSize), state: map[uint64]seriesState{}}
+	return &shard{engine: e, in: make(chan batch, queueSize), state: newSeriesTable[seriesState]()}
 }
 
 func (s *shard) run() {
@@ -89,10 +90,13 @@ func (s *shard) process(batch []Series) (kept bool) {
 			s.timeseries, s.samples = nil, nil
 		}
 	}()
+	prev := noSlot
 	for i := range batch {
 		ser := &batch[i]
-		st, ok := s.state[ser.Hash]
-		if !ok {
+		idx, added := s.state.find(prev, ser.Hash)
+		prev = idx
+		st := s.state.slot(idx)
+		if added {
 			st.lastSent = math.MinInt64
 			s.tracked.Add(1)
 		}
@@ -117,7 +121,6 @@ func (s *shard) process(batch []Series) (kept bool) {
 		if len(samples) > first {
 			ts.Samples = samples[first:len(samples):len(samples)]
 		}
-		s.state[ser.Hash] = st
 		if n := len(ts.Samples) + len(ts.Histograms); n > 0 {
 			timeseries = append(timeseries, ts)
 			total += n
@@ -168,12 +171,7 @@ func reuse[T any](buf []T, n int) []T {
 func (s *shard) sweep(now int64) {
 	s.lastSweep = now
 	limit := now - s.engine.set.SeriesIdleTimeout.Milliseconds()
-	for h, st := range s.state {
-		if st.lastSeen < limit {
-			delete(s.state, h)
-			s.tracked.Add(-1)
-		}
-	}
+	s.tracked.Add(-int64(s.state.sweep(func(st *seriesState) bool { return st.lastSeen < limit })))
 }
 
 // deliver sends n samples. When the backend rejects their content (400, 409, 413, 422) the request
