@@ -1,6 +1,7 @@
 package ordering
 
 import (
+	"math/rand/v2"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -29,21 +30,10 @@ func TestSeriesTableFollowsTheBatchOrder(t *testing.T) {
 		}
 		return slots, added
 	}
-	// Every slot in the map is its series', no slot serves two series, and free slots look free.
 	check := func(live int) {
 		t.Helper()
 		require.Equal(t, live, table.len())
-		used := map[uint32]bool{}
-		for key, i := range table.index {
-			assert.Equal(t, key, table.at(i).key)
-			assert.False(t, used[i], "slot %d serves two series", i)
-			used[i] = true
-		}
-		for i := range table.next {
-			if !used[i] {
-				assert.Zero(t, table.at(i).key, "slot %d is free but looks used", i)
-			}
-		}
+		checkIndex(t, table)
 	}
 
 	slots, added := batch(1, 10, 0, 12, 13, 14)
@@ -70,4 +60,68 @@ func TestSeriesTableFollowsTheBatchOrder(t *testing.T) {
 	assert.Equal(t, []uint32{2, 3}, slots[2:4], "kept series keep their slots")
 	check(6)
 	assert.Equal(t, uint32(6), table.next, "freed slots are reused before new ones")
+}
+
+// checkIndex: every used slot is found from its key, the index holds nothing else, no slot is
+// indexed twice, and free slots look free.
+func checkIndex[T any](t *testing.T, table *seriesTable[T]) {
+	t.Helper()
+	indexed := map[uint32]bool{}
+	for _, e := range table.index {
+		if e != 0 {
+			require.False(t, indexed[e-1], "slot %d indexed twice", e-1)
+			indexed[e-1] = true
+		}
+	}
+	require.Len(t, indexed, table.len())
+	for i := range table.next {
+		key := table.at(i).key
+		if !indexed[i] {
+			require.Zero(t, key, "slot %d is not indexed but looks used", i)
+			continue
+		}
+		found, ok := table.lookup(key)
+		require.True(t, ok, "slot %d not found from its key", i)
+		require.Equal(t, i, found)
+	}
+}
+
+// TestSeriesTableAgainstAMap: random batches and sweeps of random series, the index up to 3/4
+// full (probe runs, and deletions from their middle); the table must agree with a map throughout.
+func TestSeriesTableAgainstAMap(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	table := newSeriesTable[uint64]()
+	model := map[uint64]uint32{} // hash → slot
+	for round := range 300 {
+		n := rng.IntN(400)
+		prev := noSlot
+		for range n {
+			// 0 and 1 are one key.
+			hash := rng.Uint64N(3000)
+			i, added := table.find(prev, hash)
+			prev = i
+			want, ok := model[tableKey(hash)]
+			require.Equal(t, !ok, added, "round %d, hash %d", round, hash)
+			if ok {
+				require.Equal(t, want, i)
+			} else {
+				model[tableKey(hash)] = i
+				*table.slot(i) = tableKey(hash)
+			}
+		}
+		if round%7 == 6 {
+			drop := rng.Uint64N(4)
+			freed := table.sweep(func(v *uint64) bool { return *v%4 == drop })
+			gone := 0
+			for key := range model {
+				if key%4 == drop {
+					delete(model, key)
+					gone++
+				}
+			}
+			require.Equal(t, gone, freed)
+		}
+		require.Equal(t, len(model), table.len())
+		checkIndex(t, table)
+	}
 }
