@@ -105,13 +105,15 @@ func (e *ordExporter) start(ctx context.Context, host component.Host) error {
 		return err
 	}
 	e.engine.Start()
-	e.set.Logger.Info("Ordered remote write started.",
-		zap.String("mode", e.cfg.Ordering.Mode),
-		zap.Int("shards", e.shards()),
-		zap.Duration("window", e.cfg.Ordering.Holdback.Window),
-		zap.Int("max_held_samples", e.cfg.Ordering.Holdback.MaxHeldSamples),
-		zap.String("stamp", e.stampLabel+"="+e.stampValue),
-		zap.Bool("wal", e.cfg.WAL.HasValue()))
+	fields := []zap.Field{zap.String("mode", e.cfg.Ordering.Mode), zap.Int("shards", e.shards())}
+	if e.cfg.Ordering.holdback() {
+		fields = append(fields, zap.Duration("window", e.cfg.Ordering.Holdback.Window),
+			zap.Int("max_held_samples", e.cfg.Ordering.Holdback.MaxHeldSamples))
+	}
+	if e.stampLabel != "" {
+		fields = append(fields, zap.String("stamp", e.stampLabel+"="+e.stampValue))
+	}
+	e.set.Logger.Info("Ordered remote write started.", append(fields, zap.Bool("wal", e.cfg.WAL.HasValue()))...)
 	return nil
 }
 
