@@ -451,10 +451,26 @@ func (e *Engine) release(buckets []*bucket, reason string) {
 	}
 }
 
+// byShard splits series by shard, keeping their order, into one array sized up front: growing a
+// slice per shard allocated about twice the series again, per push.
 func (e *Engine) byShard(series []Series) [][]Series {
-	perShard := make([][]Series, len(e.shards))
+	n := uint64(len(e.shards))
+	ends := make([]int, n)
 	for _, s := range series {
-		i := s.Hash % uint64(len(e.shards))
+		ends[s.Hash%n]++
+	}
+	for i := 1; i < len(ends); i++ {
+		ends[i] += ends[i-1]
+	}
+	all := make([]Series, len(series))
+	perShard := make([][]Series, n)
+	start := 0
+	for i, end := range ends {
+		perShard[i] = all[start:start:end]
+		start = end
+	}
+	for _, s := range series {
+		i := s.Hash % n
 		perShard[i] = append(perShard[i], s)
 	}
 	return perShard
