@@ -13,46 +13,50 @@ type batch struct {
 	entry uint64
 }
 
-// dueTimes counts the batches queued on, waiting for room on, or being sent by the shards, by the
-// time each became due, so that the oldest can be found without looking into the queues. Batches
-// of one queue are not in due order (a late batch goes after a release that became due
-// earlier), hence counts rather than a FIFO.
-type dueTimes struct {
+// pendingCounts counts, by key, the work still in progress, and finds the lowest key any of it
+// has. Counts rather than a FIFO, since the work does not finish in key order.
+type pendingCounts[K int64 | uint64] struct {
 	mu     sync.Mutex
-	counts map[int64]int
+	counts map[K]int
 }
 
-func (d *dueTimes) add(dueMillis int64) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.counts == nil {
-		d.counts = map[int64]int{}
+func (p *pendingCounts[K]) add(key K) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.counts == nil {
+		p.counts = map[K]int{}
 	}
-	d.counts[dueMillis]++
+	p.counts[key]++
 }
 
-func (d *dueTimes) done(dueMillis int64) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.counts[dueMillis]--; d.counts[dueMillis] <= 0 {
-		delete(d.counts, dueMillis)
+func (p *pendingCounts[K]) done(key K) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.counts[key]--; p.counts[key] <= 0 {
+		delete(p.counts, key)
 	}
 }
 
-// oldest is the earliest due time of a batch not yet sent. It scans the distinct due times, at
-// most one per batch pending (a few thousand), and is called only when the gauge is read.
-func (d *dueTimes) oldest() (int64, bool) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	var oldest int64
+// oldest is the lowest key with work in progress. It scans the distinct keys, at most one per
+// batch pending (a few thousand); its callers run on a gauge read or a truncation, not per push.
+func (p *pendingCounts[K]) oldest() (K, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var oldest K
 	found := false
-	for due := range d.counts {
-		if !found || due < oldest {
-			oldest, found = due, true
+	for key := range p.counts {
+		if !found || key < oldest {
+			oldest, found = key, true
 		}
 	}
 	return oldest, found
 }
+
+// dueTimes counts the batches queued on, waiting for room on, or being sent by the shards, by the
+// time each became due, so that the oldest can be found without looking into the queues. Batches
+// of one queue are not in due order (a late batch goes after a release that became due
+// earlier).
+type dueTimes = pendingCounts[int64]
 
 // SendLag is how far behind the exporter is: now minus the time the oldest sample that is due and
 // not yet delivered became due. A sample is due when it is queued without hold-back (stamp mode,

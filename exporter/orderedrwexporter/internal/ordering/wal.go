@@ -33,43 +33,8 @@ type WALSettings struct {
 
 // entryTracker counts, by WAL index, the work that still refers to an entry: a push in progress,
 // a release being queued, a batch queued on or being sent by a shard. Held samples are tracked by
-// their buckets instead. Counts rather than a FIFO: a shard finishes batches out of index order.
-type entryTracker struct {
-	mu     sync.Mutex
-	counts map[uint64]int
-}
-
-func (t *entryTracker) add(index uint64) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if t.counts == nil {
-		t.counts = map[uint64]int{}
-	}
-	t.counts[index]++
-}
-
-func (t *entryTracker) done(index uint64) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if t.counts[index]--; t.counts[index] <= 0 {
-		delete(t.counts, index)
-	}
-}
-
-// oldest is the lowest index still referred to. It scans the distinct indexes, at most one per
-// batch pending, and runs once per truncation.
-func (t *entryTracker) oldest() (uint64, bool) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	var oldest uint64
-	found := false
-	for index := range t.counts {
-		if !found || index < oldest {
-			oldest, found = index, true
-		}
-	}
-	return oldest, found
-}
+// their buckets instead. A shard finishes batches out of index order.
+type entryTracker = pendingCounts[uint64]
 
 // walLog is the log itself: entries are snappy-compressed remote-write requests holding the
 // series of one push, numbered from 1 by tidwall/wal.
