@@ -14,6 +14,8 @@ import (
 // finding is what one rule says about a config: a rewrite it made, or a hint where it could not
 // preserve the meaning and left the config for `validate` to reject.
 type finding struct {
+	// origin says whose setting it is: originADOT (empty) or originDeprecated.
+	origin  string
 	rewrote bool
 	oldKey  string
 	newKey  string
@@ -21,6 +23,19 @@ type finding struct {
 	line string
 	// why explains a hint (empty for a rewrite).
 	why string
+}
+
+// Origins of a finding, as the warning's prefix says them.
+const (
+	originADOT       = "ADOT compatibility"
+	originDeprecated = "deprecated setting"
+)
+
+func (f finding) prefix() string {
+	if f.origin == "" {
+		return originADOT
+	}
+	return f.origin
 }
 
 // Message is the warning text, one sentence with what to change.
@@ -49,10 +64,18 @@ var rules = []func(*confmap.Conf) ([]finding, error){
 }
 
 func (c *converter) Convert(_ context.Context, conf *confmap.Conf) error {
+	// Our own components' deprecated keys are rewritten whatever the gate says: turning off ADOT
+	// compatibility must not break a config that uses a key we renamed.
+	all, err := rewriteRenamedKeys(conf)
+	if err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
 	if !Gate.IsEnabled() {
+		if len(all) > 0 {
+			c.report(all)
+		}
 		return nil
 	}
-	var all []finding
 	for _, rule := range rules {
 		found, err := rule(conf)
 		if err != nil {
@@ -76,7 +99,7 @@ func defaultReporter(logger *zap.Logger) func([]finding) {
 			return
 		}
 		for _, f := range fs {
-			logger.Warn("ADOT compatibility: "+f.Message(),
+			logger.Warn(f.prefix()+": "+f.Message(),
 				zap.String("old_key", f.oldKey), zap.String("new_key", f.newKey), zap.Bool("rewritten", f.rewrote))
 		}
 	}
@@ -84,7 +107,7 @@ func defaultReporter(logger *zap.Logger) func([]finding) {
 
 func writeFindings(w io.Writer, fs []finding) {
 	for _, f := range fs {
-		fmt.Fprintf(w, "warning: ADOT compatibility: %s\n", f.Message())
+		fmt.Fprintf(w, "warning: %s: %s\n", f.prefix(), f.Message())
 	}
 }
 
