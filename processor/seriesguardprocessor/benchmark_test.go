@@ -101,7 +101,7 @@ func BenchmarkMemoryPerSeries(b *testing.B) {
 				var before, after runtime.MemStats
 				runtime.GC()
 				runtime.ReadMemStats(&before)
-				g := guard.New(guard.Limits{MaxSeries: series, Window: DefaultWindow, MaxTracked: series}, scenarioEpoch)
+				g := guard.New(guard.Limits{MaxSeries: series, Window: DefaultIdleTimeout, MaxTracked: series}, scenarioEpoch)
 				for i := range series {
 					h := uint64(i)*0x9E3779B97F4A7C15 + 1
 					if r := g.Admit(h, 1, "http_server_active_requests", "", 0); r != guard.ReasonNone {

@@ -3,6 +3,7 @@ package seriesguardprocessor // import "github.com/otelcol-fleet/otelcol-fleet/p
 import (
 	"errors"
 	"fmt"
+	"sort"
 	"time"
 
 	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/resourcetotelemetry"
@@ -24,8 +25,10 @@ const (
 type SeriesAction string
 
 const (
-	// SeriesActionDrop drops the data points of refused series.
-	SeriesActionDrop SeriesAction = "drop"
+	// SeriesActionDropSeries drops the data points of refused series. The same word as
+	// label_limits' drop_series: a cap that drops whole series says drop_series everywhere.
+	// The converter rewrites the deprecated value "drop" to it.
+	SeriesActionDropSeries SeriesAction = "drop_series"
 	// SeriesActionOverflow folds refused series into one series per metric (and tenant) labelled
 	// otel_metric_overflow="true".
 	SeriesActionOverflow SeriesAction = "overflow"
@@ -54,21 +57,26 @@ type LabelLimitsConfig struct {
 	// MaxLabelNameLength in bytes. 0 = no limit.
 	MaxLabelNameLength int `mapstructure:"max_label_name_length"`
 	// MaxLabelValueLength in bytes. 0 = no limit.
-	MaxLabelValueLength int         `mapstructure:"max_label_value_length"`
-	Action              LabelAction `mapstructure:"action"`
-	_                   struct{}
+	MaxLabelValueLength int `mapstructure:"max_label_value_length"`
+	// Action is drop_series or truncate.
+	Action LabelAction `mapstructure:"action"`
+	_      struct{}
 }
 
-// SeriesLimitsConfig caps active series. A series is active while it was seen within Window.
+// SeriesLimitsConfig caps active series. A series is active until it has not been seen for
+// IdleTimeout.
 type SeriesLimitsConfig struct {
 	// MaxSeries caps active series in total. 0 = no limit.
 	MaxSeries int `mapstructure:"max_series"`
 	// MaxSeriesPerMetric caps active series of one metric name. 0 = no limit.
 	MaxSeriesPerMetric int          `mapstructure:"max_series_per_metric"`
 	Tenant             TenantConfig `mapstructure:"tenant"`
-	// Window is how long a series stays active after it was last seen (sliding).
-	Window time.Duration `mapstructure:"window"`
-	Action SeriesAction  `mapstructure:"action"`
+	// IdleTimeout is how long a series stays active after it was last seen: each point restarts
+	// it. Must be at least 1s. (Formerly `window`, a word now kept for ordered_rw's lateness
+	// window; the converter rewrites the deprecated key.)
+	IdleTimeout time.Duration `mapstructure:"idle_timeout"`
+	// Action is drop_series or overflow.
+	Action SeriesAction `mapstructure:"action"`
 	_      struct{}
 }
 
@@ -107,104 +115,143 @@ type TranslationConfig struct {
 
 var _ component.Config = (*Config)(nil)
 
+// The translation strategies remote write v1 can send (the exporter's names).
+const (
+	translationWithSuffixes    = "UnderscoreEscapingWithSuffixes"
+	translationWithoutSuffixes = "UnderscoreEscapingWithoutSuffixes"
+)
+
 // minTruncatedValueLength leaves room for a part of the value, the separator and the hash.
 const minTruncatedValueLength = truncateHashLength + 2
 
 // truncateHashLength is the length of the hex hash appended to a truncated value.
 const truncateHashLength = 16
 
-var errNegative = errors.New("must not be negative")
+// minIdleTimeout: the state keeps last-seen times at 100 ms resolution and sweeps at most every
+// second.
+const minIdleTimeout = time.Second
 
-// Validate checks every key and rejects configurations that cannot work.
-func (cfg *Config) Validate() error {
-	var errs error
-	nonNegative := func(key string, v int) {
-		if v < 0 {
-			errs = errors.Join(errs, fmt.Errorf("%s %w, got %d", key, errNegative, v))
-		}
+// nonNegative reports a negative value of key, or nil.
+func nonNegative(key string, v int) error {
+	if v < 0 {
+		return fmt.Errorf("`%s` must not be negative, found %d", key, v)
 	}
-	ll := cfg.LabelLimits
-	nonNegative("label_limits.max_labels_per_series", ll.MaxLabelsPerSeries)
-	nonNegative("label_limits.max_label_name_length", ll.MaxLabelNameLength)
-	nonNegative("label_limits.max_label_value_length", ll.MaxLabelValueLength)
+	return nil
+}
+
+// Validate checks the label limits on their own; the collector calls it as it walks the config.
+func (ll *LabelLimitsConfig) Validate() error {
+	errs := []error{
+		nonNegative("label_limits.max_labels_per_series", ll.MaxLabelsPerSeries),
+		nonNegative("label_limits.max_label_name_length", ll.MaxLabelNameLength),
+		nonNegative("label_limits.max_label_value_length", ll.MaxLabelValueLength),
+	}
 	switch ll.Action {
 	case LabelActionDropSeries:
 	case LabelActionTruncate:
 		if ll.MaxLabelValueLength > 0 && ll.MaxLabelValueLength < minTruncatedValueLength {
-			errs = errors.Join(errs, fmt.Errorf("label_limits.max_label_value_length must be at least %d with action %q (room for the hash suffix), got %d",
+			errs = append(errs, fmt.Errorf("`label_limits.max_label_value_length` must be at least %d with `label_limits.action: %s` (room for the hash suffix), found %d",
 				minTruncatedValueLength, LabelActionTruncate, ll.MaxLabelValueLength))
 		}
 	default:
-		errs = errors.Join(errs, fmt.Errorf("label_limits.action must be %q or %q, got %q", LabelActionDropSeries, LabelActionTruncate, ll.Action))
+		errs = append(errs, fmt.Errorf("`label_limits.action` must be %s or %s, found %q", LabelActionDropSeries, LabelActionTruncate, ll.Action))
 	}
-	if ll.MaxLabelsPerSeries > 0 && len(cfg.Translation.ExternalLabels)+1 > ll.MaxLabelsPerSeries {
-		errs = errors.Join(errs, fmt.Errorf("label_limits.max_labels_per_series (%d) leaves no room: __name__ and %d translation.external_labels already use %d labels",
-			ll.MaxLabelsPerSeries, len(cfg.Translation.ExternalLabels), len(cfg.Translation.ExternalLabels)+1))
-	}
+	return errors.Join(errs...)
+}
 
-	sl := cfg.SeriesLimits
-	nonNegative("series_limits.max_series", sl.MaxSeries)
-	nonNegative("series_limits.max_series_per_metric", sl.MaxSeriesPerMetric)
-	nonNegative("series_limits.tenant.max_series", sl.Tenant.MaxSeries)
-	nonNegative("max_tracked_series", cfg.MaxTrackedSeries)
+// Validate checks the series caps against each other (the tenant's own keys are TenantConfig's).
+func (sl *SeriesLimitsConfig) Validate() error {
+	errs := []error{
+		nonNegative("series_limits.max_series", sl.MaxSeries),
+		nonNegative("series_limits.max_series_per_metric", sl.MaxSeriesPerMetric),
+	}
 	switch {
-	case sl.Window <= 0:
-		errs = errors.Join(errs, fmt.Errorf("series_limits.window must be positive, got %s", sl.Window))
-	case sl.Window < time.Second:
-		// The state keeps last-seen times at 100 ms resolution and sweeps at most every second.
-		errs = errors.Join(errs, fmt.Errorf("series_limits.window must be at least 1s, got %s", sl.Window))
+	case sl.IdleTimeout <= 0:
+		errs = append(errs, fmt.Errorf("`series_limits.idle_timeout` must be positive, found %s", sl.IdleTimeout))
+	case sl.IdleTimeout < minIdleTimeout:
+		errs = append(errs, fmt.Errorf("`series_limits.idle_timeout` must be at least %s, found %s", minIdleTimeout, sl.IdleTimeout))
 	}
 	switch sl.Action {
-	case SeriesActionDrop, SeriesActionOverflow:
+	case SeriesActionDropSeries, SeriesActionOverflow:
 	default:
-		errs = errors.Join(errs, fmt.Errorf("series_limits.action must be %q or %q, got %q", SeriesActionDrop, SeriesActionOverflow, sl.Action))
+		errs = append(errs, fmt.Errorf("`series_limits.action` must be %s or %s, found %q", SeriesActionDropSeries, SeriesActionOverflow, sl.Action))
 	}
 	if sl.MaxSeries > 0 && sl.MaxSeriesPerMetric > sl.MaxSeries {
-		errs = errors.Join(errs, fmt.Errorf("series_limits.max_series_per_metric (%d) is above series_limits.max_series (%d): the per-metric cap could never be reached",
-			sl.MaxSeriesPerMetric, sl.MaxSeries))
+		errs = append(errs, fmt.Errorf("`series_limits.max_series_per_metric` must not exceed `series_limits.max_series` (%d), found %d (the per-metric cap could never be reached)",
+			sl.MaxSeries, sl.MaxSeriesPerMetric))
 	}
 	if sl.MaxSeries > 0 && sl.Tenant.MaxSeries > sl.MaxSeries {
-		errs = errors.Join(errs, fmt.Errorf("series_limits.tenant.max_series (%d) is above series_limits.max_series (%d): the tenant cap could never be reached",
-			sl.Tenant.MaxSeries, sl.MaxSeries))
+		errs = append(errs, fmt.Errorf("`series_limits.tenant.max_series` must not exceed `series_limits.max_series` (%d), found %d (the tenant cap could never be reached)",
+			sl.MaxSeries, sl.Tenant.MaxSeries))
 	}
-	if sl.Tenant.Attribute == "" && (sl.Tenant.MaxSeries > 0 || len(sl.Tenant.Overrides) > 0) {
-		errs = errors.Join(errs, errors.New("series_limits.tenant.attribute must be set when series_limits.tenant.max_series or overrides are set, got \"\""))
-	}
-	for tenant, limit := range sl.Tenant.Overrides {
-		if limit < 0 {
-			errs = errors.Join(errs, fmt.Errorf("series_limits.tenant.overrides[%s] %w, got %d", tenant, errNegative, limit))
-		}
-		if sl.MaxSeries > 0 && limit > sl.MaxSeries {
-			errs = errors.Join(errs, fmt.Errorf("series_limits.tenant.overrides[%s] (%d) is above series_limits.max_series (%d)", tenant, limit, sl.MaxSeries))
+	if sl.MaxSeries > 0 {
+		for _, tenant := range sortedKeys(sl.Tenant.Overrides) {
+			if limit := sl.Tenant.Overrides[tenant]; limit > sl.MaxSeries {
+				errs = append(errs, fmt.Errorf("`series_limits.tenant.overrides.%s` must not exceed `series_limits.max_series` (%d), found %d", tenant, sl.MaxSeries, limit))
+			}
 		}
 	}
-	if cfg.MaxTrackedSeries > 0 && sl.MaxSeries > 0 && cfg.MaxTrackedSeries < sl.MaxSeries {
-		errs = errors.Join(errs, fmt.Errorf("max_tracked_series (%d) is below series_limits.max_series (%d): admitted series could not all be tracked",
-			cfg.MaxTrackedSeries, sl.MaxSeries))
-	}
-	if cfg.MaxTrackedSeries > 0 && !cfg.seriesLimited() {
-		errs = errors.Join(errs, fmt.Errorf("max_tracked_series (%d) is set but no series limit is: nothing is tracked without series_limits", cfg.MaxTrackedSeries))
-	}
+	return errors.Join(errs...)
+}
 
-	tr := cfg.Translation
+// Validate checks the tenant caps on their own.
+func (tc *TenantConfig) Validate() error {
+	errs := []error{nonNegative("series_limits.tenant.max_series", tc.MaxSeries)}
+	if tc.Attribute == "" && (tc.MaxSeries > 0 || len(tc.Overrides) > 0) {
+		errs = append(errs, errors.New("`series_limits.tenant.attribute` must be set when `series_limits.tenant.max_series` or `series_limits.tenant.overrides` is, found \"\""))
+	}
+	for _, tenant := range sortedKeys(tc.Overrides) {
+		errs = append(errs, nonNegative("series_limits.tenant.overrides."+tenant, tc.Overrides[tenant]))
+	}
+	return errors.Join(errs...)
+}
+
+// Validate checks the translation keys the exporter would refuse. Each resourcetotelemetry
+// block validates itself (the collector calls its Validate as it walks the config).
+func (tr *TranslationConfig) Validate() error {
+	var errs []error
 	switch tr.TranslationStrategy {
-	case "", "UnderscoreEscapingWithSuffixes", "UnderscoreEscapingWithoutSuffixes":
+	case "", translationWithSuffixes, translationWithoutSuffixes:
 	default:
-		errs = errors.Join(errs, fmt.Errorf("translation.translation_strategy must be UnderscoreEscapingWithSuffixes or UnderscoreEscapingWithoutSuffixes (remote write v1), got %q", tr.TranslationStrategy))
-	}
-	if err := tr.ResourceToTelemetryConversion.Validate(); err != nil {
-		errs = errors.Join(errs, fmt.Errorf("translation.resource_to_telemetry_conversion: %w", err))
-	}
-	if err := tr.ResourceConstantLabels.Validate(); err != nil {
-		errs = errors.Join(errs, fmt.Errorf("translation.resource_constant_labels: %w", err))
+		errs = append(errs, fmt.Errorf("`translation.translation_strategy` must be %s or %s (remote write v1), found %q",
+			translationWithSuffixes, translationWithoutSuffixes, tr.TranslationStrategy))
 	}
 	if tr.ResourceConstantLabels.Enabled || tr.ResourceConstantLabels.ExcludeServiceAttributes {
-		errs = errors.Join(errs, errors.New("translation.resource_constant_labels supports included and excluded only, as the exporter, got enabled or exclude_service_attributes"))
+		errs = append(errs, fmt.Errorf("`translation.resource_constant_labels` supports included and excluded only, as the exporter, found enabled: %t, exclude_service_attributes: %t",
+			tr.ResourceConstantLabels.Enabled, tr.ResourceConstantLabels.ExcludeServiceAttributes))
 	}
 	if !tr.ResourceToTelemetryConversion.IsEmpty() && !tr.ResourceConstantLabels.IsEmpty() {
-		errs = errors.Join(errs, errors.New("translation: set resource_to_telemetry_conversion or resource_constant_labels, not both (as the exporter)"))
+		errs = append(errs, errors.New("`translation.resource_to_telemetry_conversion` and `translation.resource_constant_labels` must not both be set (as the exporter), found both"))
 	}
-	return errs
+	return errors.Join(errs...)
+}
+
+// Validate checks the rules that span sections; each section checks itself.
+func (cfg *Config) Validate() error {
+	errs := []error{nonNegative("max_tracked_series", cfg.MaxTrackedSeries)}
+	ll, sl := cfg.LabelLimits, cfg.SeriesLimits
+	if used := len(cfg.Translation.ExternalLabels) + 1; ll.MaxLabelsPerSeries > 0 && used > ll.MaxLabelsPerSeries {
+		errs = append(errs, fmt.Errorf("`label_limits.max_labels_per_series` must be above %d, the labels `__name__` and %d `translation.external_labels` already use, found %d",
+			used, len(cfg.Translation.ExternalLabels), ll.MaxLabelsPerSeries))
+	}
+	if cfg.MaxTrackedSeries > 0 && sl.MaxSeries > 0 && cfg.MaxTrackedSeries < sl.MaxSeries {
+		errs = append(errs, fmt.Errorf("`max_tracked_series` must be at least `series_limits.max_series` (%d), found %d (admitted series could not all be tracked)",
+			sl.MaxSeries, cfg.MaxTrackedSeries))
+	}
+	if cfg.MaxTrackedSeries > 0 && !cfg.seriesLimited() {
+		errs = append(errs, fmt.Errorf("`max_tracked_series` must be 0 when no `series_limits` cap is set (nothing is tracked), found %d", cfg.MaxTrackedSeries))
+	}
+	return errors.Join(errs...)
+}
+
+// sortedKeys orders the tenants of overrides, so errors come in a stable order.
+func sortedKeys(m map[string]int) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }
 
 // seriesLimited reports whether any series cap is set, which is what makes tracking necessary.
@@ -238,9 +285,9 @@ func (cfg *Config) effectiveMaxTracked() int {
 // withSuffixes resolves translation_strategy over add_metric_suffixes as the exporter does.
 func (tr *TranslationConfig) withSuffixes() bool {
 	switch tr.TranslationStrategy {
-	case "UnderscoreEscapingWithSuffixes":
+	case translationWithSuffixes:
 		return true
-	case "UnderscoreEscapingWithoutSuffixes":
+	case translationWithoutSuffixes:
 		return false
 	}
 	return tr.AddMetricSuffixes

@@ -35,8 +35,8 @@ processors:
         max_series: 12
         overrides:
           b: 5
-      window: 1h
-      action: drop
+      idle_timeout: 1h
+      action: drop_series
 exporters:
   prometheus_remote_write:
     endpoint: ${env:RW_URL}
@@ -349,3 +349,64 @@ func TestEndToEndHistogramSeriesCount(t *testing.T) {
 
 // loopback is the address of a port on 127.0.0.1.
 func loopback(port int) string { return fmt.Sprintf("127.0.0.1:%d", port) }
+
+// e2eDeprecatedConfig spells series_limits with the keys and values of the release before
+// idle_timeout and drop_series: the converter must rewrite them, warning once per key.
+const e2eDeprecatedConfig = `
+receivers:
+  otlp:
+    protocols:
+      http:
+        endpoint: 127.0.0.1:${env:OTLP_PORT}
+processors:
+  series_guard:
+    series_limits:
+      max_series: 1
+      window: 2h
+      action: drop
+exporters:
+  debug:
+    verbosity: basic
+service:
+  pipelines:
+    metrics:
+      receivers: [otlp]
+      processors: [series_guard]
+      exporters: [debug]
+`
+
+// TestEndToEndDeprecatedKeysStillStart starts the built collector on a config with the
+// deprecated keys: it runs, warns once per key naming the replacement, and honours the values
+// (the idle timeout it logs is 2h, not the default; the second series is dropped, not folded).
+func TestEndToEndDeprecatedKeysStillStart(t *testing.T) {
+	otlpPort := fleettest.FreePort(t)
+	col := fleettest.StartCollector(t, e2eDeprecatedConfig, fmt.Sprintf("OTLP_PORT=%d", otlpPort))
+
+	md := pmetric.NewMetrics()
+	rm := md.ResourceMetrics().AppendEmpty()
+	rm.Resource().Attributes().PutStr("service.name", "deprecated")
+	points := rm.ScopeMetrics().AppendEmpty().Metrics().AppendEmpty().SetEmptyGauge().DataPoints()
+	rm.ScopeMetrics().At(0).Metrics().At(0).SetName("e2e.load")
+	for i := range 2 {
+		dp := points.AppendEmpty()
+		dp.SetTimestamp(pcommon.NewTimestampFromTime(time.Now()))
+		dp.Attributes().PutInt("i", int64(i))
+	}
+	fleettest.SendOTLP(t, loopback(otlpPort), md)
+	require.Eventually(t, func() bool {
+		return fleettest.Sum(col.Metrics(t), "otelcol_processor_series_guard_refused_data_points", map[string]string{"reason": "max_series"}) == 1
+	}, 10*time.Second, 100*time.Millisecond, col.Logs())
+	m := col.Metrics(t)
+	assert.Zero(t, fleettest.Sum(m, "otelcol_processor_series_guard_folded_data_points", nil), "action drop means drop_series, not overflow")
+
+	logs := col.Logs()
+	for _, warning := range []string{
+		`retired setting \"processors.series_guard.series_limits.window\" rewritten to \"processors.series_guard.series_limits.idle_timeout\"; put this in the config instead: series_limits.idle_timeout: 2h`,
+		`retired setting \"processors.series_guard.series_limits.action: drop\" rewritten to \"processors.series_guard.series_limits.action: drop_series\"; put this in the config instead: series_limits.action: drop_series`,
+	} {
+		assert.Equal(t, 1, strings.Count(logs, warning), "one warning: %s\n%s", warning, logs)
+	}
+	assert.Equal(t, 2, strings.Count(logs, "retired setting"), logs)
+	assert.Contains(t, logs, `"idle_timeout": "2h0m0s"`)
+	assert.Contains(t, logs, `"series_action": "drop_series"`)
+}

@@ -19,8 +19,8 @@ const (
 	DefaultMaxLabelNameLength  = 1024
 	DefaultMaxLabelValueLength = 2048
 	DefaultLabelAction         = LabelActionDropSeries
-	DefaultWindow              = time.Hour
-	DefaultSeriesAction        = SeriesActionDrop
+	DefaultIdleTimeout         = time.Hour
+	DefaultSeriesAction        = SeriesActionDropSeries
 	// DefaultAddMetricSuffixes is the remote-write exporter's default.
 	DefaultAddMetricSuffixes = true
 )
@@ -46,8 +46,8 @@ func createDefaultConfig() component.Config {
 			Action:              DefaultLabelAction,
 		},
 		SeriesLimits: SeriesLimitsConfig{
-			Window: DefaultWindow,
-			Action: DefaultSeriesAction,
+			IdleTimeout: DefaultIdleTimeout,
+			Action:      DefaultSeriesAction,
 		},
 		Translation: TranslationConfig{
 			AddMetricSuffixes: DefaultAddMetricSuffixes,

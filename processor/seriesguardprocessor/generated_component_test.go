@@ -55,7 +55,7 @@ func TestComponentLifecycle(t *testing.T) {
 func TestHousekeepingSweepsAndLogsOnce(t *testing.T) {
 	cfg := createDefaultConfig().(*Config)
 	cfg.SeriesLimits.MaxSeries = 1
-	cfg.SeriesLimits.Window = time.Second
+	cfg.SeriesLimits.IdleTimeout = time.Second
 	tel := componenttest.NewTelemetry()
 	t.Cleanup(func() { require.NoError(t, tel.Shutdown(context.Background())) })
 	set := processor.Settings{ID: component.NewID(metadata.Type), TelemetrySettings: tel.NewTelemetrySettings()}

@@ -132,14 +132,14 @@ func newSeriesGuard(set processor.Settings, cfg *Config, now func() time.Time) (
 		offenders: offenders{reasons: map[string]struct{}{}},
 		stop:      make(chan struct{}),
 	}
-	p.refused = guard.NewRefused(cfg.SeriesLimits.Window, now())
+	p.refused = guard.NewRefused(cfg.SeriesLimits.IdleTimeout, now())
 	if cfg.seriesLimited() {
 		p.guard = guard.New(guard.Limits{
 			MaxSeries:          cfg.SeriesLimits.MaxSeries,
 			MaxSeriesPerMetric: cfg.SeriesLimits.MaxSeriesPerMetric,
 			TenantMaxSeries:    cfg.SeriesLimits.Tenant.MaxSeries,
 			TenantOverrides:    cfg.SeriesLimits.Tenant.Overrides,
-			Window:             cfg.SeriesLimits.Window,
+			Window:             cfg.SeriesLimits.IdleTimeout,
 			MaxTracked:         p.maxTracked,
 			Overflow:           p.overflow,
 		}, now())
@@ -166,11 +166,11 @@ func (p *seriesGuard) start(_ context.Context, _ component.Host) error {
 		zap.Int("max_series_per_metric", p.cfg.SeriesLimits.MaxSeriesPerMetric),
 		zap.String("tenant_attribute", p.tenantAttr),
 		zap.Int("tenant_max_series", p.cfg.SeriesLimits.Tenant.MaxSeries),
-		zap.Duration("window", p.cfg.SeriesLimits.Window),
+		zap.Duration("idle_timeout", p.cfg.SeriesLimits.IdleTimeout),
 		zap.String("series_action", string(p.cfg.SeriesLimits.Action)),
 		zap.Int("max_tracked_series", p.maxTracked))
 	p.done.Add(1)
-	go p.housekeeping(sweepInterval(p.cfg.SeriesLimits.Window), logInterval)
+	go p.housekeeping(sweepInterval(p.cfg.SeriesLimits.IdleTimeout), logInterval)
 	return nil
 }
 
