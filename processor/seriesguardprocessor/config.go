@@ -8,6 +8,9 @@ import (
 
 	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/resourcetotelemetry"
 	"go.opentelemetry.io/collector/component"
+
+	"github.com/otelcol-fleet/otelcol-fleet/processor/seriesguardprocessor/internal/identity"
+	"github.com/otelcol-fleet/otelcol-fleet/processor/seriesguardprocessor/internal/walk"
 )
 
 // LabelAction says what happens to a series whose label value is too long.
@@ -122,10 +125,7 @@ const (
 )
 
 // minTruncatedValueLength leaves room for a part of the value, the separator and the hash.
-const minTruncatedValueLength = truncateHashLength + 2
-
-// truncateHashLength is the length of the hex hash appended to a truncated value.
-const truncateHashLength = 16
+const minTruncatedValueLength = walk.TruncateHashLength + 2
 
 // minIdleTimeout: the state keeps last-seen times at 100 ms resolution and sweeps at most every
 // second.
@@ -291,4 +291,35 @@ func (tr *TranslationConfig) withSuffixes() bool {
 		return false
 	}
 	return tr.AddMetricSuffixes
+}
+
+// walkSettings resolves the configuration into the walker's rules.
+func (cfg *Config) walkSettings() walk.Settings {
+	ll := cfg.LabelLimits
+	return walk.Settings{
+		LabelLimits: identity.Limits{
+			MaxLabels:      ll.MaxLabelsPerSeries,
+			MaxNameLength:  ll.MaxLabelNameLength,
+			MaxValueLength: ll.MaxLabelValueLength,
+		},
+		Truncate:        ll.Action == LabelActionTruncate && ll.MaxLabelValueLength > 0,
+		TenantAttribute: cfg.SeriesLimits.Tenant.Attribute,
+		Overflow:        cfg.SeriesLimits.Action == SeriesActionOverflow,
+		Identity:        cfg.Translation.identitySettings(),
+	}
+}
+
+// identitySettings are the exporter's translation settings that decide series identity.
+func (tr *TranslationConfig) identitySettings() identity.Settings {
+	promote := tr.ResourceConstantLabels
+	if promote.IsEmpty() {
+		promote = tr.ResourceToTelemetryConversion
+	}
+	return identity.Settings{
+		Namespace:        tr.Namespace,
+		WithSuffixes:     tr.withSuffixes(),
+		DisableScopeInfo: tr.DisableScopeInfo,
+		ExternalLabels:   tr.ExternalLabels,
+		Promote:          identity.NewPromotion(promote.Enabled, promote.ExcludeServiceAttributes, promote.Included, promote.Excluded),
+	}
 }

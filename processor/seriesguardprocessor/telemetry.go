@@ -10,19 +10,8 @@ import (
 
 	"github.com/otelcol-fleet/otelcol-fleet/processor/seriesguardprocessor/internal/guard"
 	"github.com/otelcol-fleet/otelcol-fleet/processor/seriesguardprocessor/internal/metadata"
+	"github.com/otelcol-fleet/otelcol-fleet/processor/seriesguardprocessor/internal/walk"
 )
-
-// batchCounts collects what one batch refused and folded, by reason, so the instruments are
-// updated once per batch and per reason rather than per data point.
-type batchCounts struct {
-	refusedPoints  [guard.NumReasons]int64
-	refusedSamples [guard.NumReasons]int64
-	refusedSeries  [guard.NumReasons]int64
-	foldedPoints   [guard.NumReasons]int64
-	foldedSeries   [guard.NumReasons]int64
-}
-
-func (c *batchCounts) any() bool { return *c != batchCounts{} }
 
 // gaugeSnapshot is the state the asynchronous gauges report.
 type gaugeSnapshot struct {
@@ -67,13 +56,13 @@ func newTelemetry(set processor.Settings, snapshot func(*gaugeSnapshot)) (*telem
 }
 
 // record adds what a batch refused and folded.
-func (t *telemetry) record(ctx context.Context, c *batchCounts) {
+func (t *telemetry) record(ctx context.Context, c *walk.Counts) {
 	for r := guard.ReasonNone + 1; r < guard.NumReasons; r++ {
-		if c.refusedPoints[r] > 0 {
-			t.refused(ctx, r, c.refusedPoints[r], c.refusedSamples[r], c.refusedSeries[r])
+		if c.RefusedPoints[r] > 0 {
+			t.refused(ctx, r, c.RefusedPoints[r], c.RefusedSamples[r], c.RefusedSeries[r])
 		}
-		if c.foldedPoints[r] > 0 || c.foldedSeries[r] > 0 {
-			t.folded(ctx, r, c.foldedPoints[r], c.foldedSeries[r])
+		if c.FoldedPoints[r] > 0 || c.FoldedSeries[r] > 0 {
+			t.folded(ctx, r, c.FoldedPoints[r], c.FoldedSeries[r])
 		}
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/pmetric"
 
 	"github.com/otelcol-fleet/otelcol-fleet/processor/seriesguardprocessor/internal/identity"
+	"github.com/otelcol-fleet/otelcol-fleet/processor/seriesguardprocessor/internal/walk"
 )
 
 // captureExporter lets the real resourcetotelemetry wrapper promote resource attributes.
@@ -218,7 +219,8 @@ func TestIdentityMatchesTranslator(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			cfg := createDefaultConfig().(*Config)
 			cfg.Translation = tr
-			p := newTestGuard(t, cfg)
+			require.NoError(t, cfg.Validate())
+			ids := identity.NewBuilder(cfg.walkSettings().Identity)
 			// The same 300 random points twice: every series is met again at least once.
 			md := randomBatch(rand.New(rand.NewPCG(1, 2)), 300)
 			randomBatch(rand.New(rand.NewPCG(1, 2)), 300).ResourceMetrics().MoveAndAppendTo(md.ResourceMetrics())
@@ -233,7 +235,7 @@ func TestIdentityMatchesTranslator(t *testing.T) {
 				series, mostLabels := translatorSeries(t, one, tr)
 				key := strings.Join(series, "|")
 
-				hash, weight, labels := p.identityOf(rm)
+				hash, weight, labels := identityOf(ids, rm)
 				require.Len(t, series, weight, "series of %s", key)
 				require.Equal(t, mostLabels, labels, "labels of %s", key)
 				if k, ok := byHash[hash]; ok {
@@ -254,32 +256,31 @@ func TestIdentityMatchesTranslator(t *testing.T) {
 	}
 }
 
-// identityOf computes the identity of the only point of a one-point resource as the processor does.
-func (p *seriesGuard) identityOf(rm pmetric.ResourceMetrics) (hash uint64, weight, labels int) {
-	p.ids.SetResource(rm.Resource())
+// identityOf computes the identity of the only point of a one-point resource as the walker does.
+func identityOf(ids *identity.Builder, rm pmetric.ResourceMetrics) (hash uint64, weight, labels int) {
+	ids.SetResource(rm.Resource())
 	sm := rm.ScopeMetrics().At(0)
-	p.ids.SetScope(sm.Scope())
+	ids.SetScope(sm.Scope())
 	m := sm.Metrics().At(0)
-	promName := p.ids.MetricName(m)
-	mc := metricContext{metric: m, promName: promName, nameHash: identity.HashString(promName)}
+	nameHash := identity.HashString(ids.MetricName(m))
 	var s identity.Series
 	var layout uint64
 	extra := 0
 	switch m.Type() {
 	case pmetric.MetricTypeGauge:
-		s, weight = p.ids.Series(m.Gauge().DataPoints().At(0).Attributes()), 1
+		s, weight = ids.Series(m.Gauge().DataPoints().At(0).Attributes()), 1
 	case pmetric.MetricTypeSum:
-		s, weight = p.ids.Series(m.Sum().DataPoints().At(0).Attributes()), 1
+		s, weight = ids.Series(m.Sum().DataPoints().At(0).Attributes()), 1
 	case pmetric.MetricTypeHistogram:
 		dp := m.Histogram().DataPoints().At(0)
-		s, weight = p.ids.Series(dp.Attributes()), histogramWeight(dp)
-		layout, extra = histogramLayout(dp), 1
+		s, weight = ids.Series(dp.Attributes()), walk.HistogramWeight(dp)
+		layout, extra = walk.HistogramLayout(dp), 1
 	case pmetric.MetricTypeSummary:
 		dp := m.Summary().DataPoints().At(0)
-		s, weight = p.ids.Series(dp.Attributes()), dp.QuantileValues().Len()+2
-		layout, extra = summaryLayout(dp), 1
+		s, weight = ids.Series(dp.Attributes()), dp.QuantileValues().Len()+2
+		layout, extra = walk.SummaryLayout(dp), 1
 	default:
 		panic(fmt.Sprintf("unexpected type %s", m.Type()))
 	}
-	return mixHash(s.Hash, &mc, layout), weight, s.Labels + 1 + extra
+	return walk.MixHash(s.Hash, nameHash, layout), weight, s.Labels + 1 + extra
 }
