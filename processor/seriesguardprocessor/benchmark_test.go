@@ -152,7 +152,7 @@ func BenchmarkAdmittedAtScale(b *testing.B) {
 }
 
 // BenchmarkRefused measures a cardinality explosion: every point is a series never seen, and the
-// cap is full, so every point is checked, refused and counted (action drop). Each iteration
+// cap is full, so every point is checked, refused and counted (action drop_series). Each iteration
 // processes a fresh copy of a batch, copied outside the timer.
 func BenchmarkRefused(b *testing.B) {
 	cfg := createDefaultConfig().(*Config)

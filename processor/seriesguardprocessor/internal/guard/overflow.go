@@ -14,7 +14,7 @@ type Kind uint8
 
 const (
 	// KindGauge (gauges and non-monotonic sums): the overflow value is the sum of the latest
-	// values of the folded series seen within the window. A folded series that expires leaves
+	// values of the folded series seen within the idle timeout. A folded series that expires leaves
 	// the sum.
 	KindGauge Kind = iota
 	// KindCounter (cumulative monotonic sums): the overflow value only grows, by each folded

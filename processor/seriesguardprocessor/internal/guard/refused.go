@@ -9,14 +9,14 @@ const maxRemembered = 1 << 16
 // not once per data point. It is bounded: when full it forgets everything, and a series
 // refused again after that is counted again.
 type Refused struct {
-	epoch       time.Time
-	windowTicks uint32
-	seen        map[uint64]uint32
+	epoch     time.Time
+	idleTicks uint32
+	seen      map[uint64]uint32
 }
 
-// NewRefused returns an empty set forgetting series not refused within window.
-func NewRefused(window time.Duration, epoch time.Time) *Refused {
-	return &Refused{epoch: epoch, windowTicks: uint32(max(window/tick, 1)), seen: map[uint64]uint32{}}
+// NewRefused returns an empty set forgetting series not refused for idleTimeout.
+func NewRefused(idleTimeout time.Duration, epoch time.Time) *Refused {
+	return &Refused{epoch: epoch, idleTicks: uint32(max(idleTimeout/tick, 1)), seen: map[uint64]uint32{}}
 }
 
 // Tick converts a time to the set's clock.
@@ -41,10 +41,10 @@ func (r *Refused) First(hash uint64, now uint32) bool {
 	return true
 }
 
-// Sweep forgets the series not refused within the window.
+// Sweep forgets the series not refused for the idle timeout.
 func (r *Refused) Sweep(now uint32) {
 	for h, t := range r.seen {
-		if t <= now && now-t > r.windowTicks {
+		if t <= now && now-t > r.idleTicks {
 			delete(r.seen, h)
 		}
 	}

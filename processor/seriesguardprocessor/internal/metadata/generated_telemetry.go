@@ -93,11 +93,11 @@ func NewTelemetryBuilder(settings component.TelemetrySettings) (*TelemetryBuilde
 	builder.ProcessorSeriesGuardFoldedSeries = counter("otelcol_processor_series_guard_folded_series",
 		"New Prometheus series folded into an overflow series (action overflow), by reason.", "{series}")
 	builder.ProcessorSeriesGuardActiveSeries = gauge("otelcol_processor_series_guard_active_series",
-		"Admitted Prometheus series seen within the window, in total.", "{series}")
+		"Admitted Prometheus series seen within series_limits.idle_timeout, in total.", "{series}")
 	builder.ProcessorSeriesGuardSeriesLimit = gauge("otelcol_processor_series_guard_series_limit",
 		"Configured limit of active series in total (0 = no limit).", "{series}")
 	builder.ProcessorSeriesGuardTenantActiveSeries = gauge("otelcol_processor_series_guard_tenant_active_series",
-		"Admitted Prometheus series seen within the window, per tenant (attribute tenant).", "{series}")
+		"Admitted Prometheus series seen within series_limits.idle_timeout, per tenant (attribute tenant).", "{series}")
 	builder.ProcessorSeriesGuardTenantSeriesLimit = gauge("otelcol_processor_series_guard_tenant_series_limit",
 		"Configured limit of active series per tenant (attribute tenant), overrides applied (0 = no limit).", "{series}")
 	builder.ProcessorSeriesGuardTrackedSeries = gauge("otelcol_processor_series_guard_tracked_series",
