@@ -231,7 +231,7 @@ func (cfg *Config) Validate() error {
 	errs := []error{nonNegative("max_tracked_series", cfg.MaxTrackedSeries)}
 	ll, sl := cfg.LabelLimits, cfg.SeriesLimits
 	if used := len(cfg.Translation.ExternalLabels) + 1; ll.MaxLabelsPerSeries > 0 && used > ll.MaxLabelsPerSeries {
-		errs = append(errs, fmt.Errorf("`label_limits.max_labels_per_series` must be above %d, the labels `__name__` and %d `translation.external_labels` already use, found %d",
+		errs = append(errs, fmt.Errorf("`label_limits.max_labels_per_series` must be at least %d, the labels `__name__` and %d `translation.external_labels` take, found %d",
 			used, len(cfg.Translation.ExternalLabels), ll.MaxLabelsPerSeries))
 	}
 	if cfg.MaxTrackedSeries > 0 && sl.MaxSeries > 0 && cfg.MaxTrackedSeries < sl.MaxSeries {

@@ -144,7 +144,7 @@ func TestValidate(t *testing.T) {
 		{"external labels fill the label budget", func(c *Config) {
 			c.LabelLimits.MaxLabelsPerSeries = 2
 			c.Translation.ExternalLabels = map[string]string{"a": "1", "b": "2"}
-		}, root, "`label_limits.max_labels_per_series` must be above 3, the labels `__name__` and 2 `translation.external_labels` already use, found 2"},
+		}, root, "`label_limits.max_labels_per_series` must be at least 3, the labels `__name__` and 2 `translation.external_labels` take, found 2"},
 		{"tracked below total", func(c *Config) {
 			c.SeriesLimits.MaxSeries = 10
 			c.MaxTrackedSeries = 5
@@ -167,6 +167,21 @@ func seriesLimits(c *Config) error { return c.SeriesLimits.Validate() }
 func tenant(c *Config) error       { return c.SeriesLimits.Tenant.Validate() }
 func translation(c *Config) error  { return c.Translation.Validate() }
 func root(c *Config) error         { return c.Validate() }
+
+// TestValidateEdges: each bound is inclusive, so the edge of every rule is valid.
+func TestValidateEdges(t *testing.T) {
+	cfg := createDefaultConfig().(*Config)
+	cfg.LabelLimits.MaxLabelsPerSeries = 3
+	cfg.Translation.ExternalLabels = map[string]string{"a": "1", "b": "2"}
+	cfg.LabelLimits.Action = LabelActionTruncate
+	cfg.LabelLimits.MaxLabelValueLength = 18
+	cfg.SeriesLimits.IdleTimeout = time.Second
+	cfg.SeriesLimits.MaxSeries = 10
+	cfg.SeriesLimits.MaxSeriesPerMetric = 10
+	cfg.SeriesLimits.Tenant = TenantConfig{Attribute: "team", MaxSeries: 10, Overrides: map[string]int{"payments": 10, "free": 0}}
+	cfg.MaxTrackedSeries = 10
+	require.NoError(t, confmap.Validate(cfg))
+}
 
 // TestValidateWalksSections checks that the collector's walk reaches every section's Validate,
 // the resourcetotelemetry blocks' own included, and reports them all at once.
