@@ -377,7 +377,7 @@ service:
 
 // TestEndToEndDeprecatedKeysStillStart starts the built collector on a config with the
 // deprecated keys: it runs, warns once per key naming the replacement, and honours the values
-// (the idle timeout it logs is 2h, not the default; the second series is dropped, not folded).
+// (the idle timeout it logs is 2h, not the default 1h; the second series is dropped, not folded).
 func TestEndToEndDeprecatedKeysStillStart(t *testing.T) {
 	otlpPort := fleettest.FreePort(t)
 	col := fleettest.StartCollector(t, e2eDeprecatedConfig, fmt.Sprintf("OTLP_PORT=%d", otlpPort))
@@ -401,12 +401,12 @@ func TestEndToEndDeprecatedKeysStillStart(t *testing.T) {
 
 	logs := col.Logs()
 	for _, warning := range []string{
-		`retired setting \"processors.series_guard.series_limits.window\" rewritten to \"processors.series_guard.series_limits.idle_timeout\"; put this in the config instead: series_limits.idle_timeout: 2h`,
-		`retired setting \"processors.series_guard.series_limits.action: drop\" rewritten to \"processors.series_guard.series_limits.action: drop_series\"; put this in the config instead: series_limits.action: drop_series`,
+		`retired setting "processors.series_guard.series_limits.window" rewritten to "processors.series_guard.series_limits.idle_timeout"; put this in the config instead: series_limits.idle_timeout: 2h`,
+		`retired setting "processors.series_guard.series_limits.action: drop" rewritten to "processors.series_guard.series_limits.action: drop_series"; put this in the config instead: series_limits.action: drop_series`,
 	} {
 		assert.Equal(t, 1, strings.Count(logs, warning), "one warning: %s\n%s", warning, logs)
 	}
 	assert.Equal(t, 2, strings.Count(logs, "retired setting"), logs)
-	assert.Contains(t, logs, `"idle_timeout": "2h0m0s"`)
+	assert.Contains(t, logs, `"idle_timeout": 7200`, "the production encoder writes durations in seconds")
 	assert.Contains(t, logs, `"series_action": "drop_series"`)
 }
