@@ -101,7 +101,7 @@ func TestComponents(t *testing.T) {
 	// two together, and the counts catch a module added to one side only.
 	want := map[string][]string{
 		"receivers":  {"awsecscontainermetrics", "otlp", "prometheus"},
-		"processors": {"batch", "cumulative_to_delta", "delta_to_cumulative", "groupbyattrs", "memory_limiter", "metrics_transform", "probabilistic_sampler", "redaction", "resource"},
+		"processors": {"attributes", "batch", "cumulative_to_delta", "delta_to_cumulative", "filter", "groupbyattrs", "memory_limiter", "metrics_transform", "probabilistic_sampler", "redaction", "resource", "transform"},
 		"exporters":  {"debug", "file", "otlp_grpc", "otlp_http", "prometheus", "prometheus_remote_write"},
 		"extensions": {"bearertokenauth", "ecs_observer", "file_storage", "health_check", "healthcheckv2", "pprof", "sigv4auth", "zpages"},
 	}

@@ -131,8 +131,9 @@ func (r Result) Unaccounted() int {
 	return 0
 }
 
-// dropCounters are the self-metrics that count data a component gave up on.
-var dropCounters = regexp.MustCompile(`^otelcol_(exporter_(send_failed|enqueue_failed)_metric_points|receiver_refused_metric_points|processor_memory_limiter_refused_metric_points|processor_series_guard_refused_samples|exporter_ordered_rw_\w*(dropped|rejected|undelivered)\w*)\b`)
+// dropCounters are the self-metrics that count data a component gave up on (or, for filter,
+// dropped by configuration).
+var dropCounters = regexp.MustCompile(`^otelcol_(exporter_(send_failed|enqueue_failed)_metric_points|receiver_refused_metric_points|processor_memory_limiter_refused_metric_points|processor_series_guard_refused_samples|processor_filter_datapoints_filtered|exporter_ordered_rw_\w*(dropped|rejected|undelivered)\w*)\b`)
 
 // Collect reads back everything stored for gen's metric and every node's counters.
 // ooBefore is Prometheus' out-of-order counter when the scenario began.
