@@ -10,7 +10,7 @@ import (
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/confmap"
 
-	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/ordering"
+	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/wal"
 )
 
 // Ordering modes.
@@ -135,18 +135,18 @@ func (o *OrderingConfig) Validate() error {
 
 // validateWAL checks the upstream `wal` block. Zero values mean the defaults, as upstream; an
 // empty directory is refused, where upstream would write in the working directory.
-func validateWAL(wal *prometheusremotewriteexporter.WALConfig) error {
-	if wal.Directory == "" {
+func validateWAL(cfg *prometheusremotewriteexporter.WALConfig) error {
+	if cfg.Directory == "" {
 		return errors.New("`wal.directory` must be set when `wal` is present, found \"\"")
 	}
-	if wal.BufferSize < 0 {
-		return fmt.Errorf("`wal.buffer_size` must not be negative, found %d", wal.BufferSize)
+	if cfg.BufferSize < 0 {
+		return fmt.Errorf("`wal.buffer_size` must not be negative, found %d", cfg.BufferSize)
 	}
-	if wal.TruncateFrequency < 0 {
-		return fmt.Errorf("`wal.truncate_frequency` must be positive (or 0 for the default %s), found %s", ordering.DefaultWALTruncateInterval, wal.TruncateFrequency)
+	if cfg.TruncateFrequency < 0 {
+		return fmt.Errorf("`wal.truncate_frequency` must be positive (or 0 for the default %s), found %s", wal.DefaultTruncateInterval, cfg.TruncateFrequency)
 	}
-	if wal.LagRecordFrequency < 0 {
-		return fmt.Errorf("`wal.lag_record_frequency` must be positive (or 0 for the default %s), found %s", ordering.DefaultWALLagInterval, wal.LagRecordFrequency)
+	if cfg.LagRecordFrequency < 0 {
+		return fmt.Errorf("`wal.lag_record_frequency` must be positive (or 0 for the default %s), found %s", wal.DefaultLagInterval, cfg.LagRecordFrequency)
 	}
 	return nil
 }

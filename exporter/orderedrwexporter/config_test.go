@@ -16,7 +16,7 @@ import (
 	"go.opentelemetry.io/collector/exporter/exportertest"
 
 	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/metadata"
-	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/ordering"
+	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/wal"
 )
 
 func loadConfig(t *testing.T, name string) (*Config, error) {
@@ -96,13 +96,13 @@ func TestLoadWAL(t *testing.T) {
 	set.ID = component.NewID(metadata.Type)
 	exp, err := newExporter(cfg, set)
 	require.NoError(t, err)
-	wal := exp.engineSettings().WAL
-	require.NotNil(t, wal)
-	assert.Equal(t, ordering.WALSettings{
+	walSettings := exp.engineSettings().WAL
+	require.NotNil(t, walSettings)
+	assert.Equal(t, wal.Settings{
 		Directory:        filepath.Join("/var/lib/otelcol/wal", "ordered_rw"),
 		TruncateInterval: time.Minute,
 		LagInterval:      15 * time.Second,
-	}, *wal)
+	}, *walSettings)
 
 	cfg, err = loadConfig(t, "")
 	require.NoError(t, err)

@@ -23,6 +23,9 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/ordering"
+	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/sample"
+	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/transport"
+	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/wal"
 )
 
 // ordExporter translates with the upstream translator and hands the series to the ordering
@@ -99,7 +102,7 @@ func (e *ordExporter) start(ctx context.Context, host component.Host) error {
 	if err != nil {
 		return err
 	}
-	poster := &ordering.HTTPPoster{Client: client, URL: e.cfg.HTTP.Endpoint, UserAgent: e.userAgent, Timeout: e.cfg.TimeoutSettings.Timeout}
+	poster := &transport.HTTPPoster{Client: client, URL: e.cfg.HTTP.Endpoint, UserAgent: e.userAgent, Timeout: e.cfg.TimeoutSettings.Timeout}
 	e.engine, err = ordering.NewEngine(e.engineSettings(), e.set.TelemetrySettings, e.set.ID.String(), poster)
 	if err != nil {
 		return err
@@ -119,12 +122,12 @@ func (e *ordExporter) start(ctx context.Context, host component.Host) error {
 
 func (e *ordExporter) engineSettings() ordering.Settings {
 	queue := e.cfg.RemoteWriteQueue.QueueSize / e.shards()
-	var walSettings *ordering.WALSettings
-	if wal := e.cfg.WAL.Get(); wal != nil {
-		walSettings = &ordering.WALSettings{
-			Directory:        walDirectory(wal.Directory, e.set.ID),
-			TruncateInterval: cmp.Or(wal.TruncateFrequency, ordering.DefaultWALTruncateInterval),
-			LagInterval:      cmp.Or(wal.LagRecordFrequency, ordering.DefaultWALLagInterval),
+	var walSettings *wal.Settings
+	if walCfg := e.cfg.WAL.Get(); walCfg != nil {
+		walSettings = &wal.Settings{
+			Directory:        walDirectory(walCfg.Directory, e.set.ID),
+			TruncateInterval: cmp.Or(walCfg.TruncateFrequency, wal.DefaultTruncateInterval),
+			LagInterval:      cmp.Or(walCfg.LagRecordFrequency, wal.DefaultLagInterval),
 		}
 	}
 	return ordering.Settings{
@@ -175,16 +178,16 @@ func (e *ordExporter) pushMetrics(ctx context.Context, md pmetric.Metrics) error
 
 // translate turns md into series with the upstream translator (target_info, external labels,
 // translation strategy), adds the stamp label, and identifies each series by its labels' hash.
-func (e *ordExporter) translate(md pmetric.Metrics) []ordering.Series {
+func (e *ordExporter) translate(md pmetric.Metrics) []sample.Series {
 	tsMap, err := prometheusremotewrite.FromMetrics(md, e.translator)
 	if err != nil {
 		// As upstream: what translated is still sent.
 		e.set.Logger.Debug("Some metrics could not be translated; sending the others.", zap.Error(err), zap.Int("translated", len(tsMap)))
 	}
-	series := make([]ordering.Series, 0, len(tsMap))
+	series := make([]sample.Series, 0, len(tsMap))
 	// One allocation for the points of every series: a series usually has one point per push.
 	// Should it grow, the series already built keep their slices of the previous array.
-	points := make([]ordering.Point, 0, len(tsMap))
+	points := make([]sample.Point, 0, len(tsMap))
 	var scratch []byte
 	// The map's iteration order is random; the labels were allocated in the order of the input,
 	// which every push of a scrape repeats. Walking the series in that order makes the label
@@ -207,13 +210,13 @@ func (e *ordExporter) translate(md pmetric.Metrics) []ordering.Series {
 		if e.stampLabel != "" {
 			// The translator added the stamp as an external label, unless the data carried a
 			// label of that name: the stamp wins, so that no two gateways write one series.
-			labels = ordering.SetLabel(labels, e.stampLabel, e.stampValue)
+			labels = sample.SetLabel(labels, e.stampLabel, e.stampValue)
 		}
 		var hash uint64
-		hash, scratch = ordering.HashLabels(labels, scratch)
-		s := ordering.Series{Hash: hash, Labels: labels}
+		hash, scratch = sample.HashLabels(labels, scratch)
+		s := sample.Series{Hash: hash, Labels: labels}
 		first := len(points)
-		points = ordering.AppendPoints(points, ts)
+		points = sample.AppendPoints(points, ts)
 		s.Points = points[first:len(points):len(points)]
 		series = append(series, s)
 	}

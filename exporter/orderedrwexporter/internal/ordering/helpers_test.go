@@ -17,6 +17,8 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/promtest"
+	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/sample"
+	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/transport"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -65,7 +67,7 @@ func newHarness(t *testing.T, backend *promtest.Backend, set Settings) *harness 
 	if set.Retry.InitialInterval == 0 {
 		set.Retry = fastRetry()
 	}
-	poster := &HTTPPoster{Client: backend.Server.Client(), URL: backend.URL(), UserAgent: "test/0"}
+	poster := &transport.HTTPPoster{Client: backend.Server.Client(), URL: backend.URL(), UserAgent: "test/0"}
 	e, err := NewEngine(set, tset, "ordered_rw", poster)
 	require.NoError(t, err)
 	e.Start()
@@ -134,12 +136,12 @@ func reason(r string) attribute.KeyValue { return attribute.String("reason", r) 
 
 // series builds one translated series named metric_<i> with points at the given timestamps; the
 // value of a point is its timestamp, so that resends are identical.
-func series(i int, ts ...int64) Series {
+func series(i int, ts ...int64) sample.Series {
 	labels := []prompb.Label{{Name: "__name__", Value: "metric"}, {Name: "series", Value: fmt.Sprint(i)}}
-	hash, _ := HashLabels(labels, nil)
-	s := Series{Hash: hash, Labels: labels}
+	hash, _ := sample.HashLabels(labels, nil)
+	s := sample.Series{Hash: hash, Labels: labels}
 	for _, t := range ts {
-		s.Points = append(s.Points, Point{T: t, V: float64(t)})
+		s.Points = append(s.Points, sample.Point{T: t, V: float64(t)})
 	}
 	return s
 }
