@@ -8,7 +8,6 @@ import (
 	"maps"
 	"math/bits"
 	"net/url"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -26,6 +25,7 @@ import (
 	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/sample"
 	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/transport"
 	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/wal"
+	"github.com/otelcol-fleet/otelcol-fleet/internal/hostname"
 )
 
 // ordExporter translates with the upstream translator and hands the series to the ordering
@@ -70,8 +70,9 @@ func newExporter(cfg *Config, set exporter.Settings) (*ordExporter, error) {
 	if cfg.Ordering.stamp() {
 		e.stampLabel, e.stampValue = cfg.Ordering.Stamp.Label, cfg.Ordering.Stamp.Value
 		if e.stampValue == "" {
-			if e.stampValue, err = os.Hostname(); err != nil {
-				return nil, fmt.Errorf("`ordering.stamp.value` is empty and the host name is unknown: %w", err)
+			// The collector's one default name, as fleet_health's member id: $HOSTNAME first.
+			if e.stampValue, err = hostname.Get(); err != nil {
+				return nil, fmt.Errorf("`ordering.stamp.value` is empty, found \"\", and neither $HOSTNAME nor the host name is known: %w", err)
 			}
 		}
 		// Added by the translator as it builds each series' labels: inserting it afterwards
@@ -81,14 +82,14 @@ func newExporter(cfg *Config, set exporter.Settings) (*ordExporter, error) {
 		stamped[e.stampLabel] = e.stampValue
 		e.translator.ExternalLabels = stamped
 	}
-	if !cfg.RemoteWriteQueue.Enabled {
-		set.Logger.Warn("`remote_write_queue.enabled: false` is not honoured: ordered_rw always queues per shard, since that is how it keeps each series in order.")
-	}
 	return e, nil
 }
 
-// shards is the number of parallel senders: upstream's request parallelism, num_consumers, or
-// max_batch_request_parallelism when set.
+// shards is the number of series shards, each with one request in flight at a time: so the most
+// parallel HTTP requests, which is what upstream's num_consumers means (with its
+// EnableMultipleWorkers gate off, the default), or max_batch_request_parallelism when set, as
+// upstream. Where upstream fans the requests of one push out over its workers, a shard owns a
+// set of series: requests of one series never overlap.
 func (e *ordExporter) shards() int {
 	n := e.cfg.RemoteWriteQueue.NumConsumers
 	if e.cfg.MaxBatchRequestParallelism != nil {
