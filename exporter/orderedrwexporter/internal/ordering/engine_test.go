@@ -21,10 +21,12 @@ const (
 	sentSamples     = "otelcol_exporter_ordered_rw_sent_samples"
 	requestSplits   = "otelcol_exporter_ordered_rw_request_splits"
 	heldSamples     = "otelcol_exporter_ordered_rw_held_samples"
-	heldSeries      = "otelcol_exporter_ordered_rw_held_series"
-	sendLag         = "otelcol_exporter_ordered_rw_send_lag"
-	queueSize       = "otelcol_exporter_ordered_rw_queue_size"
-	queueCapacity   = "otelcol_exporter_ordered_rw_queue_capacity"
+	trackedSeries   = "otelcol_exporter_ordered_rw_tracked_series"
+	// heldSeries is the deprecated name of trackedSeries, kept one release with the same value.
+	heldSeries    = "otelcol_exporter_ordered_rw_held_series"
+	sendLag       = "otelcol_exporter_ordered_rw_send_lag"
+	queueSize     = "otelcol_exporter_ordered_rw_queue_size"
+	queueCapacity = "otelcol_exporter_ordered_rw_queue_capacity"
 )
 
 func waitIdle(t *testing.T, engines ...*Engine) {
@@ -66,7 +68,8 @@ func TestInOrderAcrossBatchesRetriesAndShards(t *testing.T) {
 	assert.Zero(t, backend.Rejected())
 	assert.Greater(t, backend.MaxInFlight(), 1, "shards send in parallel")
 	assert.Equal(t, int64(numSeries*batches), h.counter(t, sentSamples))
-	assert.Equal(t, int64(numSeries), h.gauge(t, heldSeries))
+	assert.Equal(t, int64(numSeries), h.gauge(t, trackedSeries))
+	assert.Equal(t, int64(numSeries), h.gauge(t, heldSeries), "the deprecated name has the same value")
 	h.shutdown(t)
 }
 

@@ -77,7 +77,10 @@ func (t *Telemetry) RegisterGauges(g Gauges) error {
 	}
 	return errors.Join(walErr,
 		t.builder.RegisterExporterOrderedRwHeldSamplesCallback(observe(g.HeldSamples)),
-		t.builder.RegisterExporterOrderedRwHeldSeriesCallback(observe(g.TrackedSeries)),
+		t.builder.RegisterExporterOrderedRwTrackedSeriesCallback(observe(g.TrackedSeries)),
+		// The deprecated name of tracked_series, with the same value, for one release.
+		t.builder.RegisterExporterOrderedRwHeldSeriesCallback(observe(g.TrackedSeries)), //nolint:staticcheck // kept one release
+
 		t.builder.RegisterExporterOrderedRwQueueSizeCallback(observe(g.QueueSize)),
 		t.builder.RegisterExporterOrderedRwQueueCapacityCallback(observe(g.QueueCapacity)),
 		t.builder.RegisterExporterOrderedRwSendLagCallback(func(_ context.Context, o metric.Float64Observer) error {
