@@ -3,6 +3,8 @@ package ordering
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -15,6 +17,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	"go.uber.org/goleak"
 	"go.uber.org/zap"
+	"gopkg.in/yaml.v3"
 
 	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/promtest"
 	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/sample"
@@ -81,9 +84,14 @@ func (h *harness) shutdown(t *testing.T) {
 	require.NoError(t, h.engine.Shutdown(ctx))
 }
 
-// counter sums the data points of a counter whose attributes include want.
+// counter sums the data points of a counter whose attributes include want. A counter nothing was
+// added to yet has no data: it counts 0. A name metadata.yaml does not list fails the test, so
+// that an assertion that a counter is zero cannot pass because the counter was renamed.
 func (h *harness) counter(t *testing.T, name string, want ...attribute.KeyValue) int64 {
 	t.Helper()
+	kind, known := knownMetrics(t)[name]
+	require.True(t, known, "%s is not a metric of metadata.yaml", name)
+	require.Equal(t, "sum", kind, "%s is not a counter", name)
 	m, err := h.tel.GetMetric(name)
 	if err != nil {
 		return 0
@@ -115,6 +123,43 @@ func (h *harness) floatGauge(t *testing.T, name string) float64 {
 	require.Len(t, dps, 1)
 	require.Equal(t, "ordered_rw", mustValue(dps[0].Attributes, "exporter"))
 	return dps[0].Value
+}
+
+var (
+	metricsOnce sync.Once
+	metricKinds map[string]string
+	metricsErr  error
+)
+
+// knownMetrics are the metrics of the component's metadata.yaml, by full name, with their kind
+// (sum, gauge or histogram).
+func knownMetrics(t *testing.T) map[string]string {
+	t.Helper()
+	metricsOnce.Do(func() {
+		var raw []byte
+		if raw, metricsErr = os.ReadFile(filepath.Join("..", "..", "metadata.yaml")); metricsErr != nil {
+			return
+		}
+		var md struct {
+			Telemetry struct {
+				Metrics map[string]map[string]any `yaml:"metrics"`
+			} `yaml:"telemetry"`
+		}
+		if metricsErr = yaml.Unmarshal(raw, &md); metricsErr != nil {
+			return
+		}
+		metricKinds = map[string]string{}
+		for name, m := range md.Telemetry.Metrics {
+			for _, kind := range []string{"sum", "gauge", "histogram"} {
+				if _, ok := m[kind]; ok {
+					metricKinds["otelcol_"+name] = kind
+				}
+			}
+		}
+	})
+	require.NoError(t, metricsErr)
+	require.NotEmpty(t, metricKinds)
+	return metricKinds
 }
 
 func hasAll(set attribute.Set, want []attribute.KeyValue) bool {
