@@ -81,10 +81,8 @@ func (cfg *Config) Unmarshal(conf *confmap.Conf) error {
 }
 
 var (
-	errIncludeMetadata = errors.New("`include_metadata_keys` is not supported by ordered_rw: samples of many pushes share a request, so there is no single client metadata to forward; remove it")
-	errSendMetadata    = errors.New("`send_metadata: true` is not supported by ordered_rw; remove it")
-	errRW2             = errors.New("`protobuf_message` must be prometheus.WriteRequest (remote write 1.0): ordered_rw does not send remote write 2.0")
-	errQueueDisabled   = errors.New("`remote_write_queue.enabled` must be true for ordered_rw, found false: " +
+	errSendMetadata  = errors.New("`send_metadata: true` is not supported by ordered_rw, found true: metric metadata is not sent; remove it")
+	errQueueDisabled = errors.New("`remote_write_queue.enabled` must be true for ordered_rw, found false: " +
 		"its per-shard queues are how it keeps each series in order (and hold-back cannot send synchronously); " +
 		"remove the key, and bound what is queued with `remote_write_queue.queue_size`")
 )
@@ -108,13 +106,15 @@ func (cfg *Config) Validate() error {
 		return errQueueDisabled
 	}
 	if len(cfg.IncludeMetadataKeys) > 0 {
-		return errIncludeMetadata
+		return fmt.Errorf("`include_metadata_keys` is not supported by ordered_rw, found %q: samples of many pushes share a request, "+
+			"so there is no single client metadata to forward; remove it", cfg.IncludeMetadataKeys)
 	}
 	if cfg.SendMetadata {
 		return errSendMetadata
 	}
 	if cfg.RemoteWriteProtoMsg != "" && cfg.RemoteWriteProtoMsg != remoteapi.WriteV1MessageType {
-		return errRW2
+		return fmt.Errorf("`protobuf_message` must be %s (remote write 1.0), found %q: ordered_rw does not send remote write 2.0",
+			remoteapi.WriteV1MessageType, cfg.RemoteWriteProtoMsg)
 	}
 	return nil
 }

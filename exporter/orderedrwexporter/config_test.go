@@ -131,7 +131,9 @@ func TestValidate(t *testing.T) {
 		"zero_window":                       "ordering::holdback: `ordering.holdback.window` must be positive, found 0s",
 		"negative_max_held":                 "ordering::holdback: `ordering.holdback.max_held_samples` must be positive, found -1",
 		"empty_stamp_label":                 "ordering::stamp: `ordering.stamp.label` must not be empty, found \"\"",
-		"include_metadata_keys":             "`include_metadata_keys` is not supported",
+		"include_metadata_keys":             "`include_metadata_keys` is not supported by ordered_rw, found [\"x-tenant\"]",
+		"send_metadata":                     "`send_metadata: true` is not supported by ordered_rw, found true",
+		"remote_write_2":                    "`protobuf_message` must be prometheus.WriteRequest (remote write 1.0), found \"io.prometheus.write.v2.Request\"",
 		"negative_queue_size":               "remote write queue size can't be negative", // upstream's own rule
 	} {
 		t.Run(name, func(t *testing.T) {
