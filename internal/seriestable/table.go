@@ -42,6 +42,10 @@ type Table[T any] struct {
 	free   []uint32 // freed slots, for reuse
 	next   uint32   // slots below next were used once
 	used   int      // series in the table
+	// disordered is set when the last series found was not in the slot after the previous
+	// one: the batch is not in the order of the slots, so trying the next slot would mostly
+	// cost a cache miss for nothing. It is cleared when a series is found there again.
+	disordered bool
 	// touched keeps Prefetch's loads from being optimised away.
 	touched uint64
 }
@@ -119,6 +123,7 @@ func (t *Table[T]) Find(prev uint32, hash uint64) (i uint32, added bool) {
 	}
 	*t.at(i) = slot[T]{key: key}
 	t.insert(key, i)
+	t.disordered = i != prev+1
 	return i, true
 }
 
@@ -129,10 +134,15 @@ func (t *Table[T]) Lookup(prev uint32, hash uint64) (uint32, bool) {
 		return 0, false
 	}
 	key := Key(hash)
-	if next := prev + 1; next < t.next && t.at(next).key == key {
+	next := prev + 1
+	if !t.disordered && next < t.next && t.at(next).key == key {
 		return next, true
 	}
-	return t.lookup(key)
+	i, ok := t.lookup(key)
+	if ok {
+		t.disordered = i != next
+	}
+	return i, ok
 }
 
 // scramble spreads a key's bits: its top bits are the key's home in the index, the bits after
@@ -243,17 +253,38 @@ func (t *Table[T]) remove(key uint64, i uint32) {
 // every used slot once, in slot order. A freed slot is marked so that Find never takes it for the
 // series it had.
 func (t *Table[T]) Sweep(expired func(*T) bool) int {
-	n := 0
+	// The expired slots are freed in runs, each run's index entries loaded together first (see
+	// freeAll): found one at a time, each would wait for its own cache miss.
+	var run [256]uint32
+	n, k := 0, 0
 	for i := range t.next {
 		s := t.at(i)
 		if s.key != 0 && expired(&s.val) {
-			t.remove(s.key, i)
-			*s = slot[T]{}
-			t.free = append(t.free, i)
+			run[k] = i
+			if k++; k == len(run) {
+				t.freeAll(run[:k])
+				k = 0
+			}
 			n++
 		}
 	}
+	t.freeAll(run[:k])
 	return n
+}
+
+// freeAll frees the given slots, in order, after loading their index entries' cache lines.
+func (t *Table[T]) freeAll(slots []uint32) {
+	var sum uint64
+	for _, i := range slots {
+		sum += uint64(t.index[t.home(scramble(t.at(i).key))])
+	}
+	t.touched += sum
+	for _, i := range slots {
+		s := t.at(i)
+		t.remove(s.key, i)
+		*s = slot[T]{}
+		t.free = append(t.free, i)
+	}
 }
 
 // Prefetch starts loading what looking up these hashes will read (their index entries, then

@@ -359,3 +359,30 @@ func TestSlotWithoutTheLock(t *testing.T) {
 	wg.Wait()
 	require.Equal(t, 5*(1<<chunkBits), table.Len())
 }
+
+// TestDisorderIsDetected: after a series found away from the slot after the previous one, the
+// next slot is not tried (it would mostly be a cache miss for nothing) until a series is found
+// there again.
+func TestDisorderIsDetected(t *testing.T) {
+	table := New[int]()
+	prev := NoSlot
+	for h := uint64(2); h < 100; h++ {
+		prev, _ = table.Find(prev, h)
+		require.False(t, table.disordered, "hash %d added in order", h)
+	}
+	prev = NoSlot
+	for h := uint64(99); h >= 2; h-- {
+		prev, _ = table.Find(prev, h)
+	}
+	require.True(t, table.disordered, "a reversed batch")
+	i, _ := table.Lookup(NoSlot, 2)
+	require.Equal(t, uint32(0), i)
+	require.False(t, table.disordered, "slot 0 is the one after NoSlot")
+	_, ok := table.Lookup(i, 1000)
+	require.False(t, ok)
+	require.False(t, table.disordered, "a series not in the table says nothing about the order")
+	i, _ = table.Find(50, 1000)
+	require.True(t, table.disordered, "a new series in a slot that is not the next one")
+	i, _ = table.Find(i, 1001)
+	require.False(t, table.disordered, "the slot after the previous series'")
+}
