@@ -14,7 +14,7 @@ import (
 	"github.com/prometheus/prometheus/prompb"
 
 	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/sample"
-	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/seriestable"
+	"github.com/otelcol-fleet/otelcol-fleet/internal/seriestable"
 )
 
 // seriesRef is shared by every held point of one series, across pushes, so that a held point

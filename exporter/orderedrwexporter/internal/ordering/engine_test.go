@@ -319,7 +319,11 @@ func TestShutdownWithoutDeadlineDoesNotHang(t *testing.T) {
 // Every sample must arrive once and in order (run with -race).
 func TestHoldbackConcurrentPushesAndReleases(t *testing.T) {
 	backend := promtest.NewBackend(t)
-	h := newHarness(t, backend, Settings{Shards: 3, Holdback: true, Window: 20 * time.Millisecond,
+	// The window is above the delay a push may see on a loaded machine (-race, other packages'
+	// tests): with 20 ms, a push stalled past its samples' window sent them late, ahead of the
+	// previous, due but not yet released sample of the series, which was then dropped stale
+	// (seen on main as well). The pushes last several windows, so releases still interleave.
+	h := newHarness(t, backend, Settings{Shards: 3, Holdback: true, Window: 100 * time.Millisecond,
 		MaxHeldSamples: 1_000_000, ReleaseInterval: 5 * time.Millisecond})
 	const pushers, rounds, perRound, rotation = 4, 60, 20, 3
 	var wg sync.WaitGroup
@@ -336,14 +340,15 @@ func TestHoldbackConcurrentPushesAndReleases(t *testing.T) {
 					batch = append(batch, series(id, time.Now().UnixMilli()))
 				}
 				assert.NoError(t, h.engine.Push(context.Background(), batch))
-				time.Sleep(time.Millisecond)
+				time.Sleep(5 * time.Millisecond)
 			}
 		}()
 	}
 	wg.Wait()
+	assert.Positive(t, h.counter(t, releasedSamples, reason(telemetry.ReleaseOnTime)), "releases ran while pushes did")
 	h.shutdown(t)
 	assert.Zero(t, backend.Rejected())
-	assert.Zero(t, h.counter(t, droppedSamples))
+	assert.Zero(t, h.counter(t, droppedSamples), "stale: %d", h.counter(t, droppedSamples, reason(telemetry.ReasonStale)))
 	stored := backend.Stored()
 	for p := range pushers {
 		for id := p * 1000; id < p*1000+rotation*perRound; id++ {

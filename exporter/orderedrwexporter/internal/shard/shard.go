@@ -15,9 +15,9 @@ import (
 	"go.opentelemetry.io/collector/config/configretry"
 
 	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/sample"
-	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/seriestable"
 	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/telemetry"
 	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/transport"
+	"github.com/otelcol-fleet/otelcol-fleet/internal/seriestable"
 )
 
 // Batch is what a shard queues: the series of one push or release, and when they became due.
