@@ -23,6 +23,8 @@ import (
 
 	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/metadata"
 	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/ordering"
+	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/sample"
+	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/transport"
 )
 
 // benchSizes are the active series counts the benchmarks sweep, so that the cost curve as the
@@ -322,14 +324,14 @@ func newBenchEngine(b *testing.B, url string, holdback bool, clock *fakeClock) *
 	if clock != nil {
 		set.Clock = clock
 	}
-	poster := &ordering.HTTPPoster{Client: http.DefaultClient, URL: url, UserAgent: "bench"}
+	poster := &transport.HTTPPoster{Client: http.DefaultClient, URL: url, UserAgent: "bench"}
 	e, err := ordering.NewEngine(set, componenttest.NewNopTelemetrySettings(), "ordered_rw", poster)
 	require.NoError(b, err)
 	e.Start()
 	return e
 }
 
-func translateForBench(b *testing.B, md pmetric.Metrics) []ordering.Series {
+func translateForBench(b *testing.B, md pmetric.Metrics) []sample.Series {
 	exp, err := newExporter(createDefaultConfig().(*Config), exportertest.NewNopSettings(metadata.Type))
 	require.NoError(b, err)
 	return exp.translate(md)

@@ -10,7 +10,7 @@ import (
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/confmap"
 
-	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/ordering"
+	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/wal"
 )
 
 // Ordering modes.
@@ -81,30 +81,42 @@ func (cfg *Config) Unmarshal(conf *confmap.Conf) error {
 }
 
 var (
-	errIncludeMetadata = errors.New("`include_metadata_keys` is not supported by ordered_rw: samples of many pushes share a request, so there is no single client metadata to forward; remove it")
-	errSendMetadata    = errors.New("`send_metadata: true` is not supported by ordered_rw; remove it")
-	errRW2             = errors.New("`protobuf_message` must be prometheus.WriteRequest (remote write 1.0): ordered_rw does not send remote write 2.0")
+	errSendMetadata  = errors.New("`send_metadata: true` is not supported by ordered_rw, found true: metric metadata is not sent; remove it")
+	errQueueDisabled = errors.New("`remote_write_queue.enabled` must be true for ordered_rw, found false: " +
+		"its per-shard queues are how it keeps each series in order (and hold-back cannot send synchronously); " +
+		"remove the key, and bound what is queued with `remote_write_queue.queue_size`")
 )
 
-// Validate checks the ordered_rw settings. The settings of the upstream exporter are checked by
-// its own Validate, which the collector calls on the embedded config as it walks the structure;
-// calling it here too would report each of its errors twice.
+// upstreamWALBufferSize is the upstream exporter's default `wal.buffer_size`: setting it says no
+// more than leaving it out.
+const upstreamWALBufferSize = 300
+
+// Validate checks the ordered_rw rules on the upstream keys. The settings of the upstream exporter
+// are checked by its own Validate, which the collector calls on the embedded config as it walks
+// the structure; calling it here too would report each of its errors twice. The `ordering` block
+// validates itself, block by block, in the same walk.
 func (cfg *Config) Validate() error {
 	if cfg.WAL.HasValue() {
+		// The upstream WALConfig has no Validate of its own, and the type is not ours to add one.
 		if err := validateWAL(cfg.WAL.Get()); err != nil {
 			return err
 		}
 	}
+	if !cfg.RemoteWriteQueue.Enabled {
+		return errQueueDisabled
+	}
 	if len(cfg.IncludeMetadataKeys) > 0 {
-		return errIncludeMetadata
+		return fmt.Errorf("`include_metadata_keys` is not supported by ordered_rw, found %q: samples of many pushes share a request, "+
+			"so there is no single client metadata to forward; remove it", cfg.IncludeMetadataKeys)
 	}
 	if cfg.SendMetadata {
 		return errSendMetadata
 	}
 	if cfg.RemoteWriteProtoMsg != "" && cfg.RemoteWriteProtoMsg != remoteapi.WriteV1MessageType {
-		return errRW2
+		return fmt.Errorf("`protobuf_message` must be %s (remote write 1.0), found %q: ordered_rw does not send remote write 2.0",
+			remoteapi.WriteV1MessageType, cfg.RemoteWriteProtoMsg)
 	}
-	return cfg.Ordering.Validate()
+	return nil
 }
 
 func (o *OrderingConfig) holdback() bool {
@@ -112,41 +124,54 @@ func (o *OrderingConfig) holdback() bool {
 }
 func (o *OrderingConfig) stamp() bool { return o.Mode == ModeStamp || o.Mode == ModeHoldbackAndStamp }
 
-// Validate checks the ordering block.
+// Validate checks `ordering.mode`; `ordering.stamp` and `ordering.holdback` validate themselves.
 func (o *OrderingConfig) Validate() error {
 	switch o.Mode {
 	case ModeHoldback, ModeStamp, ModeHoldbackAndStamp:
-	default:
-		return fmt.Errorf("`ordering.mode` must be one of %s, %s, %s, found %q", ModeHoldback, ModeStamp, ModeHoldbackAndStamp, o.Mode)
+		return nil
 	}
-	if o.stamp() && o.Stamp.Label == "" {
+	return fmt.Errorf("`ordering.mode` must be one of %s, %s, %s, found %q", ModeHoldback, ModeStamp, ModeHoldbackAndStamp, o.Mode)
+}
+
+// Validate checks the stamp, in every mode: a key that is set must be valid even where the mode
+// does not use it.
+func (s *StampConfig) Validate() error {
+	if s.Label == "" {
 		return errors.New("`ordering.stamp.label` must not be empty, found \"\"")
 	}
-	if o.holdback() {
-		if o.Holdback.Window <= 0 {
-			return fmt.Errorf("`ordering.holdback.window` must be positive, found %s", o.Holdback.Window)
-		}
-		if o.Holdback.MaxHeldSamples <= 0 {
-			return fmt.Errorf("`ordering.holdback.max_held_samples` must be positive, found %d", o.Holdback.MaxHeldSamples)
-		}
+	return nil
+}
+
+// Validate checks the hold-back bounds, in every mode, as StampConfig does.
+func (h *HoldbackConfig) Validate() error {
+	if h.Window <= 0 {
+		return fmt.Errorf("`ordering.holdback.window` must be positive, found %s", h.Window)
+	}
+	if h.MaxHeldSamples <= 0 {
+		return fmt.Errorf("`ordering.holdback.max_held_samples` must be positive, found %d", h.MaxHeldSamples)
 	}
 	return nil
 }
 
 // validateWAL checks the upstream `wal` block. Zero values mean the defaults, as upstream; an
 // empty directory is refused, where upstream would write in the working directory.
-func validateWAL(wal *prometheusremotewriteexporter.WALConfig) error {
-	if wal.Directory == "" {
+//
+// `buffer_size` is refused unless it is upstream's default: upstream reads that many entries from
+// its log per upload, then truncates; this log is replayed one entry (one push) at a time and
+// truncated by what was delivered, so no such buffer exists to size.
+func validateWAL(cfg *prometheusremotewriteexporter.WALConfig) error {
+	if cfg.Directory == "" {
 		return errors.New("`wal.directory` must be set when `wal` is present, found \"\"")
 	}
-	if wal.BufferSize < 0 {
-		return fmt.Errorf("`wal.buffer_size` must not be negative, found %d", wal.BufferSize)
+	if cfg.BufferSize != 0 && cfg.BufferSize != upstreamWALBufferSize {
+		return fmt.Errorf("`wal.buffer_size` is not supported by ordered_rw, found %d: upstream reads that many entries per upload "+
+			"before truncating, while ordered_rw replays its log one push at a time and truncates it by what was delivered; remove the key", cfg.BufferSize)
 	}
-	if wal.TruncateFrequency < 0 {
-		return fmt.Errorf("`wal.truncate_frequency` must be positive (or 0 for the default %s), found %s", ordering.DefaultWALTruncateInterval, wal.TruncateFrequency)
+	if cfg.TruncateFrequency < 0 {
+		return fmt.Errorf("`wal.truncate_frequency` must be positive (or 0 for the default %s), found %s", wal.DefaultTruncateInterval, cfg.TruncateFrequency)
 	}
-	if wal.LagRecordFrequency < 0 {
-		return fmt.Errorf("`wal.lag_record_frequency` must be positive (or 0 for the default %s), found %s", ordering.DefaultWALLagInterval, wal.LagRecordFrequency)
+	if cfg.LagRecordFrequency < 0 {
+		return fmt.Errorf("`wal.lag_record_frequency` must be positive (or 0 for the default %s), found %s", wal.DefaultLagInterval, cfg.LagRecordFrequency)
 	}
 	return nil
 }

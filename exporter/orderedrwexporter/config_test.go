@@ -16,7 +16,7 @@ import (
 	"go.opentelemetry.io/collector/exporter/exportertest"
 
 	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/metadata"
-	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/ordering"
+	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/wal"
 )
 
 func loadConfig(t *testing.T, name string) (*Config, error) {
@@ -85,7 +85,7 @@ func TestLoadWAL(t *testing.T) {
 	require.True(t, cfg.WAL.HasValue())
 	assert.Equal(t, prometheusremotewriteexporter.WALConfig{
 		Directory:          "/var/lib/otelcol/wal",
-		BufferSize:         100,
+		BufferSize:         300,
 		TruncateFrequency:  45 * time.Second,
 		LagRecordFrequency: 5 * time.Second,
 	}, *cfg.WAL.Get())
@@ -96,13 +96,13 @@ func TestLoadWAL(t *testing.T) {
 	set.ID = component.NewID(metadata.Type)
 	exp, err := newExporter(cfg, set)
 	require.NoError(t, err)
-	wal := exp.engineSettings().WAL
-	require.NotNil(t, wal)
-	assert.Equal(t, ordering.WALSettings{
+	walSettings := exp.engineSettings().WAL
+	require.NotNil(t, walSettings)
+	assert.Equal(t, wal.Settings{
 		Directory:        filepath.Join("/var/lib/otelcol/wal", "ordered_rw"),
 		TruncateInterval: time.Minute,
 		LagInterval:      15 * time.Second,
-	}, *wal)
+	}, *walSettings)
 
 	cfg, err = loadConfig(t, "")
 	require.NoError(t, err)
@@ -120,14 +120,20 @@ func TestWALDirectoryPerComponent(t *testing.T) {
 func TestValidate(t *testing.T) {
 	for name, want := range map[string]string{
 		"wal_no_directory":                  "`wal.directory` must be set when `wal` is present, found \"\"",
-		"wal_negative_buffer_size":          "`wal.buffer_size` must not be negative, found -1",
+		"wal_negative_buffer_size":          "`wal.buffer_size` is not supported by ordered_rw, found -1",
+		"wal_buffer_size":                   "`wal.buffer_size` is not supported by ordered_rw, found 100: upstream reads that many entries per upload",
+		"queue_disabled":                    "`remote_write_queue.enabled` must be true for ordered_rw, found false",
+		"stamp_mode_zero_window":            "ordering::holdback: `ordering.holdback.window` must be positive, found 0s",
+		"holdback_mode_empty_stamp_label":   "ordering::stamp: `ordering.stamp.label` must not be empty, found \"\"",
 		"wal_negative_truncate_frequency":   "`wal.truncate_frequency` must be positive (or 0 for the default 1m0s), found -1s",
 		"wal_negative_lag_record_frequency": "`wal.lag_record_frequency` must be positive (or 0 for the default 15s), found -5s",
-		"bad_mode":                          "`ordering.mode` must be one of holdback, stamp, holdback_and_stamp, found \"fifo\"",
-		"zero_window":                       "`ordering.holdback.window` must be positive, found 0s",
-		"negative_max_held":                 "`ordering.holdback.max_held_samples` must be positive, found -1",
-		"empty_stamp_label":                 "`ordering.stamp.label` must not be empty",
-		"include_metadata_keys":             "`include_metadata_keys` is not supported",
+		"bad_mode":                          "ordering: `ordering.mode` must be one of holdback, stamp, holdback_and_stamp, found \"fifo\"",
+		"zero_window":                       "ordering::holdback: `ordering.holdback.window` must be positive, found 0s",
+		"negative_max_held":                 "ordering::holdback: `ordering.holdback.max_held_samples` must be positive, found -1",
+		"empty_stamp_label":                 "ordering::stamp: `ordering.stamp.label` must not be empty, found \"\"",
+		"include_metadata_keys":             "`include_metadata_keys` is not supported by ordered_rw, found [\"x-tenant\"]",
+		"send_metadata":                     "`send_metadata: true` is not supported by ordered_rw, found true",
+		"remote_write_2":                    "`protobuf_message` must be prometheus.WriteRequest (remote write 1.0), found \"io.prometheus.write.v2.Request\"",
 		"negative_queue_size":               "remote write queue size can't be negative", // upstream's own rule
 	} {
 		t.Run(name, func(t *testing.T) {
@@ -135,4 +141,33 @@ func TestValidate(t *testing.T) {
 			require.ErrorContains(t, err, want)
 		})
 	}
+}
+
+// The stamp's default value is the collector's one default name: $HOSTNAME first, as
+// fleet_health's member id.
+func TestStampValueDefaultsToHOSTNAME(t *testing.T) {
+	t.Setenv("HOSTNAME", "gateway-7f9c")
+	cfg := createDefaultConfig().(*Config)
+	cfg.HTTP.Endpoint = "http://localhost:8888/api/v1/write"
+	cfg.Ordering.Mode = ModeStamp
+	exp, err := newExporter(cfg, exportertest.NewNopSettings(metadata.Type))
+	require.NoError(t, err)
+	assert.Equal(t, "gateway-7f9c", exp.stampValue)
+	assert.Equal(t, "gateway-7f9c", exp.translator.ExternalLabels["collector_gateway"])
+}
+
+// num_consumers is the number of shards, each with one request in flight: upstream's parallel
+// HTTP requests; max_batch_request_parallelism wins when set, as upstream; the queue is split.
+func TestNumConsumersIsTheShardCount(t *testing.T) {
+	cfg := createDefaultConfig().(*Config)
+	cfg.HTTP.Endpoint = "http://localhost:8888/api/v1/write"
+	cfg.RemoteWriteQueue.NumConsumers = 4
+	cfg.RemoteWriteQueue.QueueSize = 100
+	exp, err := newExporter(cfg, exportertest.NewNopSettings(metadata.Type))
+	require.NoError(t, err)
+	assert.Equal(t, 4, exp.engineSettings().Shards)
+	assert.Equal(t, 25, exp.engineSettings().QueueSize, "batches per shard")
+	parallelism := 2
+	cfg.MaxBatchRequestParallelism = &parallelism
+	assert.Equal(t, 2, exp.engineSettings().Shards)
 }

@@ -8,7 +8,6 @@ import (
 	"maps"
 	"math/bits"
 	"net/url"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -23,6 +22,10 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/ordering"
+	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/sample"
+	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/transport"
+	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/wal"
+	"github.com/otelcol-fleet/otelcol-fleet/internal/hostname"
 )
 
 // ordExporter translates with the upstream translator and hands the series to the ordering
@@ -67,8 +70,9 @@ func newExporter(cfg *Config, set exporter.Settings) (*ordExporter, error) {
 	if cfg.Ordering.stamp() {
 		e.stampLabel, e.stampValue = cfg.Ordering.Stamp.Label, cfg.Ordering.Stamp.Value
 		if e.stampValue == "" {
-			if e.stampValue, err = os.Hostname(); err != nil {
-				return nil, fmt.Errorf("`ordering.stamp.value` is empty and the host name is unknown: %w", err)
+			// The collector's one default name, as fleet_health's member id: $HOSTNAME first.
+			if e.stampValue, err = hostname.Get(); err != nil {
+				return nil, fmt.Errorf("`ordering.stamp.value` is empty, found \"\", and neither $HOSTNAME nor the host name is known: %w", err)
 			}
 		}
 		// Added by the translator as it builds each series' labels: inserting it afterwards
@@ -78,14 +82,14 @@ func newExporter(cfg *Config, set exporter.Settings) (*ordExporter, error) {
 		stamped[e.stampLabel] = e.stampValue
 		e.translator.ExternalLabels = stamped
 	}
-	if !cfg.RemoteWriteQueue.Enabled {
-		set.Logger.Warn("`remote_write_queue.enabled: false` is not honoured: ordered_rw always queues per shard, since that is how it keeps each series in order.")
-	}
 	return e, nil
 }
 
-// shards is the number of parallel senders: upstream's request parallelism, num_consumers, or
-// max_batch_request_parallelism when set.
+// shards is the number of series shards, each with one request in flight at a time: so the most
+// parallel HTTP requests, which is what upstream's num_consumers means (with its
+// EnableMultipleWorkers gate off, the default), or max_batch_request_parallelism when set, as
+// upstream. Where upstream fans the requests of one push out over its workers, a shard owns a
+// set of series: requests of one series never overlap.
 func (e *ordExporter) shards() int {
 	n := e.cfg.RemoteWriteQueue.NumConsumers
 	if e.cfg.MaxBatchRequestParallelism != nil {
@@ -99,7 +103,7 @@ func (e *ordExporter) start(ctx context.Context, host component.Host) error {
 	if err != nil {
 		return err
 	}
-	poster := &ordering.HTTPPoster{Client: client, URL: e.cfg.HTTP.Endpoint, UserAgent: e.userAgent, Timeout: e.cfg.TimeoutSettings.Timeout}
+	poster := &transport.HTTPPoster{Client: client, URL: e.cfg.HTTP.Endpoint, UserAgent: e.userAgent, Timeout: e.cfg.TimeoutSettings.Timeout}
 	e.engine, err = ordering.NewEngine(e.engineSettings(), e.set.TelemetrySettings, e.set.ID.String(), poster)
 	if err != nil {
 		return err
@@ -119,12 +123,12 @@ func (e *ordExporter) start(ctx context.Context, host component.Host) error {
 
 func (e *ordExporter) engineSettings() ordering.Settings {
 	queue := e.cfg.RemoteWriteQueue.QueueSize / e.shards()
-	var walSettings *ordering.WALSettings
-	if wal := e.cfg.WAL.Get(); wal != nil {
-		walSettings = &ordering.WALSettings{
-			Directory:        walDirectory(wal.Directory, e.set.ID),
-			TruncateInterval: cmp.Or(wal.TruncateFrequency, ordering.DefaultWALTruncateInterval),
-			LagInterval:      cmp.Or(wal.LagRecordFrequency, ordering.DefaultWALLagInterval),
+	var walSettings *wal.Settings
+	if walCfg := e.cfg.WAL.Get(); walCfg != nil {
+		walSettings = &wal.Settings{
+			Directory:        walDirectory(walCfg.Directory, e.set.ID),
+			TruncateInterval: cmp.Or(walCfg.TruncateFrequency, wal.DefaultTruncateInterval),
+			LagInterval:      cmp.Or(walCfg.LagRecordFrequency, wal.DefaultLagInterval),
 		}
 	}
 	return ordering.Settings{
@@ -175,16 +179,16 @@ func (e *ordExporter) pushMetrics(ctx context.Context, md pmetric.Metrics) error
 
 // translate turns md into series with the upstream translator (target_info, external labels,
 // translation strategy), adds the stamp label, and identifies each series by its labels' hash.
-func (e *ordExporter) translate(md pmetric.Metrics) []ordering.Series {
+func (e *ordExporter) translate(md pmetric.Metrics) []sample.Series {
 	tsMap, err := prometheusremotewrite.FromMetrics(md, e.translator)
 	if err != nil {
 		// As upstream: what translated is still sent.
 		e.set.Logger.Debug("Some metrics could not be translated; sending the others.", zap.Error(err), zap.Int("translated", len(tsMap)))
 	}
-	series := make([]ordering.Series, 0, len(tsMap))
+	series := make([]sample.Series, 0, len(tsMap))
 	// One allocation for the points of every series: a series usually has one point per push.
 	// Should it grow, the series already built keep their slices of the previous array.
-	points := make([]ordering.Point, 0, len(tsMap))
+	points := make([]sample.Point, 0, len(tsMap))
 	var scratch []byte
 	// The map's iteration order is random; the labels were allocated in the order of the input,
 	// which every push of a scrape repeats. Walking the series in that order makes the label
@@ -207,13 +211,13 @@ func (e *ordExporter) translate(md pmetric.Metrics) []ordering.Series {
 		if e.stampLabel != "" {
 			// The translator added the stamp as an external label, unless the data carried a
 			// label of that name: the stamp wins, so that no two gateways write one series.
-			labels = ordering.SetLabel(labels, e.stampLabel, e.stampValue)
+			labels = sample.SetLabel(labels, e.stampLabel, e.stampValue)
 		}
 		var hash uint64
-		hash, scratch = ordering.HashLabels(labels, scratch)
-		s := ordering.Series{Hash: hash, Labels: labels}
+		hash, scratch = sample.HashLabels(labels, scratch)
+		s := sample.Series{Hash: hash, Labels: labels}
 		first := len(points)
-		points = ordering.AppendPoints(points, ts)
+		points = sample.AppendPoints(points, ts)
 		s.Points = points[first:len(points):len(points)]
 		series = append(series, s)
 	}

@@ -26,6 +26,7 @@ type TelemetryBuilder struct {
 	ExporterOrderedRwDroppedSamples      metric.Int64Counter
 	ExporterOrderedRwHeldSamples         metric.Int64ObservableGauge
 	ExporterOrderedRwHeldSeries          metric.Int64ObservableGauge
+	ExporterOrderedRwTrackedSeries       metric.Int64ObservableGauge
 	ExporterOrderedRwHoldLatency         metric.Int64Histogram
 	ExporterOrderedRwQueueCapacity       metric.Int64ObservableGauge
 	ExporterOrderedRwQueueSize           metric.Int64ObservableGauge
@@ -59,8 +60,15 @@ func (builder *TelemetryBuilder) RegisterExporterOrderedRwHeldSamplesCallback(cb
 }
 
 // RegisterExporterOrderedRwHeldSeriesCallback sets callback for observable ExporterOrderedRwHeldSeries metric.
+//
+// Deprecated: the metric is a deprecated name of ExporterOrderedRwTrackedSeries, kept one release.
 func (builder *TelemetryBuilder) RegisterExporterOrderedRwHeldSeriesCallback(cb metric.Int64Callback) error {
 	return builder.register(builder.ExporterOrderedRwHeldSeries, cb)
+}
+
+// RegisterExporterOrderedRwTrackedSeriesCallback sets callback for observable ExporterOrderedRwTrackedSeries metric.
+func (builder *TelemetryBuilder) RegisterExporterOrderedRwTrackedSeriesCallback(cb metric.Int64Callback) error {
+	return builder.register(builder.ExporterOrderedRwTrackedSeries, cb)
 }
 
 // RegisterExporterOrderedRwQueueCapacityCallback sets callback for observable ExporterOrderedRwQueueCapacity metric.
@@ -150,6 +158,12 @@ func NewTelemetryBuilder(settings component.TelemetrySettings) (*TelemetryBuilde
 	errs = errors.Join(errs, err)
 	builder.ExporterOrderedRwHeldSeries, err = builder.meter.Int64ObservableGauge(
 		"otelcol_exporter_ordered_rw_held_series",
+		metric.WithDescription("Deprecated name of otelcol_exporter_ordered_rw_tracked_series, with the same value (it never counted held series); removed in the next release. [Deprecated]"),
+		metric.WithUnit("{series}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ExporterOrderedRwTrackedSeries, err = builder.meter.Int64ObservableGauge(
+		"otelcol_exporter_ordered_rw_tracked_series",
 		metric.WithDescription("Series whose last sent timestamp is tracked to keep them in order. [Alpha]"),
 		metric.WithUnit("{series}"),
 	)

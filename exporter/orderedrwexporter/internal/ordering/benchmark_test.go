@@ -10,6 +10,9 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component/componenttest"
+
+	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/sample"
+	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/transport"
 )
 
 // BenchmarkHoldback holds and releases one sample of each of 10k, 100k and 1M series per op
@@ -26,10 +29,10 @@ func BenchmarkHoldback(b *testing.B) {
 			// The bound is above a window's worth (5 ops) of samples: early release is not measured here.
 			e, err := NewEngine(Settings{Shards: 5, QueueSize: 100, MaxBatchBytes: 3_000_000, Holdback: true, Window: 5 * time.Second,
 				MaxHeldSamples: 10 * numSeries, Clock: clock, Retry: fastRetry()},
-				componenttest.NewNopTelemetrySettings(), "ordered_rw", &HTTPPoster{Client: srv.Client(), URL: srv.URL})
+				componenttest.NewNopTelemetrySettings(), "ordered_rw", &transport.HTTPPoster{Client: srv.Client(), URL: srv.URL})
 			require.NoError(b, err)
 			e.Start()
-			input := make([]Series, numSeries)
+			input := make([]sample.Series, numSeries)
 			b.ReportAllocs()
 			i := 0
 			for b.Loop() {

@@ -3,6 +3,8 @@ package ordering
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -15,8 +17,11 @@ import (
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	"go.uber.org/goleak"
 	"go.uber.org/zap"
+	"gopkg.in/yaml.v3"
 
 	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/promtest"
+	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/sample"
+	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/transport"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -65,7 +70,7 @@ func newHarness(t *testing.T, backend *promtest.Backend, set Settings) *harness 
 	if set.Retry.InitialInterval == 0 {
 		set.Retry = fastRetry()
 	}
-	poster := &HTTPPoster{Client: backend.Server.Client(), URL: backend.URL(), UserAgent: "test/0"}
+	poster := &transport.HTTPPoster{Client: backend.Server.Client(), URL: backend.URL(), UserAgent: "test/0"}
 	e, err := NewEngine(set, tset, "ordered_rw", poster)
 	require.NoError(t, err)
 	e.Start()
@@ -79,9 +84,14 @@ func (h *harness) shutdown(t *testing.T) {
 	require.NoError(t, h.engine.Shutdown(ctx))
 }
 
-// counter sums the data points of a counter whose attributes include want.
+// counter sums the data points of a counter whose attributes include want. A counter nothing was
+// added to yet has no data: it counts 0. A name metadata.yaml does not list fails the test, so
+// that an assertion that a counter is zero cannot pass because the counter was renamed.
 func (h *harness) counter(t *testing.T, name string, want ...attribute.KeyValue) int64 {
 	t.Helper()
+	kind, known := knownMetrics(t)[name]
+	require.True(t, known, "%s is not a metric of metadata.yaml", name)
+	require.Equal(t, "sum", kind, "%s is not a counter", name)
 	m, err := h.tel.GetMetric(name)
 	if err != nil {
 		return 0
@@ -115,6 +125,43 @@ func (h *harness) floatGauge(t *testing.T, name string) float64 {
 	return dps[0].Value
 }
 
+var (
+	metricsOnce sync.Once
+	metricKinds map[string]string
+	metricsErr  error
+)
+
+// knownMetrics are the metrics of the component's metadata.yaml, by full name, with their kind
+// (sum, gauge or histogram).
+func knownMetrics(t *testing.T) map[string]string {
+	t.Helper()
+	metricsOnce.Do(func() {
+		var raw []byte
+		if raw, metricsErr = os.ReadFile(filepath.Join("..", "..", "metadata.yaml")); metricsErr != nil {
+			return
+		}
+		var md struct {
+			Telemetry struct {
+				Metrics map[string]map[string]any `yaml:"metrics"`
+			} `yaml:"telemetry"`
+		}
+		if metricsErr = yaml.Unmarshal(raw, &md); metricsErr != nil {
+			return
+		}
+		metricKinds = map[string]string{}
+		for name, m := range md.Telemetry.Metrics {
+			for _, kind := range []string{"sum", "gauge", "histogram"} {
+				if _, ok := m[kind]; ok {
+					metricKinds["otelcol_"+name] = kind
+				}
+			}
+		}
+	})
+	require.NoError(t, metricsErr)
+	require.NotEmpty(t, metricKinds)
+	return metricKinds
+}
+
 func hasAll(set attribute.Set, want []attribute.KeyValue) bool {
 	for _, kv := range want {
 		v, ok := set.Value(kv.Key)
@@ -134,12 +181,12 @@ func reason(r string) attribute.KeyValue { return attribute.String("reason", r) 
 
 // series builds one translated series named metric_<i> with points at the given timestamps; the
 // value of a point is its timestamp, so that resends are identical.
-func series(i int, ts ...int64) Series {
+func series(i int, ts ...int64) sample.Series {
 	labels := []prompb.Label{{Name: "__name__", Value: "metric"}, {Name: "series", Value: fmt.Sprint(i)}}
-	hash, _ := HashLabels(labels, nil)
-	s := Series{Hash: hash, Labels: labels}
+	hash, _ := sample.HashLabels(labels, nil)
+	s := sample.Series{Hash: hash, Labels: labels}
 	for _, t := range ts {
-		s.Points = append(s.Points, Point{T: t, V: float64(t)})
+		s.Points = append(s.Points, sample.Point{T: t, V: float64(t)})
 	}
 	return s
 }

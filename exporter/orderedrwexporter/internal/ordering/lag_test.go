@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/promtest"
+	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/sample"
 )
 
 // Without hold-back a sample is due when it is pushed: the lag grows while the backend does not
@@ -23,9 +24,9 @@ func TestSendLagWithoutHoldback(t *testing.T) {
 	assert.Equal(t, int64(20), h.gauge(t, queueCapacity))
 
 	backend.FailNext(1 << 30)
-	require.NoError(t, h.engine.Push(context.Background(), []Series{series(0, 9_000), series(1, 9_000)}))
+	require.NoError(t, h.engine.Push(context.Background(), []sample.Series{series(0, 9_000), series(1, 9_000)}))
 	clock.Set(12_000)
-	require.NoError(t, h.engine.Push(context.Background(), []Series{series(0, 11_000), series(1, 11_000)}))
+	require.NoError(t, h.engine.Push(context.Background(), []sample.Series{series(0, 11_000), series(1, 11_000)}))
 	require.Eventually(t, func() bool { return backend.Requests() > 2 }, 5*time.Second, time.Millisecond)
 	clock.Set(32_000)
 	assert.Equal(t, 22*time.Second, h.engine.SendLag(), "from the first push, not the sample's timestamp, nor the second push")
@@ -48,7 +49,7 @@ func TestSendLagWithHoldback(t *testing.T) {
 	retry := fastRetry()
 	retry.MaxElapsedTime = time.Minute
 	h := newHarness(t, backend, Settings{Shards: 1, Holdback: true, Window: 5 * time.Second, MaxHeldSamples: 100, Clock: clock, ReleaseInterval: 100 * time.Millisecond, Retry: retry})
-	require.NoError(t, h.engine.Push(context.Background(), []Series{series(0, 10_000)}))
+	require.NoError(t, h.engine.Push(context.Background(), []sample.Series{series(0, 10_000)}))
 	clock.Set(14_900)
 	assert.Zero(t, h.engine.SendLag(), "held before its release time")
 	assert.Equal(t, int64(1), h.engine.HeldSamples())
@@ -60,29 +61,11 @@ func TestSendLagWithHoldback(t *testing.T) {
 	assert.Equal(t, 15*time.Second, h.engine.SendLag())
 
 	// A late sample is due when it arrives, and the older due time still rules.
-	require.NoError(t, h.engine.Push(context.Background(), []Series{series(1, 1_000)}))
+	require.NoError(t, h.engine.Push(context.Background(), []sample.Series{series(1, 1_000)}))
 	assert.Equal(t, 15*time.Second, h.engine.SendLag())
 
 	backend.FailNext(0)
 	waitIdle(t, h.engine)
 	assert.Zero(t, h.engine.SendLag())
 	h.shutdown(t)
-}
-
-// Samples whose release time passed count even while the release waits for room on the shards.
-func TestHoldbackOldestDue(t *testing.T) {
-	hold := newHoldback(5000, 100, 60_000)
-	_, ok := hold.oldestDue(0)
-	assert.False(t, ok, "nothing held")
-	hold.add([]Series{series(0, 10_050, 10_250)}, 10_300, 0)
-	_, ok = hold.oldestDue(15_099)
-	assert.False(t, ok, "not due before the end of its bucket")
-	due, ok := hold.oldestDue(15_100)
-	assert.True(t, ok)
-	assert.Equal(t, int64(15_100), due)
-	assert.Equal(t, int64(15_100), hold.bucketDue(Point{T: 10_050}))
-	hold.popDue(15_100)
-	due, ok = hold.oldestDue(20_000)
-	assert.True(t, ok)
-	assert.Equal(t, int64(15_300), due)
 }

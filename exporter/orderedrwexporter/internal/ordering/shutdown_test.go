@@ -9,6 +9,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/promtest"
+	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/sample"
+	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/telemetry"
 )
 
 // Guarantee 6: at shutdown, held samples keep their release schedule: pushes stop at once, each
@@ -18,7 +20,7 @@ func TestShutdownKeepsReleaseSchedule(t *testing.T) {
 	backend := promtest.NewBackend(t)
 	clock := newFakeClock(0)
 	h := newHarness(t, backend, Settings{Shards: 3, Holdback: true, Window: time.Minute, MaxHeldSamples: 1000, Clock: clock, ReleaseInterval: 50 * time.Millisecond})
-	var late, early []Series
+	var late, early []sample.Series
 	for i := range 20 {
 		late = append(late, series(i, 3000, 4000, 5000))
 		early = append(early, series(i, 1000, 2000))
@@ -52,8 +54,8 @@ func TestShutdownKeepsReleaseSchedule(t *testing.T) {
 	}
 	requireStoredInOrder(t, backend, 20, 1000, 2000, 3000, 4000, 5000)
 	assert.Zero(t, backend.Rejected())
-	assert.Equal(t, int64(100), h.counter(t, releasedSamples, reason(ReleaseOnTime)))
-	assert.Zero(t, h.counter(t, releasedSamples, reason(ReleaseShutdown)))
+	assert.Equal(t, int64(100), h.counter(t, releasedSamples, reason(telemetry.ReleaseOnTime)))
+	assert.Zero(t, h.counter(t, releasedSamples, reason(telemetry.ReleaseShutdown)))
 	assert.NoError(t, h.engine.Shutdown(context.Background()), "shutdown twice")
 }
 
@@ -63,7 +65,7 @@ func TestShutdownDeadlineReleasesEarly(t *testing.T) {
 	backend := promtest.NewBackend(t)
 	clock := newFakeClock(0) // frozen: nothing becomes due by itself
 	h := newHarness(t, backend, Settings{Shards: 2, Holdback: true, Window: time.Minute, MaxHeldSamples: 1000, Clock: clock})
-	var batch []Series
+	var batch []sample.Series
 	for i := range 10 {
 		batch = append(batch, series(i, 1000, 2000))
 	}
@@ -74,7 +76,7 @@ func TestShutdownDeadlineReleasesEarly(t *testing.T) {
 	require.NoError(t, h.engine.Shutdown(ctx))
 	assert.Less(t, time.Since(began), time.Second, "returned before the deadline")
 	requireStoredInOrder(t, backend, 10, 1000, 2000)
-	assert.Equal(t, int64(20), h.counter(t, releasedSamples, reason(ReleaseShutdown)))
+	assert.Equal(t, int64(20), h.counter(t, releasedSamples, reason(telemetry.ReleaseShutdown)))
 	assert.Equal(t, int64(20), h.counter(t, sentSamples))
 }
 
@@ -84,12 +86,12 @@ func TestShutdownBoundedByWindow(t *testing.T) {
 	backend := promtest.NewBackend(t)
 	clock := newFakeClock(0)
 	h := newHarness(t, backend, Settings{Shards: 1, Holdback: true, Window: 300 * time.Millisecond, MaxHeldSamples: 1000, Clock: clock, ReleaseInterval: 20 * time.Millisecond})
-	require.NoError(t, h.engine.Push(context.Background(), []Series{series(0, 3_600_000)})) // an hour ahead
+	require.NoError(t, h.engine.Push(context.Background(), []sample.Series{series(0, 3_600_000)})) // an hour ahead
 	began := time.Now()
 	require.NoError(t, h.engine.Shutdown(context.Background()))
 	assert.Less(t, time.Since(began), 2*time.Second)
 	requireStoredInOrder(t, backend, 1, 3_600_000)
-	assert.Equal(t, int64(1), h.counter(t, releasedSamples, reason(ReleaseShutdown)))
+	assert.Equal(t, int64(1), h.counter(t, releasedSamples, reason(telemetry.ReleaseShutdown)))
 }
 
 // The case the schedule is kept for: gateway B shuts down holding a newer sample of each series
@@ -111,8 +113,8 @@ func TestShutdownKeepsOrderAcrossGateways(t *testing.T) {
 			set := Settings{Shards: 2, Holdback: true, Window: 3 * time.Second, MaxHeldSamples: 1000, Clock: clock, ReleaseInterval: 100 * time.Millisecond}
 			gatewayA, gatewayB := newHarness(t, backend, set), newHarness(t, backend, set)
 			const numSeries = 50
-			batch := func(ts int64) []Series {
-				var out []Series
+			batch := func(ts int64) []sample.Series {
+				var out []sample.Series
 				for i := range numSeries {
 					out = append(out, series(i, ts))
 				}
@@ -149,11 +151,11 @@ func TestShutdownKeepsOrderAcrossGateways(t *testing.T) {
 			if tc.wantRejected {
 				assert.Positive(t, backend.Rejected())
 				requireStoredInOrder(t, backend, numSeries, 11_000)
-				assert.Equal(t, int64(numSeries), gatewayA.counter(t, droppedSamples, reason(ReasonOutOfOrder)))
+				assert.Equal(t, int64(numSeries), gatewayA.counter(t, droppedSamples, reason(telemetry.ReasonOutOfOrder)))
 			} else {
 				assert.Zero(t, backend.Rejected())
 				requireStoredInOrder(t, backend, numSeries, 10_000, 11_000)
-				assert.Equal(t, int64(numSeries), gatewayB.counter(t, releasedSamples, reason(ReleaseOnTime)))
+				assert.Equal(t, int64(numSeries), gatewayB.counter(t, releasedSamples, reason(telemetry.ReleaseOnTime)))
 			}
 			gatewayA.shutdown(t)
 		})

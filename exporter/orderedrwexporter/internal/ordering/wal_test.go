@@ -13,6 +13,10 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/promtest"
+	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/sample"
+	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/telemetry"
+	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/transport"
+	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/wal"
 )
 
 const (
@@ -28,11 +32,11 @@ const (
 func walSettings(dir string, clock Clock) Settings {
 	return Settings{Shards: 3, Holdback: true, Window: time.Minute, MaxHeldSamples: 10_000, Clock: clock,
 		ReleaseInterval: 50 * time.Millisecond,
-		WAL:             &WALSettings{Directory: dir, TruncateInterval: time.Hour, LagInterval: time.Hour}}
+		WAL:             &wal.Settings{Directory: dir, TruncateInterval: time.Hour, LagInterval: time.Hour}}
 }
 
-func batchOf(n int, ts ...int64) []Series {
-	out := make([]Series, 0, n)
+func batchOf(n int, ts ...int64) []sample.Series {
+	out := make([]sample.Series, 0, n)
 	for i := range n {
 		out = append(out, series(i, ts...))
 	}
@@ -51,13 +55,13 @@ func TestWALAppendsBeforeTheEngineTakesTheBatch(t *testing.T) {
 	assert.Equal(t, int64(20), h.engine.HeldSamples())
 	assert.Equal(t, int64(1), h.gauge(t, walEntriesGauge))
 	assert.Equal(t, int64(1), h.counter(t, walWrittenEntries))
-	logged, samples, err := h.engine.wal.read(1)
+	logged, samples, err := h.engine.log.(*wal.WAL).Read(1)
 	require.NoError(t, err)
 	assert.Equal(t, 20, samples)
 	assert.Equal(t, batchOf(10, 1000, 2000), logged)
 
 	// The log fails (as a full or lost disk would): the next batch is refused, nothing is held.
-	require.NoError(t, h.engine.wal.log.Close())
+	require.NoError(t, h.engine.log.Close())
 	err = h.engine.Push(context.Background(), batchOf(10, 3000))
 	require.ErrorContains(t, err, "could not be written to the write-ahead log")
 	assert.Equal(t, int64(20), h.engine.HeldSamples(), "the refused batch is not held")
@@ -76,7 +80,7 @@ func TestWALTruncatesOnlyUpToTheWatermark(t *testing.T) {
 
 	require.NoError(t, e.Push(ctx, batchOf(5, 70_000))) // entry 1: held until 130_000
 	clock.Set(100_000)
-	require.NoError(t, e.Push(ctx, []Series{series(10, 30_000)})) // entry 2: late, delivered at once
+	require.NoError(t, e.Push(ctx, []sample.Series{series(10, 30_000)})) // entry 2: late, delivered at once
 	require.Eventually(t, func() bool { return backend.StoredCount() == 1 && e.Idle() }, 5*time.Second, time.Millisecond)
 	removed, err := e.TruncateWAL()
 	require.NoError(t, err)
@@ -160,9 +164,9 @@ func TestWALReplayResendsEntriesNotTruncated(t *testing.T) {
 	first := newHarness(t, backend, walSettings(dir, clock))
 	require.NoError(t, first.engine.Push(ctx, batchOf(3, 190_000))) // entry 1: held
 	// Late, so delivered at once, but behind entry 1 in the log.
-	require.NoError(t, first.engine.Push(ctx, []Series{series(10, 100_000)}))
-	require.NoError(t, first.engine.Push(ctx, []Series{series(11, 100_000)}))
-	require.NoError(t, first.engine.Push(ctx, []Series{series(11, 110_000)}))
+	require.NoError(t, first.engine.Push(ctx, []sample.Series{series(10, 100_000)}))
+	require.NoError(t, first.engine.Push(ctx, []sample.Series{series(11, 100_000)}))
+	require.NoError(t, first.engine.Push(ctx, []sample.Series{series(11, 110_000)}))
 	require.Eventually(t, func() bool { return backend.StoredCount() == 3 && first.engine.Idle() }, 5*time.Second, time.Millisecond)
 	first.shutdown(t)
 
@@ -175,7 +179,7 @@ func TestWALReplayResendsEntriesNotTruncated(t *testing.T) {
 	stored := backend.Stored()
 	assert.Equal(t, []promtest.Sample{{T: 100_000, V: 100_000}}, stored[key(10)], "identical resend stored once")
 	assert.Equal(t, []promtest.Sample{{T: 100_000, V: 100_000}, {T: 110_000, V: 110_000}}, stored[key(11)])
-	assert.Equal(t, int64(1), second.counter(t, droppedSamples, reason(ReasonOutOfOrder)),
+	assert.Equal(t, int64(1), second.counter(t, droppedSamples, reason(telemetry.ReasonOutOfOrder)),
 		"series 11 at 100_000 resent after 110_000 was stored")
 }
 
@@ -186,7 +190,7 @@ func TestWALUnusableDirectory(t *testing.T) {
 	tset := tel.NewTelemetrySettings()
 	tset.Logger = zap.NewNop()
 	backend := promtest.NewBackend(t)
-	poster := &HTTPPoster{Client: backend.Server.Client(), URL: backend.URL()}
+	poster := &transport.HTTPPoster{Client: backend.Server.Client(), URL: backend.URL()}
 
 	notADir := filepath.Join(t.TempDir(), "file")
 	require.NoError(t, os.WriteFile(notADir, []byte("x"), 0o600))
@@ -217,7 +221,7 @@ func TestWALTornTailFailsTheStart(t *testing.T) {
 
 	tel := componenttest.NewTelemetry()
 	defer func() { require.NoError(t, tel.Shutdown(context.Background())) }()
-	poster := &HTTPPoster{Client: backend.Server.Client(), URL: backend.URL()}
+	poster := &transport.HTTPPoster{Client: backend.Server.Client(), URL: backend.URL()}
 	_, err = NewEngine(walSettings(dir, nil), tel.NewTelemetrySettings(), "ordered_rw", poster)
 	require.ErrorContains(t, err, "cannot open the write-ahead log in \""+dir+"\"")
 	require.ErrorContains(t, err, "log corrupt")
@@ -230,7 +234,7 @@ func TestWALDirectoryIsLocked(t *testing.T) {
 	first := newHarness(t, backend, walSettings(dir, newFakeClock(0)))
 	tel := componenttest.NewTelemetry()
 	defer func() { require.NoError(t, tel.Shutdown(context.Background())) }()
-	poster := &HTTPPoster{Client: backend.Server.Client(), URL: backend.URL()}
+	poster := &transport.HTTPPoster{Client: backend.Server.Client(), URL: backend.URL()}
 	_, err := NewEngine(walSettings(dir, nil), tel.NewTelemetrySettings(), "ordered_rw", poster)
 	require.ErrorContains(t, err, "the directory is in use by another exporter or process")
 	first.shutdown(t)

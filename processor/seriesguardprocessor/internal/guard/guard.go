@@ -1,13 +1,16 @@
 // Package guard holds the state of series_guard: which series are admitted, the counts the caps
 // are checked against, the sliding-window expiry and the overflow accumulators.
 //
-// Memory per admitted series is one table slot: an 8-byte key and a 16-byte entry (see
-// seriesTable). Metric names and tenants are interned once and referenced by index.
+// Admitted series are kept in the project's series table (internal/seriestable): per series an
+// 8-byte key and a 16-byte entry in a dense slot, plus a 4-byte index entry at most 3/4 full.
+// Metric names and tenants are interned once and referenced by index.
 package guard // import "github.com/otelcol-fleet/otelcol-fleet/processor/seriesguardprocessor/internal/guard"
 
 import (
 	"strings"
 	"time"
+
+	"github.com/otelcol-fleet/otelcol-fleet/internal/seriestable"
 )
 
 // Reason says why a series was refused or folded.
@@ -80,7 +83,10 @@ type Guard struct {
 	epoch       time.Time
 	windowTicks uint32
 
-	series seriesTable
+	series *seriestable.Table[entry]
+	// prev is the slot of the series last seen or admitted: a batch repeats the order in which
+	// its series were first admitted, so the next one is usually in the slot after it.
+	prev   uint32
 	folded map[uint64]*FoldedSeries
 
 	metricIndex map[string]uint32
@@ -105,6 +111,8 @@ func New(l Limits, epoch time.Time) *Guard {
 		limits:      l,
 		epoch:       epoch,
 		windowTicks: uint32(w),
+		series:      seriestable.New[entry](),
+		prev:        seriestable.NoSlot,
 		folded:      map[uint64]*FoldedSeries{},
 		metricIndex: map[string]uint32{},
 		tenantIndex: map[string]uint32{},
@@ -124,11 +132,13 @@ func (g *Guard) Tick(now time.Time) uint32 {
 
 // Prefetch starts loading the state of these series into the CPU cache, so that the Seen calls
 // that follow (in any order) do not each wait for memory in turn. It changes nothing.
-func (g *Guard) Prefetch(hashes []uint64) { g.series.prefetch(hashes) }
+func (g *Guard) Prefetch(hashes []uint64) { g.series.Prefetch(hashes) }
 
 // Seen marks a known series as seen now and says what it is. It does not allocate.
 func (g *Guard) Seen(hash uint64, now uint32) (State, *FoldedSeries) {
-	if e := g.series.find(hash); e != nil {
+	if i, ok := g.series.Lookup(g.prev, hash); ok {
+		g.prev = i
+		e := g.series.Slot(i)
 		if e.lastSeen != now { // no write, so no dirty cache line, within the same tick
 			e.lastSeen = now
 		}
@@ -186,7 +196,15 @@ func (g *Guard) Admit(hash uint64, weight int, metric, tenant string, now uint32
 	if !mok {
 		mi = g.internMetric(metric)
 	}
-	g.series.insert(hash, entry{lastSeen: now, metric: mi, tenant: ti, weight: uint16(weight)})
+	i, added := g.series.Find(g.prev, hash)
+	g.prev = i
+	if !added {
+		// Only hashes 0 and 1, which the table keeps as one key, get here: the series counts as
+		// the one already admitted, as two series with equal hashes do.
+		g.series.Slot(i).lastSeen = now
+		return ReasonNone
+	}
+	*g.series.Slot(i) = entry{lastSeen: now, metric: mi, tenant: ti, weight: uint16(weight)}
 	g.metrics[mi].active += w
 	g.tenants[ti].active += w
 	g.active += w
@@ -240,7 +258,7 @@ func clampWeight(weight int) int { return min(max(weight, 1), 1<<16-1) }
 // many Prometheus series expired.
 func (g *Guard) Sweep(now uint32) int64 {
 	var expired int64
-	g.series.sweep(func(e *entry) bool {
+	g.series.Sweep(func(e *entry) bool {
 		if now-e.lastSeen <= g.windowTicks || e.lastSeen > now {
 			return false
 		}
@@ -293,7 +311,7 @@ func (g *Guard) Active() int64 { return g.active }
 func (g *Guard) Tracked() int64 { return g.tracked }
 
 // TrackedEntries returns the number of map entries (a histogram's series share one).
-func (g *Guard) TrackedEntries() int { return g.series.used + len(g.folded) }
+func (g *Guard) TrackedEntries() int { return g.series.Len() + len(g.folded) }
 
 // MetricActive returns the admitted series of a metric.
 func (g *Guard) MetricActive(metric string) int64 {

@@ -160,3 +160,69 @@ func TestHugeWeightIsAccountedConsistently(t *testing.T) {
 	require.Zero(t, g.Active())
 	require.Zero(t, g.Tracked())
 }
+
+// TestPrefetchChangesNothing: Prefetch on an empty and on a full Guard leaves its answers as
+// they were.
+func TestPrefetchChangesNothing(t *testing.T) {
+	g := New(Limits{MaxSeries: 100, Window: time.Hour}, epoch)
+	g.Prefetch([]uint64{1, 2, 3})
+	for h := uint64(2); h < 102; h++ {
+		require.Equal(t, ReasonNone, g.Admit(h, 1, "m", "", 0))
+	}
+	g.Prefetch([]uint64{1, 2, 3, 1000})
+	for h := uint64(2); h < 102; h++ {
+		state, _ := g.Seen(h, 1)
+		require.Equal(t, Admitted, state)
+	}
+	state, _ := g.Seen(1000, 1)
+	require.Equal(t, Unknown, state)
+	require.Equal(t, int64(100), g.Active())
+}
+
+// TestChurnInBatchOrder: batches that repeat the admission order (the guard tries the slot after
+// the previous series' first), with half the series expiring and others taking their slots, keep
+// every answer and count exact.
+func TestChurnInBatchOrder(t *testing.T) {
+	g := New(Limits{MaxSeries: 1000, Window: time.Second}, epoch)
+	at := func(d time.Duration) uint32 { return g.Tick(epoch.Add(d)) }
+	// Hashes from 2: 0 and 1 are one series (see TestHashZeroIsOne).
+	for h := uint64(2); h < 1002; h++ {
+		require.Equal(t, ReasonNone, g.Admit(h, 1, "m", "", at(0)))
+	}
+	// The even series are seen again, in order; the odd ones expire.
+	for h := uint64(2); h < 1002; h += 2 {
+		state, _ := g.Seen(h, at(time.Second))
+		require.Equal(t, Admitted, state, "series %d", h)
+	}
+	require.Equal(t, int64(500), g.Sweep(at(2*time.Second)))
+	require.Equal(t, 500, g.TrackedEntries())
+	// New series take the freed slots; a batch in the old order finds only the even ones.
+	for h := uint64(1002); h < 1502; h++ {
+		require.Equal(t, ReasonNone, g.Admit(h, 1, "m", "", at(2*time.Second)))
+	}
+	for h := uint64(2); h < 1502; h++ {
+		state, _ := g.Seen(h, at(2*time.Second))
+		want := Admitted
+		if h < 1002 && h%2 == 1 {
+			want = Unknown
+		}
+		require.Equal(t, want, state, "series %d", h)
+	}
+	require.Equal(t, int64(1000), g.Active())
+	require.Equal(t, 1000, g.TrackedEntries())
+	require.Equal(t, ReasonMaxSeries, g.Admit(3, 1, "m", "", at(2*time.Second)))
+}
+
+// TestHashZeroIsOne: the series table keeps hashes 0 and 1 as one key, so they are one series:
+// admitting the second is counted once, and it expires with the first.
+func TestHashZeroIsOne(t *testing.T) {
+	g := New(Limits{MaxSeries: 10, Window: time.Second}, epoch)
+	require.Equal(t, ReasonNone, g.Admit(0, 1, "m", "", 0))
+	state, _ := g.Seen(1, 0)
+	require.Equal(t, Admitted, state)
+	require.Equal(t, ReasonNone, g.Admit(1, 1, "m", "", 0), "a caller that admits it anyway")
+	require.Equal(t, int64(1), g.Active())
+	require.Equal(t, 1, g.TrackedEntries())
+	require.Equal(t, int64(1), g.Sweep(g.Tick(epoch.Add(time.Hour))))
+	require.Zero(t, g.Active())
+}

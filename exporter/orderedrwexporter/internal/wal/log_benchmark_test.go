@@ -1,8 +1,11 @@
-package ordering
+package wal
 
 import (
 	"fmt"
 	"testing"
+
+	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/pending"
+	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/sample"
 )
 
 // BenchmarkWALAppend is what the WAL adds to each push: encoding the push's series as one
@@ -11,13 +14,13 @@ import (
 func BenchmarkWALAppend(b *testing.B) {
 	for _, n := range []int{100, 1000, 8192} {
 		b.Run(fmt.Sprintf("series=%d", n), func(b *testing.B) {
-			log, err := openWAL(b.TempDir())
+			log, err := openLocked(b.TempDir())
 			if err != nil {
 				b.Fatal(err)
 			}
 			defer func() { _ = log.close() }()
-			var tracker entryTracker
-			batches := make([][]Series, 16)
+			var tracker pending.Counts[uint64]
+			batches := make([][]sample.Series, 16)
 			for i := range batches {
 				batches[i] = batchOf(n, int64(1_000_000+i*1000))
 			}
@@ -29,7 +32,7 @@ func BenchmarkWALAppend(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				tracker.done(index)
+				tracker.Done(index)
 				bytes += size
 			}
 			b.ReportMetric(float64(bytes)/float64(b.N), "entry_bytes")

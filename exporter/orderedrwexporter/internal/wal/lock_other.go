@@ -1,6 +1,6 @@
 //go:build !unix
 
-package ordering // import "github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/ordering"
+package wal // import "github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/wal"
 
 import "os"
 

@@ -1,4 +1,9 @@
-package ordering // import "github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/ordering"
+// Package holdback holds samples until their release time, timestamp + window, so that
+// gateways that each receive part of a series send it in one global order without talking to
+// each other; and builds, from the buckets released, one batch per shard with each series'
+// points in timestamp order. It knows nothing of shards' queues, sending or the write-ahead log
+// beyond the entry number each held sample came from.
+package holdback // import "github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/holdback"
 
 import (
 	"container/heap"
@@ -7,6 +12,9 @@ import (
 	"sync/atomic"
 
 	"github.com/prometheus/prometheus/prompb"
+
+	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/sample"
+	"github.com/otelcol-fleet/otelcol-fleet/internal/seriestable"
 )
 
 // seriesRef is shared by every held point of one series, across pushes, so that a held point
@@ -15,12 +23,12 @@ import (
 // and leave the table every time: that churn made the lookup the costliest step of holding.
 type seriesRef struct {
 	hash   uint64
-	labels []prompb.Label // while the series has held points; guarded by holdback.mu
-	held   int            // guarded by holdback.mu
+	labels []prompb.Label // while the series has held points; guarded by Holdback.mu
+	held   int            // guarded by Holdback.mu
 	// lastAdded is when the series last had a point held (wall clock, ms), to free idle refs.
 	lastAdded int64
 	// slot of the series in the release being built, valid when epoch is that release's; used
-	// instead of a map per release, under Engine.releaseMu.
+	// instead of a map per release. Releases never overlap (Take).
 	slot  int32
 	epoch uint64
 }
@@ -42,8 +50,8 @@ type heldHistogram struct {
 	h       *prompb.Histogram
 }
 
-// bucket holds the points whose release time falls in [key, key+1) × bucketMillis.
-type bucket struct {
+// Bucket holds the points whose release time falls in [key, key+1) × bucketMillis.
+type Bucket struct {
 	key        int64
 	floats     []heldEntry
 	histograms []heldHistogram
@@ -51,11 +59,16 @@ type bucket struct {
 	minEntry uint64
 }
 
-func (b *bucket) len() int { return len(b.floats) + len(b.histograms) }
+// Len is the number of points in the bucket.
+func (b *Bucket) Len() int { return len(b.floats) + len(b.histograms) }
 
-// holdback holds points until their release time, timestamp + window. Points are bucketed by
+// Tracker is told the oldest write-ahead log entry of the buckets each pop returns, before the
+// pop lets go of them; the release that took them lets it go once it queued their samples.
+type Tracker interface{ Track(entry uint64) }
+
+// Holdback holds points until their release time, timestamp + window. Points are bucketed by
 // release time, so that releasing costs the points due and nothing is scanned per series.
-type holdback struct {
+type Holdback struct {
 	windowMillis int64
 	bucketMillis int64
 
@@ -63,9 +76,9 @@ type holdback struct {
 
 	mu sync.Mutex
 	// refs are the series seen within idleMillis; a release reads them without the lock.
-	refs      *seriesTable[seriesRef]
+	refs      *seriestable.Table[seriesRef]
 	lastSweep int64
-	buckets   map[int64]*bucket
+	buckets   map[int64]*Bucket
 	keys      bucketKeys // min-heap of the keys of buckets
 	// spare are the float arrays of released buckets, for new buckets to fill: holding then
 	// allocates nothing in the steady state.
@@ -73,33 +86,44 @@ type holdback struct {
 	spareEntries int // the capacity of spare, in entries
 	held         atomic.Int64
 	// entries, with a WAL, tracks the oldest log entry of the buckets each pop returns, from
-	// the pop until the release has queued them.
-	entries *entryTracker
+	// the pop until the release has queued them; nil without one.
+	entries Tracker
+
+	// releaseEpoch numbers releases (Take), which never overlap.
+	releaseEpoch uint64
+	// holdLatency records how long a released sample was held, in ms.
+	holdLatency func(millis int64)
 }
 
-func newHoldback(windowMillis, bucketMillis, idleMillis int64) *holdback {
-	h := &holdback{windowMillis: windowMillis, bucketMillis: bucketMillis, idleMillis: idleMillis,
-		buckets: map[int64]*bucket{}, refs: newSeriesTable[seriesRef]()}
-	return h
+// New returns a hold-back releasing points a window after their timestamp, in buckets of
+// bucketMillis, forgetting series idleMillis after their last held point. entries, when not nil,
+// tracks the write-ahead log entries of popped buckets; holdLatency records how long a sample of
+// every holdLatencySampling released was held.
+func New(windowMillis, bucketMillis, idleMillis int64, entries Tracker, holdLatency func(millis int64)) *Holdback {
+	return &Holdback{windowMillis: windowMillis, bucketMillis: bucketMillis, idleMillis: idleMillis,
+		buckets: map[int64]*Bucket{}, refs: seriestable.New[seriesRef](), entries: entries, holdLatency: holdLatency}
 }
+
+// Held is the number of points held.
+func (h *Holdback) Held() int64 { return h.held.Load() }
 
 // ref returns the ref at index i. A release calls it without the lock for indexes of the
 // entries it popped, which were published under the lock before.
-func (h *holdback) ref(i uint32) *seriesRef { return h.refs.slot(i) }
+func (h *Holdback) ref(i uint32) *seriesRef { return h.refs.Slot(i) }
 
-// releaseTime is when a point may leave: once no gateway can still hold an older one.
-func (h *holdback) releaseTime(p Point) int64 { return p.T + h.windowMillis }
+// ReleaseTime is when a point may leave: once no gateway can still hold an older one.
+func (h *Holdback) ReleaseTime(p sample.Point) int64 { return p.T + h.windowMillis }
 
 // bucketDue is when the bucket of p may be released: the end of its release-time bucket.
-func (h *holdback) bucketDue(p Point) int64 { return h.keyDue(h.key(p)) }
+func (h *Holdback) bucketDue(p sample.Point) int64 { return h.keyDue(h.key(p)) }
 
-func (h *holdback) key(p Point) int64 { return floorDiv(h.releaseTime(p), h.bucketMillis) }
+func (h *Holdback) key(p sample.Point) int64 { return floorDiv(h.ReleaseTime(p), h.bucketMillis) }
 
-func (h *holdback) keyDue(key int64) int64 { return (key + 1) * h.bucketMillis }
+func (h *Holdback) keyDue(key int64) int64 { return (key + 1) * h.bucketMillis }
 
-// oldestDue is when the oldest held bucket became releasable, if that is not after nowMillis:
+// OldestDue is when the oldest held bucket became releasable, if that is not after nowMillis:
 // held samples the release has not taken yet, because it waits for room on the shards.
-func (h *holdback) oldestDue(nowMillis int64) (int64, bool) {
+func (h *Holdback) OldestDue(nowMillis int64) (int64, bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if len(h.keys) == 0 {
@@ -109,17 +133,17 @@ func (h *holdback) oldestDue(nowMillis int64) (int64, bool) {
 	return due, due <= nowMillis
 }
 
-// add holds every point of series, which arrived at nowMillis from the WAL entry entry (0 without
+// Add holds every point of series, which arrived at nowMillis from the WAL entry entry (0 without
 // a WAL); the caller removed the late ones.
-func (h *holdback) add(series []Series, nowMillis int64, entry uint64) {
+func (h *Holdback) Add(series []sample.Series, nowMillis int64, entry uint64) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	n := 0
-	var cur *bucket
-	prev := noSlot
+	var cur *Bucket
+	prev := seriestable.NoSlot
 	for i := range series {
 		ser := &series[i]
-		idx, added := h.refs.find(prev, ser.Hash)
+		idx, added := h.refs.Find(prev, ser.Hash)
 		prev = idx
 		ref := h.ref(idx)
 		if added {
@@ -135,7 +159,7 @@ func (h *holdback) add(series []Series, nowMillis int64, entry uint64) {
 			// Points of one push mostly share a bucket: keep it at hand, not in the map.
 			if key := h.key(p); cur == nil || key != cur.key {
 				if cur = h.buckets[key]; cur == nil {
-					cur = &bucket{key: key, minEntry: entry, floats: h.spareLocked()}
+					cur = &Bucket{key: key, minEntry: entry, floats: h.spareLocked()}
 					h.buckets[key] = cur
 					heap.Push(&h.keys, key)
 				}
@@ -159,16 +183,16 @@ func (h *holdback) add(series []Series, nowMillis int64, entry uint64) {
 // sweepLocked frees the refs of series with no held point that had none added for idleMillis.
 // A ref with no held point is referenced by nothing: a release reads the refs of the points it
 // popped before it counts them done.
-func (h *holdback) sweepLocked(nowMillis int64) {
+func (h *Holdback) sweepLocked(nowMillis int64) {
 	h.lastSweep = nowMillis
-	h.refs.sweep(func(ref *seriesRef) bool { return ref.held == 0 && ref.lastAdded < nowMillis-h.idleMillis })
+	h.refs.Sweep(func(ref *seriesRef) bool { return ref.held == 0 && ref.lastAdded < nowMillis-h.idleMillis })
 }
 
 // maxSpareEntries bounds the spare arrays kept, in entries: 6 MB.
 const maxSpareEntries = 1 << 18
 
 // spareLocked returns an empty float array of a released bucket, or nil.
-func (h *holdback) spareLocked() []heldEntry {
+func (h *Holdback) spareLocked() []heldEntry {
 	n := len(h.spare)
 	if n == 0 {
 		return nil
@@ -181,7 +205,7 @@ func (h *holdback) spareLocked() []heldEntry {
 
 // recycleLocked keeps the float array of a released bucket for a new bucket, once its entries
 // were read.
-func (h *holdback) recycleLocked(b *bucket) {
+func (h *Holdback) recycleLocked(b *Bucket) {
 	if c := cap(b.floats); c > 0 && h.spareEntries+c <= maxSpareEntries {
 		h.spare = append(h.spare, b.floats[:0])
 		h.spareEntries += c
@@ -190,24 +214,24 @@ func (h *holdback) recycleLocked(b *bucket) {
 }
 
 // arrivedAt is when an entry of bucket b arrived, in wall-clock ms.
-func (h *holdback) arrivedAt(b *bucket, arrived int32) int64 {
+func (h *Holdback) arrivedAt(b *Bucket, arrived int32) int64 {
 	return b.key*h.bucketMillis - int64(arrived)
 }
 
 // doneLocked tells that count points of the ref at idx were released. The release that popped
 // those points calls it once per series after it read the ref.
-func (h *holdback) doneLocked(idx uint32, count int) {
+func (h *Holdback) doneLocked(idx uint32, count int) {
 	ref := h.ref(idx)
 	if ref.held -= count; ref.held == 0 {
 		ref.labels = nil // the labels of an idle series are not kept alive
 	}
 }
 
-// popDue removes and returns, oldest first, the buckets whose every point is due at nowMillis.
-func (h *holdback) popDue(nowMillis int64) []*bucket {
+// PopDue removes and returns, oldest first, the buckets whose every point is due at nowMillis.
+func (h *Holdback) PopDue(nowMillis int64) []*Bucket {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	var out []*bucket
+	var out []*Bucket
 	for len(h.keys) > 0 && h.keyDue(h.keys[0]) <= nowMillis {
 		out = append(out, h.popOldestLocked())
 	}
@@ -215,15 +239,15 @@ func (h *holdback) popDue(nowMillis int64) []*bucket {
 	return out
 }
 
-// popAtLeast removes the oldest buckets until they hold at least n points (or nothing is left).
-func (h *holdback) popAtLeast(n int64) []*bucket {
+// PopAtLeast removes the oldest buckets until they hold at least n points (or nothing is left).
+func (h *Holdback) PopAtLeast(n int64) []*Bucket {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	var out []*bucket
+	var out []*Bucket
 	var got int64
 	for len(h.keys) > 0 && got < n {
 		b := h.popOldestLocked()
-		got += int64(b.len())
+		got += int64(b.Len())
 		out = append(out, b)
 	}
 	h.trackPoppedLocked(out)
@@ -232,13 +256,14 @@ func (h *holdback) popAtLeast(n int64) []*bucket {
 
 // trackPoppedLocked tracks the oldest entry of popped buckets before the lock is let go, so that
 // a watermark never sees their samples neither held nor queued.
-func (h *holdback) trackPoppedLocked(popped []*bucket) {
+func (h *Holdback) trackPoppedLocked(popped []*Bucket) {
 	if h.entries != nil && len(popped) > 0 {
-		h.entries.add(oldestEntry(popped))
+		h.entries.Track(MinEntry(popped))
 	}
 }
 
-func oldestEntry(buckets []*bucket) uint64 {
+// MinEntry is the oldest write-ahead log entry any point of buckets came from; 0 without a log.
+func MinEntry(buckets []*Bucket) uint64 {
 	oldest := buckets[0].minEntry
 	for _, b := range buckets[1:] {
 		oldest = min(oldest, b.minEntry)
@@ -246,8 +271,8 @@ func oldestEntry(buckets []*bucket) uint64 {
 	return oldest
 }
 
-// oldestEntry is the oldest WAL entry of the samples held.
-func (h *holdback) oldestEntry() (uint64, bool) {
+// OldestEntry is the oldest WAL entry of the samples held.
+func (h *Holdback) OldestEntry() (uint64, bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	var oldest uint64
@@ -260,15 +285,16 @@ func (h *holdback) oldestEntry() (uint64, bool) {
 	return oldest, found
 }
 
-func (h *holdback) popAll() []*bucket { return h.popAtLeast(1 << 62) }
+// PopAll removes every bucket.
+func (h *Holdback) PopAll() []*Bucket { return h.PopAtLeast(1 << 62) }
 
 // popOldestLocked removes the oldest bucket. Its refs stay counted as held until the release
 // has read them (doneLocked).
-func (h *holdback) popOldestLocked() *bucket {
+func (h *Holdback) popOldestLocked() *Bucket {
 	key := heap.Pop(&h.keys).(int64)
 	b := h.buckets[key]
 	delete(h.buckets, key)
-	h.held.Add(-int64(b.len()))
+	h.held.Add(-int64(b.Len()))
 	return b
 }
 

@@ -1,4 +1,8 @@
-package ordering // import "github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/ordering"
+// Package transport sends remote-write requests: it encodes them, posts them with the headers
+// remote write 1.0 requires, retries what may succeed later, and splits a request whose content
+// the backend rejects until only the rejected samples are left out, naming why each was rejected.
+// It knows nothing of series state, hold-back or the write-ahead log.
+package transport // import "github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/transport"
 
 import (
 	"bytes"
@@ -48,6 +52,7 @@ type HTTPPoster struct {
 	Timeout time.Duration
 }
 
+// Post sends body once; an answer other than 2xx is a *StatusError.
 func (p *HTTPPoster) Post(ctx context.Context, body []byte) error {
 	if p.Timeout > 0 {
 		var cancel context.CancelFunc

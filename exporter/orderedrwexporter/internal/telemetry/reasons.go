@@ -1,8 +1,4 @@
-package ordering // import "github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/ordering"
-
-import (
-	"strings"
-)
+package telemetry // import "github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/telemetry"
 
 // Reasons a sample is dropped, the values of the `reason` attribute of dropped_samples.
 const (
@@ -23,22 +19,3 @@ const (
 	ReleaseEarly    = "early"    // max_held_samples was reached and it was the oldest held
 	ReleaseShutdown = "shutdown" // released ahead of its time because the shutdown had to end
 )
-
-// rejectionReason classifies the body of a 400/409/422 answer. Prometheus, Cortex, Mimir and
-// Amazon Managed Service for Prometheus word these differently; the substrings below cover the
-// messages each of them returns.
-func rejectionReason(status int, body string) string {
-	b := strings.ToLower(body)
-	switch {
-	case strings.Contains(b, "out of order"), strings.Contains(b, "out-of-order"):
-		return ReasonOutOfOrder
-	case strings.Contains(b, "duplicate"):
-		return ReasonDuplicate
-	case strings.Contains(b, "too old"), strings.Contains(b, "too-old"), strings.Contains(b, "out of bounds"),
-		strings.Contains(b, "too far in the past"):
-		return ReasonTooOld
-	case strings.Contains(b, "limit"), status == 413:
-		return ReasonLimits
-	}
-	return ReasonOther
-}

@@ -1,7 +1,7 @@
-// Package ordering keeps remote-write samples in strictly increasing timestamp order per series:
-// an optional event-time hold-back, series-sharded senders that filter stale samples, and a
-// delivery that splits rejected requests until only the rejected samples are left out.
-package ordering // import "github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/ordering"
+// Package sample is the form in which every stage of ordered_rw passes data along: a series,
+// identified by the hash of its labels, and its points; with the helpers that build, identify
+// and order them. It depends on nothing else of the exporter.
+package sample // import "github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/sample"
 
 import (
 	"slices"
@@ -82,7 +82,9 @@ func LabelsString(labels []prompb.Label) string {
 	return b.String()
 }
 
-func sortPoints(points []Point) {
+// SortPoints sorts points by timestamp, keeping the order of equal ones; points that are sorted
+// already, the usual case, cost one pass.
+func SortPoints(points []Point) {
 	if !slices.IsSortedFunc(points, comparePoints) {
 		slices.SortStableFunc(points, comparePoints)
 	}

@@ -1,0 +1,89 @@
+package holdback
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/prometheus/prometheus/prompb"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+
+	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/sample"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func series(i int, ts ...int64) sample.Series {
+	labels := []prompb.Label{{Name: "__name__", Value: "metric"}, {Name: "series", Value: fmt.Sprint(i)}}
+	hash, _ := sample.HashLabels(labels, nil)
+	s := sample.Series{Hash: hash, Labels: labels}
+	for _, t := range ts {
+		s.Points = append(s.Points, sample.Point{T: t, V: float64(t)})
+	}
+	return s
+}
+
+func noLatency(int64) {}
+
+// Samples whose release time passed count even while the release waits for room on the shards.
+func TestHoldbackOldestDue(t *testing.T) {
+	hold := New(5000, 100, 60_000, nil, noLatency)
+	_, ok := hold.OldestDue(0)
+	assert.False(t, ok, "nothing held")
+	hold.Add([]sample.Series{series(0, 10_050, 10_250)}, 10_300, 0)
+	_, ok = hold.OldestDue(15_099)
+	assert.False(t, ok, "not due before the end of its bucket")
+	due, ok := hold.OldestDue(15_100)
+	assert.True(t, ok)
+	assert.Equal(t, int64(15_100), due)
+	assert.Equal(t, int64(15_100), hold.bucketDue(sample.Point{T: 10_050}))
+	hold.PopDue(15_100)
+	due, ok = hold.OldestDue(20_000)
+	assert.True(t, ok)
+	assert.Equal(t, int64(15_300), due)
+}
+
+type tracked []uint64
+
+func (t *tracked) Track(entry uint64) { *t = append(*t, entry) }
+
+// Take puts each series on its shard with its points in timestamp order, whatever order they
+// were held in; a pop tracks the oldest log entry of what it returns; released refs are freed.
+func TestTakeOrdersEachSeriesOnItsShard(t *testing.T) {
+	var entries tracked
+	var latencies []int64
+	hold := New(1000, 100, 60_000, &entries, func(ms int64) { latencies = append(latencies, ms) })
+	const shards = 3
+	hold.Add([]sample.Series{series(0, 5_300), series(1, 5_000), series(2, 5_100)}, 5_400, 7)
+	hold.Add([]sample.Series{series(0, 5_000, 5_100), series(1, 5_200)}, 5_500, 4)
+	require.Equal(t, int64(6), hold.Held())
+	oldest, ok := hold.OldestEntry()
+	require.True(t, ok)
+	assert.Equal(t, uint64(4), oldest)
+
+	buckets := hold.PopDue(6_400)
+	assert.Equal(t, tracked{4}, entries, "the pop tracked the oldest entry of its buckets")
+	assert.Equal(t, uint64(4), MinEntry(buckets))
+	assert.Equal(t, int64(6_100), hold.Due(buckets[0]))
+	perShard, count := hold.Take(buckets, shards, 6_500)
+	assert.Equal(t, 6, count)
+	assert.Zero(t, hold.Held())
+	assert.Len(t, latencies, 1, "one sample of every 16 has its latency recorded")
+	got := map[uint64][]int64{}
+	for shard, batch := range perShard {
+		for _, s := range batch {
+			assert.Equal(t, uint64(shard), s.Hash%shards, "series on its shard")
+			for _, p := range s.Points {
+				got[s.Hash] = append(got[s.Hash], p.T)
+			}
+		}
+	}
+	assert.Equal(t, map[uint64][]int64{
+		series(0).Hash: {5_000, 5_100, 5_300},
+		series(1).Hash: {5_000, 5_200},
+		series(2).Hash: {5_100},
+	}, got)
+	_, ok = hold.OldestEntry()
+	assert.False(t, ok, "nothing held")
+}

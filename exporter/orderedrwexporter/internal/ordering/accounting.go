@@ -1,0 +1,69 @@
+package ordering // import "github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/ordering"
+
+import (
+	"sync/atomic"
+
+	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/pending"
+	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/shard"
+	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/telemetry"
+)
+
+// accounting follows the batches on the shards, from queued to processed: how many are pending,
+// since when each was due, the log entries they carry, and what a shutdown leaves undelivered or
+// kept in the log. It is all a shard sees of the engine (shard.Hooks).
+type accounting struct {
+	tel *telemetry.Telemetry
+	log journal
+
+	// batches counts batches queued on shards and not yet processed.
+	batches atomic.Int64
+	// due tracks when each of those batches became due, for the send lag. Batches of one queue
+	// are not in due order (a late batch goes after a release that became due earlier).
+	due pending.Counts[int64]
+	// undelivered counts the samples a shutdown could not deliver.
+	undelivered atomic.Int64
+	// closing is set as a shutdown begins.
+	closing atomic.Bool
+	// keep is set by a shutdown with a WAL: what is not delivered yet stays in the log instead of
+	// being sent; kept counts the samples the shards left there.
+	keep atomic.Bool
+	kept atomic.Int64
+}
+
+var _ shard.Hooks = (*accounting)(nil)
+
+// queued counts b from when it waits for room on its shard.
+func (a *accounting) queued(b shard.Batch) {
+	a.batches.Add(1)
+	a.due.Add(b.Due)
+	a.log.Track(b.Entry)
+}
+
+// unqueued takes back queued for a batch that could not be queued.
+func (a *accounting) unqueued(b shard.Batch) {
+	a.batches.Add(-1)
+	a.due.Done(b.Due)
+	a.log.Done(b.Entry)
+}
+
+func (a *accounting) Keeping() bool { return a.keep.Load() }
+func (a *accounting) Kept(n int)    { a.kept.Add(int64(n)) }
+func (a *accounting) Closing() bool { return a.closing.Load() }
+func (a *accounting) Sent(n int)    { a.tel.Sent(n) }
+func (a *accounting) Split()        { a.tel.Split() }
+
+func (a *accounting) Dropped(n int, reason string) {
+	a.tel.Dropped(n, reason)
+	if reason == telemetry.ReasonShutdown {
+		a.undelivered.Add(int64(n))
+	}
+}
+
+// Done: a batch left in the WAL by a shutdown keeps its entry from being truncated.
+func (a *accounting) Done(b shard.Batch, kept bool) {
+	a.due.Done(b.Due)
+	a.batches.Add(-1)
+	if !kept {
+		a.log.Done(b.Entry)
+	}
+}

@@ -1,0 +1,64 @@
+package ordering // import "github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/ordering"
+
+import (
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/holdback"
+	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/telemetry"
+)
+
+func (e *Engine) releaseLoop() {
+	defer e.releaseDone.Done()
+	ticker := time.NewTicker(e.set.ReleaseInterval)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-e.stopRelease:
+			return
+		case <-ticker.C:
+			e.ReleaseDue()
+		}
+	}
+}
+
+// ReleaseDue releases every held sample whose release time has passed on the engine's clock.
+func (e *Engine) ReleaseDue() {
+	if e.acct.keep.Load() {
+		return // a shutdown keeps held samples in the write-ahead log
+	}
+	e.releaseMu.Lock()
+	defer e.releaseMu.Unlock()
+	e.release(e.hold.PopDue(e.clock.Now().UnixMilli()), telemetry.ReleaseOnTime)
+}
+
+// release queues buckets, oldest first, on their shards: one batch per shard, each series with
+// its points in timestamp order. The caller holds releaseMu. With a WAL, the pop that returned
+// buckets tracked their oldest entry; release queues the batches under it, then lets it go.
+func (e *Engine) release(buckets []*holdback.Bucket, reason string) {
+	if len(buckets) == 0 {
+		return
+	}
+	entry := holdback.MinEntry(buckets)
+	defer e.log.Done(entry)
+	now := e.clock.Now().UnixMilli()
+	due := e.releaseDueSince(buckets, reason, now)
+	perShard, count := e.hold.Take(buckets, len(e.shards), now)
+	e.tel.Released(count, reason)
+	// Releases wait for room on the shards rather than drop: the shards drain on their own, and
+	// while a release waits, held data and then pushes are held back too.
+	if err := e.enqueue(e.sendCtx, perShard, due, entry); err != nil {
+		e.logger.Warn("Held samples could not be queued before the shutdown deadline.", zap.Error(err))
+	}
+}
+
+// releaseDueSince is when the released samples became due, which the send lag counts from: for an
+// on-time release, when their bucket could first be released (the release may have waited for
+// room on the shards); for early and shutdown releases, which are ahead of time, now.
+func (e *Engine) releaseDueSince(buckets []*holdback.Bucket, reason string, now int64) int64 {
+	if reason == telemetry.ReleaseOnTime {
+		return min(e.hold.Due(buckets[0]), now)
+	}
+	return now
+}

@@ -1,0 +1,287 @@
+// Package shard sends the samples of a disjoint set of series (by hash), one request at a time:
+// it removes the samples not newer than the last one sent of their series, builds requests of at
+// most max_batch_size_bytes and hands them to a transport.Sender, retrying each before anything
+// newer, like Prometheus' own queue manager. A shard knows nothing of the engine that feeds it:
+// it is given its settings and a Hooks to report to.
+package shard // import "github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/shard"
+
+import (
+	"context"
+	"math"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/prometheus/prompb"
+	"go.opentelemetry.io/collector/config/configretry"
+
+	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/sample"
+	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/telemetry"
+	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/transport"
+	"github.com/otelcol-fleet/otelcol-fleet/internal/seriestable"
+)
+
+// Batch is what a shard queues: the series of one push or release, and when they became due.
+type Batch struct {
+	Series []sample.Series
+	Due    int64 // wall clock (ms) from which the samples should have been on their way
+	// Entry is the oldest WAL entry the samples came from; 0 without a WAL.
+	Entry uint64
+}
+
+// Clock tells the wall-clock time.
+type Clock interface{ Now() time.Time }
+
+// Hooks are what a shard reports to, and asks of, the engine that feeds it.
+type Hooks interface {
+	// Keeping reports whether a shutdown keeps what is not delivered in the write-ahead log:
+	// then nothing more is sent, and what a failed request carried is kept rather than dropped.
+	Keeping() bool
+	// Kept counts n samples left in the write-ahead log by a shutdown.
+	Kept(n int)
+	// Closing reports whether a shutdown began: a request failing then is counted as shutdown.
+	Closing() bool
+	// Dropped counts n samples dropped for reason.
+	Dropped(n int, reason string)
+	// Sent counts n samples the backend accepted.
+	Sent(n int)
+	// Split counts a request split in halves after the backend rejected its content.
+	Split()
+	// Done tells that the batch was processed; kept when samples of it were left in the WAL.
+	Done(b Batch, kept bool)
+}
+
+// Settings configure a shard.
+type Settings struct {
+	// QueueSize is the number of batches queued before pushes block.
+	QueueSize int
+	// MaxBatchBytes bounds the protobuf size of one request.
+	MaxBatchBytes int
+	// IdleTimeout is how long the last sent timestamp of a series is remembered.
+	IdleTimeout time.Duration
+	Clock       Clock
+	Poster      transport.Poster
+	Retry       configretry.BackOffConfig
+	// SendContext is canceled when the shutdown deadline passes: what is not sent is dropped.
+	SendContext context.Context
+	// RetryStop is closed by a shutdown without deadline: each request is tried once more only.
+	RetryStop <-chan struct{}
+	// Drops logs dropped samples, shared by every shard.
+	Drops *telemetry.DropLog
+}
+
+// seriesState is all a shard keeps per series: what it sent last and when it last saw it. A
+// series' state is in the shard's table from its first sample until it is idle.
+type seriesState struct {
+	lastSent int64 // timestamp (ms) of the newest sample sent; MinInt64 before the first
+	lastSeen int64 // wall clock (ms), to expire idle series
+}
+
+// Shard owns its series' state, touched only by its own goroutine (Run).
+type Shard struct {
+	set     Settings
+	hooks   Hooks
+	in      chan Batch
+	sender  *transport.Sender
+	results results
+
+	state     *seriestable.Table[seriesState]
+	tracked   atomic.Int64
+	lastSweep int64
+
+	// timeseries and samples are the request being built, reused from batch to batch (each is
+	// sent before the next is built), so that building a request allocates nothing.
+	timeseries []prompb.TimeSeries
+	samples    []prompb.Sample
+	// kept tells that a request of the batch being processed was left in the WAL by a shutdown.
+	kept bool
+}
+
+// New returns a shard; Run starts it.
+func New(set Settings, hooks Hooks) *Shard {
+	s := &Shard{
+		set:    set,
+		hooks:  hooks,
+		in:     make(chan Batch, max(set.QueueSize, 1)),
+		sender: transport.NewSender(set.SendContext, set.Poster, set.Retry, set.RetryStop),
+		state:  seriestable.New[seriesState](),
+	}
+	s.results = results{s}
+	return s
+}
+
+// Queue is where batches are queued; closing it makes Run return once the queue is drained.
+func (s *Shard) Queue() chan<- Batch { return s.in }
+
+// Tracked is the number of series whose last sent timestamp is remembered.
+func (s *Shard) Tracked() int64 { return s.tracked.Load() }
+
+// Run processes the queued batches in order until the queue is closed.
+func (s *Shard) Run() {
+	for b := range s.in {
+		s.hooks.Done(b, s.process(b.Series))
+	}
+}
+
+// process removes the stale points of batch, then sends the rest in requests of at most
+// max_batch_size_bytes. It reports whether samples of batch were left in the WAL by a shutdown
+// instead of being delivered.
+func (s *Shard) process(batch []sample.Series) (kept bool) {
+	if s.hooks.Keeping() {
+		// Not sent at all: the shutdown keeps them in the WAL, to be sent after the restart.
+		s.hooks.Kept(countPoints(batch))
+		return true
+	}
+	s.kept = false
+	now := s.set.Clock.Now().UnixMilli()
+	timeseries, samples, total := s.buildRequest(batch, now)
+	defer s.keepScratch(timeseries, samples)
+	if now-s.lastSweep >= s.set.IdleTimeout.Milliseconds()/4 {
+		s.sweep(now)
+	}
+	if total == 0 {
+		return false
+	}
+	if s.set.SendContext.Err() != nil {
+		s.hooks.Dropped(total, telemetry.ReasonShutdown)
+		return false
+	}
+	s.sendBounded(timeseries)
+	return s.kept
+}
+
+func countPoints(batch []sample.Series) int {
+	n := 0
+	for i := range batch {
+		n += len(batch[i].Points)
+	}
+	return n
+}
+
+// buildRequest returns the series of batch with only their points newer than the last sent of
+// their series, in the shard's reused scratch, and the number of samples in them. The removed
+// points are counted stale.
+func (s *Shard) buildRequest(batch []sample.Series, now int64) (timeseries []prompb.TimeSeries, samples []prompb.Sample, total int) {
+	// One array for the float samples of the whole batch, sliced per series.
+	timeseries = reuse(s.timeseries, len(batch))
+	samples = reuse(s.samples, countPoints(batch))
+	stale := 0
+	prev := seriestable.NoSlot
+	for i := range batch {
+		ser := &batch[i]
+		var st *seriesState
+		prev, st = s.track(prev, ser.Hash, now)
+		sample.SortPoints(ser.Points)
+		ts := prompb.TimeSeries{Labels: ser.Labels}
+		first := len(samples)
+		for _, p := range ser.Points {
+			// Marked sent before the request succeeds: a sample that is not delivered is counted
+			// dropped, and nothing older may follow it in any case.
+			if p.T <= st.lastSent {
+				stale++
+				continue
+			}
+			st.lastSent = p.T
+			if p.H != nil {
+				ts.Histograms = append(ts.Histograms, *p.H)
+			} else {
+				samples = append(samples, prompb.Sample{Value: p.V, Timestamp: p.T})
+			}
+		}
+		if len(samples) > first {
+			ts.Samples = samples[first:len(samples):len(samples)]
+		}
+		if n := len(ts.Samples) + len(ts.Histograms); n > 0 {
+			timeseries = append(timeseries, ts)
+			total += n
+		}
+	}
+	s.hooks.Dropped(stale, telemetry.ReasonStale)
+	return timeseries, samples, total
+}
+
+// track returns the slot and state of the series hash, seen now, adding it if it is new; prev is
+// the slot of the series before it in the batch.
+func (s *Shard) track(prev uint32, hash uint64, now int64) (uint32, *seriesState) {
+	idx, added := s.state.Find(prev, hash)
+	st := s.state.Slot(idx)
+	if added {
+		st.lastSent = math.MinInt64
+		s.tracked.Add(1)
+	}
+	st.lastSeen = now
+	return idx, st
+}
+
+// keepScratch keeps the request's arrays for the next batch. The labels are not kept alive by
+// the scratch; nor is the scratch of an outsized batch (a shutdown's or an early release's) kept
+// at all.
+func (s *Shard) keepScratch(timeseries []prompb.TimeSeries, samples []prompb.Sample) {
+	clear(timeseries)
+	if cap(timeseries) <= maxScratch && cap(samples) <= maxScratch {
+		s.timeseries, s.samples = timeseries[:0], samples[:0]
+	} else {
+		s.timeseries, s.samples = nil, nil
+	}
+}
+
+// sendBounded delivers timeseries in requests of at most MaxBatchBytes. The size of each series
+// is computed once: it bounds the requests and, summed, is the size of the encoded request,
+// which then needs no second pass over the series.
+func (s *Shard) sendBounded(timeseries []prompb.TimeSeries) {
+	first, size, n := 0, 0, 0
+	for i := range timeseries {
+		sz := transport.SeriesSize(&timeseries[i])
+		if i > first && size+sz > s.set.MaxBatchBytes {
+			s.sender.Deliver(timeseries[first:i], n, size, &s.results)
+			first, size, n = i, 0, 0
+		}
+		size += sz
+		n += len(timeseries[i].Samples) + len(timeseries[i].Histograms)
+	}
+	s.sender.Deliver(timeseries[first:], n, size, &s.results)
+}
+
+// maxScratch bounds the series and the samples of the request scratch a shard keeps between
+// batches: at most 7.3 MB (96 B a series, 16 B a sample).
+const maxScratch = 1 << 16
+
+// reuse returns buf emptied if it has room for n elements, else a new slice that has.
+func reuse[T any](buf []T, n int) []T {
+	if cap(buf) < n {
+		return make([]T, 0, n)
+	}
+	return buf[:0]
+}
+
+// sweep forgets series idle longer than IdleTimeout, bounding the state to active series.
+func (s *Shard) sweep(now int64) {
+	s.lastSweep = now
+	limit := now - s.set.IdleTimeout.Milliseconds()
+	s.tracked.Add(-int64(s.state.Sweep(func(st *seriesState) bool { return st.lastSeen < limit })))
+}
+
+// results is what the shard makes of the outcome of each request.
+type results struct{ s *Shard }
+
+func (r results) Sent(n int) { r.s.hooks.Sent(n) }
+func (r results) Split()     { r.s.hooks.Split() }
+
+func (r results) Rejected(reason string, labels []prompb.Label, err error) {
+	r.s.hooks.Dropped(1, reason)
+	r.s.set.Drops.Note(reason, 1, labels, err)
+}
+
+func (r results) Failed(n int, labels []prompb.Label, err error) {
+	if r.s.hooks.Keeping() {
+		// A shutdown with a WAL: the request failed or was cut short, and stays in the log.
+		r.s.kept = true
+		r.s.hooks.Kept(n)
+		return
+	}
+	reason := telemetry.ReasonSendFailed
+	if r.s.hooks.Closing() {
+		reason = telemetry.ReasonShutdown
+	}
+	r.s.hooks.Dropped(n, reason)
+	r.s.set.Drops.Note(reason, n, labels, err)
+}

@@ -1,0 +1,125 @@
+package shard
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/prometheus/prompb"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/config/configretry"
+	"go.uber.org/goleak"
+	"go.uber.org/zap"
+
+	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/promtest"
+	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/sample"
+	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/telemetry"
+	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/transport"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+type clock struct{ ms int64 }
+
+func (c *clock) Now() time.Time { return time.UnixMilli(c.ms) }
+
+// hooks records what a shard reports.
+type hooks struct {
+	mu      sync.Mutex
+	keeping bool
+	kept    int
+	sent    int
+	dropped map[string]int
+	done    []Batch
+}
+
+func (h *hooks) Keeping() bool { return h.keeping }
+func (h *hooks) Kept(n int)    { h.kept += n }
+func (h *hooks) Closing() bool { return false }
+func (h *hooks) Sent(n int)    { h.sent += n }
+func (h *hooks) Split()        {}
+func (h *hooks) Dropped(n int, reason string) {
+	if n > 0 {
+		h.dropped[reason] += n
+	}
+}
+func (h *hooks) Done(b Batch, _ bool) { h.mu.Lock(); h.done = append(h.done, b); h.mu.Unlock() }
+
+func series(i int, ts ...int64) sample.Series {
+	labels := []prompb.Label{{Name: "__name__", Value: "metric"}, {Name: "series", Value: fmt.Sprint(i)}}
+	hash, _ := sample.HashLabels(labels, nil)
+	s := sample.Series{Hash: hash, Labels: labels}
+	for _, t := range ts {
+		s.Points = append(s.Points, sample.Point{T: t, V: float64(t)})
+	}
+	return s
+}
+
+func newShard(t *testing.T, backend *promtest.Backend, maxBatchBytes int, c *clock) (*Shard, *hooks) {
+	t.Helper()
+	h := &hooks{dropped: map[string]int{}}
+	s := New(Settings{
+		QueueSize:     10,
+		MaxBatchBytes: maxBatchBytes,
+		IdleTimeout:   time.Second,
+		Clock:         c,
+		Poster:        &transport.HTTPPoster{Client: backend.Server.Client(), URL: backend.URL(), UserAgent: "test/0"},
+		Retry:         configretry.NewDefaultBackOffConfig(),
+		SendContext:   context.Background(),
+		Drops:         telemetry.NewDropLog(zap.NewNop(), time.Second),
+	}, h)
+	return s, h
+}
+
+// A sample not newer than the last sent of its series never reaches the backend; requests stay
+// under MaxBatchBytes; idle series are forgotten.
+func TestProcessDropsStaleSamplesAndBoundsRequests(t *testing.T) {
+	backend := promtest.NewBackend(t)
+	c := &clock{ms: 0}
+	s, h := newShard(t, backend, 300, c)
+	var first []sample.Series
+	for i := range 20 {
+		first = append(first, series(i, 2000, 1000)) // out of order within the series: sorted
+	}
+	assert.False(t, s.process(first))
+	assert.Equal(t, 40, h.sent)
+	assert.Greater(t, backend.Requests(), 2, "requests bounded by size")
+	assert.Equal(t, int64(20), s.Tracked())
+
+	assert.False(t, s.process([]sample.Series{series(0, 1500, 3000), series(1, 2000)}))
+	assert.Equal(t, map[string]int{telemetry.ReasonStale: 2}, h.dropped)
+	assert.Equal(t, 41, h.sent)
+	for i := range 20 {
+		var got []int64
+		for _, p := range backend.Stored()[promtest.LabelsKey(series(i).Labels)] {
+			got = append(got, p.T)
+		}
+		want := []int64{1000, 2000}
+		if i == 0 {
+			want = append(want, 3000)
+		}
+		require.Equal(t, want, got, "series %d", i)
+	}
+
+	c.ms = 2000
+	s.process([]sample.Series{series(0, 4000)})
+	assert.Equal(t, int64(1), s.Tracked(), "idle series forgotten")
+}
+
+// A shutdown keeping the WAL: nothing is sent, the batch counts as kept; Run reports each batch.
+func TestRunKeepsBatchesInTheWAL(t *testing.T) {
+	backend := promtest.NewBackend(t)
+	s, h := newShard(t, backend, 3_000_000, &clock{})
+	h.keeping = true
+	done := make(chan struct{})
+	go func() { s.Run(); close(done) }()
+	s.Queue() <- Batch{Series: []sample.Series{series(0, 1000, 2000)}, Due: 5, Entry: 7}
+	close(s.Queue())
+	<-done
+	assert.Equal(t, 2, h.kept)
+	assert.Zero(t, backend.Requests())
+	assert.Equal(t, []Batch{{Series: []sample.Series{series(0, 1000, 2000)}, Due: 5, Entry: 7}}, h.done)
+}

@@ -1,0 +1,63 @@
+package telemetry // import "github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/telemetry"
+
+import (
+	"sync"
+	"time"
+
+	"github.com/prometheus/prometheus/prompb"
+	"go.uber.org/zap"
+
+	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/sample"
+)
+
+// DropLog logs dropped samples at most once per interval, with the counts by reason since the
+// previous line and one example series, so that a flood of rejections is one line, not many.
+type DropLog struct {
+	logger   *zap.Logger
+	interval time.Duration
+
+	mu      sync.Mutex
+	last    time.Time
+	counts  map[string]int
+	example string
+	err     error
+}
+
+// NewDropLog returns a log that writes at most one line per interval.
+func NewDropLog(logger *zap.Logger, interval time.Duration) *DropLog {
+	return &DropLog{logger: logger, interval: interval, counts: map[string]int{}}
+}
+
+// Note counts n samples of the series labels dropped for reason, err being why.
+func (r *DropLog) Note(reason string, n int, labels []prompb.Label, err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.counts[reason] += n
+	if r.example == "" {
+		r.example, r.err = sample.LabelsString(labels), err
+	}
+	if now := time.Now(); now.Sub(r.last) >= r.interval {
+		r.last = now
+		r.logLocked()
+	}
+}
+
+// Flush logs what was counted since the last line.
+func (r *DropLog) Flush() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.logLocked()
+}
+
+func (r *DropLog) logLocked() {
+	if len(r.counts) == 0 {
+		return
+	}
+	fields := []zap.Field{zap.String("example_series", r.example), zap.Error(r.err)}
+	for reason, n := range r.counts {
+		fields = append(fields, zap.Int(reason, n))
+	}
+	r.logger.Warn("Samples were dropped; every other sample of their requests was delivered.", fields...)
+	r.counts = map[string]int{}
+	r.example, r.err = "", nil
+}

@@ -1,0 +1,155 @@
+// Package telemetry records ordered_rw's self-metrics and its log of dropped samples. The other
+// packages call its verbs (Dropped, Released, Sent, ...) and never touch instruments; the values
+// of the `reason` attribute are named here, in one place.
+package telemetry // import "github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/telemetry"
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+
+	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/metadata"
+)
+
+// Telemetry records the self-metrics.
+type Telemetry struct {
+	builder *metadata.TelemetryBuilder
+	id      attribute.KeyValue
+	common  metric.MeasurementOption
+
+	mu       sync.Mutex
+	byReason map[string]metric.MeasurementOption
+}
+
+// New builds the instruments; exporterID is the value of their `exporter` attribute.
+func New(set component.TelemetrySettings, exporterID string) (*Telemetry, error) {
+	builder, err := metadata.NewTelemetryBuilder(set)
+	if err != nil {
+		return nil, err
+	}
+	id := attribute.String("exporter", exporterID)
+	return &Telemetry{
+		builder:  builder,
+		id:       id,
+		common:   metric.WithAttributeSet(attribute.NewSet(id)),
+		byReason: map[string]metric.MeasurementOption{},
+	}, nil
+}
+
+// withReason caches the attribute set of each reason: they are few and used on hot paths.
+func (t *Telemetry) withReason(reason string) metric.MeasurementOption {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	opt, ok := t.byReason[reason]
+	if !ok {
+		opt = metric.WithAttributeSet(attribute.NewSet(t.id, attribute.String("reason", reason)))
+		t.byReason[reason] = opt
+	}
+	return opt
+}
+
+// Gauges are what the asynchronous instruments read when the telemetry is collected.
+type Gauges struct {
+	HeldSamples, TrackedSeries, QueueSize, QueueCapacity func() int64
+	SendLag                                              func() time.Duration
+	// WALEntries and WALLag are set only with a WAL.
+	WALEntries, WALLag func() int64
+}
+
+func (t *Telemetry) RegisterGauges(g Gauges) error {
+	observe := func(read func() int64) metric.Int64Callback {
+		return func(_ context.Context, o metric.Int64Observer) error {
+			o.Observe(read(), t.common)
+			return nil
+		}
+	}
+	var walErr error
+	if g.WALEntries != nil {
+		walErr = errors.Join(
+			t.builder.RegisterExporterOrderedRwWalEntriesCallback(observe(g.WALEntries)),
+			t.builder.RegisterExporterOrderedRwWalLagCallback(observe(g.WALLag)),
+		)
+	}
+	return errors.Join(walErr,
+		t.builder.RegisterExporterOrderedRwHeldSamplesCallback(observe(g.HeldSamples)),
+		t.builder.RegisterExporterOrderedRwTrackedSeriesCallback(observe(g.TrackedSeries)),
+		// The deprecated name of tracked_series, with the same value, for one release.
+		t.builder.RegisterExporterOrderedRwHeldSeriesCallback(observe(g.TrackedSeries)), //nolint:staticcheck // kept one release
+
+		t.builder.RegisterExporterOrderedRwQueueSizeCallback(observe(g.QueueSize)),
+		t.builder.RegisterExporterOrderedRwQueueCapacityCallback(observe(g.QueueCapacity)),
+		t.builder.RegisterExporterOrderedRwSendLagCallback(func(_ context.Context, o metric.Float64Observer) error {
+			o.Observe(g.SendLag().Seconds(), t.common)
+			return nil
+		}),
+	)
+}
+
+// Dropped counts n samples dropped for reason.
+func (t *Telemetry) Dropped(n int, reason string) {
+	if n > 0 {
+		t.builder.ExporterOrderedRwDroppedSamples.Add(context.Background(), int64(n), t.withReason(reason))
+	}
+}
+
+// Released counts n samples released from hold-back for reason.
+func (t *Telemetry) Released(n int, reason string) {
+	if n > 0 {
+		t.builder.ExporterOrderedRwReleasedSamples.Add(context.Background(), int64(n), t.withReason(reason))
+	}
+}
+
+// Sent counts n samples the backend accepted.
+func (t *Telemetry) Sent(n int) {
+	if n > 0 {
+		t.builder.ExporterOrderedRwSentSamples.Add(context.Background(), int64(n), t.common)
+	}
+}
+
+// Split counts one request split in halves after a rejection of its content.
+func (t *Telemetry) Split() {
+	t.builder.ExporterOrderedRwRequestSplits.Add(context.Background(), 1, t.common)
+}
+
+// Held records how long one sample was held.
+func (t *Telemetry) Held(latencyMillis int64) {
+	t.builder.ExporterOrderedRwHoldLatency.Record(context.Background(), latencyMillis, t.common)
+}
+
+// WALWritten counts one entry of the given size written to the write-ahead log.
+func (t *Telemetry) WALWritten(bytes int) {
+	t.builder.ExporterOrderedRwWalWrittenEntries.Add(context.Background(), 1, t.common)
+	t.builder.ExporterOrderedRwWalWrittenBytes.Add(context.Background(), int64(bytes), t.common)
+}
+
+// WALWriteFailed counts one batch refused because the log could not take it.
+func (t *Telemetry) WALWriteFailed() {
+	t.builder.ExporterOrderedRwWalWriteFailures.Add(context.Background(), 1, t.common)
+}
+
+// WALReadFailed counts one log entry that could not be read at replay.
+func (t *Telemetry) WALReadFailed() {
+	t.builder.ExporterOrderedRwWalReadFailures.Add(context.Background(), 1, t.common)
+}
+
+// WALReplayed counts samples pushed again from the log.
+func (t *Telemetry) WALReplayed(samples int) {
+	if samples > 0 {
+		t.builder.ExporterOrderedRwWalReplayedSamples.Add(context.Background(), int64(samples), t.common)
+	}
+}
+
+// WALTruncated counts log entries removed.
+func (t *Telemetry) WALTruncated(entries uint64) {
+	if entries > 0 {
+		t.builder.ExporterOrderedRwWalTruncatedEntries.Add(context.Background(), int64(entries), t.common)
+	}
+}
+
+// Shutdown unregisters the instruments.
+func (t *Telemetry) Shutdown() { t.builder.Shutdown() }

@@ -1,0 +1,56 @@
+package telemetry
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/prometheus/prometheus/prompb"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	"go.uber.org/goleak"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// Drops are counted by reason, with the exporter's ID.
+func TestDroppedCountsByReason(t *testing.T) {
+	tt := componenttest.NewTelemetry()
+	defer func() { require.NoError(t, tt.Shutdown(context.Background())) }()
+	tel, err := New(tt.NewTelemetrySettings(), "ordered_rw/a")
+	require.NoError(t, err)
+	defer tel.Shutdown()
+	tel.Dropped(3, ReasonStale)
+	tel.Dropped(0, ReasonShutdown) // nothing recorded for none
+	tel.Dropped(2, ReasonStale)
+	m, err := tt.GetMetric("otelcol_exporter_ordered_rw_dropped_samples")
+	require.NoError(t, err)
+	dps := m.Data.(metricdata.Sum[int64]).DataPoints
+	require.Len(t, dps, 1)
+	assert.Equal(t, int64(5), dps[0].Value)
+	assert.Equal(t, attribute.NewSet(attribute.String("exporter", "ordered_rw/a"), attribute.String("reason", ReasonStale)), dps[0].Attributes)
+}
+
+// A flood of drops is one line per interval, with the counts by reason and one example series.
+func TestDropLogIsOneLinePerInterval(t *testing.T) {
+	core, logs := observer.New(zap.WarnLevel)
+	log := NewDropLog(zap.New(core), time.Hour)
+	labels := []prompb.Label{{Name: "__name__", Value: "up"}}
+	log.Note(ReasonOutOfOrder, 1, labels, nil)
+	log.Note(ReasonOutOfOrder, 1, labels, nil)
+	log.Note(ReasonTooOld, 4, labels, nil)
+	require.Equal(t, 1, logs.Len(), "the first drop is logged at once, the rest waits for the interval")
+	log.Flush()
+	require.Equal(t, 2, logs.Len())
+	fields := logs.All()[1].ContextMap()
+	assert.Equal(t, int64(1), fields[ReasonOutOfOrder])
+	assert.Equal(t, int64(4), fields[ReasonTooOld])
+	assert.Equal(t, `{__name__="up"}`, fields["example_series"])
+	log.Flush()
+	assert.Equal(t, 2, logs.Len(), "nothing new, no line")
+}

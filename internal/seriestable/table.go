@@ -1,0 +1,320 @@
+// Package seriestable keeps a value per series, by the 64-bit hash of the series' identity: the
+// one series table of the project, shared by series_guard (which series are admitted) and
+// ordered_rw (the hold-back's refs, a shard's last-sent state).
+//
+// Each series has a dense slot, numbered from 0, in fixed-size chunks that never move: a reader
+// may read a slot (Table.Slot) without the writer's lock while other series are added. An index,
+// an open-addressing hash table of slot numbers, finds a series' slot from its hash.
+//
+// The table is built for the way the collector uses it: between two batches, decoding,
+// translating and encoding evict it from the CPU caches, so the cost of a lookup is the cache
+// misses it takes. Two things keep them few:
+//
+//   - Series mostly come in the order in which they came before (a scrape's order, which batches
+//     repeat), which is the order in which their slots were added. Find and Lookup take the slot of
+//     the previous series of the batch and try the slot after it first; that slot is usually in
+//     the cache already.
+//   - Prefetch loads the index entries and then the slots of a whole run of hashes in two tight
+//     loops, so that their misses overlap instead of being taken one at a time by the lookups
+//     that follow. An index entry carries some bits of the series' hash besides its slot number,
+//     so a probe does not read the slots of the other series on its way.
+//
+// Memory: a slot is an 8-byte key and the value; an index entry is 4 bytes, the index at most
+// 3/4 full (5.3–10.7 bytes per series). See README.md for measured figures.
+package seriestable // import "github.com/otelcol-fleet/otelcol-fleet/internal/seriestable"
+
+import (
+	"math/bits"
+	"sync/atomic"
+)
+
+// Table keeps a T per series. It is not safe for concurrent use, except Slot for slots that are
+// not being added or freed meanwhile.
+type Table[T any] struct {
+	// index holds, for each series whose key probes here, its slot+1 in the low bits and, above
+	// them, the bits of its key's scrambled hash that follow the home bits (see entry); 0: empty.
+	index []uint32
+	// bits is log2(len(index)): slot numbers stay below 3/4 of len(index), so slot+1 fits in
+	// the low bits bits of an entry.
+	bits uint8
+	// chunks is replaced, never changed, when a chunk is added, so that Slot needs no lock.
+	chunks atomic.Pointer[[]*chunk[T]]
+	free   []uint32 // freed slots, for reuse
+	next   uint32   // slots below next were used once
+	used   int      // series in the table
+	// disordered is set when the last series found was not in the slot after the previous
+	// one: the batch is not in the order of the slots, so trying the next slot would mostly
+	// cost a cache miss for nothing. It is cleared when a series is found there again.
+	disordered bool
+	// touched keeps Prefetch's loads from being optimised away.
+	touched uint64
+}
+
+const chunkBits = 12
+
+type chunk[T any] [1 << chunkBits]slot[T]
+
+type slot[T any] struct {
+	key uint64 // Key of the series' hash; 0 while the slot is free
+	val T
+}
+
+// NoSlot is the previous slot to give Find or Lookup for the first series of a batch: slot 0 is
+// tried.
+const NoSlot = ^uint32(0)
+
+const (
+	// minIndex is the index's size once a first series is added.
+	minIndex = 64
+	// fibonacci spreads a key over the top bits (Knuth's multiplicative hashing), so that keys
+	// that are not well mixed (tests' and benchmarks' sequential numbers) still spread.
+	fibonacci = 0x9E3779B97F4A7C15
+)
+
+// New returns an empty table.
+func New[T any]() *Table[T] {
+	t := &Table[T]{}
+	t.chunks.Store(&[]*chunk[T]{})
+	return t
+}
+
+// Key is what the table keeps of a hash: 0 marks a free slot, so hash 0 is kept as 1 (two series
+// whose 64-bit hashes are 0 and 1 share a slot, as two series with equal hashes already would).
+func Key(hash uint64) uint64 { return max(hash, 1) }
+
+// Slot returns the value in slot i, which must have been returned by Find or Lookup.
+func (t *Table[T]) Slot(i uint32) *T {
+	return &(*t.chunks.Load())[i>>chunkBits][i&(1<<chunkBits-1)].val
+}
+
+// At returns the key and the value of slot i, i below Slots; key 0: the slot is free.
+func (t *Table[T]) At(i uint32) (key uint64, val *T) {
+	s := t.at(i)
+	return s.key, &s.val
+}
+
+func (t *Table[T]) at(i uint32) *slot[T] {
+	return &(*t.chunks.Load())[i>>chunkBits][i&(1<<chunkBits-1)]
+}
+
+// Len is the number of series in the table.
+func (t *Table[T]) Len() int { return t.used }
+
+// Slots is the number of slots ever used, free ones included: the slots are 0 to Slots-1.
+func (t *Table[T]) Slots() uint32 { return t.next }
+
+// Find returns the slot of the series hash, added (with T's zero value) if the table did not
+// have it; prev is the slot of the series before it in the batch, or NoSlot.
+func (t *Table[T]) Find(prev uint32, hash uint64) (i uint32, added bool) {
+	if i, ok := t.Lookup(prev, hash); ok {
+		return i, false
+	}
+	key := Key(hash)
+	if n := len(t.free); n > 0 {
+		i, t.free = t.free[n-1], t.free[:n-1]
+	} else {
+		i = t.next
+		t.next++
+		if chunks := *t.chunks.Load(); int(i>>chunkBits) == len(chunks) {
+			// A new slice of chunks, so that readers of the old one are not disturbed.
+			grown := append(chunks[:len(chunks):len(chunks)], new(chunk[T]))
+			t.chunks.Store(&grown)
+		}
+	}
+	*t.at(i) = slot[T]{key: key}
+	t.insert(key, i)
+	t.disordered = i != prev+1
+	return i, true
+}
+
+// Lookup returns the slot of the series hash, if the table has it; prev is the slot of the
+// series before it in the batch, or NoSlot. It adds nothing.
+func (t *Table[T]) Lookup(prev uint32, hash uint64) (uint32, bool) {
+	if t.used == 0 {
+		return 0, false
+	}
+	key := Key(hash)
+	next := prev + 1
+	if !t.disordered && next < t.next && t.at(next).key == key {
+		return next, true
+	}
+	i, ok := t.lookup(key)
+	if ok {
+		t.disordered = i != next
+	}
+	return i, ok
+}
+
+// scramble spreads a key's bits: its top bits are the key's home in the index, the bits after
+// them go into the key's index entry.
+func scramble(key uint64) uint32 { return uint32((key * fibonacci) >> 32) }
+
+func (t *Table[T]) home(h uint32) int { return int(uint64(h) >> (32 - t.bits)) }
+
+// entry is the index entry of slot i for a key whose scrambled hash is h: slot+1 in the low bits,
+// the bits of h after the home bits above them (none once the index has 2^32 entries).
+func (t *Table[T]) entry(h uint32, i uint32) uint32 { return h<<t.bits | (i + 1) }
+
+// tagged reports whether index entry e may be of a key whose scrambled hash is h: its high bits
+// are those of h after the home bits.
+func (t *Table[T]) tagged(e, h uint32) bool { return (e^h<<t.bits)>>t.bits == 0 }
+
+func (t *Table[T]) slotOf(e uint32) uint32 { return e&(1<<t.bits-1) - 1 }
+
+// lookup returns the slot of key, if the table has it.
+func (t *Table[T]) lookup(key uint64) (uint32, bool) {
+	h := scramble(key)
+	mask := len(t.index) - 1
+	for p := t.home(h); ; p = (p + 1) & mask {
+		e := t.index[p]
+		if e == 0 {
+			return 0, false
+		}
+		if t.tagged(e, h) {
+			if i := t.slotOf(e); t.at(i).key == key {
+				return i, true
+			}
+		}
+	}
+}
+
+// insert indexes slot i, whose key the table does not have.
+func (t *Table[T]) insert(key uint64, i uint32) {
+	if 4*(t.used+1) > 3*len(t.index) {
+		t.grow()
+	}
+	h := scramble(key)
+	mask := len(t.index) - 1
+	p := t.home(h)
+	for t.index[p] != 0 {
+		p = (p + 1) & mask
+	}
+	t.index[p] = t.entry(h, i)
+	t.used++
+}
+
+// grow doubles the index and places every series again. It runs log2(series) times in all.
+func (t *Table[T]) grow() {
+	old, oldBits := t.index, t.bits
+	n := max(2*len(old), minIndex)
+	t.index = make([]uint32, n)
+	t.bits = uint8(bits.Len(uint(n)) - 1)
+	mask := n - 1
+	for _, e := range old {
+		if e == 0 {
+			continue
+		}
+		i := e&(1<<oldBits-1) - 1
+		h := scramble(t.at(i).key)
+		p := t.home(h)
+		for t.index[p] != 0 {
+			p = (p + 1) & mask
+		}
+		t.index[p] = t.entry(h, i)
+	}
+}
+
+// Remove frees slot i, which must hold a series: the series is no longer in the table, and the
+// slot is reused by a later Find.
+func (t *Table[T]) Remove(i uint32) {
+	s := t.at(i)
+	t.remove(s.key, i)
+	*s = slot[T]{}
+	t.free = append(t.free, i)
+}
+
+// remove takes slot i, which has key, out of the index, and moves back the entries after it that
+// would otherwise no longer be found from their home (backward-shift deletion: no tombstones, so
+// searches stay short however many series come and go).
+func (t *Table[T]) remove(key uint64, i uint32) {
+	mask := len(t.index) - 1
+	hole := t.home(scramble(key))
+	for t.slotOf(t.index[hole]) != i {
+		hole = (hole + 1) & mask
+	}
+	for p := (hole + 1) & mask; t.index[p] != 0; p = (p + 1) & mask {
+		h := t.home(scramble(t.at(t.slotOf(t.index[p])).key))
+		// The entry at p stays when its home is cyclically in (hole, p].
+		if hole <= p {
+			if hole < h && h <= p {
+				continue
+			}
+		} else if hole < h || h <= p {
+			continue
+		}
+		t.index[hole] = t.index[p]
+		hole = p
+	}
+	t.index[hole] = 0
+	t.used--
+}
+
+// Sweep frees the slots whose value expired says to, and returns how many it freed. It visits
+// every used slot once, in slot order. A freed slot is marked so that Find never takes it for the
+// series it had.
+func (t *Table[T]) Sweep(expired func(*T) bool) int {
+	// The expired slots are freed in runs, each run's index entries loaded together first (see
+	// freeAll): found one at a time, each would wait for its own cache miss.
+	var run [256]uint32
+	n, k := 0, 0
+	for i := range t.next {
+		s := t.at(i)
+		if s.key != 0 && expired(&s.val) {
+			run[k] = i
+			if k++; k == len(run) {
+				t.freeAll(run[:k])
+				k = 0
+			}
+			n++
+		}
+	}
+	t.freeAll(run[:k])
+	return n
+}
+
+// freeAll frees the given slots, in order, after loading their index entries' cache lines.
+func (t *Table[T]) freeAll(slots []uint32) {
+	var sum uint64
+	for _, i := range slots {
+		sum += uint64(t.index[t.home(scramble(t.at(i).key))])
+	}
+	t.touched += sum
+	for _, i := range slots {
+		s := t.at(i)
+		t.remove(s.key, i)
+		*s = slot[T]{}
+		t.free = append(t.free, i)
+	}
+}
+
+// Prefetch starts loading what looking up these hashes will read (their index entries, then
+// their slots) into the CPU cache, so that the misses of many lookups overlap instead of being
+// taken one at a time. It changes nothing; the lookups that follow may come in any order.
+func (t *Table[T]) Prefetch(hashes []uint64) {
+	if t.used == 0 {
+		return
+	}
+	index, mask, shift := t.index, len(t.index)-1, 32-t.bits
+	var sum uint64
+	for _, hash := range hashes {
+		sum += uint64(index[int(uint64(scramble(Key(hash)))>>shift)])
+	}
+	// The index entries are in the cache (or on their way): find each hash's first candidate and
+	// touch its slot.
+	chunks := *t.chunks.Load()
+	for _, hash := range hashes {
+		h := scramble(Key(hash))
+		for p := int(uint64(h) >> shift); ; p = (p + 1) & mask {
+			e := index[p]
+			if e == 0 {
+				break
+			}
+			if t.tagged(e, h) {
+				i := t.slotOf(e)
+				sum += chunks[i>>chunkBits][i&(1<<chunkBits-1)].key
+				break
+			}
+		}
+	}
+	t.touched += sum
+}

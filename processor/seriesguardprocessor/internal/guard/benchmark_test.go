@@ -1,0 +1,101 @@
+package guard
+
+import (
+	"math/rand/v2"
+	"testing"
+	"time"
+)
+
+// benchHash spreads benchmark series over 64 bits, as the processor's hashes are.
+func benchHash(i int) uint64 { return uint64(i)*0x9E3779B97F4A7C15 + 0x632BE59BD9B4E019 }
+
+// admitted returns a Guard with n series admitted, in the order of their numbers.
+func admitted(b *testing.B, n int) *Guard {
+	g := New(Limits{MaxSeries: n, Window: time.Hour}, epoch)
+	for i := range n {
+		if r := g.Admit(benchHash(i), 1, "m", "", 0); r != ReasonNone {
+			b.Fatalf("series %d refused: %s", i, r)
+		}
+	}
+	return g
+}
+
+// evictCaches walks a buffer larger than the last-level cache, so that the guard's state is no
+// longer cached: in the collector, decoding, translating and encoding evict it between batches.
+func evictCaches(buf []byte) {
+	for i := 0; i < len(buf); i += 64 {
+		buf[i]++
+	}
+}
+
+// BenchmarkSeen is the guard's part of the processor's hot path with 1M series admitted and the
+// CPU caches evicted between batches (outside the timer): batches of 8,192 points, in runs of
+// 256 whose state is prefetched before they are decided (as the processor does). in_order: the
+// batch repeats the admission order (a scrape's order); shuffled: any order. It reports ns/point.
+//
+//	go test -run '^$' -bench BenchmarkSeen -benchtime 200x ./processor/seriesguardprocessor/internal/guard/
+func BenchmarkSeen(b *testing.B) {
+	const series, points, run = 1_000_000, 8192, 256
+	g := admitted(b, series)
+	evict := make([]byte, 64<<20)
+	order := rand.New(rand.NewPCG(1, 2)).Perm(series)
+	for _, shape := range []string{"in_order", "shuffled"} {
+		b.Run(shape, func(b *testing.B) {
+			batch := make([]uint64, points)
+			i, total := 0, 0
+			for b.Loop() {
+				b.StopTimer()
+				first := (i * points) % (series - points)
+				for j := range batch {
+					n := first + j
+					if shape == "shuffled" {
+						n = order[n]
+					}
+					batch[j] = benchHash(n)
+				}
+				evictCaches(evict)
+				b.StartTimer()
+				for from := 0; from < points; from += run {
+					hashes := batch[from : from+run]
+					g.Prefetch(hashes)
+					for _, h := range hashes {
+						if state, _ := g.Seen(h, 1); state != Admitted {
+							b.Fatal("an admitted series was not found")
+						}
+					}
+				}
+				total += points
+				i++
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(total), "ns/point")
+		})
+	}
+}
+
+// BenchmarkSweep sweeps 1M admitted series of which a quarter expire, then admits them again
+// (outside the timer), so that every op sweeps the same state. It reports ns per series swept.
+func BenchmarkSweep(b *testing.B) {
+	const series = 1_000_000
+	g := admitted(b, series)
+	now := uint32(0)
+	b.ReportAllocs()
+	for b.Loop() {
+		b.StopTimer()
+		now += 2 * uint32(time.Hour/tick)
+		for i := range series {
+			if i%4 != 0 {
+				g.Seen(benchHash(i), now)
+			}
+		}
+		b.StartTimer()
+		if expired := g.Sweep(now + 1); expired != series/4 {
+			b.Fatalf("%d expired, want %d", expired, series/4)
+		}
+		b.StopTimer()
+		for i := 0; i < series; i += 4 {
+			g.Admit(benchHash(i), 1, "m", "", now)
+		}
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*series), "ns/series")
+}
