@@ -144,7 +144,7 @@ func (res *Results) Write(w io.Writer) {
 		fmt.Fprintf(w, "| %d | %.0f | %.2f | %s | %.0f B | %s | %.0f B | %s | %.0f | %.0f | %d |\n", r.Series, r.Rate, r.CPUPerMillion,
 			mb(r.Memory.PeakRSS), float64(r.Memory.PeakRSS)/float64(r.Series), mb(r.LiveHeap), float64(r.LiveHeap)/float64(r.Series),
 			mb(r.IdleRSS), telemetry(r, "otelcol_processor_series_guard_active_series", nil),
-			telemetry(r, "otelcol_exporter_ordered_rw_held_series", nil), r.Driver.HeldMax)
+			telemetry(r, "otelcol_exporter_ordered_rw_tracked_series", nil), r.Driver.HeldMax)
 	}
 	for _, s := range res.ScaleSkipped {
 		fmt.Fprintf(w, "| skipped | %s | | | | | | | | | |\n", s)
