@@ -148,12 +148,15 @@ func TestSameTagDifferentKeys(t *testing.T) {
 		require.True(t, ok)
 		require.Equal(t, k, *table.Slot(i))
 	}
-	i, _ := table.Lookup(NoSlot, keys[3])
-	table.Remove(i)
-	checkIndex(t, table)
+	// A run of 20 entries from one home: distances above what an entry keeps are read from keys.
+	for _, j := range []int{3, 0, 17} {
+		i, _ := table.Lookup(NoSlot, keys[j])
+		table.Remove(i)
+		checkIndex(t, table)
+	}
 	for j, k := range keys {
 		i, ok := table.Lookup(NoSlot, k)
-		require.Equal(t, j != 3, ok)
+		require.Equal(t, j != 3 && j != 0 && j != 17, ok)
 		if ok {
 			require.Equal(t, k, *table.Slot(i))
 		}
@@ -173,6 +176,16 @@ func checkIndex[T any](t *testing.T, table *Table[T]) {
 			key, _ := table.At(i)
 			require.True(t, table.tagged(e, scramble(key)), "slot %d's entry has the wrong tag", i)
 		}
+	}
+	mask := len(table.index) - 1
+	for p, e := range table.index {
+		if e == 0 {
+			continue
+		}
+		key, _ := table.At(table.slotOf(e))
+		dist := (p - table.home(scramble(key))) & mask
+		require.Equal(t, min(uint32(dist), table.distMax()), e>>table.bits&table.distMax(), "entry at %d", p)
+		require.Equal(t, dist, table.dist(e, p))
 	}
 	require.Len(t, indexed, table.Len())
 	require.LessOrEqual(t, 4*table.Len(), 3*len(table.index), "more than 3/4 full")

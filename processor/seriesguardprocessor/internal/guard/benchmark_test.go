@@ -1,6 +1,7 @@
 package guard
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"testing"
 	"time"
@@ -72,30 +73,42 @@ func BenchmarkSeen(b *testing.B) {
 	}
 }
 
-// BenchmarkSweep sweeps 1M admitted series of which a quarter expire, then admits them again
-// (outside the timer), so that every op sweeps the same state. It reports ns per series swept.
+// BenchmarkSweep sweeps 1M admitted series of which none or a quarter expire, then admits the
+// expired ones again (outside the timer), so that every op sweeps the same state. It reports ns
+// per series swept.
 func BenchmarkSweep(b *testing.B) {
 	const series = 1_000_000
-	g := admitted(b, series)
-	now := uint32(0)
-	b.ReportAllocs()
-	for b.Loop() {
-		b.StopTimer()
-		now += 2 * uint32(time.Hour/tick)
-		for i := range series {
-			if i%4 != 0 {
-				g.Seen(benchHash(i), now)
+	for _, every := range []int{0, 4} {
+		b.Run(fmt.Sprintf("expiring=%d%%", map[int]int{0: 0, 4: 25}[every]), func(b *testing.B) {
+			g := admitted(b, series)
+			expires := func(i int) bool { return every > 0 && i%every == 0 }
+			now := uint32(0)
+			b.ReportAllocs()
+			for b.Loop() {
+				b.StopTimer()
+				now += 2 * uint32(time.Hour/tick)
+				for i := range series {
+					if !expires(i) {
+						g.Seen(benchHash(i), now)
+					}
+				}
+				want := int64(0)
+				if every > 0 {
+					want = series / int64(every)
+				}
+				b.StartTimer()
+				if expired := g.Sweep(now + 1); expired != want {
+					b.Fatalf("%d expired, want %d", expired, want)
+				}
+				b.StopTimer()
+				for i := range series {
+					if expires(i) {
+						g.Admit(benchHash(i), 1, "m", "", now)
+					}
+				}
+				b.StartTimer()
 			}
-		}
-		b.StartTimer()
-		if expired := g.Sweep(now + 1); expired != series/4 {
-			b.Fatalf("%d expired, want %d", expired, series/4)
-		}
-		b.StopTimer()
-		for i := 0; i < series; i += 4 {
-			g.Admit(benchHash(i), 1, "m", "", now)
-		}
-		b.StartTimer()
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*series), "ns/series")
+		})
 	}
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*series), "ns/series")
 }
