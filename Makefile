@@ -80,7 +80,7 @@ e2e: build test-deps ## The gateway architecture on real parts: every scenario, 
 
 .PHONY: bench
 bench: build ## Benchmarks (~13 min, not in make test): components, then the built binary vs the stock pipeline
-	$(GO) test -run '^$$' -bench . -benchmem ./processor/seriesguardprocessor ./exporter/orderedrwexporter/internal/ordering ./exporter/orderedrwexporter/internal/wal ./extension/fleethealthextension
+	$(GO) test -run '^$$' -bench . -benchmem ./processor/seriesguardprocessor ./exporter/orderedrwexporter/internal/ordering ./exporter/orderedrwexporter/internal/wal ./extension/fleethealthextension ./internal/seriestable
 	$(GO) test -run '^$$' -bench BenchmarkMemory -benchmem ./exporter/orderedrwexporter
 	# Two rounds, each running the stock exporter and ordered_rw side by side at every size.
 	for round in 1 2; do $(GO) test -run '^$$' -bench BenchmarkThroughput -benchtime 150x -benchmem ./exporter/orderedrwexporter || exit 1; done
