@@ -433,13 +433,6 @@ func TestBindFailure(t *testing.T) {
 	require.NoError(t, ext.Shutdown(context.Background()))
 }
 
-func TestWantsHTML(t *testing.T) {
-	require.True(t, wantsHTML("text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"))
-	require.False(t, wantsHTML("application/json"))
-	require.False(t, wantsHTML("application/json, text/html"))
-	require.False(t, wantsHTML(""))
-}
-
 func TestFailedPushesAreCounted(t *testing.T) {
 	h := startExtension(t, func(c *Config) { c.Fleet.ReportTo = "http://" + freeAddr(t) })
 	require.NoError(t, h.ext.Ready())
