@@ -163,7 +163,7 @@ extensions:
   fleet_health:
     endpoint: 127.0.0.1:${env:FH_PORT}
     check_interval: 1s
-    recovery: 5s
+    recovery_duration: 5s
     fleet:
       id: solo
 receivers:
@@ -196,7 +196,7 @@ service:
 
 // TestE2EBackpressure: a destination that stops answering fills the exporter's small queue under
 // load; /readyz turns 503 naming the exporter within two check intervals while /livez stays
-// 200, and returns to 200 after `recovery` once the destination answers again.
+// 200, and returns to 200 after `recovery_duration` once the destination answers again.
 func TestE2EBackpressure(t *testing.T) {
 	backend := startBackend(t)
 	fhPort, otlpPort := fleettest.FreePort(t), fleettest.FreePort(t)
@@ -261,10 +261,10 @@ func TestE2EBackpressure(t *testing.T) {
 	require.InDelta(t, 0, m[`otelcol_extension_fleet_health_readiness{extension="fleet_health"}`], 0, metricKeys(m, "fleet_health"))
 	require.GreaterOrEqual(t, m[`otelcol_extension_fleet_health_utilization{extension="fleet_health",signal="queue"}`], 0.8, metricKeys(m, "fleet_health"))
 
-	// The backend answers again: ready after `recovery` (5s), not before, not much after.
+	// The backend answers again: ready after `recovery_duration` (5s), not before, not much after.
 	backend.Resume()
 	resumed := time.Now()
-	took = waitFor(t, c, base+"/readyz", 5*time.Second+3*checkInterval, "200 within recovery after the backend is back",
+	took = waitFor(t, c, base+"/readyz", 5*time.Second+3*checkInterval, "200 within recovery_duration after the backend is back",
 		func(p probe) bool { return p.Code == http.StatusOK })
 	t.Logf("/readyz back to 200 %s after the backend answered again", took.Round(10*time.Millisecond))
 	require.GreaterOrEqual(t, time.Since(resumed), 5*time.Second, "hysteresis: healthy for the whole recovery period first")
@@ -576,7 +576,7 @@ extensions:
   fleet_health:
     endpoint: 127.0.0.1:${env:FH_PORT}
     check_interval: 1s
-    recovery: 5s
+    recovery_duration: 5s
 receivers:
   otlp:
     protocols:

@@ -19,6 +19,7 @@ import (
 	fhhttp "github.com/otelcol-fleet/otelcol-fleet/extension/fleethealthextension/internal/http"
 	"github.com/otelcol-fleet/otelcol-fleet/extension/fleethealthextension/internal/metadata"
 	"github.com/otelcol-fleet/otelcol-fleet/extension/fleethealthextension/internal/signals"
+	"github.com/otelcol-fleet/otelcol-fleet/internal/hostname"
 )
 
 var (
@@ -72,7 +73,7 @@ func newFleetHealth(cfg *Config, set extension.Settings, now func() time.Time) (
 		logger:    set.Logger,
 		now:       now,
 		id:        memberID(cfg.Fleet.ID),
-		evaluator: health.NewEvaluator(cfg.Thresholds.health(), cfg.Recovery, now),
+		evaluator: health.NewEvaluator(cfg.Thresholds.health(), cfg.RecoveryDuration, now),
 		registry:  fleet.NewRegistry(cfg.Fleet.StaleAfter, cfg.Fleet.ForgetAfter, cfg.Fleet.MaxMembers, now),
 		client:    &http.Client{Timeout: timeout},
 		telemetryURL: func() string {
@@ -113,15 +114,13 @@ func newFleetHealth(cfg *Config, set extension.Settings, now func() time.Time) (
 	return fh, nil
 }
 
-// memberID is the configured id, else $HOSTNAME, else the host name.
+// memberID is fleet.id, else the name every component of the distribution gives the collector by
+// default ($HOSTNAME, else the host name).
 func memberID(configured string) string {
 	if configured != "" {
 		return configured
 	}
-	if h := os.Getenv("HOSTNAME"); h != "" {
-		return h
-	}
-	if h, err := os.Hostname(); err == nil {
+	if h, err := hostname.Get(); err == nil {
 		return h
 	}
 	return "unknown"
@@ -133,7 +132,7 @@ func (fh *fleetHealth) Start(ctx context.Context, host component.Host) error {
 		zap.String("endpoint", fh.cfg.NetAddr.Endpoint),
 		zap.Duration("check_interval", fh.cfg.CheckInterval),
 		zap.Any("thresholds", fh.cfg.Thresholds),
-		zap.Duration("recovery", fh.cfg.Recovery),
+		zap.Duration("recovery_duration", fh.cfg.RecoveryDuration),
 		zap.String("fleet_id", fh.id),
 		zap.String("report_to", fh.cfg.Fleet.ReportTo))
 	fh.evaluator.SetMemoryLimit(signals.ResolveMemoryLimit(nil, os.DirFS("/")))

@@ -208,7 +208,7 @@ func TestReadinessFollowsSignalsAndLivenessStaysCalm(t *testing.T) {
 	require.NotEmpty(t, st.Actions)
 	require.NotEmpty(t, st.Memory.LimitSource)
 
-	// Healthy again: not ready until `recovery` has passed on the clock.
+	// Healthy again: not ready until `recovery_duration` has passed on the clock.
 	h.source.Set(queueSnap(0), nil)
 	h.waitChecks(t, 2)
 	code, body = get(t, h.base+"/readyz")
@@ -456,4 +456,10 @@ func TestFailedPushesAreCounted(t *testing.T) {
 	}, 5*time.Second, 10*time.Millisecond)
 	code, _ := get(t, h.base+"/readyz")
 	require.Equal(t, http.StatusOK, code, "a gateway that cannot be reached says nothing about this collector's readiness")
+}
+
+func TestMemberIDDefaultsToTheCollectorName(t *testing.T) {
+	t.Setenv("HOSTNAME", "pod-7")
+	require.Equal(t, "pod-7", memberID(""), "internal/hostname: $HOSTNAME first")
+	require.Equal(t, "agent-1", memberID("agent-1"))
 }
