@@ -631,3 +631,34 @@ service:
 	t.Logf("/readyz back to 200 %s after Prometheus resumed", took.Round(10*time.Millisecond))
 	require.GreaterOrEqual(t, time.Since(resumed), 5*time.Second)
 }
+
+// TestE2EDeprecatedRecoveryKey: a config written before `recovery` became `recovery_duration`
+// still starts, with one warning naming the replacement, and the value is honoured.
+func TestE2EDeprecatedRecoveryKey(t *testing.T) {
+	fhPort, otlpPort := fleettest.FreePort(t), fleettest.FreePort(t)
+	c := fleettest.StartCollector(t, `
+extensions:
+  fleet_health:
+    endpoint: 127.0.0.1:${env:FH_PORT}
+    check_interval: 1s
+    recovery: 7s
+receivers:
+  otlp:
+    protocols:
+      http:
+        endpoint: 127.0.0.1:${env:OTLP_PORT}
+exporters:
+  debug:
+service:
+  extensions: [fleet_health]
+  pipelines:
+    metrics:
+      receivers: [otlp]
+      exporters: [debug]
+`, fmt.Sprintf("FH_PORT=%d", fhPort), fmt.Sprintf("OTLP_PORT=%d", otlpPort))
+	base := fmt.Sprintf("http://127.0.0.1:%d", fhPort)
+	waitFor(t, c, base+"/readyz", 10*time.Second, "ready", func(p probe) bool { return p.Code == http.StatusOK })
+	warning := `retired setting "extensions.fleet_health.recovery" rewritten to "extensions.fleet_health.recovery_duration"; put this in the config instead: recovery_duration: 7s`
+	require.Equal(t, 1, strings.Count(c.Logs(), warning), "one warning naming the replacement:\n%s", tail(c.Logs(), 3000))
+	require.Contains(t, c.Logs(), `"recovery_duration": "7s"`, "the old key's value is the one in effect")
+}
