@@ -17,8 +17,10 @@ type judgement struct {
 	measured bool
 	// utilization is the share shown in otelcol_extension_fleet_health_utilization.
 	utilization float64
-	// reason is set when the threshold is crossed.
-	reason *Reason
+	// crossed is true when the threshold is crossed; reason then says why and what to do. (A
+	// value, not a pointer: a pointer would cost an allocation per reason at every check.)
+	crossed bool
+	reason  Reason
 }
 
 // evaluate computes the signal part of a report from two consecutive readings (prev is nil at the
@@ -50,8 +52,8 @@ func evaluate(prev *signals.Snapshot, cur signals.Snapshot, th Thresholds, limit
 		if j.utilization > view.Utilization[signal] {
 			view.Utilization[signal] = j.utilization
 		}
-		if j.reason != nil {
-			reasons = append(reasons, *j.reason)
+		if j.crossed {
+			reasons = append(reasons, j.reason)
 		}
 	}
 
@@ -90,7 +92,7 @@ func judgeQueue(es *ExporterStatus, f signals.ExporterFigures, threshold float64
 	es.QueueUtilization = &u
 	j := judgement{measured: true, utilization: u}
 	if threshold > 0 && u >= threshold {
-		j.reason = &Reason{
+		j.crossed, j.reason = true, Reason{
 			Signal: SignalQueue, Component: "exporter/" + es.ID, Value: u, Threshold: threshold,
 			Message: fmt.Sprintf("exporter %s sending queue is %.0f%% full (%.0f of %.0f)", es.ID, 100*u, size, capacity),
 			Action:  fmt.Sprintf("Exporter %s cannot keep up with its destination: scale out (add collectors behind the load balancer) or give it more consumers, and check the destination's latency and errors.", es.ID),
@@ -112,7 +114,7 @@ func judgeSendFailures(es *ExporterStatus, prev, cur signals.ExporterFigures, in
 	j := judgement{measured: true, utilization: es.SendFailureRatio}
 	// A quiet interval is not a failure: at least one item must have failed.
 	if threshold > 0 && failed > 0 && es.SendFailureRatio >= threshold {
-		j.reason = &Reason{
+		j.crossed, j.reason = true, Reason{
 			Signal: SignalSendFailure, Component: "exporter/" + es.ID, Value: es.SendFailureRatio, Threshold: threshold,
 			Message: fmt.Sprintf("exporter %s failed %.0f%% of items in the last %s (%.0f failed to send, %.0f rejected by a full queue, %.0f sent)",
 				es.ID, 100*es.SendFailureRatio, interval(intervalSeconds), es.SendFailed, es.EnqueueFailed, es.Sent),
@@ -136,7 +138,7 @@ func judgeSendLag(es *ExporterStatus, f signals.ExporterFigures, thresholdSecond
 	j := judgement{measured: true, utilization: lag / thresholdSeconds}
 	if lag >= thresholdSeconds {
 		behind := seconds(lag)
-		j.reason = &Reason{
+		j.crossed, j.reason = true, Reason{
 			Signal: SignalSendLag, Component: "exporter/" + es.ID, Value: lag, Threshold: thresholdSeconds,
 			Message: fmt.Sprintf("exporter %s is %s behind: its destination is not keeping up or not answering (the oldest sample due is not delivered after %s)", es.ID, behind, behind),
 			Action:  fmt.Sprintf("Check the destination of exporter %s: is it up and answering within `timeout` (timeouts, 5xx and 429 in the collector's logs, the workspace's ingestion quotas)? Data is kept and retried meanwhile, up to `retry_on_failure::max_elapsed_time`; if the destination is up but slow, scale out or raise `remote_write_queue::num_consumers`.", es.ID),
@@ -155,7 +157,7 @@ func judgeRefusals(rs *ReceiverStatus, prev, cur signals.ReceiverFigures, interv
 	}
 	j := judgement{measured: true, utilization: rs.RefusedRatio}
 	if threshold > 0 && rs.Refused > 0 && rs.RefusedRatio >= threshold {
-		j.reason = &Reason{
+		j.crossed, j.reason = true, Reason{
 			Signal: SignalRefused, Component: "receiver/" + rs.ID, Value: rs.RefusedRatio, Threshold: threshold,
 			Message: fmt.Sprintf("receiver %s refused %.1f%% of incoming items in the last %s (%.0f of %.0f)",
 				rs.ID, 100*rs.RefusedRatio, interval(intervalSeconds), rs.Refused, rs.Accepted+rs.Refused),
@@ -185,7 +187,7 @@ func judgeMemory(ms *MemoryStatus, prev *signals.Snapshot, cur signals.Snapshot,
 	ms.Utilization = &u
 	j := judgement{measured: true, utilization: u}
 	if threshold > 0 && u >= threshold {
-		j.reason = &Reason{
+		j.crossed, j.reason = true, Reason{
 			Signal: SignalMemory, Value: u, Threshold: threshold,
 			Message: fmt.Sprintf("resident memory is %.0f%% of the %s limit (%.0f MiB of %.0f MiB)",
 				100*u, limit.Source, cur.MemoryRSS/(1<<20), float64(limit.Bytes)/(1<<20)),

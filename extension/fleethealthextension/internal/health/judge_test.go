@@ -24,10 +24,10 @@ func TestJudgeQueue(t *testing.T) {
 	require.InDelta(t, 0.7, *es.QueueUtilization, 1e-12)
 
 	j = judgeQueue(&es, signals.ExporterFigures{HasQueue: true, QueueSize: 8, QueueCapacity: 10}, 0.8)
-	require.NotNil(t, j.reason, "the threshold itself trips")
+	require.True(t, j.crossed, "the threshold itself trips")
 	require.Equal(t, Reason{Signal: SignalQueue, Component: "exporter/otlp_http/a", Value: 0.8, Threshold: 0.8,
 		Message: "exporter otlp_http/a sending queue is 80% full (8 of 10)",
-		Action:  "Exporter otlp_http/a cannot keep up with its destination: scale out (add collectors behind the load balancer) or give it more consumers, and check the destination's latency and errors."}, *j.reason)
+		Action:  "Exporter otlp_http/a cannot keep up with its destination: scale out (add collectors behind the load balancer) or give it more consumers, and check the destination's latency and errors."}, j.reason)
 
 	j = judgeQueue(&es, signals.ExporterFigures{HasQueue: true, QueueSize: 10, QueueCapacity: 10}, 0)
 	require.Equal(t, judgement{measured: true, utilization: 1}, j, "0 disables the threshold, not the figure")
@@ -45,13 +45,13 @@ func TestJudgeSendFailures(t *testing.T) {
 	require.InDelta(t, 5, es.SendFailed, 0)
 	require.InDelta(t, 5, es.EnqueueFailed, 0)
 	require.InDelta(t, 0.1, j.utilization, 1e-12)
-	require.NotNil(t, j.reason)
+	require.True(t, j.crossed)
 	require.Equal(t, "exporter prw failed 10% of items in the last 5s (5 failed to send, 5 rejected by a full queue, 90 sent)", j.reason.Message)
 
 	es = ExporterStatus{ID: "prw"}
 	j = judgeSendFailures(&es, signals.ExporterFigures{Sent: 1000, SendFailed: 50}, signals.ExporterFigures{Sent: 40, SendFailed: 0}, 5, 0.05)
 	require.InDelta(t, 40, es.Sent, 0, "a counter that went down counts from zero")
-	require.Nil(t, j.reason)
+	require.False(t, j.crossed)
 }
 
 func TestJudgeSendLag(t *testing.T) {
@@ -66,7 +66,7 @@ func TestJudgeSendLag(t *testing.T) {
 	require.Equal(t, judgement{measured: true, utilization: 0.5}, j, "a share of the threshold")
 
 	j = judgeSendLag(&es, signals.ExporterFigures{HasSendLag: true, SendLag: 15}, 15)
-	require.NotNil(t, j.reason)
+	require.True(t, j.crossed)
 	require.Equal(t, "exporter ordered_rw is 15s behind: its destination is not keeping up or not answering (the oldest sample due is not delivered after 15s)", j.reason.Message)
 }
 
@@ -74,16 +74,16 @@ func TestJudgeRefusals(t *testing.T) {
 	rs := ReceiverStatus{ID: "otlp"}
 	j := judgeRefusals(&rs, signals.ReceiverFigures{Accepted: 100}, signals.ReceiverFigures{Accepted: 1090, Refused: 10}, 2, 0.01)
 	require.InDelta(t, 0.01, j.utilization, 1e-12)
-	require.NotNil(t, j.reason)
+	require.True(t, j.crossed)
 	require.Equal(t, "receiver otlp refused 1.0% of incoming items in the last 2s (10 of 1000)", j.reason.Message)
 
 	rs = ReceiverStatus{ID: "otlp"}
 	j = judgeRefusals(&rs, signals.ReceiverFigures{}, signals.ReceiverFigures{Accepted: 1000, Refused: 9}, 2, 0.01)
-	require.Nil(t, j.reason, "under the threshold")
+	require.False(t, j.crossed, "under the threshold")
 	require.True(t, j.measured)
 
 	j = judgeRefusals(&rs, signals.ReceiverFigures{}, signals.ReceiverFigures{Refused: 5}, 2, 0)
-	require.Nil(t, j.reason, "0 disables it")
+	require.False(t, j.crossed, "0 disables it")
 	require.InDelta(t, 1, j.utilization, 0)
 }
 
@@ -100,7 +100,7 @@ func TestJudgeMemory(t *testing.T) {
 	require.InDelta(t, 0.95, j.utilization, 1e-12)
 	require.InDelta(t, 20, ms.LimiterRefused, 0, "memory_limiter's refusals over the interval")
 	require.Equal(t, "memory_limiter limit_mib=1000", ms.LimitDetail)
-	require.NotNil(t, j.reason)
+	require.True(t, j.crossed)
 	require.Equal(t, "resident memory is 95% of the memory_limiter limit (950 MiB of 1000 MiB)", j.reason.Message)
 	require.Empty(t, j.reason.Component, "memory is the process's")
 
