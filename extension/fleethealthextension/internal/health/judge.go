@@ -46,11 +46,11 @@ func evaluate(prev *signals.Snapshot, cur signals.Snapshot, th Thresholds, limit
 		if !j.measured {
 			return
 		}
-		if _, ok := view.Utilization[signal]; !ok {
-			view.Utilization[signal] = 0
-		}
-		if j.utilization > view.Utilization[signal] {
+		// The worst value of each signal, never below 0.
+		if worst, seen := view.Utilization[signal]; j.utilization > worst {
 			view.Utilization[signal] = j.utilization
+		} else if !seen {
+			view.Utilization[signal] = 0
 		}
 		if j.crossed {
 			reasons = append(reasons, j.reason)
