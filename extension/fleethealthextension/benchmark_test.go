@@ -65,7 +65,7 @@ func BenchmarkReadyz(b *testing.B) {
 		b.Fatal(err)
 	}
 	fh.evaluator.PipelinesReady()
-	h := fh.handler()
+	h := fh.server.Handler()
 	req := httptest.NewRequest(http.MethodGet, "/readyz", http.NoBody)
 	b.ReportAllocs()
 	for b.Loop() {
@@ -89,7 +89,7 @@ func BenchmarkFleetView(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	h := fh.handler()
+	h := fh.server.Handler()
 	req := httptest.NewRequest(http.MethodGet, "/fleet", http.NoBody)
 	b.ReportAllocs()
 	for b.Loop() {

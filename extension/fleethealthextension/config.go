@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"go.opentelemetry.io/collector/config/confighttp"
+	"go.opentelemetry.io/collector/confmap"
 
 	"github.com/otelcol-fleet/otelcol-fleet/extension/fleethealthextension/internal/fleet"
 	"github.com/otelcol-fleet/otelcol-fleet/extension/fleethealthextension/internal/health"
@@ -29,9 +30,11 @@ type Config struct {
 	// Thresholds cross which /readyz answers 503. Zero disables a threshold.
 	Thresholds ThresholdsConfig `mapstructure:"thresholds"`
 
-	// Recovery is how long the collector must be healthy before /readyz answers 200 again after
-	// a problem, so readiness does not flap. Zero: ready as soon as the problem clears.
-	Recovery time.Duration `mapstructure:"recovery"`
+	// RecoveryDuration is how long the collector must be healthy before /readyz answers 200
+	// again after a problem, so readiness does not flap (healthcheckv2's word for it). Zero:
+	// ready as soon as the problem clears. Formerly `recovery` (rewritten by the adotcompat
+	// converter, with a warning).
+	RecoveryDuration time.Duration `mapstructure:"recovery_duration"`
 
 	// Fleet configures reporting to, and receiving reports from, other collectors.
 	Fleet FleetConfig `mapstructure:"fleet"`
@@ -72,7 +75,8 @@ type FleetConfig struct {
 	// ReportTo is the fleet_health address of the collector this one reports to
 	// (e.g. http://gateway:13133; /fleet is added when the URL has no path). Empty: no reports.
 	ReportTo string `mapstructure:"report_to"`
-	// ID names this collector in the fleet. Empty: the HOSTNAME variable, else the host name.
+	// ID names this collector in the fleet. Empty: the HOSTNAME variable, else the host name
+	// (the distribution's one default collector name, internal/hostname).
 	ID string `mapstructure:"id"`
 	// Role is shown next to the id (e.g. agent, gateway).
 	Role string `mapstructure:"role"`
@@ -86,10 +90,15 @@ type FleetConfig struct {
 }
 
 var (
-	errNoEndpoint = errors.New("`endpoint` must not be empty")
+	_ confmap.Validator = (*Config)(nil)
+	_ confmap.Validator = (*ThresholdsConfig)(nil)
+	_ confmap.Validator = (*FleetConfig)(nil)
 )
 
-// Validate checks the configuration; errors name the key and the value found.
+var errNoEndpoint = errors.New("`endpoint` must not be empty")
+
+// Validate checks the root's own keys; the collector validates the nested sections with their
+// own Validate. Errors name the full key and the value found.
 func (cfg *Config) Validate() error {
 	var errs []error
 	if cfg.NetAddr.Endpoint == "" {
@@ -98,40 +107,56 @@ func (cfg *Config) Validate() error {
 	if cfg.CheckInterval <= 0 {
 		errs = append(errs, fmt.Errorf("`check_interval` must be positive, found %s", cfg.CheckInterval))
 	}
-	if cfg.Recovery < 0 {
-		errs = append(errs, fmt.Errorf("`recovery` must not be negative, found %s", cfg.Recovery))
+	if cfg.RecoveryDuration < 0 {
+		errs = append(errs, fmt.Errorf("`recovery_duration` must not be negative, found %s", cfg.RecoveryDuration))
 	}
 	if cfg.TelemetryEndpoint != "" {
 		if u, err := url.Parse(cfg.TelemetryEndpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			errs = append(errs, fmt.Errorf("`telemetry_endpoint` must be an http(s) URL, found %q", cfg.TelemetryEndpoint))
 		}
 	}
-	for key, v := range map[string]float64{
-		"queue_utilization":  cfg.Thresholds.QueueUtilization,
-		"memory_utilization": cfg.Thresholds.MemoryUtilization,
-		"refused_ratio":      cfg.Thresholds.RefusedRatio,
-		"send_failure_ratio": cfg.Thresholds.SendFailureRatio,
+	return errors.Join(errs...)
+}
+
+// Validate checks each threshold: shares between 0 and 1, a delay not negative; 0 disables any.
+func (th *ThresholdsConfig) Validate() error {
+	var errs []error
+	for _, share := range []struct {
+		key   string
+		value float64
+	}{
+		{"queue_utilization", th.QueueUtilization},
+		{"memory_utilization", th.MemoryUtilization},
+		{"refused_ratio", th.RefusedRatio},
+		{"send_failure_ratio", th.SendFailureRatio},
 	} {
-		if v < 0 || v > 1 {
-			errs = append(errs, fmt.Errorf("`thresholds.%s` must be between 0 and 1 (0 disables it), found %g", key, v))
+		// Written so that NaN is refused too.
+		if !(share.value >= 0 && share.value <= 1) {
+			errs = append(errs, fmt.Errorf("`thresholds.%s` must be between 0 and 1 (0 disables it), found %g", share.key, share.value))
 		}
 	}
-	if cfg.Thresholds.SendLag < 0 {
-		errs = append(errs, fmt.Errorf("`thresholds.send_lag` must not be negative (0 disables it), found %s", cfg.Thresholds.SendLag))
+	if th.SendLag < 0 {
+		errs = append(errs, fmt.Errorf("`thresholds.send_lag` must not be negative (0 disables it), found %s", th.SendLag))
 	}
-	if cfg.Fleet.ReportTo != "" {
-		if _, err := fleet.ReportURL(cfg.Fleet.ReportTo); err != nil {
-			errs = append(errs, fmt.Errorf("`fleet.report_to` must be an http(s) URL, found %q: %w", cfg.Fleet.ReportTo, err))
+	return errors.Join(errs...)
+}
+
+// Validate checks the fleet settings.
+func (fc *FleetConfig) Validate() error {
+	var errs []error
+	if fc.ReportTo != "" {
+		if _, err := fleet.ReportURL(fc.ReportTo); err != nil {
+			errs = append(errs, fmt.Errorf("`fleet.report_to` must be an http(s) URL, found %q: %w", fc.ReportTo, err))
 		}
 	}
-	if cfg.Fleet.StaleAfter <= 0 {
-		errs = append(errs, fmt.Errorf("`fleet.stale_after` must be positive, found %s", cfg.Fleet.StaleAfter))
+	if fc.StaleAfter <= 0 {
+		errs = append(errs, fmt.Errorf("`fleet.stale_after` must be positive, found %s", fc.StaleAfter))
 	}
-	if cfg.Fleet.ForgetAfter < cfg.Fleet.StaleAfter {
-		errs = append(errs, fmt.Errorf("`fleet.forget_after` must be at least `fleet.stale_after` (%s), found %s", cfg.Fleet.StaleAfter, cfg.Fleet.ForgetAfter))
+	if fc.ForgetAfter < fc.StaleAfter {
+		errs = append(errs, fmt.Errorf("`fleet.forget_after` must be at least `fleet.stale_after` (%s), found %s", fc.StaleAfter, fc.ForgetAfter))
 	}
-	if cfg.Fleet.MaxMembers <= 0 {
-		errs = append(errs, fmt.Errorf("`fleet.max_members` must be positive, found %d", cfg.Fleet.MaxMembers))
+	if fc.MaxMembers <= 0 {
+		errs = append(errs, fmt.Errorf("`fleet.max_members` must be positive, found %d", fc.MaxMembers))
 	}
 	return errors.Join(errs...)
 }

@@ -1,7 +1,9 @@
 package fleethealthextension
 
 import (
+	"math"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -23,7 +25,7 @@ func TestUnmarshalDefaultConfig(t *testing.T) {
 	require.Equal(t, 5*time.Second, c.CheckInterval)
 	require.Empty(t, c.TelemetryEndpoint, "derived from service.telemetry at start")
 	require.Equal(t, ThresholdsConfig{QueueUtilization: 0.8, MemoryUtilization: 0.9, RefusedRatio: 0.01, SendFailureRatio: 0.05, SendLag: 15 * time.Second}, c.Thresholds)
-	require.Equal(t, 30*time.Second, c.Recovery)
+	require.Equal(t, 30*time.Second, c.RecoveryDuration)
 	require.Equal(t, 30*time.Second, c.Fleet.StaleAfter)
 	require.Empty(t, c.Fleet.ReportTo)
 }
@@ -48,36 +50,62 @@ func TestLoadConfig(t *testing.T) {
 	want.CheckInterval = 2 * time.Second
 	want.TelemetryEndpoint = "http://127.0.0.1:9999/metrics"
 	want.Thresholds = ThresholdsConfig{QueueUtilization: 0.5, MemoryUtilization: 0.75, RefusedRatio: 0, SendFailureRatio: 0.2, SendLag: 0}
-	want.Recovery = time.Minute
+	want.RecoveryDuration = time.Minute
 	want.Fleet = FleetConfig{ReportTo: "http://gateway:13133", ID: "agent-7", Role: "agent", StaleAfter: 15 * time.Second, ForgetAfter: 10 * time.Minute, MaxMembers: 50}
 	require.Equal(t, want, cfg)
 }
 
+// TestValidate has one case per rule, each with the whole message the collector prints: the
+// nested sections validate themselves, and the collector prefixes the section's path.
 func TestValidate(t *testing.T) {
 	tests := []struct {
 		name   string
 		mutate func(*Config)
 		want   string
 	}{
-		{"no endpoint", func(c *Config) { c.NetAddr.Endpoint = "" }, "`endpoint` must not be empty"},
+		{"endpoint", func(c *Config) { c.NetAddr.Endpoint = "" }, "`endpoint` must not be empty"},
 		{"check_interval", func(c *Config) { c.CheckInterval = 0 }, "`check_interval` must be positive, found 0s"},
-		{"recovery", func(c *Config) { c.Recovery = -time.Second }, "`recovery` must not be negative, found -1s"},
+		{"recovery_duration", func(c *Config) { c.RecoveryDuration = -time.Second }, "`recovery_duration` must not be negative, found -1s"},
 		{"telemetry_endpoint", func(c *Config) { c.TelemetryEndpoint = "localhost:8888" }, "`telemetry_endpoint` must be an http(s) URL, found \"localhost:8888\""},
-		{"queue_utilization", func(c *Config) { c.Thresholds.QueueUtilization = 1.5 }, "`thresholds.queue_utilization` must be between 0 and 1 (0 disables it), found 1.5"},
-		{"memory_utilization", func(c *Config) { c.Thresholds.MemoryUtilization = -0.1 }, "`thresholds.memory_utilization` must be between 0 and 1 (0 disables it), found -0.1"},
-		{"refused_ratio", func(c *Config) { c.Thresholds.RefusedRatio = 2 }, "`thresholds.refused_ratio` must be between 0 and 1 (0 disables it), found 2"},
-		{"send_failure_ratio", func(c *Config) { c.Thresholds.SendFailureRatio = 7 }, "`thresholds.send_failure_ratio` must be between 0 and 1 (0 disables it), found 7"},
-		{"send_lag", func(c *Config) { c.Thresholds.SendLag = -time.Second }, "`thresholds.send_lag` must not be negative (0 disables it), found -1s"},
-		{"report_to", func(c *Config) { c.Fleet.ReportTo = "gateway:13133" }, "`fleet.report_to` must be an http(s) URL, found \"gateway:13133\""},
-		{"stale_after", func(c *Config) { c.Fleet.StaleAfter = 0 }, "`fleet.stale_after` must be positive, found 0s"},
-		{"forget_after", func(c *Config) { c.Fleet.ForgetAfter = time.Second }, "`fleet.forget_after` must be at least `fleet.stale_after` (30s), found 1s"},
-		{"max_members", func(c *Config) { c.Fleet.MaxMembers = 0 }, "`fleet.max_members` must be positive, found 0"},
+		{"queue_utilization", func(c *Config) { c.Thresholds.QueueUtilization = 1.5 }, "thresholds: `thresholds.queue_utilization` must be between 0 and 1 (0 disables it), found 1.5"},
+		{"memory_utilization", func(c *Config) { c.Thresholds.MemoryUtilization = -0.1 }, "thresholds: `thresholds.memory_utilization` must be between 0 and 1 (0 disables it), found -0.1"},
+		{"refused_ratio", func(c *Config) { c.Thresholds.RefusedRatio = 2 }, "thresholds: `thresholds.refused_ratio` must be between 0 and 1 (0 disables it), found 2"},
+		{"send_failure_ratio", func(c *Config) { c.Thresholds.SendFailureRatio = math.NaN() }, "thresholds: `thresholds.send_failure_ratio` must be between 0 and 1 (0 disables it), found NaN"},
+		{"send_lag", func(c *Config) { c.Thresholds.SendLag = -time.Second }, "thresholds: `thresholds.send_lag` must not be negative (0 disables it), found -1s"},
+		{"report_to", func(c *Config) { c.Fleet.ReportTo = "gateway:13133" }, "fleet: `fleet.report_to` must be an http(s) URL, found \"gateway:13133\": scheme must be http or https, found \"gateway\""},
+		{"stale_after", func(c *Config) { c.Fleet.StaleAfter = 0; c.Fleet.ForgetAfter = 0 }, "fleet: `fleet.stale_after` must be positive, found 0s"},
+		{"forget_after", func(c *Config) { c.Fleet.ForgetAfter = time.Second }, "fleet: `fleet.forget_after` must be at least `fleet.stale_after` (30s), found 1s"},
+		{"max_members", func(c *Config) { c.Fleet.MaxMembers = 0 }, "fleet: `fleet.max_members` must be positive, found 0"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := createDefaultConfig().(*Config)
 			tt.mutate(cfg)
-			require.ErrorContains(t, cfg.Validate(), tt.want)
+			require.EqualError(t, confmap.Validate(cfg), tt.want)
 		})
 	}
+}
+
+// TestValidateReportsEveryError: one bad key does not hide another.
+func TestValidateReportsEveryError(t *testing.T) {
+	cfg := createDefaultConfig().(*Config)
+	cfg.CheckInterval = 0
+	cfg.Thresholds.QueueUtilization = 2
+	cfg.Thresholds.RefusedRatio = -1
+	cfg.Fleet.MaxMembers = -3
+	require.EqualError(t, confmap.Validate(cfg), strings.Join([]string{
+		"`check_interval` must be positive, found 0s",
+		"thresholds: `thresholds.queue_utilization` must be between 0 and 1 (0 disables it), found 2",
+		// The collector prefixes a section's joined errors once.
+		"`thresholds.refused_ratio` must be between 0 and 1 (0 disables it), found -1",
+		"fleet: `fleet.max_members` must be positive, found -3",
+	}, "\n"))
+}
+
+// TestRecoveryIsGone: the old key is the converter's business; the component itself refuses it,
+// so a config that skips the converter fails loudly instead of silently ignoring it.
+func TestRecoveryIsGone(t *testing.T) {
+	cfg := createDefaultConfig()
+	err := confmap.NewFromStringMap(map[string]any{"recovery": "5s"}).Unmarshal(&cfg)
+	require.ErrorContains(t, err, "has invalid keys: recovery")
 }

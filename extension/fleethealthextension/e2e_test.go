@@ -163,7 +163,7 @@ extensions:
   fleet_health:
     endpoint: 127.0.0.1:${env:FH_PORT}
     check_interval: 1s
-    recovery: 5s
+    recovery_duration: 5s
     fleet:
       id: solo
 receivers:
@@ -196,7 +196,7 @@ service:
 
 // TestE2EBackpressure: a destination that stops answering fills the exporter's small queue under
 // load; /readyz turns 503 naming the exporter within two check intervals while /livez stays
-// 200, and returns to 200 after `recovery` once the destination answers again.
+// 200, and returns to 200 after `recovery_duration` once the destination answers again.
 func TestE2EBackpressure(t *testing.T) {
 	backend := startBackend(t)
 	fhPort, otlpPort := fleettest.FreePort(t), fleettest.FreePort(t)
@@ -261,10 +261,10 @@ func TestE2EBackpressure(t *testing.T) {
 	require.InDelta(t, 0, m[`otelcol_extension_fleet_health_readiness{extension="fleet_health"}`], 0, metricKeys(m, "fleet_health"))
 	require.GreaterOrEqual(t, m[`otelcol_extension_fleet_health_utilization{extension="fleet_health",signal="queue"}`], 0.8, metricKeys(m, "fleet_health"))
 
-	// The backend answers again: ready after `recovery` (5s), not before, not much after.
+	// The backend answers again: ready after `recovery_duration` (5s), not before, not much after.
 	backend.Resume()
 	resumed := time.Now()
-	took = waitFor(t, c, base+"/readyz", 5*time.Second+3*checkInterval, "200 within recovery after the backend is back",
+	took = waitFor(t, c, base+"/readyz", 5*time.Second+3*checkInterval, "200 within recovery_duration after the backend is back",
 		func(p probe) bool { return p.Code == http.StatusOK })
 	t.Logf("/readyz back to 200 %s after the backend answered again", took.Round(10*time.Millisecond))
 	require.GreaterOrEqual(t, time.Since(resumed), 5*time.Second, "hysteresis: healthy for the whole recovery period first")
@@ -576,7 +576,7 @@ extensions:
   fleet_health:
     endpoint: 127.0.0.1:${env:FH_PORT}
     check_interval: 1s
-    recovery: 5s
+    recovery_duration: 5s
 receivers:
   otlp:
     protocols:
@@ -630,4 +630,36 @@ service:
 		func(p probe) bool { return p.Code == http.StatusOK })
 	t.Logf("/readyz back to 200 %s after Prometheus resumed", took.Round(10*time.Millisecond))
 	require.GreaterOrEqual(t, time.Since(resumed), 5*time.Second)
+}
+
+// TestE2EDeprecatedRecoveryKey: a config written before `recovery` became `recovery_duration`
+// still starts, with one warning naming the replacement, and the value is honoured.
+func TestE2EDeprecatedRecoveryKey(t *testing.T) {
+	fhPort, otlpPort := fleettest.FreePort(t), fleettest.FreePort(t)
+	c := fleettest.StartCollector(t, `
+extensions:
+  fleet_health:
+    endpoint: 127.0.0.1:${env:FH_PORT}
+    check_interval: 1s
+    recovery: 7s
+receivers:
+  otlp:
+    protocols:
+      http:
+        endpoint: 127.0.0.1:${env:OTLP_PORT}
+exporters:
+  debug:
+service:
+  extensions: [fleet_health]
+  pipelines:
+    metrics:
+      receivers: [otlp]
+      exporters: [debug]
+`, fmt.Sprintf("FH_PORT=%d", fhPort), fmt.Sprintf("OTLP_PORT=%d", otlpPort))
+	base := fmt.Sprintf("http://127.0.0.1:%d", fhPort)
+	waitFor(t, c, base+"/readyz", 10*time.Second, "ready", func(p probe) bool { return p.Code == http.StatusOK })
+	warning := `retired setting "extensions.fleet_health.recovery" rewritten to "extensions.fleet_health.recovery_duration"; put this in the config instead: recovery_duration: 7s`
+	require.Equal(t, 1, strings.Count(c.Logs(), warning), "one warning naming the replacement:\n%s", tail(c.Logs(), 3000))
+	// The start log names the setting in effect (zap writes durations in seconds).
+	require.Regexp(t, `"recovery_duration": 7[,}]`, c.Logs(), "the old key's value is the one in effect")
 }

@@ -2,12 +2,8 @@ package fleethealthextension
 
 import (
 	"context"
-	"errors"
-	"fmt"
-	"net"
 	"net/http"
 	"os"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -20,8 +16,10 @@ import (
 
 	"github.com/otelcol-fleet/otelcol-fleet/extension/fleethealthextension/internal/fleet"
 	"github.com/otelcol-fleet/otelcol-fleet/extension/fleethealthextension/internal/health"
+	fhhttp "github.com/otelcol-fleet/otelcol-fleet/extension/fleethealthextension/internal/http"
 	"github.com/otelcol-fleet/otelcol-fleet/extension/fleethealthextension/internal/metadata"
 	"github.com/otelcol-fleet/otelcol-fleet/extension/fleethealthextension/internal/signals"
+	"github.com/otelcol-fleet/otelcol-fleet/internal/hostname"
 )
 
 var (
@@ -46,15 +44,13 @@ type fleetHealth struct {
 	telemetry *fleetTelemetry
 	pusher    *fleet.Pusher
 	client    *http.Client
+	server    *fhhttp.Server
 
 	// source, when set (tests), replaces the scrape of the collector's telemetry.
 	source signals.Source
 
 	mu           sync.Mutex
 	telemetryURL string
-	server       *http.Server
-	serveDone    chan struct{}
-	started      time.Time
 	lastReady    bool
 	lastReadErr  bool
 	lastPushErr  bool
@@ -77,7 +73,7 @@ func newFleetHealth(cfg *Config, set extension.Settings, now func() time.Time) (
 		logger:    set.Logger,
 		now:       now,
 		id:        memberID(cfg.Fleet.ID),
-		evaluator: health.NewEvaluator(cfg.Thresholds.health(), cfg.Recovery, now),
+		evaluator: health.NewEvaluator(cfg.Thresholds.health(), cfg.RecoveryDuration, now),
 		registry:  fleet.NewRegistry(cfg.Fleet.StaleAfter, cfg.Fleet.ForgetAfter, cfg.Fleet.MaxMembers, now),
 		client:    &http.Client{Timeout: timeout},
 		telemetryURL: func() string {
@@ -105,18 +101,26 @@ func newFleetHealth(cfg *Config, set extension.Settings, now func() time.Time) (
 		tb.Shutdown()
 		return nil, err
 	}
+	fh.server = fhhttp.NewServer(cfg.ServerConfig, set.TelemetrySettings, fhhttp.Settings{
+		Report:            fh.evaluator.Report,
+		Self:              fh.selfReport,
+		TelemetryEndpoint: fh.telemetryEndpoint,
+		ReportTo:          cfg.Fleet.ReportTo,
+		Registry:          fh.registry,
+		StaleAfter:        cfg.Fleet.StaleAfter,
+		ReportDropped:     fh.telemetry.reportDropped,
+		Now:               now,
+	})
 	return fh, nil
 }
 
-// memberID is the configured id, else $HOSTNAME, else the host name.
+// memberID is fleet.id, else the name every component of the distribution gives the collector by
+// default ($HOSTNAME, else the host name).
 func memberID(configured string) string {
 	if configured != "" {
 		return configured
 	}
-	if h := os.Getenv("HOSTNAME"); h != "" {
-		return h
-	}
-	if h, err := os.Hostname(); err == nil {
+	if h, err := hostname.Get(); err == nil {
 		return h
 	}
 	return "unknown"
@@ -128,29 +132,14 @@ func (fh *fleetHealth) Start(ctx context.Context, host component.Host) error {
 		zap.String("endpoint", fh.cfg.NetAddr.Endpoint),
 		zap.Duration("check_interval", fh.cfg.CheckInterval),
 		zap.Any("thresholds", fh.cfg.Thresholds),
-		zap.Duration("recovery", fh.cfg.Recovery),
+		zap.Duration("recovery_duration", fh.cfg.RecoveryDuration),
 		zap.String("fleet_id", fh.id),
 		zap.String("report_to", fh.cfg.Fleet.ReportTo))
 	fh.evaluator.SetMemoryLimit(signals.ResolveMemoryLimit(nil, os.DirFS("/")))
 
-	srv, err := fh.cfg.ToServer(ctx, host.GetExtensions(), fh.set.TelemetrySettings, fh.handler())
-	if err != nil {
+	if err := fh.server.Start(ctx, host); err != nil {
 		return err
 	}
-	ln, err := fh.cfg.ToListener(ctx)
-	if err != nil {
-		return fmt.Errorf("fleet_health: failed to bind to address %s: %w", fh.cfg.NetAddr.Endpoint, err)
-	}
-	done := make(chan struct{})
-	fh.mu.Lock()
-	fh.server, fh.serveDone, fh.started = srv, done, fh.now()
-	fh.mu.Unlock()
-	go func() {
-		defer close(done)
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			componentstatus.ReportStatus(host, componentstatus.NewPermanentErrorEvent(err))
-		}
-	}()
 
 	fh.loopDone.Add(1)
 	go fh.loop()
@@ -202,7 +191,7 @@ func (fh *fleetHealth) check() {
 	if fh.pusher != nil {
 		perr := fh.pusher.Push(ctx, fh.selfReport(report))
 		if perr != nil {
-			fh.telemetry.reportDropped(ctx, reasonPushFailed)
+			fh.telemetry.reportDropped(ctx, fleet.ReasonPushFailed)
 		}
 		fh.mu.Lock()
 		changed := (perr != nil) != fh.lastPushErr
@@ -221,11 +210,15 @@ func (fh *fleetHealth) read(ctx context.Context) (signals.Snapshot, error) {
 	if fh.source != nil {
 		return fh.source.Read(ctx)
 	}
-	fh.mu.Lock()
-	u := fh.telemetryURL
-	fh.mu.Unlock()
-	s := &signals.PrometheusScraper{URL: u, Client: fh.client, Now: fh.now}
+	s := &signals.PrometheusScraper{URL: fh.telemetryEndpoint(), Client: fh.client, Now: fh.now}
 	return s.Read(ctx)
+}
+
+// telemetryEndpoint is where the collector's own telemetry is read from now.
+func (fh *fleetHealth) telemetryEndpoint() string {
+	fh.mu.Lock()
+	defer fh.mu.Unlock()
+	return fh.telemetryURL
 }
 
 // logTransitions logs readiness and telemetry-read changes once, at Warn when things go wrong.
@@ -275,18 +268,7 @@ func (fh *fleetHealth) Shutdown(ctx context.Context) error {
 		close(fh.stop)
 		fh.loopDone.Wait()
 		fh.telemetry.shutdown()
-		fh.mu.Lock()
-		srv, done := fh.server, fh.serveDone
-		fh.mu.Unlock()
-		if srv == nil {
-			return
-		}
-		err = srv.Close()
-		select {
-		case <-done:
-		case <-ctx.Done():
-			err = errors.Join(err, ctx.Err())
-		}
+		err = fh.server.Shutdown(ctx)
 	})
 	return err
 }
@@ -331,51 +313,13 @@ func (fh *fleetHealth) NotifyConfigSnapshot(_ context.Context, snapshot extensio
 	limit := signals.ResolveMemoryLimit(processors, os.DirFS("/"))
 	fh.evaluator.SetMemoryLimit(limit)
 	if fh.cfg.TelemetryEndpoint == "" {
-		if u, ok := telemetryURLFromConfig(all); ok {
+		if u, ok := signals.TelemetryURL(all); ok {
 			fh.mu.Lock()
 			fh.telemetryURL = u
 			fh.mu.Unlock()
 		}
 	}
-	fh.mu.Lock()
-	u := fh.telemetryURL
-	fh.mu.Unlock()
-	fh.logger.Info("Fleet health signals located.", zap.String("telemetry_endpoint", u),
+	fh.logger.Info("Fleet health signals located.", zap.String("telemetry_endpoint", fh.telemetryEndpoint()),
 		zap.String("memory_limit_source", limit.Source), zap.String("memory_limit", limit.Detail))
 	return nil
-}
-
-// telemetryURLFromConfig finds the first pull Prometheus reader in service::telemetry::metrics.
-func telemetryURLFromConfig(all map[string]any) (string, bool) {
-	readers, _ := dig(all, "service", "telemetry", "metrics", "readers").([]any)
-	for _, r := range readers {
-		rm, _ := r.(map[string]any)
-		prom, _ := dig(rm, "pull", "exporter", "prometheus").(map[string]any)
-		if prom == nil {
-			continue
-		}
-		host := fmt.Sprint(prom["host"])
-		switch host {
-		case "", "<nil>", "0.0.0.0", "::", "[::]":
-			host = "localhost"
-		}
-		port := fmt.Sprint(prom["port"])
-		if _, err := strconv.Atoi(port); err != nil {
-			continue
-		}
-		return "http://" + net.JoinHostPort(host, port) + "/metrics", true
-	}
-	return "", false
-}
-
-func dig(m map[string]any, keys ...string) any {
-	var cur any = m
-	for _, k := range keys {
-		mm, ok := cur.(map[string]any)
-		if !ok {
-			return nil
-		}
-		cur = mm[k]
-	}
-	return cur
 }

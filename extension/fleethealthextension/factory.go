@@ -25,8 +25,8 @@ const (
 	// defaultSendLag is three attempts of ordered_rw's default 5 s `timeout`: a destination that
 	// answers, even slowly or with a few retries, stays under it; one that stopped answering
 	// trips it within 15 s.
-	defaultSendLag  = 15 * time.Second
-	defaultRecovery = 30 * time.Second
+	defaultSendLag          = 15 * time.Second
+	defaultRecoveryDuration = 30 * time.Second
 
 	defaultRole        = "collector"
 	defaultStaleAfter  = 30 * time.Second
@@ -52,7 +52,7 @@ func createDefaultConfig() component.Config {
 			SendFailureRatio:  defaultSendFailureRatio,
 			SendLag:           defaultSendLag,
 		},
-		Recovery: defaultRecovery,
+		RecoveryDuration: defaultRecoveryDuration,
 		Fleet: FleetConfig{
 			Role:        defaultRole,
 			StaleAfter:  defaultStaleAfter,

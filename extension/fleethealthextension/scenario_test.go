@@ -46,7 +46,7 @@ func TestScenarios(t *testing.T) {
 			require.NoError(t, err)
 
 			at := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
-			e := health.NewEvaluator(createDefaultConfig().(*Config).Thresholds.health(), defaultRecovery, func() time.Time { return at })
+			e := health.NewEvaluator(createDefaultConfig().(*Config).Thresholds.health(), defaultRecoveryDuration, func() time.Time { return at })
 			e.PipelinesReady()
 			if sc.Given.MemoryLimitBytes > 0 {
 				e.SetMemoryLimit(signals.MemoryLimit{Bytes: sc.Given.MemoryLimitBytes, Source: signals.LimitSourceMemoryLimiter})

@@ -10,14 +10,6 @@ import (
 	"github.com/otelcol-fleet/otelcol-fleet/extension/fleethealthextension/internal/metadata"
 )
 
-// Values of the `reason` attribute of otelcol_extension_fleet_health_reports_dropped.
-const (
-	reasonMalformed   = "malformed"
-	reasonTooLarge    = "too_large"
-	reasonMemberLimit = "member_limit"
-	reasonPushFailed  = "push_failed"
-)
-
 // fleetTelemetry is the extension's self-metrics; the rest of the code calls its verbs and never
 // touches instruments.
 type fleetTelemetry struct {
@@ -72,7 +64,8 @@ func (ft *fleetTelemetry) checked(ctx context.Context, ok bool) {
 	ft.tb.ExtensionFleetHealthChecks.Add(ctx, 1, ft.checkFailed)
 }
 
-// reportDropped counts one fleet report refused on arrival or not delivered.
+// reportDropped counts one fleet report refused on arrival or not delivered; reason is one of
+// the fleet.Reason* values.
 func (ft *fleetTelemetry) reportDropped(ctx context.Context, reason string) {
 	ft.tb.ExtensionFleetHealthReportsDropped.Add(ctx, 1, metric.WithAttributes(ft.extensionID, attribute.String("reason", reason)))
 }

@@ -18,6 +18,15 @@ const (
 	StateMissing  = "missing"
 )
 
+// Why a report was dropped: the values of the `reason` attribute of
+// otelcol_extension_fleet_health_reports_dropped.
+const (
+	ReasonMalformed   = "malformed"    // not a report (bad JSON, no id, id too long)
+	ReasonTooLarge    = "too_large"    // over MaxReportBytes
+	ReasonMemberLimit = "member_limit" // from a new member while the registry is full
+	ReasonPushFailed  = "push_failed"  // this collector's own report, not delivered
+)
+
 // Limits on what members may send, so a misbehaving fleet cannot grow this collector's memory.
 const (
 	MaxReportBytes = 64 << 10

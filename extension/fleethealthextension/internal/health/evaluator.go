@@ -181,194 +181,46 @@ func (e *Evaluator) Report() Report {
 		r.Components = append(r.Components, e.components[key])
 	}
 	reasons := append(slices.Clone(e.signalReasons), e.componentReasonsLocked()...)
+	r.Verdict, r.Reasons = e.verdictLocked(now, reasons)
+	if e.everProblem && !e.problem {
+		hs := e.healthySince
+		r.HealthySince = &hs
+	}
+	r.Ready = r.Verdict == VerdictReady
+	r.Actions = actions(r.Reasons)
+	return r
+}
 
+// verdictLocked combines the lifecycle, the signals' and components' reasons, and the recovery
+// period into the verdict, with the reasons it shows.
+func (e *Evaluator) verdictLocked(now time.Time, reasons []Reason) (string, []Reason) {
 	switch {
 	case e.lifecycle == lifecycleStarting:
-		r.Verdict = VerdictStarting
-		reasons = append([]Reason{{Signal: SignalLifecycle, Message: "the collector is starting: pipelines are not running yet"}}, reasons...)
+		return VerdictStarting, append([]Reason{{Signal: SignalLifecycle, Message: "the collector is starting: pipelines are not running yet"}}, reasons...)
 	case e.lifecycle == lifecycleStopping:
-		r.Verdict = VerdictStopping
-		reasons = append([]Reason{{Signal: SignalLifecycle, Message: "the collector is shutting down"}}, reasons...)
+		return VerdictStopping, append([]Reason{{Signal: SignalLifecycle, Message: "the collector is shutting down"}}, reasons...)
 	case len(reasons) > 0:
-		r.Verdict = VerdictNotReady
+		return VerdictNotReady, reasons
 	case e.everProblem && now.Sub(e.healthySince) < e.recovery:
-		r.Verdict = VerdictRecovering
 		healthy := now.Sub(e.healthySince).Truncate(time.Second)
-		reasons = []Reason{{
+		return VerdictRecovering, []Reason{{
 			Signal:    SignalRecovery,
 			Value:     healthy.Seconds(),
 			Threshold: e.recovery.Seconds(),
 			Message:   fmt.Sprintf("healthy for %s of the %s recovery period", healthy, e.recovery),
 		}}
 	default:
-		r.Verdict = VerdictReady
+		return VerdictReady, reasons
 	}
-	if e.everProblem && !e.problem {
-		hs := e.healthySince
-		r.HealthySince = &hs
-	}
-	r.Ready = r.Verdict == VerdictReady
-	r.Reasons = reasons
-	r.Actions = nil
+}
+
+// actions are the reasons' actions without repeats, in the reasons' order.
+func actions(reasons []Reason) []string {
+	var out []string
 	for _, reason := range reasons {
-		if reason.Action != "" && !slices.Contains(r.Actions, reason.Action) {
-			r.Actions = append(r.Actions, reason.Action)
+		if reason.Action != "" && !slices.Contains(out, reason.Action) {
+			out = append(out, reason.Action)
 		}
 	}
-	return r
-}
-
-// evaluate computes the signal part of a report from two consecutive readings.
-func evaluate(prev *signals.Snapshot, cur signals.Snapshot, th Thresholds, limit signals.MemoryLimit) (Report, []Reason) {
-	at := cur.Time
-	view := Report{
-		CheckedAt:   &at,
-		Exporters:   []ExporterStatus{},
-		Receivers:   []ReceiverStatus{},
-		Utilization: map[string]float64{},
-		Extra:       cur.Extra,
-	}
-	if prev != nil {
-		view.IntervalSeconds = cur.Time.Sub(prev.Time).Seconds()
-	}
-	var reasons []Reason
-	worst := func(signal string, v float64) {
-		if v > view.Utilization[signal] {
-			view.Utilization[signal] = v
-		}
-	}
-	// Memory has a utilization only when a limit is known: 0% would claim headroom nobody measured.
-	for _, s := range []string{SignalQueue, SignalRefused, SignalSendFailure} {
-		view.Utilization[s] = 0
-	}
-
-	for _, id := range slices.Sorted(maps.Keys(cur.Exporters)) {
-		f := cur.Exporters[id]
-		es := ExporterStatus{ID: id}
-		if f.HasQueue {
-			size, capacity := f.QueueSize, f.QueueCapacity
-			es.QueueSize, es.QueueCapacity = &size, &capacity
-			if capacity > 0 {
-				u := size / capacity
-				es.QueueUtilization = &u
-				worst(SignalQueue, u)
-				if th.QueueUtilization > 0 && u >= th.QueueUtilization {
-					reasons = append(reasons, Reason{
-						Signal: SignalQueue, Component: "exporter/" + id, Value: u, Threshold: th.QueueUtilization,
-						Message: fmt.Sprintf("exporter %s sending queue is %.0f%% full (%.0f of %.0f)", id, 100*u, size, capacity),
-						Action:  fmt.Sprintf("Exporter %s cannot keep up with its destination: scale out (add collectors behind the load balancer) or give it more consumers, and check the destination's latency and errors.", id),
-					})
-				}
-			}
-		}
-		if prev != nil {
-			p := prev.Exporters[id]
-			es.Sent = delta(p.Sent, f.Sent)
-			es.SendFailed = delta(p.SendFailed, f.SendFailed)
-			es.EnqueueFailed = delta(p.EnqueueFailed, f.EnqueueFailed)
-			failed := es.SendFailed + es.EnqueueFailed
-			if total := es.Sent + failed; total > 0 {
-				es.SendFailureRatio = failed / total
-			}
-			worst(SignalSendFailure, es.SendFailureRatio)
-			if th.SendFailureRatio > 0 && failed > 0 && es.SendFailureRatio >= th.SendFailureRatio {
-				reasons = append(reasons, Reason{
-					Signal: SignalSendFailure, Component: "exporter/" + id, Value: es.SendFailureRatio, Threshold: th.SendFailureRatio,
-					Message: fmt.Sprintf("exporter %s failed %.0f%% of items in the last %s (%.0f failed to send, %.0f rejected by a full queue, %.0f sent)",
-						id, 100*es.SendFailureRatio, interval(view.IntervalSeconds), es.SendFailed, es.EnqueueFailed, es.Sent),
-					Action: fmt.Sprintf("Fix the destination of exporter %s: check its endpoint, credentials and the errors it returns in the collector's logs; a full queue means it is too slow for the load.", id),
-				})
-			}
-		}
-		if f.HasSendLag {
-			lag := f.SendLag
-			es.SendLagSeconds = &lag
-			if th.SendLagSeconds > 0 {
-				// A share of the threshold: unlike a queue, a lag has no capacity to fill. Shown
-				// only where an exporter publishes its lag.
-				if _, ok := view.Utilization[SignalSendLag]; !ok {
-					view.Utilization[SignalSendLag] = 0
-				}
-				worst(SignalSendLag, lag/th.SendLagSeconds)
-				if lag >= th.SendLagSeconds {
-					behind := seconds(lag)
-					reasons = append(reasons, Reason{
-						Signal: SignalSendLag, Component: "exporter/" + id, Value: lag, Threshold: th.SendLagSeconds,
-						Message: fmt.Sprintf("exporter %s is %s behind: its destination is not keeping up or not answering (the oldest sample due is not delivered after %s)", id, behind, behind),
-						Action:  fmt.Sprintf("Check the destination of exporter %s: is it up and answering within `timeout` (timeouts, 5xx and 429 in the collector's logs, the workspace's ingestion quotas)? Data is kept and retried meanwhile, up to `retry_on_failure::max_elapsed_time`; if the destination is up but slow, scale out or raise `remote_write_queue::num_consumers`.", id),
-					})
-				}
-			}
-		}
-		view.Exporters = append(view.Exporters, es)
-	}
-
-	for _, id := range slices.Sorted(maps.Keys(cur.Receivers)) {
-		f := cur.Receivers[id]
-		rs := ReceiverStatus{ID: id}
-		if prev != nil {
-			p := prev.Receivers[id]
-			rs.Accepted = delta(p.Accepted, f.Accepted)
-			rs.Refused = delta(p.Refused, f.Refused)
-			if total := rs.Accepted + rs.Refused; total > 0 {
-				rs.RefusedRatio = rs.Refused / total
-			}
-			worst(SignalRefused, rs.RefusedRatio)
-			if th.RefusedRatio > 0 && rs.Refused > 0 && rs.RefusedRatio >= th.RefusedRatio {
-				reasons = append(reasons, Reason{
-					Signal: SignalRefused, Component: "receiver/" + id, Value: rs.RefusedRatio, Threshold: th.RefusedRatio,
-					Message: fmt.Sprintf("receiver %s refused %.1f%% of incoming items in the last %s (%.0f of %.0f)",
-						id, 100*rs.RefusedRatio, interval(view.IntervalSeconds), rs.Refused, rs.Accepted+rs.Refused),
-					Action: "The pipeline pushes back on senders (memory_limiter or full queues): scale out, or provision more memory for the collector.",
-				})
-			}
-		}
-		view.Receivers = append(view.Receivers, rs)
-	}
-
-	view.Memory = MemoryStatus{
-		ResidentBytes: cur.MemoryRSS,
-		HeapBytes:     cur.HeapAlloc,
-		LimitBytes:    limit.Bytes,
-		LimitSource:   limit.Source,
-		LimitDetail:   limit.Detail,
-	}
-	if prev != nil {
-		view.Memory.LimiterRefused = delta(prev.MemoryLimiterRefused, cur.MemoryLimiterRefused)
-	}
-	if limit.Bytes > 0 && cur.MemoryRSS > 0 {
-		u := cur.MemoryRSS / float64(limit.Bytes)
-		view.Memory.Utilization = &u
-		view.Utilization[SignalMemory] = u
-		if th.MemoryUtilization > 0 && u >= th.MemoryUtilization {
-			reasons = append(reasons, Reason{
-				Signal: SignalMemory, Value: u, Threshold: th.MemoryUtilization,
-				Message: fmt.Sprintf("resident memory is %.0f%% of the %s limit (%.0f MiB of %.0f MiB)",
-					100*u, limit.Source, cur.MemoryRSS/(1<<20), float64(limit.Bytes)/(1<<20)),
-				Action: "Provision more memory (raise the container limit and memory_limiter's limit together, keeping headroom) or scale out to spread the load.",
-			})
-		}
-	}
-	return view, reasons
-}
-
-// delta is how much a cumulative counter grew; a counter that went down was reset and counts
-// from zero.
-func delta(prev, cur float64) float64 {
-	if cur < prev {
-		return cur
-	}
-	return cur - prev
-}
-
-// seconds renders a delay in whole seconds, e.g. 22s.
-func seconds(s float64) string {
-	return (time.Duration(s * float64(time.Second))).Truncate(time.Second).String()
-}
-
-func interval(seconds float64) string {
-	if seconds <= 0 {
-		return "interval"
-	}
-	return (time.Duration(seconds * float64(time.Second))).Truncate(100 * time.Millisecond).String()
+	return out
 }

@@ -1,5 +1,7 @@
-// Package health turns the collector's signals into a readiness verdict: thresholds over the
-// last check interval, component status events, and hysteresis so readiness does not flap.
+// Package health turns the collector's signals into a readiness verdict: each signal (queue fill,
+// send failures, send lag, refusals, memory) is judged by its own function against its threshold
+// over the last check interval (judge.go); the Evaluator adds component status events and the
+// lifecycle, and holds readiness back for `recovery_duration` after a problem so it does not flap.
 package health // import "github.com/otelcol-fleet/otelcol-fleet/extension/fleethealthextension/internal/health"
 
 import (
@@ -92,7 +94,7 @@ type Report struct {
 	Reasons []Reason `json:"reasons,omitempty"`
 	// Actions are the reasons' actions without repeats, in plain words.
 	Actions []string `json:"actions,omitempty"`
-	// HealthySince is when the last problem cleared; readiness waits `recovery` after it.
+	// HealthySince is when the last problem cleared; readiness waits `recovery_duration` after it.
 	HealthySince *time.Time `json:"healthy_since,omitempty"`
 	CheckedAt    *time.Time `json:"checked_at,omitempty"`
 	// IntervalSeconds is the span the ratios were computed over (0 before the second check).

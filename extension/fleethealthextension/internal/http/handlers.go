@@ -1,4 +1,4 @@
-package fleethealthextension
+package http
 
 import (
 	"encoding/json"
@@ -6,20 +6,22 @@ import (
 	"net/http"
 	"strings"
 
+	"go.uber.org/zap"
+
 	"github.com/otelcol-fleet/otelcol-fleet/extension/fleethealthextension/internal/fleet"
 	"github.com/otelcol-fleet/otelcol-fleet/extension/fleethealthextension/internal/health"
 )
 
-// handler routes the endpoints. GET patterns also answer HEAD.
-func (fh *fleetHealth) handler() http.Handler {
+// routes maps the endpoints. GET patterns also answer HEAD.
+func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /{$}", fh.livez)
-	mux.HandleFunc("GET /livez", fh.livez)
-	mux.HandleFunc("GET /readyz", fh.readyz)
-	mux.HandleFunc("GET /status", fh.status)
-	mux.HandleFunc("GET /fleet", fh.fleetView)
-	mux.HandleFunc("GET /fleet.html", fh.fleetPage)
-	mux.HandleFunc("POST /fleet", fh.fleetReport)
+	mux.HandleFunc("GET /{$}", s.livez)
+	mux.HandleFunc("GET /livez", s.livez)
+	mux.HandleFunc("GET /readyz", s.readyz)
+	mux.HandleFunc("GET /status", s.status)
+	mux.HandleFunc("GET /fleet", s.fleetView)
+	mux.HandleFunc("GET /fleet.html", s.fleetPage)
+	mux.HandleFunc("POST /fleet", s.fleetReport)
 	return mux
 }
 
@@ -30,11 +32,8 @@ type livenessDoc struct {
 
 // livez answers 200 while the collector runs: never 503 for backpressure, because restarting a
 // busy collector loses its queues and makes the pressure worse.
-func (fh *fleetHealth) livez(w http.ResponseWriter, _ *http.Request) {
-	fh.mu.Lock()
-	started := fh.started
-	fh.mu.Unlock()
-	writeJSON(w, http.StatusOK, livenessDoc{Status: "alive", UptimeSeconds: fh.now().Sub(started).Seconds()})
+func (s *Server) livez(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, livenessDoc{Status: "alive", UptimeSeconds: s.set.Now().Sub(s.startedAt()).Seconds()})
 }
 
 type readinessDoc struct {
@@ -44,8 +43,8 @@ type readinessDoc struct {
 	Actions []string        `json:"actions,omitempty"`
 }
 
-func (fh *fleetHealth) readyz(w http.ResponseWriter, _ *http.Request) {
-	r := fh.evaluator.Report()
+func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
+	r := s.set.Report()
 	code := http.StatusOK
 	if !r.Ready {
 		code = http.StatusServiceUnavailable
@@ -61,49 +60,48 @@ type statusDoc struct {
 	ReportTo          string `json:"report_to,omitempty"`
 }
 
-func (fh *fleetHealth) status(w http.ResponseWriter, _ *http.Request) {
-	fh.mu.Lock()
-	u := fh.telemetryURL
-	fh.mu.Unlock()
-	writeJSON(w, http.StatusOK, statusDoc{ID: fh.id, Role: fh.cfg.Fleet.Role, Report: fh.evaluator.Report(), TelemetryEndpoint: u, ReportTo: fh.cfg.Fleet.ReportTo})
+func (s *Server) status(w http.ResponseWriter, _ *http.Request) {
+	r := s.set.Report()
+	self := s.set.Self(r)
+	writeJSON(w, http.StatusOK, statusDoc{ID: self.ID, Role: self.Role, Report: r, TelemetryEndpoint: s.set.TelemetryEndpoint(), ReportTo: s.set.ReportTo})
 }
 
 // view is the fleet: this collector first, then every member that reports to it.
-func (fh *fleetHealth) view() fleet.View {
-	now := fh.now()
-	self := fh.selfReport(fh.evaluator.Report())
+func (s *Server) view() fleet.View {
+	now := s.set.Now()
+	self := s.set.Self(s.set.Report())
 	state := fleet.StateNotReady
 	if self.Ready {
 		state = fleet.StateReady
 	}
 	members := []fleet.Member{{Report: self, State: state, LastSeen: now, Self: true}}
 	counts := map[string]int{fleet.StateReady: 0, fleet.StateNotReady: 0, fleet.StateMissing: 0}
-	for _, m := range fh.registry.Members() {
-		if m.ID == fh.id {
+	for _, m := range s.set.Registry.Members() {
+		if m.ID == self.ID {
 			continue // a collector reporting to itself is shown once
 		}
 		members = append(members, m)
 		counts[m.State]++
 	}
 	counts[state]++
-	return fleet.View{GeneratedAt: now, StaleAfterSeconds: fh.cfg.Fleet.StaleAfter.Seconds(), Counts: counts, Members: members}
+	return fleet.View{GeneratedAt: now, StaleAfterSeconds: s.set.StaleAfter.Seconds(), Counts: counts, Members: members}
 }
 
-func (fh *fleetHealth) fleetView(w http.ResponseWriter, r *http.Request) {
+func (s *Server) fleetView(w http.ResponseWriter, r *http.Request) {
 	if wantsHTML(r.Header.Get("Accept")) {
-		fh.fleetPage(w, r)
+		s.fleetPage(w, r)
 		return
 	}
-	writeJSON(w, http.StatusOK, fh.view())
+	writeJSON(w, http.StatusOK, s.view())
 }
 
-func (fh *fleetHealth) fleetPage(w http.ResponseWriter, _ *http.Request) {
+func (s *Server) fleetPage(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	// The page loads nothing from elsewhere; forbid it so it stays that way.
 	w.Header().Set("Content-Security-Policy", "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'")
-	if err := fleet.RenderPage(w, fh.view()); err != nil {
-		fh.logger.Debug("Fleet page not written completely.")
+	if err := fleet.RenderPage(w, s.view()); err != nil {
+		s.telemetry.Logger.Debug("Fleet page not written completely.", zap.Error(err))
 	}
 }
 
@@ -120,36 +118,32 @@ type reportAck struct {
 }
 
 // fleetReport records a member's pushed status.
-func (fh *fleetHealth) fleetReport(w http.ResponseWriter, r *http.Request) {
+func (s *Server) fleetReport(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, fleet.MaxReportBytes)
 	var rep fleet.Report
 	err := json.NewDecoder(r.Body).Decode(&rep)
 	var tooLarge *http.MaxBytesError
 	switch {
 	case errors.As(err, &tooLarge):
-		fh.dropReport(r, reasonTooLarge)
+		s.set.ReportDropped(r.Context(), fleet.ReasonTooLarge)
 		writeJSON(w, http.StatusRequestEntityTooLarge, reportAck{Error: err.Error()})
 		return
 	case err != nil:
-		fh.dropReport(r, reasonMalformed)
+		s.set.ReportDropped(r.Context(), fleet.ReasonMalformed)
 		writeJSON(w, http.StatusBadRequest, reportAck{Error: err.Error()})
 		return
 	}
-	if err := fh.registry.Record(rep); err != nil {
+	if err := s.set.Registry.Record(rep); err != nil {
 		if errors.Is(err, fleet.ErrMemberLimit) {
-			fh.dropReport(r, reasonMemberLimit)
+			s.set.ReportDropped(r.Context(), fleet.ReasonMemberLimit)
 			writeJSON(w, http.StatusTooManyRequests, reportAck{Error: err.Error()})
 			return
 		}
-		fh.dropReport(r, reasonMalformed)
+		s.set.ReportDropped(r.Context(), fleet.ReasonMalformed)
 		writeJSON(w, http.StatusBadRequest, reportAck{Error: err.Error()})
 		return
 	}
 	writeJSON(w, http.StatusAccepted, reportAck{Accepted: true})
-}
-
-func (fh *fleetHealth) dropReport(r *http.Request, reason string) {
-	fh.telemetry.reportDropped(r.Context(), reason)
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {
