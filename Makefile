@@ -8,6 +8,7 @@ OCB         := $(TOOLS_DIR)/builder-$(OCB_VERSION)
 BUILD_DIR   := $(CURDIR)/distribution/_build
 BINARY      := $(BUILD_DIR)/otelcol-fleet
 CONFIG      ?= $(CURDIR)/distribution/config.yaml
+IMAGE_CONTEXT := $(BUILD_DIR)/image-context
 # OCB builds with CGO disabled; build everything else the same way so the Go build cache is shared
 # (a build with another CGO setting misses the cache and takes minutes).
 export CGO_ENABLED = 0
@@ -32,9 +33,11 @@ $(OCB):
 ocb: $(OCB) ## Install the pinned OpenTelemetry Collector Builder into .tools/
 
 .PHONY: build
-build: $(OCB) ## Build distribution/_build/otelcol-fleet with OCB, and the healthcheck probe next to it
+build: $(OCB) ## Build distribution/_build/otelcol-fleet with OCB, the healthcheck probe, and the Dockerfile's build context
 	$(LOCK) $(OCB) --config builder-config.yaml
 	$(GO) build -trimpath -ldflags='-s -w' -o $(BUILD_DIR)/healthcheck ./distribution/healthcheck
+	@# What distribution/Dockerfile (FROM scratch) copies: the binaries, the default config, users, CA bundle.
+	cd distribution/image && $(GO) run . -context $(IMAGE_CONTEXT)
 
 .PHONY: run
 run: build ## Build, then run the collector on distribution/config.yaml

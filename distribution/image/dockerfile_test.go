@@ -112,15 +112,18 @@ func builtModes(t *testing.T) map[string]int64 {
 	}
 }
 
-// TestDockerfileMatchesImage keeps the Dockerfile and the pure-Go builder in agreement: same
-// files and modes, users, entrypoint, command, user, ports, environment and labels. (No Docker
-// daemon runs here and the base image cannot be pulled offline, so the Dockerfile is compared,
-// not built.)
+// TestDockerfileMatchesImage keeps the Dockerfile and the pure-Go builder in agreement, read as
+// text: same entrypoint, command, user, ports, environment, labels, health check, files and
+// modes. It needs nothing installed; TestImage also builds the Dockerfile with podman and compares
+// the two images themselves.
 func TestDockerfileMatchesImage(t *testing.T) {
 	stages := parseDockerfile(t)
-	require.Len(t, stages, 2)
-	final := stages[len(stages)-1]
+	require.Len(t, stages, 1, "one stage: FROM scratch and the build context, nothing pulled")
+	final := stages[0]
 	assert.Equal(t, "scratch", final[0].args)
+	for _, in := range final {
+		assert.NotContains(t, []string{"RUN", "ADD"}, in.keyword, "a scratch image has nothing to run, and ADD may fetch")
+	}
 	want := imagebuild.Config("dev")
 
 	assert.Equal(t, want.Entrypoint, jsonArgs(t, only(t, final, "ENTRYPOINT")))
@@ -141,15 +144,26 @@ func TestDockerfileMatchesImage(t *testing.T) {
 	}
 	assert.Equal(t, want.Labels, labels)
 
-	// Every file the builder installs is copied with the same mode.
+	hc := imagebuild.Healthcheck()
+	options, command, ok := strings.Cut(only(t, final, "HEALTHCHECK"), "CMD ")
+	require.True(t, ok, "HEALTHCHECK in exec form expected")
+	assert.Equal(t, hc.Test, append([]string{"CMD"}, jsonArgs(t, command)...))
+	assert.ElementsMatch(t, []string{
+		"--interval=" + hc.Interval.String(), "--timeout=" + hc.Timeout.String(),
+		"--start-period=" + hc.StartPeriod.String(), "--retries=" + strconv.Itoa(hc.Retries),
+	}, strings.Fields(options))
+
+	// The base layer is the context's rootfs/; every later file is copied with the image's mode.
 	modes := builtModes(t)
 	copies := map[string]int64{}
+	sources := map[string]string{}
 	for _, in := range final {
 		if in.keyword != "COPY" {
 			continue
 		}
 		fields := strings.Fields(in.args)
 		dest := fields[len(fields)-1]
+		sources[dest] = fields[len(fields)-2]
 		for _, f := range fields {
 			if m, ok := strings.CutPrefix(f, "--chmod="); ok {
 				mode, err := strconv.ParseInt(m, 8, 64)
@@ -158,23 +172,69 @@ func TestDockerfileMatchesImage(t *testing.T) {
 			}
 		}
 	}
-	for _, p := range []string{imagebuild.CollectorPath, imagebuild.HealthcheckPath, imagebuild.ConfigPath} {
+	assert.Equal(t, imagebuild.ContextRootfs+"/", sources["/"], "the base layer comes from the context's rootfs/")
+	for p, src := range map[string]string{
+		imagebuild.CollectorPath:   imagebuild.ContextCollector,
+		imagebuild.HealthcheckPath: imagebuild.ContextHealthcheck,
+		imagebuild.ConfigPath:      imagebuild.ContextConfig,
+	} {
 		if assert.Contains(t, copies, p, "the Dockerfile does not install %s", p) {
 			assert.Equal(t, modes[p], copies[p], "%s: Dockerfile mode %o, image mode %o", p, copies[p], modes[p])
+			assert.Equal(t, src, sources[p])
 		}
 	}
-
-	// The base stage writes the same users, CA bundle path and /tmp.
-	var run string
-	for _, in := range stages[0] {
-		if in.keyword == "RUN" {
-			run += in.args
-		}
-	}
-	printfArg := func(s string) string { return "printf '" + strings.ReplaceAll(s, "\n", `\n`) + "'" }
-	assert.Contains(t, run, printfArg(imagebuild.Passwd())+" > /rootfs/etc/passwd")
-	assert.Contains(t, run, printfArg(imagebuild.Group())+" > /rootfs/etc/group")
-	assert.Contains(t, run, "/rootfs"+imagebuild.CACertsPath)
-	assert.Contains(t, run, "chmod 1777 /rootfs/tmp")
+	assert.Len(t, sources, 4, "COPY instructions: %v", sources)
 	assert.Equal(t, int64(0o1777), modes["/tmp"])
+}
+
+// TestWriteContext: the build context holds the base layer's files with the image's modes under
+// rootfs/, and the three files the Dockerfile copies at the top.
+func TestWriteContext(t *testing.T) {
+	dir := t.TempDir()
+	spec := imagebuild.Spec{}
+	for i, f := range []*string{&spec.Collector, &spec.Healthcheck, &spec.Config, &spec.CACerts} {
+		*f = filepath.Join(dir, strconv.Itoa(i))
+		require.NoError(t, os.WriteFile(*f, []byte("stand-in "+strconv.Itoa(i)), 0o600))
+	}
+	ctx := filepath.Join(dir, "context")
+	require.NoError(t, os.MkdirAll(filepath.Join(ctx, "stale"), 0o755))
+	require.NoError(t, imagebuild.WriteContext(ctx, spec))
+
+	got := map[string]string{}
+	require.NoError(t, filepath.WalkDir(ctx, func(p string, d os.DirEntry, err error) error {
+		if err != nil || p == ctx {
+			return err
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(ctx, p)
+		content := ""
+		if !d.IsDir() {
+			b, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			content = string(b)
+		}
+		got[rel] = info.Mode().String() + " " + content
+		return nil
+	}))
+	assert.Equal(t, map[string]string{
+		"rootfs":               "drwxr-xr-x ",
+		"rootfs/etc":           "drwxr-xr-x ",
+		"rootfs/etc/passwd":    "-rw-r--r-- " + imagebuild.Passwd(),
+		"rootfs/etc/group":     "-rw-r--r-- " + imagebuild.Group(),
+		"rootfs/etc/ssl":       "drwxr-xr-x ",
+		"rootfs/etc/ssl/certs": "drwxr-xr-x ",
+		"rootfs/etc/ssl/certs/ca-certificates.crt": "-rw-r--r-- stand-in 3",
+		"rootfs/tmp":    "dtrwxrwxrwx ",
+		"healthcheck":   "-rwxr-xr-x stand-in 1",
+		"config.yaml":   "-rw-r--r-- stand-in 2",
+		"otelcol-fleet": "-rwxr-xr-x stand-in 0",
+	}, got)
+
+	spec.Config = ""
+	assert.ErrorContains(t, imagebuild.WriteContext(ctx, spec), "`config` must name a file")
 }

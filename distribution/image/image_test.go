@@ -23,6 +23,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
@@ -39,6 +40,8 @@ const (
 	healthcheckSource = "../healthcheck"
 	defaultConfig     = "../config.yaml"
 	repoRoot          = "../.."
+	// defaultCACerts is the image command's default -ca-certs (Debian's ca-certificates).
+	defaultCACerts = "/etc/ssl/certs/ca-certificates.crt"
 )
 
 // inputs copies the real build artefacts and the default config into a private directory:
@@ -161,6 +164,9 @@ func TestImage(t *testing.T) {
 	require.NoError(t, err)
 	t.Run("runs under podman", func(t *testing.T) {
 		testRunPodman(t, filepath.Join(first, dockerArchive), configDigest, withReadyz)
+	})
+	t.Run("Dockerfile built by podman matches and runs", func(t *testing.T) {
+		testDockerfile(t, img, collector, healthcheck, config, withReadyz)
 	})
 }
 
@@ -385,23 +391,30 @@ func testRunChrooted(t *testing.T, img v1.Image, withReadyz bool) {
 	assert.Contains(t, logs.String(), "Shutdown complete")
 }
 
-// testRunPodman loads the docker-archive into podman and runs the image with a real container
-// runtime (runc): an independent reader of the archive, and the runtime's own /etc/hosts,
-// /proc, cgroups and user handling instead of the chroot test's stand-ins.
-func testRunPodman(t *testing.T, archive string, configDigest v1.Hash, withReadyz bool) {
+// podmanCLI returns a function running podman with args (combined output, trimmed), or skips
+// the test where podman cannot run: not root, or not installed.
+func podmanCLI(t *testing.T) func(args ...string) (string, error) {
+	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("skipped: podman runs containers as root here; run the tests as root")
 	}
 	podman, err := exec.LookPath("podman")
 	if err != nil {
-		t.Skip("skipped: podman is not installed (Debian packages podman and runc)")
+		t.Skip("skipped: podman is not installed (Debian packages podman and runc; `make test-deps`)")
 	}
-	run := func(args ...string) (string, error) {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	return func(args ...string) (string, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 		defer cancel()
 		out, err := exec.CommandContext(ctx, podman, args...).CombinedOutput()
 		return strings.TrimSpace(string(out)), err
 	}
+}
+
+// testRunPodman loads the docker-archive into podman and runs the image with a real container
+// runtime (runc): an independent reader of the archive, and the runtime's own /etc/hosts,
+// /proc, cgroups and user handling instead of the chroot test's stand-ins.
+func testRunPodman(t *testing.T, archive string, configDigest v1.Hash, withReadyz bool) {
+	run := podmanCLI(t)
 	out, err := run("load", "--quiet", "--input", archive)
 	require.NoError(t, err, "podman load:\n%s", out)
 	image := "localhost/" + testTag
@@ -410,13 +423,21 @@ func testRunPodman(t *testing.T, archive string, configDigest v1.Hash, withReady
 	loaded, err := run("image", "inspect", "--format", "{{.Id}}", image)
 	require.NoError(t, err, loaded)
 	assert.Equal(t, configDigest.Hex, loaded)
+	runInPodman(t, run, image, "podman", withReadyz)
+}
 
+// runInPodman runs image in podman as the ECS task definitions and Kubernetes manifests run it,
+// and checks it: ready, self-telemetry served, not root, the image's own health check healthy,
+// a clean stop on SIGTERM.
+func runInPodman(t *testing.T, run func(args ...string) (string, error), image, suffix string, withReadyz bool) {
+	t.Helper()
 	collectortest.RequirePortsFree(t, 4317, 4318, 8888, 13133)
-	name := strings.ReplaceAll(strings.TrimPrefix(testTag, "otelcol-fleet:"), ":", "-") + "-podman"
+	name := strings.ReplaceAll(strings.TrimPrefix(testTag, "otelcol-fleet:"), ":", "-") + "-" + suffix
 	// The only way podman runs here (facts.md): runc, explicit ulimits, the host's network.
 	// Read-only root, no capabilities, no privilege escalation: as the ECS task definitions
-	// and Kubernetes manifests run it.
-	out, err = run("run", "--detach", "--name", name, "--runtime", "runc",
+	// and Kubernetes manifests run it. (Without systemd, podman logs that it cannot schedule
+	// the periodic health check; `podman healthcheck run` below runs it once, on demand.)
+	out, err := run("run", "--detach", "--name", name, "--runtime", "runc",
 		"--ulimit", "nofile=20000:20000", "--ulimit", "nproc=32768:32768", "--network", "host",
 		"--read-only", "--cap-drop", "ALL", "--security-opt", "no-new-privileges", image)
 	require.NoError(t, err, "podman run:\n%s", out)
@@ -426,11 +447,17 @@ func testRunPodman(t *testing.T, archive string, configDigest v1.Hash, withReady
 	require.Eventually(t, func() bool { return httpStatus("http://127.0.0.1:13133/") == http.StatusOK },
 		time.Minute, 200*time.Millisecond, "the container never answered on :13133:\n%s", logs)
 	healthcheckArgs := requireReady(t, withReadyz, logs)
+	assert.Equal(t, http.StatusOK, httpStatus("http://127.0.0.1:8888/metrics"), "self-telemetry")
 	user, err := run("top", name, "user")
 	require.NoError(t, err, user)
 	assert.Contains(t, user, imagebuild.UserName, "the container's process runs as the image's user")
 	out, err = run(append([]string{"exec", name}, healthcheckArgs...)...)
 	assert.NoError(t, err, "the image's healthcheck inside the container:\n%s", out)
+	if withReadyz {
+		// The image's HEALTHCHECK itself, as the runtime runs it.
+		out, err = run("healthcheck", "run", name)
+		assert.NoError(t, err, "podman healthcheck run (the image's HEALTHCHECK):\n%s", out)
+	}
 
 	out, err = run("stop", "--time", "30", name)
 	require.NoError(t, err, out)
@@ -438,6 +465,88 @@ func testRunPodman(t *testing.T, archive string, configDigest v1.Hash, withReady
 	require.NoError(t, err, code)
 	assert.Equal(t, "0", code, "exit code after SIGTERM:\n%s", logs)
 	assert.Contains(t, logs.String(), "Shutdown complete")
+}
+
+// testDockerfile builds distribution/Dockerfile with podman from the build context WriteContext
+// writes (what `make build` runs), from the same inputs as the Go-built image; requires the two
+// images to have the same runtime config and the same files, byte for byte, with the same modes
+// and owners; then runs the Dockerfile's image with the same checks.
+func testDockerfile(t *testing.T, goBuilt v1.Image, collector, healthcheck, config string, withReadyz bool) {
+	run := podmanCLI(t)
+	dir := t.TempDir()
+	buildContext := filepath.Join(dir, "context")
+	require.NoError(t, imagebuild.WriteContext(buildContext, imagebuild.Spec{
+		Collector: collector, Healthcheck: healthcheck, Config: config, CACerts: defaultCACerts,
+	}))
+	image := "localhost/" + testTag + "-dockerfile"
+	// --format docker: podman's default OCI format has no HEALTHCHECK. --pull=never and
+	// --network none: FROM scratch needs no registry and the build reaches nothing. No RUN, so
+	// no runtime is involved (the runc flags `podman run` needs here do not apply).
+	// --identity-label=false: no io.buildah.version label; --timestamp 0: the epoch, as the Go
+	// builder writes.
+	out, err := run("build", "--format", "docker", "--pull=never", "--network", "none",
+		"--identity-label=false", "--timestamp", "0", "--tag", image, "--file", dockerfilePath, buildContext)
+	require.NoError(t, err, "podman build:\n%s", out)
+	t.Cleanup(func() { _, _ = run("rmi", "--force", image) })
+	archive := filepath.Join(dir, "dockerfile-image.tar")
+	out, err = run("save", "--format", "docker-archive", "--output", archive, image)
+	require.NoError(t, err, "podman save:\n%s", out)
+	built, err := tarball.ImageFromPath(archive, nil)
+	require.NoError(t, err)
+
+	want, err := goBuilt.ConfigFile()
+	require.NoError(t, err)
+	got, err := built.ConfigFile()
+	require.NoError(t, err)
+	// What a runtime uses. (podman also writes a Hostname, empty Volumes and OnBuild: no effect.)
+	runtimeConfig := func(c v1.Config) v1.Config {
+		return v1.Config{Entrypoint: c.Entrypoint, Cmd: c.Cmd, User: c.User, Env: c.Env, WorkingDir: c.WorkingDir,
+			ExposedPorts: c.ExposedPorts, Labels: c.Labels, Healthcheck: c.Healthcheck, StopSignal: c.StopSignal}
+	}
+	assert.Equal(t, runtimeConfig(want.Config), runtimeConfig(got.Config), "runtime config: Dockerfile's image vs the Go-built one")
+	assert.Equal(t, want.OS, got.OS)
+	assert.Equal(t, want.Architecture, got.Architecture)
+	wantFiles, gotFiles := fileList(t, goBuilt), fileList(t, built)
+	assert.Equal(t, wantFiles, gotFiles, "file lists: Dockerfile's image vs the Go-built one")
+	t.Logf("the Dockerfile's image has the Go-built image's config and its %d files and directories", len(gotFiles))
+
+	runInPodman(t, run, image, "dockerfile", withReadyz)
+}
+
+// imageFile is what a container sees of one path: type, mode, owner, and the content's digest.
+type imageFile struct {
+	Type     byte
+	Mode     int64
+	UID, GID int
+	Size     int64
+	SHA256   string
+}
+
+// fileList flattens the image's layers (whiteouts applied) into what the container sees.
+func fileList(t *testing.T, img v1.Image) map[string]imageFile {
+	t.Helper()
+	rc := mutate.Extract(img)
+	defer rc.Close()
+	tr := tar.NewReader(rc)
+	out := map[string]imageFile{}
+	for {
+		hdr, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			return out
+		}
+		require.NoError(t, err)
+		p := filepath.Clean("/" + hdr.Name)
+		if p == "/" {
+			continue // the root itself: runtimes create it
+		}
+		h := sha256.New()
+		_, err = io.Copy(h, tr)
+		require.NoError(t, err)
+		// Permissions, setuid/setgid/sticky only: some writers (podman) add the file type bits
+		// (0o40000 for a directory) to the header's mode, which the type already says.
+		out[p] = imageFile{Type: hdr.Typeflag, Mode: hdr.Mode & 0o7777, UID: hdr.Uid, GID: hdr.Gid, Size: hdr.Size,
+			SHA256: hex.EncodeToString(h.Sum(nil))}
+	}
 }
 
 type stringerFunc func() string

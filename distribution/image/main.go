@@ -6,6 +6,11 @@
 // writes ../_build/otelcol-fleet-oci/ (push with `skopeo copy oci:DIR:TAG docker://REPO:TAG`)
 // and ../_build/otelcol-fleet-image.tar (`docker load -i` / `podman load -i`), and prints the
 // image digest. Two runs on the same inputs print the same digest.
+//
+//	go run . -context ../_build/image-context
+//
+// writes instead the build context distribution/Dockerfile builds the same image from (`make
+// build` runs it), for those who build images with Docker, podman or buildah.
 package main
 
 import (
@@ -46,8 +51,17 @@ func run(args []string, stdout io.Writer) (v1.Hash, error) {
 	ref := flags.String("tag", "otelcol-fleet:dev", "image reference recorded in both outputs")
 	version := flags.String("version", "dev", "org.opencontainers.image.version label")
 	arch := flags.String("arch", "amd64", "GOARCH the binaries were built for")
+	context := flags.String("context", "", "write the Dockerfile's build context to this directory instead of the image")
 	if err := flags.Parse(args); err != nil {
 		return v1.Hash{}, err
+	}
+	if *context != "" {
+		spec := imagebuild.Spec{Collector: *collector, Healthcheck: *healthcheck, Config: *config, CACerts: *caCerts}
+		if err := imagebuild.WriteContext(*context, spec); err != nil {
+			return v1.Hash{}, fmt.Errorf("writing the build context: %w", err)
+		}
+		fmt.Fprintf(stdout, "build context for distribution/Dockerfile: %s\n", *context)
+		return v1.Hash{}, nil
 	}
 
 	created, err := sourceDateEpoch()

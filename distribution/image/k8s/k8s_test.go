@@ -5,24 +5,12 @@
 package k8s_test
 
 import (
-	"bufio"
-	"bytes"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"errors"
 	"fmt"
-	"io"
-	"math/big"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -34,12 +22,11 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/runtime/serializer"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/yaml"
 
 	"github.com/otelcol-fleet/otelcol-fleet/distribution/image/internal/collectortest"
 	"github.com/otelcol-fleet/otelcol-fleet/distribution/image/internal/imagebuild"
+	"github.com/otelcol-fleet/otelcol-fleet/distribution/image/internal/kubetest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -50,56 +37,11 @@ const (
 	// The memory_limiter's limit_mib stays at or below this share of the container's memory
 	// limit (the guide: a 10Gi pod gets a 9Gi limiter).
 	headroom = 0.9
-	// serviceAccountDir is where the kubelet mounts the pod's service account token and CA.
-	serviceAccountDir = "/var/run/secrets/kubernetes.io/serviceaccount"
 )
-
-var scheme = runtime.NewScheme()
-
-func init() {
-	for _, add := range []func(*runtime.Scheme) error{
-		corev1.AddToScheme, appsv1.AddToScheme, rbacv1.AddToScheme, policyv1.AddToScheme, autoscalingv2.AddToScheme,
-	} {
-		if err := add(scheme); err != nil {
-			panic(err)
-		}
-	}
-}
 
 // decodeStrict decodes every document of a multi-document YAML manifest with apimachinery's
 // strict codec.
-func decodeStrict(raw []byte) ([]runtime.Object, error) {
-	decoder := serializer.NewCodecFactory(scheme, serializer.EnableStrict).UniversalDeserializer()
-	reader := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(raw)))
-	var objs []runtime.Object
-	for i := 0; ; i++ {
-		doc, err := reader.Read()
-		if errors.Is(err, io.EOF) {
-			return objs, nil
-		}
-		if err != nil {
-			return nil, err
-		}
-		if len(bytes.TrimSpace(stripComments(doc))) == 0 {
-			continue
-		}
-		obj, _, err := decoder.Decode(doc, nil, nil)
-		if err != nil {
-			return nil, fmt.Errorf("document %d: %w", i, err)
-		}
-		objs = append(objs, obj)
-	}
-}
-
-func stripComments(doc []byte) []byte {
-	var out bytes.Buffer
-	for _, line := range strings.Split(string(doc), "\n") {
-		if !strings.HasPrefix(strings.TrimSpace(line), "#") {
-			out.WriteString(line + "\n")
-		}
-	}
-	return out.Bytes()
-}
+func decodeStrict(raw []byte) ([]runtime.Object, error) { return kubetest.DecodeStrict(raw) }
 
 // TestStrictDecoderCatchesMistakes proves the decoder refuses what it is here to refuse.
 func TestStrictDecoderCatchesMistakes(t *testing.T) {
@@ -398,58 +340,11 @@ func validateConfig(t *testing.T, cfgYAML string, c corev1.Container) {
 	require.NoError(t, err, "otelcol-fleet validate on the ConfigMap's config:\n%s", out)
 }
 
-// writeConfig writes the config to a temporary file, with the service account files the
-// kubelet would mount stood in for, and returns its path.
-func writeConfig(t *testing.T, cfgYAML string) string {
-	t.Helper()
-	dir := t.TempDir()
-	if strings.Contains(cfgYAML, serviceAccountDir) {
-		writeServiceAccountFiles(t, dir)
-		cfgYAML = strings.ReplaceAll(cfgYAML, serviceAccountDir, dir)
-	}
-	path := filepath.Join(dir, "config.yaml")
-	require.NoError(t, os.WriteFile(path, []byte(cfgYAML), 0o600))
-	return path
-}
+// writeConfig writes the config with the kubelet's service account files stood in for.
+func writeConfig(t *testing.T, cfgYAML string) string { return kubetest.WriteConfig(t, cfgYAML) }
 
-// containerEnv is the container's environment as "K=V": literal values as written,
-// downward-API values as a pod on loopback would get them.
-func containerEnv(t *testing.T, c corev1.Container) []string {
-	t.Helper()
-	fieldValues := map[string]string{
-		"status.podIP": "127.0.0.1", "spec.nodeName": "ip-10-0-1-23.us-west-2.compute.internal",
-		"metadata.name": "otelcol-fleet-7d9c7b8d5-x2x4z", "metadata.namespace": "otelcol-fleet", "status.hostIP": "10.0.1.23",
-	}
-	var env []string
-	for _, e := range c.Env {
-		switch {
-		case e.ValueFrom == nil:
-			env = append(env, e.Name+"="+e.Value)
-		case e.ValueFrom.FieldRef != nil:
-			v, ok := fieldValues[e.ValueFrom.FieldRef.FieldPath]
-			require.True(t, ok, "no stand-in for %s", e.ValueFrom.FieldRef.FieldPath)
-			env = append(env, e.Name+"="+v)
-		default:
-			t.Fatalf("env %s: only literal and fieldRef values are supported here", e.Name)
-		}
-	}
-	return env
-}
-
-func writeServiceAccountFiles(t *testing.T, dir string) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	require.NoError(t, err)
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "kubernetes"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	require.NoError(t, err)
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "ca.crt"), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600))
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "token"), []byte("stand-in-token"), 0o600))
-}
+// containerEnv is the container's environment as a pod on loopback would get it.
+func containerEnv(t *testing.T, c corev1.Container) []string { return kubetest.ContainerEnv(t, c) }
 
 // scrapeConfigs returns the prometheus receivers' scrape configs.
 func scrapeConfigs(t *testing.T, cfg collectorConfig) []map[string]any {

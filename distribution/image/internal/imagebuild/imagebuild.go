@@ -45,6 +45,21 @@ const (
 // ExposedPorts are the collector's well-known ports: OTLP gRPC and HTTP, self-telemetry, health.
 var ExposedPorts = []string{"4317/tcp", "4318/tcp", "8888/tcp", "13133/tcp"}
 
+// Healthcheck is the container health check recorded in the image (Docker's HEALTHCHECK; the OCI
+// config format has no such field, but Docker and podman read it from the config either way):
+// the healthcheck program against fleet_health's /readyz, so `docker compose` `service_healthy`
+// waits until the collector takes data. The ECS task definitions override it with /livez, since
+// ECS replaces an unhealthy container and a collector under backpressure must not lose its queue.
+func Healthcheck() *v1.HealthConfig {
+	return &v1.HealthConfig{
+		Test:        []string{"CMD", HealthcheckPath},
+		Interval:    15 * time.Second,
+		Timeout:     5 * time.Second,
+		StartPeriod: 30 * time.Second,
+		Retries:     3,
+	}
+}
+
 // Spec names the inputs of one image build. Every field is required but Created, Version and
 // Architecture, which have defaults.
 type Spec struct {
@@ -88,17 +103,47 @@ func (s Spec) created() time.Time {
 	return s.Created.UTC().Truncate(time.Second)
 }
 
-// file is one entry of a layer.
-type file struct {
-	path    string // absolute path in the image
-	mode    int64
-	dir     bool
-	content []byte
+// File is one entry of a layer.
+type File struct {
+	Path    string // absolute path in the image
+	Mode    int64  // permission bits, and the sticky bit (0o1000)
+	Dir     bool
+	Content []byte
 }
 
-// Build assembles the image. Its layers, from the least to the most often changed, are: the base
-// file system (users, CA certificates, directories), the healthcheck program, the default config,
-// and the collector binary.
+// Layer is one layer of the image: what it holds and what made it (recorded in the history).
+type Layer struct {
+	CreatedBy string
+	Files     []File
+}
+
+// Layers lists the image's layers, from the least to the most often changed: the base file
+// system (users, CA certificates, directories), the healthcheck program, the default config, and
+// the collector binary. Build writes them as layers; WriteContext writes the same files as the
+// build context distribution/Dockerfile copies them from, so the two images cannot drift apart.
+func Layers(caCerts, healthcheck, config, collector []byte) []Layer {
+	return []Layer{
+		{"base: users, CA certificates, /tmp", []File{
+			{Path: "/etc", Mode: 0o755, Dir: true},
+			{Path: "/etc/passwd", Mode: 0o644, Content: []byte(Passwd())},
+			{Path: "/etc/group", Mode: 0o644, Content: []byte(Group())},
+			{Path: "/etc/ssl", Mode: 0o755, Dir: true},
+			{Path: "/etc/ssl/certs", Mode: 0o755, Dir: true},
+			{Path: CACertsPath, Mode: 0o644, Content: caCerts},
+			// A writable scratch directory: Go's os.TempDir and some extensions expect one.
+			{Path: "/tmp", Mode: 0o1777, Dir: true},
+		}},
+		{"healthcheck program", []File{{Path: HealthcheckPath, Mode: 0o755, Content: healthcheck}}},
+		{"default configuration", []File{
+			{Path: "/etc", Mode: 0o755, Dir: true},
+			{Path: "/etc/otelcol-fleet", Mode: 0o755, Dir: true},
+			{Path: ConfigPath, Mode: 0o644, Content: config},
+		}},
+		{"otelcol-fleet collector", []File{{Path: CollectorPath, Mode: 0o755, Content: collector}}},
+	}
+}
+
+// Build assembles the image from the Layers.
 func Build(s Spec) (v1.Image, error) {
 	if err := s.validate(); err != nil {
 		return nil, err
@@ -116,38 +161,17 @@ func Build(s Spec) (v1.Image, error) {
 		arch = "amd64"
 	}
 
-	layers := []struct {
-		createdBy string
-		files     []file
-	}{
-		{"base: users, CA certificates, /tmp", []file{
-			{path: "/etc", mode: 0o755, dir: true},
-			{path: "/etc/passwd", mode: 0o644, content: []byte(Passwd())},
-			{path: "/etc/group", mode: 0o644, content: []byte(Group())},
-			{path: "/etc/ssl", mode: 0o755, dir: true},
-			{path: "/etc/ssl/certs", mode: 0o755, dir: true},
-			{path: CACertsPath, mode: 0o644, content: read(s.CACerts)},
-			// A writable scratch directory: Go's os.TempDir and some extensions expect one.
-			{path: "/tmp", mode: 0o1777, dir: true},
-		}},
-		{"healthcheck program", []file{{path: HealthcheckPath, mode: 0o755, content: read(s.Healthcheck)}}},
-		{"default configuration", []file{
-			{path: "/etc", mode: 0o755, dir: true},
-			{path: "/etc/otelcol-fleet", mode: 0o755, dir: true},
-			{path: ConfigPath, mode: 0o644, content: read(s.Config)},
-		}},
-		{"otelcol-fleet collector", []file{{path: CollectorPath, mode: 0o755, content: read(s.Collector)}}},
-	}
+	layers := Layers(read(s.CACerts), read(s.Healthcheck), read(s.Config), read(s.Collector))
 
 	adds := make([]mutate.Addendum, 0, len(layers))
 	for _, l := range layers {
-		layer, err := newLayer(l.files, created)
+		layer, err := newLayer(l.Files, created)
 		if err != nil {
-			return nil, fmt.Errorf("layer %q: %w", l.createdBy, err)
+			return nil, fmt.Errorf("layer %q: %w", l.CreatedBy, err)
 		}
 		adds = append(adds, mutate.Addendum{
 			Layer:     layer,
-			History:   v1.History{Created: v1.Time{Time: created}, CreatedBy: "otelcol-fleet image builder: " + l.createdBy},
+			History:   v1.History{Created: v1.Time{Time: created}, CreatedBy: "otelcol-fleet image builder: " + l.CreatedBy},
 			MediaType: types.OCILayer,
 		})
 	}
@@ -188,6 +212,7 @@ func Config(version string) v1.Config {
 		ExposedPorts: ports,
 		Env:          []string{"PATH=/"},
 		WorkingDir:   "/",
+		Healthcheck:  Healthcheck(),
 		Labels: map[string]string{
 			"org.opencontainers.image.title":       "otelcol-fleet",
 			"org.opencontainers.image.description": "OpenTelemetry Collector distribution for Prometheus remote-write fleets",
@@ -211,9 +236,9 @@ func Group() string {
 // newLayer writes files into a tar in sorted path order, root-owned, with the fixed timestamp,
 // and gzips it once. Handing ggcr already-compressed bytes keeps it from recompressing the
 // 150 MB collector for every digest computation and every output format.
-func newLayer(files []file, mtime time.Time) (v1.Layer, error) {
-	sorted := append([]file(nil), files...)
-	sort.Slice(sorted, func(i, j int) bool { return sorted[i].path < sorted[j].path })
+func newLayer(files []File, mtime time.Time) (v1.Layer, error) {
+	sorted := append([]File(nil), files...)
+	sort.Slice(sorted, func(i, j int) bool { return sorted[i].Path < sorted[j].Path })
 
 	var compressed bytes.Buffer
 	gz, err := gzip.NewWriterLevel(&compressed, gzip.DefaultCompression)
@@ -224,31 +249,31 @@ func newLayer(files []file, mtime time.Time) (v1.Layer, error) {
 	tw := tar.NewWriter(gz)
 	seen := map[string]bool{}
 	for _, f := range sorted {
-		name := path.Clean(f.path)[1:] // layer paths are relative: "etc/passwd"
+		name := path.Clean(f.Path)[1:] // layer paths are relative: "etc/passwd"
 		if seen[name] {
-			return nil, fmt.Errorf("duplicate path %q", f.path)
+			return nil, fmt.Errorf("duplicate path %q", f.Path)
 		}
 		seen[name] = true
 		hdr := &tar.Header{
 			Name:    name,
-			Mode:    f.mode,
+			Mode:    f.Mode,
 			ModTime: mtime,
 			Uid:     0,
 			Gid:     0,
 			Format:  tar.FormatPAX,
 		}
-		if f.dir {
+		if f.Dir {
 			hdr.Typeflag = tar.TypeDir
 			hdr.Name += "/"
 		} else {
 			hdr.Typeflag = tar.TypeReg
-			hdr.Size = int64(len(f.content))
+			hdr.Size = int64(len(f.Content))
 		}
 		if err := tw.WriteHeader(hdr); err != nil {
 			return nil, err
 		}
-		if !f.dir {
-			if _, err := tw.Write(f.content); err != nil {
+		if !f.Dir {
+			if _, err := tw.Write(f.Content); err != nil {
 				return nil, err
 			}
 		}

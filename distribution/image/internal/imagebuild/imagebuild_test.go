@@ -162,6 +162,10 @@ func TestImageContents(t *testing.T) {
 		assert.Contains(t, cf.Config.ExposedPorts, p)
 	}
 	assert.Equal(t, "1.2.3", cf.Config.Labels["org.opencontainers.image.version"])
+	assert.Equal(t, &v1.HealthConfig{
+		Test: []string{"CMD", "/healthcheck"}, Interval: 15 * time.Second, Timeout: 5 * time.Second,
+		StartPeriod: 30 * time.Second, Retries: 3,
+	}, cf.Config.Healthcheck)
 	require.Len(t, cf.History, 4)
 	for _, h := range cf.History {
 		assert.True(t, h.Created.Time.Equal(spec.Created))
