@@ -13,8 +13,14 @@ import (
 	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/wal"
 )
 
-// Ordering modes.
+// Ordering modes. Every mode keeps each series in order inside the collector (one shard, one
+// request in flight per series, the stale filter, the split of a rejected request); the mode names
+// what is added on top: holding samples until their timestamp plus the window, a label per
+// gateway, both, or none of the two.
 const (
+	// ModeNone adds neither: samples go to the shards as they are pushed, with no added latency,
+	// for stores that accept samples out of order within a window.
+	ModeNone             = "none"
 	ModeHoldback         = "holdback"
 	ModeStamp            = "stamp"
 	ModeHoldbackAndStamp = "holdback_and_stamp"
@@ -31,7 +37,7 @@ type Config struct {
 
 // OrderingConfig selects and tunes the ordering mode.
 type OrderingConfig struct {
-	// Mode is holdback (default), stamp or holdback_and_stamp.
+	// Mode is holdback (default), stamp, holdback_and_stamp or none.
 	Mode string `mapstructure:"mode"`
 	// Stamp is used by the stamp modes.
 	Stamp StampConfig `mapstructure:"stamp"`
@@ -127,10 +133,10 @@ func (o *OrderingConfig) stamp() bool { return o.Mode == ModeStamp || o.Mode == 
 // Validate checks `ordering.mode`; `ordering.stamp` and `ordering.holdback` validate themselves.
 func (o *OrderingConfig) Validate() error {
 	switch o.Mode {
-	case ModeHoldback, ModeStamp, ModeHoldbackAndStamp:
+	case ModeHoldback, ModeStamp, ModeHoldbackAndStamp, ModeNone:
 		return nil
 	}
-	return fmt.Errorf("`ordering.mode` must be one of %s, %s, %s, found %q", ModeHoldback, ModeStamp, ModeHoldbackAndStamp, o.Mode)
+	return fmt.Errorf("`ordering.mode` must be one of %s, %s, %s, %s, found %q", ModeHoldback, ModeStamp, ModeHoldbackAndStamp, ModeNone, o.Mode)
 }
 
 // Validate checks the stamp, in every mode: a key that is set must be valid even where the mode

@@ -78,6 +78,18 @@ func TestLoadOrdering(t *testing.T) {
 	}, cfg.Ordering)
 }
 
+// Mode none neither holds nor stamps: the engine gets no hold-back and the series no label.
+func TestLoadModeNone(t *testing.T) {
+	cfg, err := loadConfig(t, "mode_none")
+	require.NoError(t, err)
+	assert.Equal(t, ModeNone, cfg.Ordering.Mode)
+	exp, err := newExporter(cfg, exportertest.NewNopSettings(metadata.Type))
+	require.NoError(t, err)
+	assert.False(t, exp.engineSettings().Holdback)
+	assert.Empty(t, exp.stampLabel)
+	assert.NotContains(t, exp.translator.ExternalLabels, defaultStampLabel)
+}
+
 // The upstream `wal` block, at the same keys with the same meaning: 0 means the default.
 func TestLoadWAL(t *testing.T) {
 	cfg, err := loadConfig(t, "wal")
@@ -127,7 +139,7 @@ func TestValidate(t *testing.T) {
 		"holdback_mode_empty_stamp_label":   "ordering::stamp: `ordering.stamp.label` must not be empty, found \"\"",
 		"wal_negative_truncate_frequency":   "`wal.truncate_frequency` must be positive (or 0 for the default 1m0s), found -1s",
 		"wal_negative_lag_record_frequency": "`wal.lag_record_frequency` must be positive (or 0 for the default 15s), found -5s",
-		"bad_mode":                          "ordering: `ordering.mode` must be one of holdback, stamp, holdback_and_stamp, found \"fifo\"",
+		"bad_mode":                          "ordering: `ordering.mode` must be one of holdback, stamp, holdback_and_stamp, none, found \"fifo\"",
 		"zero_window":                       "ordering::holdback: `ordering.holdback.window` must be positive, found 0s",
 		"negative_max_held":                 "ordering::holdback: `ordering.holdback.max_held_samples` must be positive, found -1",
 		"empty_stamp_label":                 "ordering::stamp: `ordering.stamp.label` must not be empty, found \"\"",

@@ -157,6 +157,27 @@ func TestStampMode(t *testing.T) {
 	}
 }
 
+// none: pushed samples go to the backend at once, with no release (the clock never moves and
+// ReleaseDue is never called), nothing is held, the series carry no stamp, and a sample older
+// than its series' last sent one is still removed before sending.
+func TestModeNoneSendsAtOnce(t *testing.T) {
+	backend := promtest.NewBackend(t)
+	cfg := testConfig(backend.URL())
+	cfg.Ordering.Mode = ModeNone
+	exp := startExporter(t, cfg, &fakeClock{now: time.UnixMilli(100_000)})
+	require.NoError(t, exp.pushMetrics(context.Background(), gauges(5, time.UnixMilli(100_000), false)))
+	waitIdle(t, exp)
+	assert.Equal(t, 5, backend.StoredCount())
+	assert.Zero(t, exp.engine.HeldSamples())
+	for key := range backend.Stored() {
+		assert.NotContains(t, key, defaultStampLabel)
+	}
+	require.NoError(t, exp.pushMetrics(context.Background(), gauges(5, time.UnixMilli(99_000), false)))
+	waitIdle(t, exp)
+	assert.Equal(t, 5, backend.StoredCount(), "stale samples are not sent")
+	assert.Zero(t, backend.Rejected())
+}
+
 // The requests carry the remote-write 1.0 headers, the configured headers and external labels.
 func TestRequestHeadersAndLabels(t *testing.T) {
 	backend := promtest.NewBackend(t)

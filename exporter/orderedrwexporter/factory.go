@@ -13,6 +13,7 @@ import (
 	"go.opentelemetry.io/collector/exporter/exporterhelper"
 
 	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/metadata"
+	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/telemetry"
 )
 
 const (
@@ -54,7 +55,11 @@ func createMetricsExporter(ctx context.Context, set exporter.Settings, cfg compo
 	if err != nil {
 		return nil, err
 	}
-	metricsExporter, err := exporterhelper.NewMetrics(ctx, set, cfg, exp.pushMetrics,
+	// The helper counts as sent what pushMetrics accepted (queued or held); ordered_rw records the
+	// standard sent / send_failed / queue metrics itself, when the backend answers.
+	helperSet := set
+	helperSet.TelemetrySettings = telemetry.HelperSettings(set.TelemetrySettings)
+	metricsExporter, err := exporterhelper.NewMetrics(ctx, helperSet, cfg, exp.pushMetrics,
 		exporterhelper.WithCapabilities(consumer.Capabilities{MutatesData: false}),
 		// Attempts are bounded by `timeout` in the sender; a push itself only waits for room.
 		exporterhelper.WithTimeout(exporterhelper.TimeoutConfig{Timeout: 0}),

@@ -26,6 +26,20 @@ type Prometheus struct {
 // waits until it is ready. It is stopped at the end of the test.
 func StartPrometheus(t T) *Prometheus {
 	t.Helper()
+	return startPrometheus(t, "")
+}
+
+// StartPrometheusWithOutOfOrderWindow is StartPrometheus with
+// `storage.tsdb.out_of_order_time_window` set in its config file (honoured since 2.39): samples
+// up to window older than the newest one in the TSDB are accepted, as AMP does by default.
+func StartPrometheusWithOutOfOrderWindow(t T, window time.Duration) *Prometheus {
+	t.Helper()
+	return startPrometheus(t, fmt.Sprintf("storage:\n  tsdb:\n    out_of_order_time_window: %dms\n", window.Milliseconds()))
+}
+
+// startPrometheus starts Prometheus with extraConfig appended to its config file.
+func startPrometheus(t T, extraConfig string) *Prometheus {
+	t.Helper()
 	SkipIfE2EDisabled(t)
 	bin, err := LookPath("prometheus")
 	if err != nil {
@@ -34,7 +48,7 @@ func StartPrometheus(t T) *Prometheus {
 	dir := t.TempDir()
 	cfg := dir + "/prometheus.yml"
 	// No scrape jobs: everything it stores arrives by remote write.
-	if err := writeFile(cfg, "global:\n  scrape_interval: 1h\n"); err != nil {
+	if err := writeFile(cfg, "global:\n  scrape_interval: 1h\n"+extraConfig); err != nil {
 		t.Fatal(err)
 	}
 	port := FreePort(t)

@@ -252,17 +252,23 @@ var ErrClosed = errors.New("ordered_rw exporter is shut down")
 // samples) when it arrives after it. Push blocks while the shard queues are full.
 //
 // With a WAL, the batch is written to the log first; if that fails, the batch is refused.
+//
+// The samples of a push that returns an error are counted refused (the standard send_failed),
+// but those queued before the error, which are counted when they are delivered or dropped.
 func (e *Engine) Push(ctx context.Context, series []sample.Series) error {
 	if err := e.awaitReplay(ctx); err != nil {
+		e.tel.Refused(sample.CountPoints(series))
 		return err
 	}
 	e.mu.RLock()
 	defer e.mu.RUnlock()
 	if e.closed || !e.started {
+		e.tel.Refused(sample.CountPoints(series))
 		return ErrClosed
 	}
 	entry, err := e.log.Append(series)
 	if err != nil {
+		e.tel.Refused(sample.CountPoints(series))
 		return err
 	}
 	defer e.log.Done(entry)
@@ -304,6 +310,7 @@ func (e *Engine) push(ctx context.Context, series []sample.Series, entry uint64)
 		// held, so that an early release cannot put a newer sample of a series ahead of it.
 		e.tel.Released(lateCount, telemetry.ReleaseLate)
 		if err := e.enqueue(ctx, e.byShard(late), now, entry); err != nil {
+			e.tel.Refused(sample.CountPoints(onTime)) // never held
 			return err
 		}
 	}
@@ -389,6 +396,7 @@ func (e *Engine) enqueue(ctx context.Context, perShard [][]sample.Series, dueMil
 				e.acct.Dropped(left, telemetry.ReasonShutdown)
 				return fmt.Errorf("%d samples not queued: %w", left, context.Cause(ctx))
 			}
+			e.tel.Refused(left)
 			return fmt.Errorf("ordered_rw: %d samples not queued, the shard queues are full: %w", left, context.Cause(ctx))
 		}
 	}

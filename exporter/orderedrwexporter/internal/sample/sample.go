@@ -99,3 +99,12 @@ func comparePoints(a, b Point) int {
 	}
 	return 0
 }
+
+// CountPoints is the number of points of every series.
+func CountPoints(series []Series) int {
+	n := 0
+	for i := range series {
+		n += len(series[i].Points)
+	}
+	return n
+}

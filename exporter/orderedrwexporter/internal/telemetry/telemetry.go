@@ -22,8 +22,13 @@ type Telemetry struct {
 	id      attribute.KeyValue
 	common  metric.MeasurementOption
 
+	// std are the standard exporter metrics (standard.go), recorded by the same verbs.
+	std *standard
+
 	mu       sync.Mutex
 	byReason map[string]metric.MeasurementOption
+	// failedByReason caches the attributes of the standard send_failed by drop reason.
+	failedByReason map[string]metric.MeasurementOption
 }
 
 // New builds the instruments; exporterID is the value of their `exporter` attribute.
@@ -32,12 +37,19 @@ func New(set component.TelemetrySettings, exporterID string) (*Telemetry, error)
 	if err != nil {
 		return nil, err
 	}
-	id := attribute.String("exporter", exporterID)
+	id := attribute.String(exporterKey, exporterID)
+	std, err := newStandard(set, id)
+	if err != nil {
+		builder.Shutdown()
+		return nil, err
+	}
 	return &Telemetry{
-		builder:  builder,
-		id:       id,
-		common:   metric.WithAttributeSet(attribute.NewSet(id)),
-		byReason: map[string]metric.MeasurementOption{},
+		builder:        builder,
+		id:             id,
+		common:         metric.WithAttributeSet(attribute.NewSet(id)),
+		std:            std,
+		byReason:       map[string]metric.MeasurementOption{},
+		failedByReason: map[string]metric.MeasurementOption{},
 	}, nil
 }
 
@@ -49,6 +61,18 @@ func (t *Telemetry) withReason(reason string) metric.MeasurementOption {
 	if !ok {
 		opt = metric.WithAttributeSet(attribute.NewSet(t.id, attribute.String("reason", reason)))
 		t.byReason[reason] = opt
+	}
+	return opt
+}
+
+// failedWith caches the attribute set of the standard send_failed of each reason.
+func (t *Telemetry) failedWith(reason string) metric.MeasurementOption {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	opt, ok := t.failedByReason[reason]
+	if !ok {
+		opt = t.std.failedAttrs(reason)
+		t.failedByReason[reason] = opt
 	}
 	return opt
 }
@@ -76,6 +100,8 @@ func (t *Telemetry) RegisterGauges(g Gauges) error {
 		)
 	}
 	return errors.Join(walErr,
+		// The standard queue gauges: the same batches, with exporterhelper's names and attributes.
+		t.std.register(g.QueueSize, g.QueueCapacity),
 		t.builder.RegisterExporterOrderedRwHeldSamplesCallback(observe(g.HeldSamples)),
 		t.builder.RegisterExporterOrderedRwTrackedSeriesCallback(observe(g.TrackedSeries)),
 		// The deprecated name of tracked_series, with the same value, for one release.
@@ -90,10 +116,19 @@ func (t *Telemetry) RegisterGauges(g Gauges) error {
 	)
 }
 
-// Dropped counts n samples dropped for reason.
+// Dropped counts n samples dropped for reason; they are the standard send_failed too.
 func (t *Telemetry) Dropped(n int, reason string) {
 	if n > 0 {
 		t.builder.ExporterOrderedRwDroppedSamples.Add(context.Background(), int64(n), t.withReason(reason))
+		t.std.sendFailed.Add(context.Background(), int64(n), t.failedWith(reason))
+	}
+}
+
+// Refused counts n samples of a push answered with an error (not queued): not dropped, since
+// the sender got the error, but failed as exporterhelper counts an error of the push function.
+func (t *Telemetry) Refused(n int) {
+	if n > 0 {
+		t.std.sendFailed.Add(context.Background(), int64(n), t.failedWith(reasonRefused))
 	}
 }
 
@@ -104,10 +139,11 @@ func (t *Telemetry) Released(n int, reason string) {
 	}
 }
 
-// Sent counts n samples the backend accepted.
+// Sent counts n samples the backend accepted, in sent_samples and the standard sent.
 func (t *Telemetry) Sent(n int) {
 	if n > 0 {
 		t.builder.ExporterOrderedRwSentSamples.Add(context.Background(), int64(n), t.common)
+		t.std.sent.Add(context.Background(), int64(n), t.std.exporterAttr)
 	}
 }
 
@@ -152,4 +188,7 @@ func (t *Telemetry) WALTruncated(entries uint64) {
 }
 
 // Shutdown unregisters the instruments.
-func (t *Telemetry) Shutdown() { t.builder.Shutdown() }
+func (t *Telemetry) Shutdown() {
+	t.std.shutdown()
+	t.builder.Shutdown()
+}
