@@ -88,6 +88,15 @@ func Open(set Settings, logger *zap.Logger, tel Telemetry) (*WAL, error) {
 	if err != nil {
 		return nil, err
 	}
+	if torn := log.torn; torn.cutBytes > 0 {
+		// One entry was being written; how many whole entries followed it, if the segment was cut
+		// short by something else than a write, the log cannot tell.
+		tel.WALReadFailed()
+		logger.Warn("The last segment of the write-ahead log ended in a partial entry (a write cut short: full disk, crash); "+
+			"it was cut off at the last whole entry, and the samples of the partial entry are lost.",
+			zap.String("segment", torn.segment), zap.Int("whole_entries_in_segment", torn.keptEntries),
+			zap.Int64("bytes_cut", torn.cutBytes))
+	}
 	return &WAL{set: set, logger: logger, tel: tel, log: log,
 		replayDone: make(chan struct{}), stop: make(chan struct{})}, nil
 }
