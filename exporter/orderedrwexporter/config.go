@@ -53,7 +53,16 @@ type HoldbackConfig struct {
 	Window time.Duration `mapstructure:"window"`
 	// MaxHeldSamples bounds the samples held; at the bound the oldest are released early.
 	MaxHeldSamples int `mapstructure:"max_held_samples"`
+	// MaxFuture bounds how far ahead of the collector's clock a sample's timestamp may be; a
+	// sample further ahead is dropped and counted `too_far_in_future` instead of held until its
+	// timestamp plus the window. Must be positive; default defaultMaxFuture.
+	MaxFuture time.Duration `mapstructure:"max_future"`
 }
+
+// defaultMaxFuture is the default `ordering.holdback.max_future`: 12 default windows, so that a
+// client clock a little fast is not dropped, while a held sample leaves within a minute plus the
+// window.
+const defaultMaxFuture = time.Minute
 
 var _ component.Config = (*Config)(nil)
 
@@ -149,6 +158,9 @@ func (h *HoldbackConfig) Validate() error {
 	}
 	if h.MaxHeldSamples <= 0 {
 		return fmt.Errorf("`ordering.holdback.max_held_samples` must be positive, found %d", h.MaxHeldSamples)
+	}
+	if h.MaxFuture <= 0 {
+		return fmt.Errorf("`ordering.holdback.max_future` must be positive, found %s", h.MaxFuture)
 	}
 	return nil
 }

@@ -40,7 +40,7 @@ func createDefaultConfig() component.Config {
 		Ordering: OrderingConfig{
 			Mode:     defaultMode,
 			Stamp:    StampConfig{Label: defaultStampLabel},
-			Holdback: HoldbackConfig{Window: defaultWindow, MaxHeldSamples: defaultMaxHeldSamples},
+			Holdback: HoldbackConfig{Window: defaultWindow, MaxHeldSamples: defaultMaxHeldSamples, MaxFuture: defaultMaxFuture},
 		},
 	}
 }

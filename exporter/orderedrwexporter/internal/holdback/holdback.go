@@ -71,6 +71,9 @@ type Tracker interface{ Track(entry uint64) }
 type Holdback struct {
 	windowMillis int64
 	bucketMillis int64
+	// maxFutureMillis is how far ahead of the clock a timestamp may be and still be held; 0 is no
+	// bound.
+	maxFutureMillis int64
 
 	idleMillis int64
 
@@ -95,13 +98,27 @@ type Holdback struct {
 	holdLatency func(millis int64)
 }
 
+// Settings configure a Holdback. Times are in milliseconds.
+type Settings struct {
+	// WindowMillis is how long after its timestamp a point is released.
+	WindowMillis int64
+	// BucketMillis is the granularity of release times.
+	BucketMillis int64
+	// IdleMillis is how long a series is remembered after its last held point.
+	IdleMillis int64
+	// MaxFutureMillis is how far ahead of the clock a point's timestamp may be; Add refuses points
+	// further ahead. 0 is no bound.
+	MaxFutureMillis int64
+}
+
 // New returns a hold-back releasing points a window after their timestamp, in buckets of
-// bucketMillis, forgetting series idleMillis after their last held point. entries, when not nil,
-// tracks the write-ahead log entries of popped buckets; holdLatency records how long a sample of
-// every holdLatencySampling released was held.
-func New(windowMillis, bucketMillis, idleMillis int64, entries Tracker, holdLatency func(millis int64)) *Holdback {
-	return &Holdback{windowMillis: windowMillis, bucketMillis: bucketMillis, idleMillis: idleMillis,
-		buckets: map[int64]*Bucket{}, refs: seriestable.New[seriesRef](), entries: entries, holdLatency: holdLatency}
+// set.BucketMillis, forgetting series set.IdleMillis after their last held point. entries, when
+// not nil, tracks the write-ahead log entries of popped buckets; holdLatency records how long a
+// sample of every holdLatencySampling released was held.
+func New(set Settings, entries Tracker, holdLatency func(millis int64)) *Holdback {
+	return &Holdback{windowMillis: set.WindowMillis, bucketMillis: set.BucketMillis, idleMillis: set.IdleMillis,
+		maxFutureMillis: set.MaxFutureMillis,
+		buckets:         map[int64]*Bucket{}, refs: seriestable.New[seriesRef](), entries: entries, holdLatency: holdLatency}
 }
 
 // Held is the number of points held.
@@ -133,9 +150,23 @@ func (h *Holdback) OldestDue(nowMillis int64) (int64, bool) {
 	return due, due <= nowMillis
 }
 
+// TooFarAhead is what Add refused: points whose timestamp is more than the max_future bound
+// ahead of the clock, with one of their series as an example.
+type TooFarAhead struct {
+	Count   int
+	Example []prompb.Label
+}
+
 // Add holds every point of series, which arrived at nowMillis from the WAL entry entry (0 without
-// a WAL); the caller removed the late ones.
-func (h *Holdback) Add(series []sample.Series, nowMillis int64, entry uint64) {
+// a WAL); the caller removed the late ones. Points more than MaxFutureMillis ahead of nowMillis
+// are not held, and returned as counted for the caller to drop: held, they would stay until their
+// timestamp plus the window (a year-2200 stamp: forever), pinning the write-ahead log's truncation
+// and filling max_held_samples, so that every real sample would be released early.
+func (h *Holdback) Add(series []sample.Series, nowMillis int64, entry uint64) TooFarAhead {
+	var refused TooFarAhead
+	if h.maxFutureMillis > 0 {
+		series, refused = h.refuseTooFarAhead(series, nowMillis)
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	n := 0
@@ -178,6 +209,35 @@ func (h *Holdback) Add(series []sample.Series, nowMillis int64, entry uint64) {
 	if nowMillis-h.lastSweep >= h.idleMillis/4 {
 		h.sweepLocked(nowMillis)
 	}
+	return refused
+}
+
+// refuseTooFarAhead filters series, in place, to the points at most maxFutureMillis ahead of
+// nowMillis, and counts the others. Series with no point left are removed. The common case, no
+// point too far ahead, copies nothing.
+func (h *Holdback) refuseTooFarAhead(series []sample.Series, nowMillis int64) ([]sample.Series, TooFarAhead) {
+	var refused TooFarAhead
+	limit := nowMillis + h.maxFutureMillis
+	kept := series[:0] // filtered in place: position i is read before it can be written
+	for i := range series {
+		ser := series[i]
+		points := ser.Points[:0]
+		for _, p := range ser.Points {
+			if p.T > limit {
+				refused.Count++
+				if refused.Example == nil {
+					refused.Example = ser.Labels
+				}
+				continue
+			}
+			points = append(points, p)
+		}
+		if len(points) > 0 {
+			ser.Points = points
+			kept = append(kept, ser)
+		}
+	}
+	return kept, refused
 }
 
 // sweepLocked frees the refs of series with no held point that had none added for idleMillis.

@@ -46,6 +46,9 @@ type Settings struct {
 	Window   time.Duration
 	// MaxHeldSamples bounds hold-back; beyond it the oldest held samples are released early.
 	MaxHeldSamples int
+	// MaxFuture bounds how far ahead of the clock a held sample's timestamp may be; samples
+	// further ahead are dropped and counted too_far_in_future. 0 is no bound.
+	MaxFuture time.Duration
 	// SeriesIdleTimeout is how long the last sent timestamp of a series is remembered.
 	SeriesIdleTimeout time.Duration
 	// RejectionLogInterval is the least time between two logs of dropped samples.
@@ -173,8 +176,10 @@ func (e *Engine) openWAL(logger *zap.Logger) error {
 		e.log, e.acct.log, tracker = w, w, w
 	}
 	if e.set.Holdback {
-		e.hold = holdback.New(e.set.Window.Milliseconds(), e.set.ReleaseInterval.Milliseconds(),
-			e.set.SeriesIdleTimeout.Milliseconds(), tracker, e.tel.Held)
+		e.hold = holdback.New(holdback.Settings{
+			WindowMillis: e.set.Window.Milliseconds(), BucketMillis: e.set.ReleaseInterval.Milliseconds(),
+			IdleMillis: e.set.SeriesIdleTimeout.Milliseconds(), MaxFutureMillis: e.set.MaxFuture.Milliseconds(),
+		}, tracker, e.tel.Held)
 	}
 	return nil
 }
@@ -307,7 +312,11 @@ func (e *Engine) push(ctx context.Context, series []sample.Series, entry uint64)
 			return err
 		}
 	}
-	e.hold.Add(onTime, now, entry)
+	if tooFar := e.hold.Add(onTime, now, entry); tooFar.Count > 0 {
+		e.acct.Dropped(tooFar.Count, telemetry.ReasonTooFarInFuture)
+		e.drops.Note(telemetry.ReasonTooFarInFuture, tooFar.Count, tooFar.Example,
+			fmt.Errorf("timestamp more than %s (`ordering.holdback.max_future`) ahead of the collector's clock", e.set.MaxFuture))
+	}
 	if excess := e.hold.Held() - int64(e.set.MaxHeldSamples); excess > 0 {
 		e.releaseMu.Lock()
 		defer e.releaseMu.Unlock()

@@ -10,6 +10,9 @@ const (
 	ReasonOther      = "other"        // any other rejection of its content
 	ReasonSendFailed = "send_failed"  // retries exhausted, or a status that rejects every request
 	ReasonShutdown   = "shutdown"     // could not be delivered before the shutdown ended
+	// ReasonTooFarInFuture: its timestamp was more than ordering.holdback.max_future ahead of the
+	// collector's clock; held, it would have stayed until then.
+	ReasonTooFarInFuture = "too_far_in_future"
 )
 
 // Reasons a sample is released from hold-back, the values of `reason` on released_samples.
