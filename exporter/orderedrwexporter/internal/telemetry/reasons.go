@@ -10,9 +10,6 @@ const (
 	ReasonOther      = "other"        // any other rejection of its content
 	ReasonSendFailed = "send_failed"  // retries exhausted, or a status that rejects every request
 	ReasonShutdown   = "shutdown"     // could not be delivered before the shutdown ended
-	// ReasonTooFarInFuture: its timestamp was more than ordering.holdback.max_future ahead of the
-	// collector's clock; held, it would have stayed until then.
-	ReasonTooFarInFuture = "too_far_in_future"
 )
 
 // Reasons a sample is released from hold-back, the values of `reason` on released_samples.
@@ -22,3 +19,8 @@ const (
 	ReleaseEarly    = "early"    // max_held_samples was reached and it was the oldest held
 	ReleaseShutdown = "shutdown" // released ahead of its time because the shutdown had to end
 )
+
+// ReasonTooFarInFuture is the reason of a sample dropped before it was held: its timestamp was
+// more than ordering.holdback.max_future ahead of the collector's clock, and held it would have
+// stayed until then.
+const ReasonTooFarInFuture = "too_far_in_future"
