@@ -288,9 +288,14 @@ func (h *Holdback) doneLocked(idx uint32, count int) {
 }
 
 // PopDue removes and returns, oldest first, the buckets whose every point is due at nowMillis.
+// The release calls it on a timer, traffic or not: it also forgets the idle series then, so that
+// they do not stay until the next push.
 func (h *Holdback) PopDue(nowMillis int64) []*Bucket {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if nowMillis-h.lastSweep >= h.idleMillis/4 {
+		h.sweepLocked(nowMillis)
+	}
 	var out []*Bucket
 	for len(h.keys) > 0 && h.keyDue(h.keys[0]) <= nowMillis {
 		out = append(out, h.popOldestLocked())

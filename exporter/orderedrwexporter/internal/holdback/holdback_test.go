@@ -112,3 +112,16 @@ func TestAddRefusesPointsTooFarAhead(t *testing.T) {
 	assert.Zero(t, unbounded.Add([]sample.Series{series(0, year2200)}, 10_000, 0).Count, "0 is no bound")
 	assert.Equal(t, int64(1), unbounded.Held())
 }
+
+// The series of released points are forgotten once idle, by the timed release alone, with no
+// push after them.
+func TestIdleSeriesAreForgottenByTheRelease(t *testing.T) {
+	hold := New(Settings{WindowMillis: 1000, BucketMillis: 100, IdleMillis: 60_000}, nil, noLatency)
+	hold.Add([]sample.Series{series(0, 1000), series(1, 1000)}, 1000, 0)
+	hold.Take(hold.PopDue(2100), 1, 2100)
+	assert.Equal(t, 2, hold.refs.Len(), "remembered while not idle")
+	hold.PopDue(30_000)
+	assert.Equal(t, 2, hold.refs.Len())
+	hold.PopDue(61_001)
+	assert.Zero(t, hold.refs.Len(), "forgotten by a release with nothing due")
+}

@@ -67,6 +67,9 @@ type Settings struct {
 	RetryStop <-chan struct{}
 	// Drops logs dropped samples, shared by every shard.
 	Drops *telemetry.DropLog
+	// SweepInterval is how often idle series are looked for while no batch comes; 0 is a quarter
+	// of IdleTimeout, at least a second.
+	SweepInterval time.Duration
 }
 
 // seriesState is all a shard keeps per series: what it sent last and when it last saw it. A
@@ -115,10 +118,26 @@ func (s *Shard) Queue() chan<- Batch { return s.in }
 // Tracked is the number of series whose last sent timestamp is remembered.
 func (s *Shard) Tracked() int64 { return s.tracked.Load() }
 
-// Run processes the queued batches in order until the queue is closed.
+// Run processes the queued batches in order until the queue is closed. Idle series are also
+// forgotten on a timer, not only when a batch comes: a shard whose traffic stopped would otherwise
+// keep them all (2M series were still tracked after 22 idle minutes).
 func (s *Shard) Run() {
-	for b := range s.in {
-		s.hooks.Done(b, s.process(b.Series))
+	interval := s.set.SweepInterval
+	if interval <= 0 {
+		interval = max(s.set.IdleTimeout/4, time.Second)
+	}
+	sweep := time.NewTicker(interval)
+	defer sweep.Stop()
+	for {
+		select {
+		case b, ok := <-s.in:
+			if !ok {
+				return
+			}
+			s.hooks.Done(b, s.process(b.Series))
+		case <-sweep.C:
+			s.sweep(s.set.Clock.Now().UnixMilli())
+		}
 	}
 }
 
