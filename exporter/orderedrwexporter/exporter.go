@@ -142,7 +142,10 @@ func (e *ordExporter) engineSettings() ordering.Settings {
 		Window:         e.cfg.Ordering.Holdback.Window,
 		MaxHeldSamples: e.cfg.Ordering.Holdback.MaxHeldSamples,
 		MaxFuture:      e.cfg.Ordering.Holdback.MaxFuture,
-		Clock:          e.clock,
+		// The per-series state, kept in every mode.
+		SeriesIdleTimeout: e.cfg.Ordering.IdleTimeout,
+		MaxTrackedSeries:  e.cfg.Ordering.MaxTrackedSeries,
+		Clock:             e.clock,
 	}
 }
 

@@ -153,3 +153,64 @@ func TestFutureTimestamps(t *testing.T) {
 	t.Logf("WAL entries after delivery: %.0f (of %d written)", fleettest.Sum(m, "otelcol_exporter_ordered_rw_wal_entries", nil),
 		int(fleettest.Sum(m, "otelcol_exporter_ordered_rw_wal_written_entries", nil)))
 }
+
+// seriesCapConfig caps the per-series state at 1,000 series, forgotten 2 s after their last sample.
+const seriesCapConfig = `
+receivers:
+  otlp:
+    protocols:
+      http:
+        endpoint: 127.0.0.1:${env:OTLP_PORT}
+exporters:
+  ordered_rw:
+    endpoint: ${env:RW_URL}
+    ordering:
+      idle_timeout: 2s
+      max_tracked_series: 1000
+      holdback:
+        window: 1s
+service:
+  pipelines:
+    metrics:
+      receivers: [otlp]
+      exporters: [ordered_rw]
+`
+
+// TestSeriesCap: 5,000 new series through ordered_rw alone, with max_tracked_series 1,000. Before,
+// its per-series state grew with every series (5M series: 1.71 GB) and idle series were forgotten
+// only when their shard next got traffic. Now the state stops at the cap, the samples of the
+// series beyond it are dropped and counted, and once the traffic stops the idle series are
+// forgotten on a timer, which makes room for new series again.
+func TestSeriesCap(t *testing.T) {
+	fleettest.CollectorBinary(t)
+	const numSeries, capSeries = 5000, 1000
+	prom := fleettest.StartPrometheus(t)
+	otlpPort := fleettest.FreePort(t)
+	env := []string{"OTLP_PORT=" + strconv.Itoa(otlpPort), "RW_URL=" + prom.RemoteWriteURL()}
+	otlp := fmt.Sprintf("127.0.0.1:%d", otlpPort)
+	col := fleettest.StartCollector(t, seriesCapConfig, env...)
+	match := fmt.Sprintf(`{__name__=%q}`, e2eMetric)
+
+	for part := range numSeries / 500 {
+		md := batch(500, 0, time.Now(), false)
+		md.ResourceMetrics().At(0).Resource().Attributes().PutStr("service.instance.id", fmt.Sprintf("app-%d", part))
+		fleettest.SendOTLP(t, otlp, md)
+	}
+	require.Eventually(t, func() bool {
+		return prom.CountSamples(t, match, 10*time.Minute) == capSeries
+	}, 30*time.Second, 200*time.Millisecond, "the series within the cap are delivered")
+	m := col.Metrics(t)
+	assert.Equal(t, float64(capSeries), fleettest.Sum(m, "otelcol_exporter_ordered_rw_tracked_series", nil))
+	assert.Equal(t, float64(numSeries-capSeries),
+		fleettest.Sum(m, "otelcol_exporter_ordered_rw_dropped_samples", map[string]string{"reason": "max_tracked_series"}))
+
+	require.Eventually(t, func() bool {
+		return fleettest.Sum(col.Metrics(t), "otelcol_exporter_ordered_rw_tracked_series", nil) == 0
+	}, 15*time.Second, 200*time.Millisecond, "idle series are forgotten with no traffic")
+	md := batch(1, 1, time.Now(), false)
+	md.ResourceMetrics().At(0).Resource().Attributes().PutStr("service.instance.id", "app-new")
+	fleettest.SendOTLP(t, otlp, md)
+	require.Eventually(t, func() bool {
+		return prom.CountSamples(t, match, 10*time.Minute) == capSeries+1
+	}, 30*time.Second, 200*time.Millisecond, "a new series is taken again")
+}

@@ -74,6 +74,7 @@ type Holdback struct {
 	// maxFutureMillis is how far ahead of the clock a timestamp may be and still be held; 0 is no
 	// bound.
 	maxFutureMillis int64
+	maxSeries       int
 
 	idleMillis int64
 
@@ -109,6 +110,9 @@ type Settings struct {
 	// MaxFutureMillis is how far ahead of the clock a point's timestamp may be; Add refuses points
 	// further ahead. 0 is no bound.
 	MaxFutureMillis int64
+	// MaxSeries bounds the series remembered; at the bound Add refuses the points of a new series.
+	// 0 is no bound.
+	MaxSeries int
 }
 
 // New returns a hold-back releasing points a window after their timestamp, in buckets of
@@ -117,8 +121,8 @@ type Settings struct {
 // sample of every holdLatencySampling released was held.
 func New(set Settings, entries Tracker, holdLatency func(millis int64)) *Holdback {
 	return &Holdback{windowMillis: set.WindowMillis, bucketMillis: set.BucketMillis, idleMillis: set.IdleMillis,
-		maxFutureMillis: set.MaxFutureMillis,
-		buckets:         map[int64]*Bucket{}, refs: seriestable.New[seriesRef](), entries: entries, holdLatency: holdLatency}
+		maxFutureMillis: set.MaxFutureMillis, maxSeries: set.MaxSeries,
+		buckets: map[int64]*Bucket{}, refs: seriestable.New[seriesRef](), entries: entries, holdLatency: holdLatency}
 }
 
 // Held is the number of points held.
@@ -157,15 +161,27 @@ type TooFarAhead struct {
 	Example []prompb.Label
 }
 
+// Refused is what Add did not hold, by why.
+type Refused struct {
+	// TooFarAhead are points stamped more than MaxFutureMillis ahead of the clock.
+	TooFarAhead TooFarAhead
+	// OverCap are the points of new series beyond MaxSeries, with one of them as an example.
+	OverCap        int
+	OverCapExample []prompb.Label
+}
+
 // Add holds every point of series, which arrived at nowMillis from the WAL entry entry (0 without
 // a WAL); the caller removed the late ones. Points more than MaxFutureMillis ahead of nowMillis
 // are not held, and returned as counted for the caller to drop: held, they would stay until their
 // timestamp plus the window (a year-2200 stamp: forever), pinning the write-ahead log's truncation
 // and filling max_held_samples, so that every real sample would be released early.
-func (h *Holdback) Add(series []sample.Series, nowMillis int64, entry uint64) TooFarAhead {
-	var refused TooFarAhead
+//
+// At MaxSeries series remembered, the points of a new series are refused (OverCap): the series
+// table is the hold-back's memory that grows with series, not with held points.
+func (h *Holdback) Add(series []sample.Series, nowMillis int64, entry uint64) Refused {
+	var refused Refused
 	if h.maxFutureMillis > 0 {
-		series, refused = h.refuseTooFarAhead(series, nowMillis)
+		series, refused.TooFarAhead = h.refuseTooFarAhead(series, nowMillis)
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -174,6 +190,15 @@ func (h *Holdback) Add(series []sample.Series, nowMillis int64, entry uint64) To
 	prev := seriestable.NoSlot
 	for i := range series {
 		ser := &series[i]
+		if h.maxSeries > 0 && h.refs.Len() >= h.maxSeries {
+			if _, known := h.refs.Lookup(prev, ser.Hash); !known {
+				if refused.OverCap == 0 {
+					refused.OverCapExample = ser.Labels
+				}
+				refused.OverCap += len(ser.Points)
+				continue
+			}
+		}
 		idx, added := h.refs.Find(prev, ser.Hash)
 		prev = idx
 		ref := h.ref(idx)

@@ -93,7 +93,7 @@ func TestTakeOrdersEachSeriesOnItsShard(t *testing.T) {
 func TestAddRefusesPointsTooFarAhead(t *testing.T) {
 	hold := New(Settings{WindowMillis: 5000, BucketMillis: 100, IdleMillis: 60_000, MaxFutureMillis: 60_000}, nil, noLatency)
 	year2200 := int64(7_258_118_400_000)
-	refused := hold.Add([]sample.Series{series(0, 10_000, 70_000, 70_001, year2200), series(1, year2200)}, 10_000, 3)
+	refused := hold.Add([]sample.Series{series(0, 10_000, 70_000, 70_001, year2200), series(1, year2200)}, 10_000, 3).TooFarAhead
 	assert.Equal(t, 3, refused.Count)
 	assert.Equal(t, series(0).Labels, refused.Example)
 	assert.Equal(t, int64(2), hold.Held(), "the points up to now + 60 s are held")
@@ -109,7 +109,7 @@ func TestAddRefusesPointsTooFarAhead(t *testing.T) {
 	assert.False(t, ok, "nothing held pins the log")
 
 	unbounded := New(Settings{WindowMillis: 5000, BucketMillis: 100, IdleMillis: 60_000}, nil, noLatency)
-	assert.Zero(t, unbounded.Add([]sample.Series{series(0, year2200)}, 10_000, 0).Count, "0 is no bound")
+	assert.Zero(t, unbounded.Add([]sample.Series{series(0, year2200)}, 10_000, 0).TooFarAhead.Count, "0 is no bound")
 	assert.Equal(t, int64(1), unbounded.Held())
 }
 
@@ -124,4 +124,20 @@ func TestIdleSeriesAreForgottenByTheRelease(t *testing.T) {
 	assert.Equal(t, 2, hold.refs.Len())
 	hold.PopDue(61_001)
 	assert.Zero(t, hold.refs.Len(), "forgotten by a release with nothing due")
+}
+
+// At MaxSeries series remembered, a new series' points are refused; known series are held.
+func TestAddRefusesNewSeriesAtTheCap(t *testing.T) {
+	hold := New(Settings{WindowMillis: 1000, BucketMillis: 100, IdleMillis: 60_000, MaxSeries: 2}, nil, noLatency)
+	refused := hold.Add([]sample.Series{series(0, 1000), series(1, 1000), series(2, 1000, 1100)}, 1000, 0)
+	assert.Equal(t, 2, refused.OverCap)
+	assert.Equal(t, series(2).Labels, refused.OverCapExample)
+	refused = hold.Add([]sample.Series{series(1, 1200), series(0, 1200)}, 1200, 0)
+	assert.Zero(t, refused.OverCap, "known series are held at the cap")
+	assert.Equal(t, int64(4), hold.Held())
+	assert.Equal(t, 2, hold.refs.Len())
+	// Once idle, series are forgotten and make room.
+	hold.Take(hold.PopDue(2300), 1, 2300)
+	hold.PopDue(62_000)
+	assert.Zero(t, hold.Add([]sample.Series{series(2, 62_000)}, 62_000, 0).OverCap)
 }

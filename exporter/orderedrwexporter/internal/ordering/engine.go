@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/collector/component"
@@ -49,6 +50,10 @@ type Settings struct {
 	// MaxFuture bounds how far ahead of the clock a held sample's timestamp may be; samples
 	// further ahead are dropped and counted too_far_in_future. 0 is no bound.
 	MaxFuture time.Duration
+	// MaxTrackedSeries bounds the series whose state is kept, by the hold-back and by the shards
+	// (divided among them); the samples of a new series beyond it are dropped and counted
+	// max_tracked_series. 0 is no bound.
+	MaxTrackedSeries int
 	// SeriesIdleTimeout is how long the last sent timestamp of a series is remembered.
 	SeriesIdleTimeout time.Duration
 	// RejectionLogInterval is the least time between two logs of dropped samples.
@@ -179,6 +184,7 @@ func (e *Engine) openWAL(logger *zap.Logger) error {
 		e.hold = holdback.New(holdback.Settings{
 			WindowMillis: e.set.Window.Milliseconds(), BucketMillis: e.set.ReleaseInterval.Milliseconds(),
 			IdleMillis: e.set.SeriesIdleTimeout.Milliseconds(), MaxFutureMillis: e.set.MaxFuture.Milliseconds(),
+			MaxSeries: e.set.MaxTrackedSeries,
 		}, tracker, e.tel.Held)
 	}
 	return nil
@@ -186,11 +192,14 @@ func (e *Engine) openWAL(logger *zap.Logger) error {
 
 func (e *Engine) newShards(poster transport.Poster) []*shard.Shard {
 	shards := make([]*shard.Shard, e.set.Shards)
+	allTracked := new(atomic.Int64) // the cap on tracked series is shared by the shards
 	for i := range shards {
 		shards[i] = shard.New(shard.Settings{
 			QueueSize:     e.set.QueueSize,
 			MaxBatchBytes: e.set.MaxBatchBytes,
 			IdleTimeout:   e.set.SeriesIdleTimeout,
+			MaxTracked:    e.set.MaxTrackedSeries,
+			AllTracked:    allTracked,
 			Clock:         e.clock,
 			Poster:        poster,
 			Retry:         e.set.Retry,
@@ -312,10 +321,16 @@ func (e *Engine) push(ctx context.Context, series []sample.Series, entry uint64)
 			return err
 		}
 	}
-	if tooFar := e.hold.Add(onTime, now, entry); tooFar.Count > 0 {
+	refused := e.hold.Add(onTime, now, entry)
+	if tooFar := refused.TooFarAhead; tooFar.Count > 0 {
 		e.acct.Dropped(tooFar.Count, telemetry.ReasonTooFarInFuture)
 		e.drops.Note(telemetry.ReasonTooFarInFuture, tooFar.Count, tooFar.Example,
 			fmt.Errorf("timestamp more than %s (`ordering.holdback.max_future`) ahead of the collector's clock", e.set.MaxFuture))
+	}
+	if refused.OverCap > 0 {
+		e.acct.Dropped(refused.OverCap, telemetry.ReasonMaxTrackedSeries)
+		e.drops.Note(telemetry.ReasonMaxTrackedSeries, refused.OverCap, refused.OverCapExample,
+			fmt.Errorf("a new series beyond `ordering.max_tracked_series` (%d)", e.set.MaxTrackedSeries))
 	}
 	if excess := e.hold.Held() - int64(e.set.MaxHeldSamples); excess > 0 {
 		e.releaseMu.Lock()

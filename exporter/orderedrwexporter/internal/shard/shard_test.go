@@ -154,3 +154,23 @@ func TestIdleSeriesAreForgottenWithoutTraffic(t *testing.T) {
 	close(s.in)
 	<-done
 }
+
+// At MaxTracked series, the samples of a new series are dropped and counted; known series go on.
+func TestNewSeriesBeyondTheCapAreDropped(t *testing.T) {
+	backend := promtest.NewBackend(t)
+	clk := &atomicClock{}
+	clk.ms.Store(1000)
+	h := &hooks{dropped: map[string]int{}}
+	s := New(Settings{
+		QueueSize: 1, MaxBatchBytes: 1 << 20, IdleTimeout: time.Minute, MaxTracked: 2,
+		Clock: clk, Poster: &transport.HTTPPoster{Client: backend.Server.Client(), URL: backend.URL()},
+		Retry: configretry.NewDefaultBackOffConfig(), SendContext: context.Background(),
+		Drops: telemetry.NewDropLog(zap.NewNop(), time.Minute),
+	}, h)
+	s.process([]sample.Series{series(0, 1000), series(1, 1000), series(2, 1000, 1100)})
+	s.process([]sample.Series{series(1, 2000), series(3, 2000), series(0, 2000)})
+	assert.Equal(t, int64(2), s.Tracked())
+	assert.Equal(t, 3, h.dropped[telemetry.ReasonMaxTrackedSeries])
+	assert.Equal(t, 4, h.sent)
+	assert.NotContains(t, backend.Stored(), promtest.LabelsKey(series(2).Labels))
+}

@@ -24,3 +24,7 @@ const (
 // more than ordering.holdback.max_future ahead of the collector's clock, and held it would have
 // stayed until then.
 const ReasonTooFarInFuture = "too_far_in_future"
+
+// ReasonMaxTrackedSeries is the reason of a sample of a new series refused because the exporter
+// already tracks ordering.max_tracked_series series.
+const ReasonMaxTrackedSeries = "max_tracked_series"
