@@ -43,7 +43,21 @@ type OrderingConfig struct {
 	Stamp StampConfig `mapstructure:"stamp"`
 	// Holdback is used by the holdback modes.
 	Holdback HoldbackConfig `mapstructure:"holdback"`
+
+	// IdleTimeout is how long the state of a series (its last sent timestamp) is kept after its
+	// last sample; idle series are swept on a timer. Must be positive.
+	IdleTimeout time.Duration `mapstructure:"idle_timeout"`
+	// MaxTrackedSeries bounds the series whose state is kept; the samples of a new series beyond
+	// it are dropped and counted `max_tracked_series`. Must be positive.
+	MaxTrackedSeries int `mapstructure:"max_tracked_series"`
 }
+
+// Defaults of the per-series state: the idle timeout the exporter always had, and a cap that
+// bounds that state to about 0.35-0.46 GB (340-460 B a series, measured in issue 18 and facts.md).
+const (
+	defaultIdleTimeout      = 15 * time.Minute
+	defaultMaxTrackedSeries = 1_000_000
+)
 
 // StampConfig is the label each gateway adds to every series it writes.
 type StampConfig struct {
@@ -59,7 +73,16 @@ type HoldbackConfig struct {
 	Window time.Duration `mapstructure:"window"`
 	// MaxHeldSamples bounds the samples held; at the bound the oldest are released early.
 	MaxHeldSamples int `mapstructure:"max_held_samples"`
+	// MaxFuture bounds how far ahead of the collector's clock a sample's timestamp may be; a
+	// sample further ahead is dropped and counted `too_far_in_future` instead of held until its
+	// timestamp plus the window. Must be positive; default defaultMaxFuture.
+	MaxFuture time.Duration `mapstructure:"max_future"`
 }
+
+// defaultMaxFuture is the default `ordering.holdback.max_future`: 12 default windows, so that a
+// client clock a little fast is not dropped, while a held sample leaves within a minute plus the
+// window.
+const defaultMaxFuture = time.Minute
 
 var _ component.Config = (*Config)(nil)
 
@@ -132,11 +155,24 @@ func (o *OrderingConfig) stamp() bool { return o.Mode == ModeStamp || o.Mode == 
 
 // Validate checks `ordering.mode`; `ordering.stamp` and `ordering.holdback` validate themselves.
 func (o *OrderingConfig) Validate() error {
+	if err := o.validateSeriesState(); err != nil {
+		return err
+	}
 	switch o.Mode {
 	case ModeHoldback, ModeStamp, ModeHoldbackAndStamp, ModeNone:
 		return nil
 	}
 	return fmt.Errorf("`ordering.mode` must be one of %s, %s, %s, %s, found %q", ModeHoldback, ModeStamp, ModeHoldbackAndStamp, ModeNone, o.Mode)
+}
+
+func (o *OrderingConfig) validateSeriesState() error {
+	if o.IdleTimeout <= 0 {
+		return fmt.Errorf("`ordering.idle_timeout` must be positive, found %s", o.IdleTimeout)
+	}
+	if o.MaxTrackedSeries <= 0 {
+		return fmt.Errorf("`ordering.max_tracked_series` must be positive, found %d", o.MaxTrackedSeries)
+	}
+	return nil
 }
 
 // Validate checks the stamp, in every mode: a key that is set must be valid even where the mode
@@ -155,6 +191,9 @@ func (h *HoldbackConfig) Validate() error {
 	}
 	if h.MaxHeldSamples <= 0 {
 		return fmt.Errorf("`ordering.holdback.max_held_samples` must be positive, found %d", h.MaxHeldSamples)
+	}
+	if h.MaxFuture <= 0 {
+		return fmt.Errorf("`ordering.holdback.max_future` must be positive, found %s", h.MaxFuture)
 	}
 	return nil
 }

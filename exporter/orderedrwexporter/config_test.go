@@ -43,6 +43,9 @@ func TestUnmarshalDefaultConfig(t *testing.T) {
 	assert.Equal(t, "collector_gateway", cfg.Ordering.Stamp.Label)
 	assert.Equal(t, 5*time.Second, cfg.Ordering.Holdback.Window)
 	assert.Equal(t, 1_000_000, cfg.Ordering.Holdback.MaxHeldSamples)
+	assert.Equal(t, time.Minute, cfg.Ordering.Holdback.MaxFuture)
+	assert.Equal(t, 15*time.Minute, cfg.Ordering.IdleTimeout)
+	assert.Equal(t, 1_000_000, cfg.Ordering.MaxTrackedSeries)
 	assert.Equal(t, 5, cfg.RemoteWriteQueue.NumConsumers)
 	assert.NoError(t, componenttest.CheckConfigStruct(cfg))
 }
@@ -72,9 +75,11 @@ func TestLoadOrdering(t *testing.T) {
 	cfg, err := loadConfig(t, "ordering")
 	require.NoError(t, err)
 	assert.Equal(t, OrderingConfig{
-		Mode:     ModeHoldbackAndStamp,
-		Stamp:    StampConfig{Label: "gw", Value: "gateway-1"},
-		Holdback: HoldbackConfig{Window: 2 * time.Second, MaxHeldSamples: 5000},
+		Mode:             ModeHoldbackAndStamp,
+		IdleTimeout:      5 * time.Minute,
+		MaxTrackedSeries: 20_000,
+		Stamp:            StampConfig{Label: "gw", Value: "gateway-1"},
+		Holdback:         HoldbackConfig{Window: 2 * time.Second, MaxHeldSamples: 5000, MaxFuture: 20 * time.Second},
 	}, cfg.Ordering)
 }
 
@@ -142,6 +147,9 @@ func TestValidate(t *testing.T) {
 		"bad_mode":                          "ordering: `ordering.mode` must be one of holdback, stamp, holdback_and_stamp, none, found \"fifo\"",
 		"zero_window":                       "ordering::holdback: `ordering.holdback.window` must be positive, found 0s",
 		"negative_max_held":                 "ordering::holdback: `ordering.holdback.max_held_samples` must be positive, found -1",
+		"zero_idle_timeout":                 "ordering: `ordering.idle_timeout` must be positive, found 0s",
+		"negative_max_tracked_series":       "ordering: `ordering.max_tracked_series` must be positive, found -1",
+		"zero_max_future":                   "ordering::holdback: `ordering.holdback.max_future` must be positive, found 0s",
 		"empty_stamp_label":                 "ordering::stamp: `ordering.stamp.label` must not be empty, found \"\"",
 		"include_metadata_keys":             "`include_metadata_keys` is not supported by ordered_rw, found [\"x-tenant\"]",
 		"send_metadata":                     "`send_metadata: true` is not supported by ordered_rw, found true",

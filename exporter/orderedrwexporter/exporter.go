@@ -112,7 +112,8 @@ func (e *ordExporter) start(ctx context.Context, host component.Host) error {
 	fields := []zap.Field{zap.String("mode", e.cfg.Ordering.Mode), zap.Int("shards", e.shards())}
 	if e.cfg.Ordering.holdback() {
 		fields = append(fields, zap.Duration("window", e.cfg.Ordering.Holdback.Window),
-			zap.Int("max_held_samples", e.cfg.Ordering.Holdback.MaxHeldSamples))
+			zap.Int("max_held_samples", e.cfg.Ordering.Holdback.MaxHeldSamples),
+			zap.Duration("max_future", e.cfg.Ordering.Holdback.MaxFuture))
 	}
 	if e.stampLabel != "" {
 		fields = append(fields, zap.String("stamp", e.stampLabel+"="+e.stampValue))
@@ -140,7 +141,11 @@ func (e *ordExporter) engineSettings() ordering.Settings {
 		Holdback:       e.cfg.Ordering.holdback(),
 		Window:         e.cfg.Ordering.Holdback.Window,
 		MaxHeldSamples: e.cfg.Ordering.Holdback.MaxHeldSamples,
-		Clock:          e.clock,
+		MaxFuture:      e.cfg.Ordering.Holdback.MaxFuture,
+		// The per-series state, kept in every mode.
+		SeriesIdleTimeout: e.cfg.Ordering.IdleTimeout,
+		MaxTrackedSeries:  e.cfg.Ordering.MaxTrackedSeries,
+		Clock:             e.clock,
 	}
 }
 

@@ -39,9 +39,11 @@ func createDefaultConfig() component.Config {
 	return &Config{
 		Config: *upstream,
 		Ordering: OrderingConfig{
-			Mode:     defaultMode,
-			Stamp:    StampConfig{Label: defaultStampLabel},
-			Holdback: HoldbackConfig{Window: defaultWindow, MaxHeldSamples: defaultMaxHeldSamples},
+			Mode:             defaultMode,
+			IdleTimeout:      defaultIdleTimeout,
+			MaxTrackedSeries: defaultMaxTrackedSeries,
+			Stamp:            StampConfig{Label: defaultStampLabel},
+			Holdback:         HoldbackConfig{Window: defaultWindow, MaxHeldSamples: defaultMaxHeldSamples, MaxFuture: defaultMaxFuture},
 		},
 	}
 }

@@ -71,6 +71,10 @@ type Tracker interface{ Track(entry uint64) }
 type Holdback struct {
 	windowMillis int64
 	bucketMillis int64
+	// maxFutureMillis is how far ahead of the clock a timestamp may be and still be held; 0 is no
+	// bound.
+	maxFutureMillis int64
+	maxSeries       int
 
 	idleMillis int64
 
@@ -95,12 +99,29 @@ type Holdback struct {
 	holdLatency func(millis int64)
 }
 
+// Settings configure a Holdback. Times are in milliseconds.
+type Settings struct {
+	// WindowMillis is how long after its timestamp a point is released.
+	WindowMillis int64
+	// BucketMillis is the granularity of release times.
+	BucketMillis int64
+	// IdleMillis is how long a series is remembered after its last held point.
+	IdleMillis int64
+	// MaxFutureMillis is how far ahead of the clock a point's timestamp may be; Add refuses points
+	// further ahead. 0 is no bound.
+	MaxFutureMillis int64
+	// MaxSeries bounds the series remembered; at the bound Add refuses the points of a new series.
+	// 0 is no bound.
+	MaxSeries int
+}
+
 // New returns a hold-back releasing points a window after their timestamp, in buckets of
-// bucketMillis, forgetting series idleMillis after their last held point. entries, when not nil,
-// tracks the write-ahead log entries of popped buckets; holdLatency records how long a sample of
-// every holdLatencySampling released was held.
-func New(windowMillis, bucketMillis, idleMillis int64, entries Tracker, holdLatency func(millis int64)) *Holdback {
-	return &Holdback{windowMillis: windowMillis, bucketMillis: bucketMillis, idleMillis: idleMillis,
+// set.BucketMillis, forgetting series set.IdleMillis after their last held point. entries, when
+// not nil, tracks the write-ahead log entries of popped buckets; holdLatency records how long a
+// sample of every holdLatencySampling released was held.
+func New(set Settings, entries Tracker, holdLatency func(millis int64)) *Holdback {
+	return &Holdback{windowMillis: set.WindowMillis, bucketMillis: set.BucketMillis, idleMillis: set.IdleMillis,
+		maxFutureMillis: set.MaxFutureMillis, maxSeries: set.MaxSeries,
 		buckets: map[int64]*Bucket{}, refs: seriestable.New[seriesRef](), entries: entries, holdLatency: holdLatency}
 }
 
@@ -133,9 +154,35 @@ func (h *Holdback) OldestDue(nowMillis int64) (int64, bool) {
 	return due, due <= nowMillis
 }
 
+// TooFarAhead is what Add refused: points whose timestamp is more than the max_future bound
+// ahead of the clock, with one of their series as an example.
+type TooFarAhead struct {
+	Count   int
+	Example []prompb.Label
+}
+
+// Refused is what Add did not hold, by why.
+type Refused struct {
+	// TooFarAhead are points stamped more than MaxFutureMillis ahead of the clock.
+	TooFarAhead TooFarAhead
+	// OverCap are the points of new series beyond MaxSeries, with one of them as an example.
+	OverCap        int
+	OverCapExample []prompb.Label
+}
+
 // Add holds every point of series, which arrived at nowMillis from the WAL entry entry (0 without
-// a WAL); the caller removed the late ones.
-func (h *Holdback) Add(series []sample.Series, nowMillis int64, entry uint64) {
+// a WAL); the caller removed the late ones. Points more than MaxFutureMillis ahead of nowMillis
+// are not held, and returned as counted for the caller to drop: held, they would stay until their
+// timestamp plus the window (a year-2200 stamp: forever), pinning the write-ahead log's truncation
+// and filling max_held_samples, so that every real sample would be released early.
+//
+// At MaxSeries series remembered, the points of a new series are refused (OverCap): the series
+// table is the hold-back's memory that grows with series, not with held points.
+func (h *Holdback) Add(series []sample.Series, nowMillis int64, entry uint64) Refused {
+	var refused Refused
+	if h.maxFutureMillis > 0 {
+		series, refused.TooFarAhead = h.refuseTooFarAhead(series, nowMillis)
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	n := 0
@@ -143,6 +190,15 @@ func (h *Holdback) Add(series []sample.Series, nowMillis int64, entry uint64) {
 	prev := seriestable.NoSlot
 	for i := range series {
 		ser := &series[i]
+		if h.maxSeries > 0 && h.refs.Len() >= h.maxSeries {
+			if _, known := h.refs.Lookup(prev, ser.Hash); !known {
+				if refused.OverCap == 0 {
+					refused.OverCapExample = ser.Labels
+				}
+				refused.OverCap += len(ser.Points)
+				continue
+			}
+		}
 		idx, added := h.refs.Find(prev, ser.Hash)
 		prev = idx
 		ref := h.ref(idx)
@@ -178,6 +234,35 @@ func (h *Holdback) Add(series []sample.Series, nowMillis int64, entry uint64) {
 	if nowMillis-h.lastSweep >= h.idleMillis/4 {
 		h.sweepLocked(nowMillis)
 	}
+	return refused
+}
+
+// refuseTooFarAhead filters series, in place, to the points at most maxFutureMillis ahead of
+// nowMillis, and counts the others. Series with no point left are removed. The common case, no
+// point too far ahead, copies nothing.
+func (h *Holdback) refuseTooFarAhead(series []sample.Series, nowMillis int64) ([]sample.Series, TooFarAhead) {
+	var refused TooFarAhead
+	limit := nowMillis + h.maxFutureMillis
+	kept := series[:0] // filtered in place: position i is read before it can be written
+	for i := range series {
+		ser := series[i]
+		points := ser.Points[:0]
+		for _, p := range ser.Points {
+			if p.T > limit {
+				refused.Count++
+				if refused.Example == nil {
+					refused.Example = ser.Labels
+				}
+				continue
+			}
+			points = append(points, p)
+		}
+		if len(points) > 0 {
+			ser.Points = points
+			kept = append(kept, ser)
+		}
+	}
+	return kept, refused
 }
 
 // sweepLocked frees the refs of series with no held point that had none added for idleMillis.
@@ -228,9 +313,14 @@ func (h *Holdback) doneLocked(idx uint32, count int) {
 }
 
 // PopDue removes and returns, oldest first, the buckets whose every point is due at nowMillis.
+// The release calls it on a timer, traffic or not: it also forgets the idle series then, so that
+// they do not stay until the next push.
 func (h *Holdback) PopDue(nowMillis int64) []*Bucket {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if nowMillis-h.lastSweep >= h.idleMillis/4 {
+		h.sweepLocked(nowMillis)
+	}
 	var out []*Bucket
 	for len(h.keys) > 0 && h.keyDue(h.keys[0]) <= nowMillis {
 		out = append(out, h.popOldestLocked())

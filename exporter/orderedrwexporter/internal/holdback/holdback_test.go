@@ -28,7 +28,7 @@ func noLatency(int64) {}
 
 // Samples whose release time passed count even while the release waits for room on the shards.
 func TestHoldbackOldestDue(t *testing.T) {
-	hold := New(5000, 100, 60_000, nil, noLatency)
+	hold := New(Settings{WindowMillis: 5000, BucketMillis: 100, IdleMillis: 60_000}, nil, noLatency)
 	_, ok := hold.OldestDue(0)
 	assert.False(t, ok, "nothing held")
 	hold.Add([]sample.Series{series(0, 10_050, 10_250)}, 10_300, 0)
@@ -53,7 +53,7 @@ func (t *tracked) Track(entry uint64) { *t = append(*t, entry) }
 func TestTakeOrdersEachSeriesOnItsShard(t *testing.T) {
 	var entries tracked
 	var latencies []int64
-	hold := New(1000, 100, 60_000, &entries, func(ms int64) { latencies = append(latencies, ms) })
+	hold := New(Settings{WindowMillis: 1000, BucketMillis: 100, IdleMillis: 60_000}, &entries, func(ms int64) { latencies = append(latencies, ms) })
 	const shards = 3
 	hold.Add([]sample.Series{series(0, 5_300), series(1, 5_000), series(2, 5_100)}, 5_400, 7)
 	hold.Add([]sample.Series{series(0, 5_000, 5_100), series(1, 5_200)}, 5_500, 4)
@@ -86,4 +86,58 @@ func TestTakeOrdersEachSeriesOnItsShard(t *testing.T) {
 	}, got)
 	_, ok = hold.OldestEntry()
 	assert.False(t, ok, "nothing held")
+}
+
+// A point more than MaxFutureMillis ahead of the clock is refused, not held: it neither holds a
+// log entry nor counts against max_held_samples. Points at the bound are held as usual.
+func TestAddRefusesPointsTooFarAhead(t *testing.T) {
+	hold := New(Settings{WindowMillis: 5000, BucketMillis: 100, IdleMillis: 60_000, MaxFutureMillis: 60_000}, nil, noLatency)
+	year2200 := int64(7_258_118_400_000)
+	refused := hold.Add([]sample.Series{series(0, 10_000, 70_000, 70_001, year2200), series(1, year2200)}, 10_000, 3).TooFarAhead
+	assert.Equal(t, 3, refused.Count)
+	assert.Equal(t, series(0).Labels, refused.Example)
+	assert.Equal(t, int64(2), hold.Held(), "the points up to now + 60 s are held")
+	oldest, ok := hold.OldestEntry()
+	require.True(t, ok)
+	assert.Equal(t, uint64(3), oldest)
+	buckets := hold.PopDue(75_100)
+	perShard, count := hold.Take(buckets, 1, 75_100)
+	assert.Equal(t, 2, count)
+	require.Len(t, perShard[0], 1, "series 1 had no point to hold")
+	assert.Equal(t, []sample.Point{{T: 10_000, V: 10_000}, {T: 70_000, V: 70_000}}, perShard[0][0].Points)
+	_, ok = hold.OldestEntry()
+	assert.False(t, ok, "nothing held pins the log")
+
+	unbounded := New(Settings{WindowMillis: 5000, BucketMillis: 100, IdleMillis: 60_000}, nil, noLatency)
+	assert.Zero(t, unbounded.Add([]sample.Series{series(0, year2200)}, 10_000, 0).TooFarAhead.Count, "0 is no bound")
+	assert.Equal(t, int64(1), unbounded.Held())
+}
+
+// The series of released points are forgotten once idle, by the timed release alone, with no
+// push after them.
+func TestIdleSeriesAreForgottenByTheRelease(t *testing.T) {
+	hold := New(Settings{WindowMillis: 1000, BucketMillis: 100, IdleMillis: 60_000}, nil, noLatency)
+	hold.Add([]sample.Series{series(0, 1000), series(1, 1000)}, 1000, 0)
+	hold.Take(hold.PopDue(2100), 1, 2100)
+	assert.Equal(t, 2, hold.refs.Len(), "remembered while not idle")
+	hold.PopDue(30_000)
+	assert.Equal(t, 2, hold.refs.Len())
+	hold.PopDue(61_001)
+	assert.Zero(t, hold.refs.Len(), "forgotten by a release with nothing due")
+}
+
+// At MaxSeries series remembered, a new series' points are refused; known series are held.
+func TestAddRefusesNewSeriesAtTheCap(t *testing.T) {
+	hold := New(Settings{WindowMillis: 1000, BucketMillis: 100, IdleMillis: 60_000, MaxSeries: 2}, nil, noLatency)
+	refused := hold.Add([]sample.Series{series(0, 1000), series(1, 1000), series(2, 1000, 1100)}, 1000, 0)
+	assert.Equal(t, 2, refused.OverCap)
+	assert.Equal(t, series(2).Labels, refused.OverCapExample)
+	refused = hold.Add([]sample.Series{series(1, 1200), series(0, 1200)}, 1200, 0)
+	assert.Zero(t, refused.OverCap, "known series are held at the cap")
+	assert.Equal(t, int64(4), hold.Held())
+	assert.Equal(t, 2, hold.refs.Len())
+	// Once idle, series are forgotten and make room.
+	hold.Take(hold.PopDue(2300), 1, 2300)
+	hold.PopDue(62_000)
+	assert.Zero(t, hold.Add([]sample.Series{series(2, 62_000)}, 62_000, 0).OverCap)
 }

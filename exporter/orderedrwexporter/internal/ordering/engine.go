@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/collector/component"
@@ -46,6 +47,13 @@ type Settings struct {
 	Window   time.Duration
 	// MaxHeldSamples bounds hold-back; beyond it the oldest held samples are released early.
 	MaxHeldSamples int
+	// MaxFuture bounds how far ahead of the clock a held sample's timestamp may be; samples
+	// further ahead are dropped and counted too_far_in_future. 0 is no bound.
+	MaxFuture time.Duration
+	// MaxTrackedSeries bounds the series whose state is kept, by the hold-back and by the shards
+	// (divided among them); the samples of a new series beyond it are dropped and counted
+	// max_tracked_series. 0 is no bound.
+	MaxTrackedSeries int
 	// SeriesIdleTimeout is how long the last sent timestamp of a series is remembered.
 	SeriesIdleTimeout time.Duration
 	// RejectionLogInterval is the least time between two logs of dropped samples.
@@ -173,19 +181,25 @@ func (e *Engine) openWAL(logger *zap.Logger) error {
 		e.log, e.acct.log, tracker = w, w, w
 	}
 	if e.set.Holdback {
-		e.hold = holdback.New(e.set.Window.Milliseconds(), e.set.ReleaseInterval.Milliseconds(),
-			e.set.SeriesIdleTimeout.Milliseconds(), tracker, e.tel.Held)
+		e.hold = holdback.New(holdback.Settings{
+			WindowMillis: e.set.Window.Milliseconds(), BucketMillis: e.set.ReleaseInterval.Milliseconds(),
+			IdleMillis: e.set.SeriesIdleTimeout.Milliseconds(), MaxFutureMillis: e.set.MaxFuture.Milliseconds(),
+			MaxSeries: e.set.MaxTrackedSeries,
+		}, tracker, e.tel.Held)
 	}
 	return nil
 }
 
 func (e *Engine) newShards(poster transport.Poster) []*shard.Shard {
 	shards := make([]*shard.Shard, e.set.Shards)
+	allTracked := new(atomic.Int64) // the cap on tracked series is shared by the shards
 	for i := range shards {
 		shards[i] = shard.New(shard.Settings{
 			QueueSize:     e.set.QueueSize,
 			MaxBatchBytes: e.set.MaxBatchBytes,
 			IdleTimeout:   e.set.SeriesIdleTimeout,
+			MaxTracked:    e.set.MaxTrackedSeries,
+			AllTracked:    allTracked,
 			Clock:         e.clock,
 			Poster:        poster,
 			Retry:         e.set.Retry,
@@ -314,7 +328,17 @@ func (e *Engine) push(ctx context.Context, series []sample.Series, entry uint64)
 			return err
 		}
 	}
-	e.hold.Add(onTime, now, entry)
+	refused := e.hold.Add(onTime, now, entry)
+	if tooFar := refused.TooFarAhead; tooFar.Count > 0 {
+		e.acct.Dropped(tooFar.Count, telemetry.ReasonTooFarInFuture)
+		e.drops.Note(telemetry.ReasonTooFarInFuture, tooFar.Count, tooFar.Example,
+			fmt.Errorf("timestamp more than %s (`ordering.holdback.max_future`) ahead of the collector's clock", e.set.MaxFuture))
+	}
+	if refused.OverCap > 0 {
+		e.acct.Dropped(refused.OverCap, telemetry.ReasonMaxTrackedSeries)
+		e.drops.Note(telemetry.ReasonMaxTrackedSeries, refused.OverCap, refused.OverCapExample,
+			fmt.Errorf("a new series beyond `ordering.max_tracked_series` (%d)", e.set.MaxTrackedSeries))
+	}
 	if excess := e.hold.Held() - int64(e.set.MaxHeldSamples); excess > 0 {
 		e.releaseMu.Lock()
 		defer e.releaseMu.Unlock()

@@ -25,6 +25,7 @@ const (
 	walReplayedSamples  = "otelcol_exporter_ordered_rw_wal_replayed_samples"
 	walTruncatedEntries = "otelcol_exporter_ordered_rw_wal_truncated_entries"
 	walEntriesGauge     = "otelcol_exporter_ordered_rw_wal_entries"
+	walReadFailures     = "otelcol_exporter_ordered_rw_wal_read_failures"
 )
 
 // walSettings is a hold-back engine with a one-minute window on a WAL in dir; truncation runs
@@ -183,7 +184,9 @@ func TestWALReplayResendsEntriesNotTruncated(t *testing.T) {
 		"series 11 at 100_000 resent after 110_000 was stored")
 }
 
-// A directory that cannot hold the log, or a corrupt log, stops the start with a clear error.
+// A directory that cannot hold the log stops the start with a clear error. A last segment whose
+// first entry's length is damaged does not: it is cut at its last whole entry (none), as a torn
+// tail is, and the loss counted.
 func TestWALUnusableDirectory(t *testing.T) {
 	tel := componenttest.NewTelemetry()
 	defer func() { require.NoError(t, tel.Shutdown(context.Background())) }()
@@ -200,17 +203,21 @@ func TestWALUnusableDirectory(t *testing.T) {
 	corrupt := t.TempDir()
 	// A segment whose first entry length is not a valid varint.
 	require.NoError(t, os.WriteFile(filepath.Join(corrupt, "00000000000000000001"), []byte("\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff"), 0o600))
-	_, err = NewEngine(walSettings(corrupt, nil), tset, "ordered_rw", poster)
-	require.ErrorContains(t, err, "cannot open the write-ahead log")
-	require.ErrorContains(t, err, "log corrupt")
+	e, err := NewEngine(walSettings(corrupt, nil), tset, "ordered_rw", poster)
+	require.NoError(t, err)
+	h := &harness{engine: e, tel: tel, backend: backend}
+	assert.Equal(t, int64(1), h.counter(t, walReadFailures))
+	assert.Zero(t, h.gauge(t, walEntriesGauge))
+	require.NoError(t, e.Shutdown(context.Background()))
 }
 
-// A crash in the middle of a write leaves a torn last entry: the start fails with the directory
-// named, rather than replaying a partial request.
-func TestWALTornTailFailsTheStart(t *testing.T) {
+// A crash in the middle of a write leaves a torn last entry: the start cuts it off, counts it,
+// and replays the whole entries before it.
+func TestWALTornTailIsCutAtTheLastWholeEntry(t *testing.T) {
 	backend := promtest.NewBackend(t)
 	dir := t.TempDir()
-	first := newHarness(t, backend, walSettings(dir, newFakeClock(0)))
+	clock := newFakeClock(0)
+	first := newHarness(t, backend, walSettings(dir, clock))
 	require.NoError(t, first.engine.Push(context.Background(), batchOf(10, 1000)))
 	require.NoError(t, first.engine.Push(context.Background(), batchOf(10, 2000)))
 	first.shutdown(t)
@@ -219,12 +226,12 @@ func TestWALTornTailFailsTheStart(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, os.Truncate(segment, info.Size()-3))
 
-	tel := componenttest.NewTelemetry()
-	defer func() { require.NoError(t, tel.Shutdown(context.Background())) }()
-	poster := &transport.HTTPPoster{Client: backend.Server.Client(), URL: backend.URL()}
-	_, err = NewEngine(walSettings(dir, nil), tel.NewTelemetrySettings(), "ordered_rw", poster)
-	require.ErrorContains(t, err, "cannot open the write-ahead log in \""+dir+"\"")
-	require.ErrorContains(t, err, "log corrupt")
+	second := newHarness(t, backend, walSettings(dir, clock))
+	defer second.shutdown(t)
+	assert.Equal(t, int64(1), second.counter(t, walReadFailures), "the torn entry is counted")
+	require.NoError(t, second.engine.Push(context.Background(), batchOf(10, 3000)), "pushes are taken after the replay")
+	assert.Equal(t, int64(10), second.counter(t, walReplayedSamples), "the whole entry is replayed")
+	assert.Equal(t, int64(20), second.engine.HeldSamples())
 }
 
 // One log, one writer: a second engine on a directory in use is refused until the first closes it.

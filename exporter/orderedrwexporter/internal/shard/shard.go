@@ -7,6 +7,7 @@ package shard // import "github.com/otelcol-fleet/otelcol-fleet/exporter/ordered
 
 import (
 	"context"
+	"errors"
 	"math"
 	"sync/atomic"
 	"time"
@@ -67,6 +68,17 @@ type Settings struct {
 	RetryStop <-chan struct{}
 	// Drops logs dropped samples, shared by every shard.
 	Drops *telemetry.DropLog
+	// SweepInterval is how often idle series are looked for while no batch comes; 0 is a quarter
+	// of IdleTimeout, at least a second.
+	SweepInterval time.Duration
+	// MaxTracked bounds the series whose state the shards sharing AllTracked keep (this one's
+	// alone without it); at the bound the samples of a new series are dropped and counted
+	// max_tracked_series. 0 is no bound. Shared rather than divided, so that an uneven spread of
+	// series over the shards does not refuse series below the bound; concurrent adds may pass it
+	// by less than the number of shards.
+	MaxTracked int
+	// AllTracked counts the series tracked by every shard of the exporter; nil is this shard's.
+	AllTracked *atomic.Int64
 }
 
 // seriesState is all a shard keeps per series: what it sent last and when it last saw it. A
@@ -105,6 +117,9 @@ func New(set Settings, hooks Hooks) *Shard {
 		sender: transport.NewSender(set.SendContext, set.Poster, set.Retry, set.RetryStop),
 		state:  seriestable.New[seriesState](),
 	}
+	if s.set.AllTracked == nil {
+		s.set.AllTracked = new(atomic.Int64)
+	}
 	s.results = results{s}
 	return s
 }
@@ -115,10 +130,26 @@ func (s *Shard) Queue() chan<- Batch { return s.in }
 // Tracked is the number of series whose last sent timestamp is remembered.
 func (s *Shard) Tracked() int64 { return s.tracked.Load() }
 
-// Run processes the queued batches in order until the queue is closed.
+// Run processes the queued batches in order until the queue is closed. Idle series are also
+// forgotten on a timer, not only when a batch comes: a shard whose traffic stopped would otherwise
+// keep them all (2M series were still tracked after 22 idle minutes).
 func (s *Shard) Run() {
-	for b := range s.in {
-		s.hooks.Done(b, s.process(b.Series))
+	interval := s.set.SweepInterval
+	if interval <= 0 {
+		interval = max(s.set.IdleTimeout/4, time.Second)
+	}
+	sweep := time.NewTicker(interval)
+	defer sweep.Stop()
+	for {
+		select {
+		case b, ok := <-s.in:
+			if !ok {
+				return
+			}
+			s.hooks.Done(b, s.process(b.Series))
+		case <-sweep.C:
+			s.sweep(s.set.Clock.Now().UnixMilli())
+		}
 	}
 }
 
@@ -166,10 +197,19 @@ func (s *Shard) buildRequest(batch []sample.Series, now int64) (timeseries []pro
 	samples = reuse(s.samples, countPoints(batch))
 	stale := 0
 	prev := seriestable.NoSlot
+	refused := 0
+	var refusedExample []prompb.Label
 	for i := range batch {
 		ser := &batch[i]
 		var st *seriesState
 		prev, st = s.track(prev, ser.Hash, now)
+		if st == nil {
+			if refused == 0 {
+				refusedExample = ser.Labels
+			}
+			refused += len(ser.Points)
+			continue
+		}
 		sample.SortPoints(ser.Points)
 		ts := prompb.TimeSeries{Labels: ser.Labels}
 		first := len(samples)
@@ -196,17 +236,34 @@ func (s *Shard) buildRequest(batch []sample.Series, now int64) (timeseries []pro
 		}
 	}
 	s.hooks.Dropped(stale, telemetry.ReasonStale)
+	if refused > 0 {
+		s.hooks.Dropped(refused, telemetry.ReasonMaxTrackedSeries)
+		s.set.Drops.Note(telemetry.ReasonMaxTrackedSeries, refused, refusedExample, errMaxTracked)
+	}
 	return timeseries, samples, total
 }
 
+var errMaxTracked = errors.New("a new series beyond `ordering.max_tracked_series`")
+
 // track returns the slot and state of the series hash, seen now, adding it if it is new; prev is
-// the slot of the series before it in the batch.
+// the slot of the series before it in the batch. A new series beyond MaxTracked is not added:
+// its state is nil. Untracked, its samples could not be kept in order.
 func (s *Shard) track(prev uint32, hash uint64, now int64) (uint32, *seriesState) {
+	if s.set.MaxTracked > 0 && s.set.AllTracked.Load() >= int64(s.set.MaxTracked) {
+		idx, ok := s.state.Lookup(prev, hash)
+		if !ok {
+			return prev, nil
+		}
+		st := s.state.Slot(idx)
+		st.lastSeen = now
+		return idx, st
+	}
 	idx, added := s.state.Find(prev, hash)
 	st := s.state.Slot(idx)
 	if added {
 		st.lastSent = math.MinInt64
 		s.tracked.Add(1)
+		s.set.AllTracked.Add(1)
 	}
 	st.lastSeen = now
 	return idx, st
@@ -257,7 +314,9 @@ func reuse[T any](buf []T, n int) []T {
 func (s *Shard) sweep(now int64) {
 	s.lastSweep = now
 	limit := now - s.set.IdleTimeout.Milliseconds()
-	s.tracked.Add(-int64(s.state.Sweep(func(st *seriesState) bool { return st.lastSeen < limit })))
+	swept := int64(s.state.Sweep(func(st *seriesState) bool { return st.lastSeen < limit }))
+	s.tracked.Add(-swept)
+	s.set.AllTracked.Add(-swept)
 }
 
 // results is what the shard makes of the outcome of each request.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -122,4 +123,54 @@ func TestRunKeepsBatchesInTheWAL(t *testing.T) {
 	assert.Equal(t, 2, h.kept)
 	assert.Zero(t, backend.Requests())
 	assert.Equal(t, []Batch{{Series: []sample.Series{series(0, 1000, 2000)}, Due: 5, Entry: 7}}, h.done)
+}
+
+type atomicClock struct{ ms atomic.Int64 }
+
+func (c *atomicClock) Now() time.Time { return time.UnixMilli(c.ms.Load()) }
+
+// Idle series are forgotten on a timer, also when no batch comes after them.
+func TestIdleSeriesAreForgottenWithoutTraffic(t *testing.T) {
+	backend := promtest.NewBackend(t)
+	clk := &atomicClock{}
+	clk.ms.Store(1000)
+	h := &hooks{dropped: map[string]int{}}
+	s := New(Settings{
+		QueueSize: 1, MaxBatchBytes: 1 << 20, IdleTimeout: time.Minute, SweepInterval: 10 * time.Millisecond,
+		Clock: clk, Poster: &transport.HTTPPoster{Client: backend.Server.Client(), URL: backend.URL()},
+		Retry: configretry.NewDefaultBackOffConfig(), SendContext: context.Background(),
+		Drops: telemetry.NewDropLog(zap.NewNop(), time.Minute),
+	}, h)
+	done := make(chan struct{})
+	go func() { defer close(done); s.Run() }()
+	s.Queue() <- Batch{Series: []sample.Series{series(0, 1000), series(1, 1000)}}
+	require.Eventually(t, func() bool { return s.Tracked() == 2 }, 5*time.Second, time.Millisecond)
+	clk.ms.Store(30_000)
+	time.Sleep(50 * time.Millisecond) // several sweeps: not idle long enough yet
+	assert.Equal(t, int64(2), s.Tracked())
+	clk.ms.Store(62_000)
+	require.Eventually(t, func() bool { return s.Tracked() == 0 }, 5*time.Second, time.Millisecond,
+		"forgotten by the timer, with no batch after them")
+	close(s.in)
+	<-done
+}
+
+// At MaxTracked series, the samples of a new series are dropped and counted; known series go on.
+func TestNewSeriesBeyondTheCapAreDropped(t *testing.T) {
+	backend := promtest.NewBackend(t)
+	clk := &atomicClock{}
+	clk.ms.Store(1000)
+	h := &hooks{dropped: map[string]int{}}
+	s := New(Settings{
+		QueueSize: 1, MaxBatchBytes: 1 << 20, IdleTimeout: time.Minute, MaxTracked: 2,
+		Clock: clk, Poster: &transport.HTTPPoster{Client: backend.Server.Client(), URL: backend.URL()},
+		Retry: configretry.NewDefaultBackOffConfig(), SendContext: context.Background(),
+		Drops: telemetry.NewDropLog(zap.NewNop(), time.Minute),
+	}, h)
+	s.process([]sample.Series{series(0, 1000), series(1, 1000), series(2, 1000, 1100)})
+	s.process([]sample.Series{series(1, 2000), series(3, 2000), series(0, 2000)})
+	assert.Equal(t, int64(2), s.Tracked())
+	assert.Equal(t, 3, h.dropped[telemetry.ReasonMaxTrackedSeries])
+	assert.Equal(t, 4, h.sent)
+	assert.NotContains(t, backend.Stored(), promtest.LabelsKey(series(2).Labels))
 }

@@ -19,3 +19,12 @@ const (
 	ReleaseEarly    = "early"    // max_held_samples was reached and it was the oldest held
 	ReleaseShutdown = "shutdown" // released ahead of its time because the shutdown had to end
 )
+
+// ReasonTooFarInFuture is the reason of a sample dropped before it was held: its timestamp was
+// more than ordering.holdback.max_future ahead of the collector's clock, and held it would have
+// stayed until then.
+const ReasonTooFarInFuture = "too_far_in_future"
+
+// ReasonMaxTrackedSeries is the reason of a sample of a new series refused because the exporter
+// already tracks ordering.max_tracked_series series.
+const ReasonMaxTrackedSeries = "max_tracked_series"

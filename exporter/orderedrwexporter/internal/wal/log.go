@@ -25,6 +25,8 @@ type entryLog struct {
 	first uint64            // first index still in the log
 	next  uint64            // index the next append gets
 	enc   transport.Encoder // reused under mu
+	// torn is what was cut off the end of the last segment at open.
+	torn tornTail
 }
 
 // tracker is told each entry appended, before anything can compute a watermark past it.
@@ -47,6 +49,10 @@ func openLocked(dir string) (*entryLog, error) {
 }
 
 func openLog(dir string) (*entryLog, error) {
+	torn, err := cutTornTail(dir)
+	if err != nil {
+		return nil, fmt.Errorf("ordered_rw: cannot open the write-ahead log in %q (under `wal.directory`): %w", dir, err)
+	}
 	l, err := wal.Open(dir, &wal.Options{
 		// Reads happen only at replay, in index order: one cached segment is enough, and a larger
 		// cache would keep every replayed 20 MB segment in memory.
@@ -62,7 +68,7 @@ func openLog(dir string) (*entryLog, error) {
 		var last uint64
 		last, err = l.LastIndex()
 		if err == nil {
-			return &entryLog{dir: dir, log: l, first: first, next: last + 1}, nil
+			return &entryLog{dir: dir, log: l, first: first, next: last + 1, torn: torn}, nil
 		}
 	}
 	_ = l.Close()

@@ -74,6 +74,8 @@ type WAL struct {
 	loopDone   sync.WaitGroup
 	// lag is the number of log entries not yet done, sampled every LagInterval.
 	lag atomic.Int64
+	// marked is the watermark last written to the done mark; only the loop uses it.
+	marked uint64
 }
 
 // Open opens, and locks, the log in set.Directory.
@@ -88,8 +90,42 @@ func Open(set Settings, logger *zap.Logger, tel Telemetry) (*WAL, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &WAL{set: set, logger: logger, tel: tel, log: log,
-		replayDone: make(chan struct{}), stop: make(chan struct{})}, nil
+	if torn := log.torn; torn.cutBytes > 0 {
+		// One entry was being written; how many whole entries followed it, if the segment was cut
+		// short by something else than a write, the log cannot tell.
+		tel.WALReadFailed()
+		logger.Warn("The last segment of the write-ahead log ended in a partial entry (a write cut short: full disk, crash); "+
+			"it was cut off at the last whole entry, and the samples of the partial entry are lost.",
+			zap.String("segment", torn.segment), zap.Int("whole_entries_in_segment", torn.keptEntries),
+			zap.Int64("bytes_cut", torn.cutBytes))
+	}
+	w := &WAL{set: set, logger: logger, tel: tel, log: log,
+		replayDone: make(chan struct{}), stop: make(chan struct{})}
+	w.skipDone()
+	return w, nil
+}
+
+// skipDone removes the entries the done mark says were done before the last stop or crash, so
+// that the replay does not resend them. A mark that does not fit the log (the log was replaced or
+// emptied) is ignored; a mark that cannot be read only means they are resent.
+func (w *WAL) skipDone() {
+	mark, err := readDoneMark(w.log.dir)
+	if err != nil {
+		w.logger.Warn("The done mark of the write-ahead log could not be read; entries already delivered may be sent again.", zap.Error(err))
+		return
+	}
+	first, next := w.log.bounds()
+	if mark <= first || mark > next {
+		return
+	}
+	removed, err := w.log.truncateBefore(mark)
+	if err != nil {
+		w.logger.Warn("The write-ahead log could not be truncated to its done mark; entries already delivered may be sent again.", zap.Error(err))
+		return
+	}
+	w.tel.WALTruncated(removed)
+	w.marked = mark
+	w.logger.Info("Entries of the write-ahead log that were delivered before the last stop are not sent again.", zap.Uint64("entries", removed))
 }
 
 // Track counts one more holder of entry.
@@ -177,10 +213,14 @@ func (w *WAL) loop() {
 	defer truncate.Stop()
 	lag := time.NewTicker(w.set.LagInterval)
 	defer lag.Stop()
+	mark := time.NewTicker(doneMarkInterval)
+	defer mark.Stop()
 	for {
 		select {
 		case <-w.stop:
 			return
+		case <-mark.C:
+			w.markDone()
 		case <-truncate.C:
 			if _, err := w.Truncate(); err != nil {
 				w.logger.Warn("The write-ahead log could not be truncated; it keeps growing until it can.", zap.Error(err))
@@ -190,6 +230,19 @@ func (w *WAL) loop() {
 			w.lag.Store(int64(next - w.watermark()))
 		}
 	}
+}
+
+// markDone writes the watermark to the done mark when it moved.
+func (w *WAL) markDone() {
+	watermark := w.watermark()
+	if watermark <= w.marked {
+		return
+	}
+	if err := writeDoneMark(w.log.dir, watermark); err != nil {
+		w.logger.Debug("The done mark of the write-ahead log could not be written.", zap.Error(err))
+		return
+	}
+	w.marked = watermark
 }
 
 // watermark is the oldest log entry that may still hold a sample not done: every entry before

@@ -32,11 +32,11 @@ func batchOf(n int, ts ...int64) []sample.Series {
 	return out
 }
 
-type counts struct{ written, replayed, truncated int }
+type counts struct{ written, replayed, truncated, readFailed int }
 
 func (c *counts) WALWritten(int)        { c.written++ }
 func (*counts) WALWriteFailed()         {}
-func (*counts) WALReadFailed()          {}
+func (c *counts) WALReadFailed()        { c.readFailed++ }
 func (c *counts) WALReplayed(n int)     { c.replayed += n }
 func (c *counts) WALTruncated(n uint64) { c.truncated += int(n) }
 func open(t *testing.T, dir string) *WAL {
