@@ -67,7 +67,10 @@ func minimalPipelines(maxHeldSamples, maxSeries int) []Pipeline {
       holdback:
         window: %s
         max_held_samples: %d
-`, HoldbackWindow, maxHeldSamples)
+      # The scale runs go past ordered_rw's default cap on tracked series (1M); the cap is
+      # sized as series_guard's max_series is, so that neither drops a series under test.
+      max_tracked_series: %d
+`, HoldbackWindow, maxHeldSamples, maxSeries)
 	return []Pipeline{
 		{
 			Key:  "a",
