@@ -266,9 +266,9 @@ type results struct{ s *Shard }
 func (r results) Sent(n int) { r.s.hooks.Sent(n) }
 func (r results) Split()     { r.s.hooks.Split() }
 
-func (r results) Rejected(reason string, labels []prompb.Label, err error) {
-	r.s.hooks.Dropped(1, reason)
-	r.s.set.Drops.Note(reason, 1, labels, err)
+func (r results) Rejected(reason string, n int, labels []prompb.Label, err error) {
+	r.s.hooks.Dropped(n, reason)
+	r.s.set.Drops.Note(reason, n, labels, err)
 }
 
 func (r results) Failed(n int, labels []prompb.Label, err error) {
