@@ -37,6 +37,11 @@ type OrderingConfig struct {
 	Stamp StampConfig `mapstructure:"stamp"`
 	// Holdback is used by the holdback modes.
 	Holdback HoldbackConfig `mapstructure:"holdback"`
+	// ShutdownTimeout bounds a shutdown without a WAL: held samples are released on schedule and
+	// failed requests retried (429, 5xx) until it passes; what is left is counted dropped with
+	// reason shutdown. Must be positive, and above `ordering.holdback.window` in the hold-back
+	// modes. The default, 20 s, is above the default window (5 s) and under Kubernetes' 30 s grace.
+	ShutdownTimeout time.Duration `mapstructure:"shutdown_timeout"`
 }
 
 // StampConfig is the label each gateway adds to every series it writes.
@@ -124,8 +129,12 @@ func (o *OrderingConfig) holdback() bool {
 }
 func (o *OrderingConfig) stamp() bool { return o.Mode == ModeStamp || o.Mode == ModeHoldbackAndStamp }
 
-// Validate checks `ordering.mode`; `ordering.stamp` and `ordering.holdback` validate themselves.
+// Validate checks `ordering.mode` and `ordering.shutdown_timeout`; `ordering.stamp` and
+// `ordering.holdback` validate themselves.
 func (o *OrderingConfig) Validate() error {
+	if err := o.validateShutdownTimeout(); err != nil {
+		return err
+	}
 	switch o.Mode {
 	case ModeHoldback, ModeStamp, ModeHoldbackAndStamp:
 		return nil
@@ -172,6 +181,19 @@ func validateWAL(cfg *prometheusremotewriteexporter.WALConfig) error {
 	}
 	if cfg.LagRecordFrequency < 0 {
 		return fmt.Errorf("`wal.lag_record_frequency` must be positive (or 0 for the default %s), found %s", wal.DefaultLagInterval, cfg.LagRecordFrequency)
+	}
+	return nil
+}
+
+// validateShutdownTimeout: a shutdown shorter than the window would release held samples ahead
+// of their time, where another gateway's older samples of the same series may still follow.
+func (o *OrderingConfig) validateShutdownTimeout() error {
+	if o.ShutdownTimeout <= 0 {
+		return fmt.Errorf("`ordering.shutdown_timeout` must be positive, found %s", o.ShutdownTimeout)
+	}
+	if o.holdback() && o.ShutdownTimeout <= o.Holdback.Window {
+		return fmt.Errorf("`ordering.shutdown_timeout` must be greater than `ordering.holdback.window` (%s), found %s",
+			o.Holdback.Window, o.ShutdownTimeout)
 	}
 	return nil
 }

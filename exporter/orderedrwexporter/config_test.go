@@ -43,6 +43,7 @@ func TestUnmarshalDefaultConfig(t *testing.T) {
 	assert.Equal(t, "collector_gateway", cfg.Ordering.Stamp.Label)
 	assert.Equal(t, 5*time.Second, cfg.Ordering.Holdback.Window)
 	assert.Equal(t, 1_000_000, cfg.Ordering.Holdback.MaxHeldSamples)
+	assert.Equal(t, 20*time.Second, cfg.Ordering.ShutdownTimeout)
 	assert.Equal(t, 5, cfg.RemoteWriteQueue.NumConsumers)
 	assert.NoError(t, componenttest.CheckConfigStruct(cfg))
 }
@@ -72,9 +73,10 @@ func TestLoadOrdering(t *testing.T) {
 	cfg, err := loadConfig(t, "ordering")
 	require.NoError(t, err)
 	assert.Equal(t, OrderingConfig{
-		Mode:     ModeHoldbackAndStamp,
-		Stamp:    StampConfig{Label: "gw", Value: "gateway-1"},
-		Holdback: HoldbackConfig{Window: 2 * time.Second, MaxHeldSamples: 5000},
+		Mode:            ModeHoldbackAndStamp,
+		Stamp:           StampConfig{Label: "gw", Value: "gateway-1"},
+		Holdback:        HoldbackConfig{Window: 2 * time.Second, MaxHeldSamples: 5000},
+		ShutdownTimeout: 15 * time.Second,
 	}, cfg.Ordering)
 }
 
@@ -135,6 +137,8 @@ func TestValidate(t *testing.T) {
 		"send_metadata":                     "`send_metadata: true` is not supported by ordered_rw, found true",
 		"remote_write_2":                    "`protobuf_message` must be prometheus.WriteRequest (remote write 1.0), found \"io.prometheus.write.v2.Request\"",
 		"negative_queue_size":               "remote write queue size can't be negative", // upstream's own rule
+		"zero_shutdown_timeout":             "ordering: `ordering.shutdown_timeout` must be positive, found 0s",
+		"shutdown_timeout_within_window":    "ordering: `ordering.shutdown_timeout` must be greater than `ordering.holdback.window` (10s), found 10s",
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := loadConfig(t, name)

@@ -56,6 +56,9 @@ type Settings struct {
 	Clock Clock
 	// WAL, when set, writes every push to a write-ahead log before the engine takes it.
 	WAL *wal.Settings
+	// ShutdownTimeout bounds a shutdown without WAL, whatever the context's deadline (the earlier
+	// of both applies); 0 leaves only the context's.
+	ShutdownTimeout time.Duration
 }
 
 // Engine orders and sends samples: Push hands it the translated series of one batch.
