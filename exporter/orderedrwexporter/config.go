@@ -37,10 +37,11 @@ type OrderingConfig struct {
 	Stamp StampConfig `mapstructure:"stamp"`
 	// Holdback is used by the holdback modes.
 	Holdback HoldbackConfig `mapstructure:"holdback"`
-	// ShutdownTimeout bounds a shutdown without a WAL: held samples are released on schedule and
-	// failed requests retried (429, 5xx) until it passes; what is left is counted dropped with
-	// reason shutdown. Must be positive, and above `ordering.holdback.window` in the hold-back
-	// modes. The default, 20 s, is above the default window (5 s) and under Kubernetes' 30 s grace.
+	// ShutdownTimeout bounds a shutdown. Without a WAL, held samples are released on schedule and
+	// failed requests retried (429, 5xx) until it passes, and what is left is counted dropped with
+	// reason shutdown; with one, it bounds the last requests, and what is left stays in the log.
+	// Must be positive, and above `ordering.holdback.window` in the hold-back modes without WAL.
+	// The default, 20 s, is above the default window (5 s) and under Kubernetes' 30 s grace.
 	ShutdownTimeout time.Duration `mapstructure:"shutdown_timeout"`
 }
 
@@ -109,6 +110,9 @@ func (cfg *Config) Validate() error {
 	}
 	if !cfg.RemoteWriteQueue.Enabled {
 		return errQueueDisabled
+	}
+	if err := cfg.validateShutdownWithoutWAL(); err != nil {
+		return err
 	}
 	if len(cfg.IncludeMetadataKeys) > 0 {
 		return fmt.Errorf("`include_metadata_keys` is not supported by ordered_rw, found %q: samples of many pushes share a request, "+
@@ -185,14 +189,20 @@ func validateWAL(cfg *prometheusremotewriteexporter.WALConfig) error {
 	return nil
 }
 
-// validateShutdownTimeout: a shutdown shorter than the window would release held samples ahead
-// of their time, where another gateway's older samples of the same series may still follow.
 func (o *OrderingConfig) validateShutdownTimeout() error {
 	if o.ShutdownTimeout <= 0 {
 		return fmt.Errorf("`ordering.shutdown_timeout` must be positive, found %s", o.ShutdownTimeout)
 	}
-	if o.holdback() && o.ShutdownTimeout <= o.Holdback.Window {
-		return fmt.Errorf("`ordering.shutdown_timeout` must be greater than `ordering.holdback.window` (%s), found %s",
+	return nil
+}
+
+// validateShutdownWithoutWAL: without a WAL, a shutdown shorter than the window would release
+// held samples ahead of their time, where another gateway's older samples of the same series may
+// still follow. With a WAL held samples stay in the log, and the window does not matter.
+func (cfg *Config) validateShutdownWithoutWAL() error {
+	o := &cfg.Ordering
+	if !cfg.WAL.HasValue() && o.holdback() && o.ShutdownTimeout > 0 && o.ShutdownTimeout <= o.Holdback.Window {
+		return fmt.Errorf("`ordering.shutdown_timeout` must be greater than `ordering.holdback.window` (%s) without `wal`, found %s",
 			o.Holdback.Window, o.ShutdownTimeout)
 	}
 	return nil

@@ -81,6 +81,14 @@ func TestLoadOrdering(t *testing.T) {
 }
 
 // The upstream `wal` block, at the same keys with the same meaning: 0 means the default.
+// With a WAL a shutdown keeps held samples in the log: the window need not fit in the shutdown.
+func TestShutdownTimeoutWithinWindowWithWAL(t *testing.T) {
+	cfg, err := loadConfig(t, "shutdown_timeout_within_window_with_wal")
+	require.NoError(t, err)
+	assert.Equal(t, 20*time.Second, cfg.Ordering.ShutdownTimeout)
+	assert.Equal(t, 30*time.Second, cfg.Ordering.Holdback.Window)
+}
+
 func TestLoadWAL(t *testing.T) {
 	cfg, err := loadConfig(t, "wal")
 	require.NoError(t, err)
@@ -138,7 +146,7 @@ func TestValidate(t *testing.T) {
 		"remote_write_2":                    "`protobuf_message` must be prometheus.WriteRequest (remote write 1.0), found \"io.prometheus.write.v2.Request\"",
 		"negative_queue_size":               "remote write queue size can't be negative", // upstream's own rule
 		"zero_shutdown_timeout":             "ordering: `ordering.shutdown_timeout` must be positive, found 0s",
-		"shutdown_timeout_within_window":    "ordering: `ordering.shutdown_timeout` must be greater than `ordering.holdback.window` (10s), found 10s",
+		"shutdown_timeout_within_window":    "`ordering.shutdown_timeout` must be greater than `ordering.holdback.window` (10s) without `wal`, found 10s",
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := loadConfig(t, name)

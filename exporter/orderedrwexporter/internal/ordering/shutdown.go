@@ -142,6 +142,12 @@ func (e *Engine) awaitHeldReleased(ctx context.Context) {
 // finish (one attempt, no retry), leaves everything else in the log, truncates the log to what is
 // left and closes it. Nothing is counted undelivered: what is left is sent after the restart.
 func (e *Engine) shutdownKeepingWAL(ctx context.Context) error {
+	if e.set.ShutdownTimeout > 0 {
+		// Bounds the requests on the wire; what they carried stays in the log.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, e.set.ShutdownTimeout)
+		defer cancel()
+	}
 	e.acct.keep.Store(true)
 	e.acct.closing.Store(true)
 	stop := context.AfterFunc(ctx, e.cancelSend)
