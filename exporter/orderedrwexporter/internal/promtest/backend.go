@@ -51,7 +51,8 @@ type Answer struct {
 	RetryAfter string
 }
 
-// Script answers the next requests with answers, in order, without storing anything of them.
+// Script answers the next requests with answers, in order, without storing anything of them (a
+// 2xx answer accepts a request without storing it).
 func (b *Backend) Script(answers ...Answer) {
 	b.mu.Lock()
 	b.script = append(b.script, answers...)
@@ -129,6 +130,10 @@ func (b *Backend) handle(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.Copy(io.Discard, r.Body)
 		if scripted.RetryAfter != "" {
 			w.Header().Set("Retry-After", scripted.RetryAfter)
+		}
+		if scripted.Status < 300 {
+			w.WriteHeader(scripted.Status) // accepted, not stored
+			return
 		}
 		if scripted.Status == http.StatusBadRequest {
 			b.mu.Lock()
