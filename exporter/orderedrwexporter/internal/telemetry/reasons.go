@@ -7,6 +7,7 @@ const (
 	ReasonDuplicate  = "duplicate"    // the backend holds another value at that timestamp
 	ReasonTooOld     = "too_old"      // outside the time range the backend accepts (too old, or too far ahead)
 	ReasonInvalid    = "invalid"      // the backend rejected its series as invalid (labels, metric name)
+	ReasonConflict   = "conflict"     // Thanos receive's 409 naming no cause: out of order, duplicate or out of bounds
 	ReasonLimits     = "limits"       // a per-tenant limit of the backend or the request size: the request dropped whole
 	ReasonRejected   = "rejected"     // a 4xx (not 429) naming no sample: the request dropped whole, never resent
 	ReasonSendFailed = "send_failed"  // retries exhausted, or the backend could not be reached
@@ -17,7 +18,7 @@ const (
 // which only that sample was lost: the rest of its request was delivered.
 func SampleRejection(reason string) bool {
 	switch reason {
-	case ReasonOutOfOrder, ReasonDuplicate, ReasonTooOld, ReasonInvalid:
+	case ReasonOutOfOrder, ReasonDuplicate, ReasonTooOld, ReasonInvalid, ReasonConflict:
 		return true
 	}
 	return false

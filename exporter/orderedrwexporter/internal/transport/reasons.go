@@ -33,18 +33,19 @@ var sampleRejections = []struct{ substring, reason string }{
 	{"duplicate sample for timestamp", telemetry.ReasonDuplicate},
 	{"err-mimir-sample-duplicate-timestamp", telemetry.ReasonDuplicate},
 	// Prometheus: "too old sample", "out of bounds" (also "out of bounds: timestamp is too far in
-	// the future"); Mimir: err-mimir-sample-timestamp-too-old, err-mimir-sample-out-of-bounds,
-	// err-mimir-too-far-in-future.
+	// the future"); Mimir: err-mimir-sample-timestamp-too-old, err-mimir-too-far-in-future,
+	// err-mimir-too-far-in-past.
 	{"too old sample", telemetry.ReasonTooOld},
 	{"out of bounds", telemetry.ReasonTooOld},
 	{"err-mimir-sample-timestamp-too-old", telemetry.ReasonTooOld},
-	{"err-mimir-sample-out-of-bounds", telemetry.ReasonTooOld},
 	{"err-mimir-too-far-in-future", telemetry.ReasonTooOld},
+	{"err-mimir-too-far-in-past", telemetry.ReasonTooOld},
 	// Invalid series: Prometheus "invalid metric name or labels", "invalid labels for series";
-	// Mimir's per-series validation errors.
+	// Mimir's per-series validation errors (IDs of pkg/util/globalerror/user.go).
 	{"invalid metric name", telemetry.ReasonInvalid},
 	{"invalid labels", telemetry.ReasonInvalid},
 	{"err-mimir-label-invalid", telemetry.ReasonInvalid},
+	{"err-mimir-label-value-invalid", telemetry.ReasonInvalid},
 	{"err-mimir-missing-metric-name", telemetry.ReasonInvalid},
 	{"err-mimir-metric-name-invalid", telemetry.ReasonInvalid},
 	{"err-mimir-max-label-names-per-series", telemetry.ReasonInvalid},
@@ -52,6 +53,10 @@ var sampleRejections = []struct{ substring, reason string }{
 	{"err-mimir-label-value-too-long", telemetry.ReasonInvalid},
 	{"err-mimir-duplicate-label-names", telemetry.ReasonInvalid},
 	{"err-mimir-labels-not-sorted", telemetry.ReasonInvalid},
+	{"err-mimir-native-histogram-", telemetry.ReasonInvalid},
+	{"err-mimir-max-native-histogram-buckets", telemetry.ReasonInvalid},
+	{"err-mimir-invalid-native-histogram-schema", telemetry.ReasonInvalid},
+	{"err-mimir-not-reducible-native-histogram", telemetry.ReasonInvalid},
 }
 
 // classify tells what to do with an answer of status and body, and the reason its samples are
@@ -77,13 +82,21 @@ func classify(status int, body string) (answer, string) {
 			}
 		}
 	}
+	if status == http.StatusConflict {
+		// Thanos receive (pkg/receive/handler.go) answers 409 only for its errConflict: samples
+		// out of order, duplicate or out of bounds, which its body may not spell out.
+		return answerSplit, telemetry.ReasonConflict
+	}
 	return answerDrop, telemetry.ReasonRejected
 }
 
 // isLimit recognises a per-tenant quota: "per-user series limit of 1000 exceeded" (AMP, Cortex,
 // Mimir with "(err-mimir-max-series-per-user)"), "per-metric series limit", Mimir's
-// err-mimir-max-series-per-user / -per-metric, and AMP's "limit exceeded" wording in general.
+// err-mimir-max-series-per-user / -per-metric, -max-active-series, -ingester-max-series, and the
+// "limit ... exceeded" wording in general.
 func isLimit(body string) bool {
 	return strings.Contains(body, "err-mimir-max-series-per") ||
+		strings.Contains(body, "err-mimir-max-active-series") ||
+		strings.Contains(body, "err-mimir-ingester-max-series") ||
 		strings.Contains(body, "limit") && strings.Contains(body, "exceeded")
 }

@@ -87,6 +87,13 @@ func TestClassify(t *testing.T) {
 			answerSplit, telemetry.ReasonInvalid},
 		// Thanos receive answers 409 with the TSDB's words.
 		{409, "add 3 samples: out of order sample", answerSplit, telemetry.ReasonOutOfOrder},
+		{409, "forwarding request to endpoint receive-1: conflict", answerSplit, telemetry.ReasonConflict},
+		{413, "too many samples", answerDrop, telemetry.ReasonLimits},
+		{429, "tenant is above active series limit", answerRetry, ""},
+		{400, "received a sample whose timestamp is too far in the past (err-mimir-too-far-in-past)", answerSplit, telemetry.ReasonTooOld},
+		{400, "(err-mimir-native-histogram-count-mismatch)", answerSplit, telemetry.ReasonInvalid},
+		{400, "the write request has been rejected because the tenant exceeded the active series limit (err-mimir-max-active-series)",
+			answerDrop, telemetry.ReasonLimits},
 		// Quotas: named no sample; dropped whole, never split.
 		{400, "user=123456789012_ws-x: per-user series limit of 1000 exceeded, please contact administrator to raise it. " +
 			"(local limit: 1000 global limit: 1000 actual local limit: 1000)", answerDrop, telemetry.ReasonLimits},
