@@ -80,7 +80,8 @@ type Engine struct {
 	// is counted dropped.
 	sendCtx    context.Context
 	cancelSend context.CancelFunc
-	// retryStop is closed at a shutdown without deadline, so that each request is tried once more.
+	// retryStop is closed at a shutdown keeping the WAL, or one with neither deadline nor
+	// ShutdownTimeout, so that each request is tried once more.
 	retryStop   chan struct{}
 	stopRelease chan struct{}
 	releaseDone sync.WaitGroup

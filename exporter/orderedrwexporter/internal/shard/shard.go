@@ -63,7 +63,8 @@ type Settings struct {
 	Retry       configretry.BackOffConfig
 	// SendContext is canceled when the shutdown deadline passes: what is not sent is dropped.
 	SendContext context.Context
-	// RetryStop is closed by a shutdown without deadline: each request is tried once more only.
+	// RetryStop is closed by a shutdown keeping the WAL, or one with neither deadline nor
+	// ShutdownTimeout: each request is then tried once more only.
 	RetryStop <-chan struct{}
 	// Drops logs dropped samples, shared by every shard.
 	Drops *telemetry.DropLog
