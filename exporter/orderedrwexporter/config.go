@@ -50,6 +50,12 @@ type OrderingConfig struct {
 	// MaxTrackedSeries bounds the series whose state is kept; the samples of a new series beyond
 	// it are dropped and counted `max_tracked_series`. Must be positive.
 	MaxTrackedSeries int `mapstructure:"max_tracked_series"`
+	// ShutdownTimeout bounds a shutdown. Without a WAL, held samples are released on schedule and
+	// failed requests retried (429, 5xx) until it passes, and what is left is counted dropped with
+	// reason shutdown; with one, it bounds the last requests, and what is left stays in the log.
+	// Must be positive, and above `ordering.holdback.window` in the hold-back modes without WAL.
+	// The default, 20 s, is above the default window (5 s) and under Kubernetes' 30 s grace.
+	ShutdownTimeout time.Duration `mapstructure:"shutdown_timeout"`
 }
 
 // Defaults of the per-series state: the idle timeout the exporter always had, and a cap that
@@ -134,6 +140,9 @@ func (cfg *Config) Validate() error {
 	if !cfg.RemoteWriteQueue.Enabled {
 		return errQueueDisabled
 	}
+	if err := cfg.validateShutdownWithoutWAL(); err != nil {
+		return err
+	}
 	if len(cfg.IncludeMetadataKeys) > 0 {
 		return fmt.Errorf("`include_metadata_keys` is not supported by ordered_rw, found %q: samples of many pushes share a request, "+
 			"so there is no single client metadata to forward; remove it", cfg.IncludeMetadataKeys)
@@ -153,9 +162,14 @@ func (o *OrderingConfig) holdback() bool {
 }
 func (o *OrderingConfig) stamp() bool { return o.Mode == ModeStamp || o.Mode == ModeHoldbackAndStamp }
 
-// Validate checks `ordering.mode`; `ordering.stamp` and `ordering.holdback` validate themselves.
+// Validate checks `ordering.mode`, the per-series state bounds and `ordering.shutdown_timeout`;
+// `ordering.stamp` and
+// `ordering.holdback` validate themselves.
 func (o *OrderingConfig) Validate() error {
 	if err := o.validateSeriesState(); err != nil {
+		return err
+	}
+	if err := o.validateShutdownTimeout(); err != nil {
 		return err
 	}
 	switch o.Mode {
@@ -217,6 +231,25 @@ func validateWAL(cfg *prometheusremotewriteexporter.WALConfig) error {
 	}
 	if cfg.LagRecordFrequency < 0 {
 		return fmt.Errorf("`wal.lag_record_frequency` must be positive (or 0 for the default %s), found %s", wal.DefaultLagInterval, cfg.LagRecordFrequency)
+	}
+	return nil
+}
+
+func (o *OrderingConfig) validateShutdownTimeout() error {
+	if o.ShutdownTimeout <= 0 {
+		return fmt.Errorf("`ordering.shutdown_timeout` must be positive, found %s", o.ShutdownTimeout)
+	}
+	return nil
+}
+
+// validateShutdownWithoutWAL: without a WAL, a shutdown shorter than the window would release
+// held samples ahead of their time, where another gateway's older samples of the same series may
+// still follow. With a WAL held samples stay in the log, and the window does not matter.
+func (cfg *Config) validateShutdownWithoutWAL() error {
+	o := &cfg.Ordering
+	if !cfg.WAL.HasValue() && o.holdback() && o.ShutdownTimeout > 0 && o.ShutdownTimeout <= o.Holdback.Window {
+		return fmt.Errorf("`ordering.shutdown_timeout` must be greater than `ordering.holdback.window` (%s) without `wal`, found %s",
+			o.Holdback.Window, o.ShutdownTimeout)
 	}
 	return nil
 }

@@ -46,6 +46,7 @@ func TestUnmarshalDefaultConfig(t *testing.T) {
 	assert.Equal(t, time.Minute, cfg.Ordering.Holdback.MaxFuture)
 	assert.Equal(t, 15*time.Minute, cfg.Ordering.IdleTimeout)
 	assert.Equal(t, 1_000_000, cfg.Ordering.MaxTrackedSeries)
+	assert.Equal(t, 20*time.Second, cfg.Ordering.ShutdownTimeout)
 	assert.Equal(t, 5, cfg.RemoteWriteQueue.NumConsumers)
 	assert.NoError(t, componenttest.CheckConfigStruct(cfg))
 }
@@ -80,6 +81,7 @@ func TestLoadOrdering(t *testing.T) {
 		MaxTrackedSeries: 20_000,
 		Stamp:            StampConfig{Label: "gw", Value: "gateway-1"},
 		Holdback:         HoldbackConfig{Window: 2 * time.Second, MaxHeldSamples: 5000, MaxFuture: 20 * time.Second},
+		ShutdownTimeout:  15 * time.Second,
 	}, cfg.Ordering)
 }
 
@@ -96,6 +98,14 @@ func TestLoadModeNone(t *testing.T) {
 }
 
 // The upstream `wal` block, at the same keys with the same meaning: 0 means the default.
+// With a WAL a shutdown keeps held samples in the log: the window need not fit in the shutdown.
+func TestShutdownTimeoutWithinWindowWithWAL(t *testing.T) {
+	cfg, err := loadConfig(t, "shutdown_timeout_within_window_with_wal")
+	require.NoError(t, err)
+	assert.Equal(t, 20*time.Second, cfg.Ordering.ShutdownTimeout)
+	assert.Equal(t, 30*time.Second, cfg.Ordering.Holdback.Window)
+}
+
 func TestLoadWAL(t *testing.T) {
 	cfg, err := loadConfig(t, "wal")
 	require.NoError(t, err)
@@ -155,6 +165,8 @@ func TestValidate(t *testing.T) {
 		"send_metadata":                     "`send_metadata: true` is not supported by ordered_rw, found true",
 		"remote_write_2":                    "`protobuf_message` must be prometheus.WriteRequest (remote write 1.0), found \"io.prometheus.write.v2.Request\"",
 		"negative_queue_size":               "remote write queue size can't be negative", // upstream's own rule
+		"zero_shutdown_timeout":             "ordering: `ordering.shutdown_timeout` must be positive, found 0s",
+		"shutdown_timeout_within_window":    "`ordering.shutdown_timeout` must be greater than `ordering.holdback.window` (10s) without `wal`, found 10s",
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := loadConfig(t, name)

@@ -302,7 +302,7 @@ func TestOneStaleSampleCostsOneSample(t *testing.T) {
 	assert.Equal(t, 1.0, fleettest.Sum(m, "otelcol_exporter_ordered_rw_dropped_samples", nil))
 	assert.Equal(t, float64(numSeries-1), fleettest.Sum(m, "otelcol_exporter_ordered_rw_sent_samples", nil))
 	assert.Positive(t, fleettest.Sum(m, "otelcol_exporter_ordered_rw_request_splits", nil))
-	assert.Contains(t, gwB.collector.Logs(), "Samples were dropped")
+	assert.Contains(t, gwB.collector.Logs(), "Samples were dropped; the backend rejected each of them, and every other sample of their requests was delivered.")
 }
 
 // TestSigV4Auth: `auth: {authenticator: sigv4auth}` works as with the stock exporter; requests

@@ -103,8 +103,11 @@ func (e *ordExporter) start(ctx context.Context, host component.Host) error {
 	if err != nil {
 		return err
 	}
-	poster := &transport.HTTPPoster{Client: client, URL: e.cfg.HTTP.Endpoint, UserAgent: e.userAgent, Timeout: e.cfg.TimeoutSettings.Timeout}
-	e.engine, err = ordering.NewEngine(e.engineSettings(), e.set.TelemetrySettings, e.set.ID.String(), poster)
+	poster := &transport.HTTPPoster{Client: client, URL: e.cfg.HTTP.Endpoint, UserAgent: e.userAgent, Timeout: e.cfg.TimeoutSettings.Timeout,
+		Failures: transport.NewFailureLog(e.set.Logger, e.cfg.HTTP.Endpoint, failureLogInterval)}
+	set := e.engineSettings()
+	set.ShutdownTimeout = e.cfg.Ordering.ShutdownTimeout
+	e.engine, err = ordering.NewEngine(set, e.set.TelemetrySettings, e.set.ID.String(), poster)
 	if err != nil {
 		return err
 	}

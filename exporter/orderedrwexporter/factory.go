@@ -21,6 +21,11 @@ const (
 	defaultStampLabel     = "collector_gateway"
 	defaultWindow         = 5 * time.Second
 	defaultMaxHeldSamples = 1_000_000
+	// defaultShutdownTimeout is above defaultWindow, so that held samples leave on schedule, and
+	// under the 30 s Kubernetes gives a pod between SIGTERM and SIGKILL.
+	defaultShutdownTimeout = 20 * time.Second
+	// failureLogInterval is the least time between two logs of failed requests.
+	failureLogInterval = 10 * time.Second
 )
 
 // NewFactory creates the factory of the ordered_rw exporter.
@@ -44,6 +49,7 @@ func createDefaultConfig() component.Config {
 			MaxTrackedSeries: defaultMaxTrackedSeries,
 			Stamp:            StampConfig{Label: defaultStampLabel},
 			Holdback:         HoldbackConfig{Window: defaultWindow, MaxHeldSamples: defaultMaxHeldSamples, MaxFuture: defaultMaxFuture},
+			ShutdownTimeout:  defaultShutdownTimeout,
 		},
 	}
 }

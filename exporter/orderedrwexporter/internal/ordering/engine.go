@@ -64,6 +64,9 @@ type Settings struct {
 	Clock Clock
 	// WAL, when set, writes every push to a write-ahead log before the engine takes it.
 	WAL *wal.Settings
+	// ShutdownTimeout bounds a shutdown without WAL, whatever the context's deadline (the earlier
+	// of both applies); 0 leaves only the context's.
+	ShutdownTimeout time.Duration
 }
 
 // Engine orders and sends samples: Push hands it the translated series of one batch.
@@ -85,7 +88,8 @@ type Engine struct {
 	// is counted dropped.
 	sendCtx    context.Context
 	cancelSend context.CancelFunc
-	// retryStop is closed at a shutdown without deadline, so that each request is tried once more.
+	// retryStop is closed at a shutdown keeping the WAL, or one with neither deadline nor
+	// ShutdownTimeout, so that each request is tried once more.
 	retryStop   chan struct{}
 	stopRelease chan struct{}
 	releaseDone sync.WaitGroup

@@ -16,8 +16,8 @@ import (
 const shutdownSendReserve = 2 * time.Second
 
 // Shutdown stops taking pushes, keeps releasing held samples on their schedule until none is left,
-// and waits until the shards sent everything or ctx ends. It reports how many samples could not
-// be delivered.
+// and waits until the shards sent everything, retrying failed requests, or until ctx or
+// ShutdownTimeout ends. It reports how many samples could not be delivered.
 //
 // Held samples are not flushed at once: another gateway may still hold older samples of the same
 // series, which it releases at their own time; sent ahead of them, this gateway's samples would
@@ -36,14 +36,22 @@ func (e *Engine) Shutdown(ctx context.Context) error {
 	if e.set.WAL != nil {
 		return e.shutdownKeepingWAL(ctx)
 	}
-	// Before waiting for pushes blocked on full shard queues: the shards must stop retrying (or
-	// give up at the deadline) for those pushes to return.
+	if e.set.ShutdownTimeout > 0 {
+		// The collector shuts down without deadline: this one bounds the wait. Requests keep
+		// being retried (429, 5xx) until it passes, so that a request first sent during the
+		// shutdown is not lost to one failed attempt.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, e.set.ShutdownTimeout)
+		defer cancel()
+	}
+	// Before waiting for pushes blocked on full shard queues: the shards must give up at the
+	// deadline for those pushes to return.
 	e.acct.closing.Store(true)
 	stop := context.AfterFunc(ctx, e.cancelSend)
 	defer stop()
 	if _, ok := ctx.Deadline(); !ok {
-		// Without a deadline a backend outage would hold the shutdown for max_elapsed_time per
-		// request; try each request once instead.
+		// Without any deadline a backend outage would hold the shutdown for max_elapsed_time per
+		// request; try each request once more instead.
 		close(e.retryStop)
 	}
 	if !e.close() {
@@ -134,6 +142,12 @@ func (e *Engine) awaitHeldReleased(ctx context.Context) {
 // finish (one attempt, no retry), leaves everything else in the log, truncates the log to what is
 // left and closes it. Nothing is counted undelivered: what is left is sent after the restart.
 func (e *Engine) shutdownKeepingWAL(ctx context.Context) error {
+	if e.set.ShutdownTimeout > 0 {
+		// Bounds the requests on the wire; what they carried stays in the log.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, e.set.ShutdownTimeout)
+		defer cancel()
+	}
 	e.acct.keep.Store(true)
 	e.acct.closing.Store(true)
 	stop := context.AfterFunc(ctx, e.cancelSend)

@@ -161,3 +161,39 @@ func TestShutdownKeepsOrderAcrossGateways(t *testing.T) {
 		})
 	}
 }
+
+// A request first sent during the shutdown (here a held sample released by it) is retried like
+// any other: one 500 does not lose it. The collector's shutdown has no deadline; ShutdownTimeout
+// gives it one, so retries go on.
+func TestShutdownRetriesARequestFirstSentDuringIt(t *testing.T) {
+	backend := promtest.NewBackend(t)
+	clock := newFakeClock(0) // frozen: the sample is released by the shutdown, not before
+	h := newHarness(t, backend, Settings{Shards: 1, Holdback: true, Window: 300 * time.Millisecond, MaxHeldSamples: 1000,
+		Clock: clock, ReleaseInterval: 20 * time.Millisecond, ShutdownTimeout: 10 * time.Second})
+	require.NoError(t, h.engine.Push(context.Background(), []sample.Series{series(0, 1000)}))
+	assert.Zero(t, backend.Requests(), "held")
+	backend.Script(promtest.Answer{Status: 500, Body: "internal error"})
+	require.NoError(t, h.engine.Shutdown(context.Background()))
+	requireStoredInOrder(t, backend, 1, 1000)
+	assert.Equal(t, 2, backend.Requests(), "the 500 and its retry")
+	assert.Zero(t, h.counter(t, droppedSamples))
+}
+
+// ShutdownTimeout bounds a shutdown without deadline while the backend stays down: retries stop
+// at the timeout and the loss is counted with reason shutdown and reported.
+func TestShutdownTimeoutBoundsRetries(t *testing.T) {
+	backend := promtest.NewBackend(t)
+	backend.AnswerAlways(&promtest.Answer{Status: 503, Body: "down"})
+	retry := fastRetry()
+	retry.InitialInterval, retry.MaxInterval, retry.MaxElapsedTime = 10*time.Millisecond, 10*time.Millisecond, time.Hour
+	h := newHarness(t, backend, Settings{Shards: 1, Retry: retry, ShutdownTimeout: 500 * time.Millisecond})
+	require.NoError(t, h.engine.Push(context.Background(), []sample.Series{series(0, 1000), series(1, 1000)}))
+	require.Eventually(t, func() bool { return backend.Requests() > 1 }, 5*time.Second, time.Millisecond)
+	began := time.Now()
+	err := h.engine.Shutdown(context.Background())
+	require.ErrorContains(t, err, "2 samples could not be delivered")
+	elapsed := time.Since(began)
+	assert.GreaterOrEqual(t, elapsed, 400*time.Millisecond, "retried until the timeout")
+	assert.Less(t, elapsed, 3*time.Second)
+	assert.Equal(t, int64(2), h.counter(t, droppedSamples, reason(telemetry.ReasonShutdown)))
+}

@@ -1,7 +1,8 @@
 // Package promtest is a remote-write backend for tests that behaves as a Prometheus 2.x TSDB
 // does towards order: a request holding one sample not newer than its series' newest stored
 // sample is rejected whole with 400, and nothing of it is stored; an identical resend of a stored
-// sample is accepted. Faults (5xx bursts, slow answers, connection resets) can be injected.
+// sample is accepted. Faults (5xx bursts, slow answers, connection resets) can be injected, and
+// answers scripted (any status, body and Retry-After), to play any backend's refusals.
 package promtest // import "github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/promtest"
 
 import (
@@ -38,6 +39,34 @@ type Backend struct {
 	headers     http.Header
 	inFlight    int
 	maxInFlight int
+	script      []Answer    // answers given to the next requests, in order
+	always      *Answer     // answer given to every request once the script is spent
+	times       []time.Time // arrival of each request
+}
+
+// Answer is a scripted answer: Status with Body and, when set, a Retry-After header.
+type Answer struct {
+	Status     int
+	Body       string
+	RetryAfter string
+}
+
+// Script answers the next requests with answers, in order, without storing anything of them (a
+// 2xx answer accepts a request without storing it).
+func (b *Backend) Script(answers ...Answer) {
+	b.mu.Lock()
+	b.script = append(b.script, answers...)
+	b.mu.Unlock()
+}
+
+// AnswerAlways answers every request with a (after any script) until it is called with nil.
+func (b *Backend) AnswerAlways(a *Answer) { b.mu.Lock(); b.always = a; b.mu.Unlock() }
+
+// RequestTimes are the arrival times of the requests, in order.
+func (b *Backend) RequestTimes() []time.Time {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return append([]time.Time(nil), b.times...)
 }
 
 // NewBackend starts a backend closed at the end of the test.
@@ -63,7 +92,15 @@ func (b *Backend) SetDelay(d time.Duration) { b.mu.Lock(); b.delay = d; b.mu.Unl
 func (b *Backend) handle(w http.ResponseWriter, r *http.Request) {
 	b.mu.Lock()
 	b.requests++
+	b.times = append(b.times, time.Now())
 	b.headers = r.Header.Clone()
+	var scripted *Answer
+	if len(b.script) > 0 {
+		scripted = &b.script[0]
+		b.script = b.script[1:]
+	} else if b.always != nil {
+		scripted = b.always
+	}
 	b.inFlight++
 	b.maxInFlight = max(b.maxInFlight, b.inFlight)
 	delay, fail, reset := b.delay, b.fail > 0, b.resets > 0
@@ -87,6 +124,23 @@ func (b *Backend) handle(w http.ResponseWriter, r *http.Request) {
 	}
 	if fail {
 		http.Error(w, "temporarily unavailable", http.StatusServiceUnavailable)
+		return
+	}
+	if scripted != nil {
+		_, _ = io.Copy(io.Discard, r.Body)
+		if scripted.RetryAfter != "" {
+			w.Header().Set("Retry-After", scripted.RetryAfter)
+		}
+		if scripted.Status < 300 {
+			w.WriteHeader(scripted.Status) // accepted, not stored
+			return
+		}
+		if scripted.Status == http.StatusBadRequest {
+			b.mu.Lock()
+			b.rejected++
+			b.mu.Unlock()
+		}
+		http.Error(w, scripted.Body, scripted.Status)
 		return
 	}
 	compressed, err := io.ReadAll(r.Body)

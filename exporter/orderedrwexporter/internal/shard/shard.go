@@ -64,7 +64,8 @@ type Settings struct {
 	Retry       configretry.BackOffConfig
 	// SendContext is canceled when the shutdown deadline passes: what is not sent is dropped.
 	SendContext context.Context
-	// RetryStop is closed by a shutdown without deadline: each request is tried once more only.
+	// RetryStop is closed by a shutdown keeping the WAL, or one with neither deadline nor
+	// ShutdownTimeout: each request is then tried once more only.
 	RetryStop <-chan struct{}
 	// Drops logs dropped samples, shared by every shard.
 	Drops *telemetry.DropLog
@@ -325,9 +326,9 @@ type results struct{ s *Shard }
 func (r results) Sent(n int) { r.s.hooks.Sent(n) }
 func (r results) Split()     { r.s.hooks.Split() }
 
-func (r results) Rejected(reason string, labels []prompb.Label, err error) {
-	r.s.hooks.Dropped(1, reason)
-	r.s.set.Drops.Note(reason, 1, labels, err)
+func (r results) Rejected(reason string, n int, labels []prompb.Label, err error) {
+	r.s.hooks.Dropped(n, reason)
+	r.s.set.Drops.Note(reason, n, labels, err)
 }
 
 func (r results) Failed(n int, labels []prompb.Label, err error) {

@@ -174,3 +174,26 @@ func TestNewSeriesBeyondTheCapAreDropped(t *testing.T) {
 	assert.Equal(t, 4, h.sent)
 	assert.NotContains(t, backend.Stored(), promtest.LabelsKey(series(2).Labels))
 }
+
+// How a shard counts each answer: a 400 naming no sample drops the request whole as rejected (its
+// samples are still marked sent: nothing older follows them); a named rejection costs that sample
+// only; a 429 is retried and delivered.
+func TestProcessCountsEachAnswer(t *testing.T) {
+	backend := promtest.NewBackend(t)
+	s, h := newShard(t, backend, 3_000_000, &clock{})
+	backend.Script(promtest.Answer{Status: 400, Body: "bad request"})
+	s.process([]sample.Series{series(0, 1000), series(1, 1000)})
+	assert.Equal(t, map[string]int{telemetry.ReasonRejected: 2}, h.dropped)
+	assert.Equal(t, 1, backend.Requests())
+
+	backend.Script(promtest.Answer{Status: 400, Body: "out of order sample"}, promtest.Answer{Status: 204})
+	// First request refused naming a sample; the first half (series 2) is answered 204 by the
+	// script without being stored, the second half (series 3) reaches the store.
+	s.process([]sample.Series{series(2, 1000), series(3, 1000)})
+	assert.Equal(t, 2, h.sent)
+	assert.Equal(t, 1+3, backend.Requests(), "the refused request and its two halves")
+
+	backend.Script(promtest.Answer{Status: 400, Body: "per-user series limit of 1000 exceeded"})
+	s.process([]sample.Series{series(4, 1000)})
+	assert.Equal(t, 1, h.dropped[telemetry.ReasonLimits])
+}

@@ -57,7 +57,19 @@ func (r *DropLog) logLocked() {
 	for reason, n := range r.counts {
 		fields = append(fields, zap.Int(reason, n))
 	}
-	r.logger.Warn("Samples were dropped; every other sample of their requests was delivered.", fields...)
+	r.logger.Warn(dropMessage(r.counts), fields...)
 	r.counts = map[string]int{}
 	r.example, r.err = "", nil
+}
+
+// dropMessage says what became of the rest of the requests only when it is known: a sample the
+// backend named was dropped alone, the rest of its request delivered; for any other reason the
+// whole request was lost.
+func dropMessage(counts map[string]int) string {
+	for reason := range counts {
+		if !SampleRejection(reason) {
+			return "Samples were dropped."
+		}
+	}
+	return "Samples were dropped; the backend rejected each of them, and every other sample of their requests was delivered."
 }

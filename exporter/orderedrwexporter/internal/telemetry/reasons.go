@@ -5,12 +5,24 @@ const (
 	ReasonStale      = "stale"        // not newer than the last sample sent for its series
 	ReasonOutOfOrder = "out_of_order" // the backend rejected it as out of order
 	ReasonDuplicate  = "duplicate"    // the backend holds another value at that timestamp
-	ReasonTooOld     = "too_old"      // older than the backend accepts
-	ReasonLimits     = "limits"       // a per-tenant limit of the backend
-	ReasonOther      = "other"        // any other rejection of its content
-	ReasonSendFailed = "send_failed"  // retries exhausted, or a status that rejects every request
+	ReasonTooOld     = "too_old"      // outside the time range the backend accepts (too old, or too far ahead)
+	ReasonInvalid    = "invalid"      // the backend rejected its series as invalid (labels, metric name)
+	ReasonConflict   = "conflict"     // Thanos receive's 409 naming no cause: out of order, duplicate or out of bounds
+	ReasonLimits     = "limits"       // a per-tenant limit of the backend or the request size: the request dropped whole
+	ReasonRejected   = "rejected"     // a 4xx (not 429) naming no sample: the request dropped whole, never resent
+	ReasonSendFailed = "send_failed"  // retries exhausted, or the backend could not be reached
 	ReasonShutdown   = "shutdown"     // could not be delivered before the shutdown ended
 )
+
+// SampleRejection reports whether reason is the backend's rejection of one named sample, of
+// which only that sample was lost: the rest of its request was delivered.
+func SampleRejection(reason string) bool {
+	switch reason {
+	case ReasonOutOfOrder, ReasonDuplicate, ReasonTooOld, ReasonInvalid, ReasonConflict:
+		return true
+	}
+	return false
+}
 
 // Reasons a sample is released from hold-back, the values of `reason` on released_samples.
 const (

@@ -54,3 +54,17 @@ func TestDropLogIsOneLinePerInterval(t *testing.T) {
 	log.Flush()
 	assert.Equal(t, 2, logs.Len(), "nothing new, no line")
 }
+
+// The warning says the rest of the requests was delivered only when every drop it counts is a
+// sample the backend named; a request dropped whole is not described so.
+func TestDropLogSaysWhatWasDelivered(t *testing.T) {
+	core, logs := observer.New(zap.WarnLevel)
+	log := NewDropLog(zap.New(core), time.Hour)
+	labels := []prompb.Label{{Name: "__name__", Value: "up"}}
+	log.Note(ReasonOutOfOrder, 1, labels, nil)
+	log.Note(ReasonRejected, 500, labels, nil)
+	log.Flush()
+	require.Equal(t, 2, logs.Len())
+	assert.Contains(t, logs.All()[0].Message, "every other sample of their requests was delivered")
+	assert.Equal(t, "Samples were dropped.", logs.All()[1].Message)
+}

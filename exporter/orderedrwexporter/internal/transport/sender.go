@@ -33,42 +33,64 @@ func NewSender(ctx context.Context, poster Poster, retry configretry.BackOffConf
 type Results interface {
 	// Sent: the backend accepted n samples.
 	Sent(n int)
-	// Split: a request whose content was rejected is tried again in two halves.
+	// Split: a request the backend rejected for a sample it names is tried again in two halves.
 	Split()
-	// Rejected: the backend rejected one sample, of the series labels, for its content.
-	Rejected(reason string, labels []prompb.Label, err error)
-	// Failed: n samples, the first of the series labels, were neither accepted nor rejected for
-	// their content: retries ran out, the shutdown cut them short, or the status refuses any request.
+	// Rejected: the backend refused n samples, the first of the series labels, for reason: one
+	// sample it named (n is then 1 unless the split budget ran out), or a whole request refused
+	// with a 4xx other than 429, which is never resent.
+	Rejected(reason string, n int, labels []prompb.Label, err error)
+	// Failed: n samples, the first of the series labels, were neither accepted nor refused:
+	// retries ran out, the shutdown cut them short, or the backend could not be reached.
 	Failed(n int, labels []prompb.Label, err error)
 }
 
-// Deliver sends the n samples of timeseries. When the backend rejects their content (400, 409,
-// 413, 422) the request is split in halves, each delivered the same way, so that one rejected
-// sample costs one sample. Resending is safe: a Prometheus-compatible store accepts an identical
-// sample it already holds. encodedSize is the size of the encoded request when known, 0 otherwise.
+// MaxSplits bounds the splits of one request: one request the backend rejects causes at most
+// 1 + 2×MaxSplits = 63 requests, itself included (retries of 429 and 5xx answers aside). One
+// rejected sample among n costs 2×⌈log2 n⌉ of them (22 for 2,000 samples); when the budget is
+// spent, a part still rejected is dropped whole with the reason of its answer. A backend that
+// rejects every half (a quota it words as a sample rejection) thus costs 63 requests, not 2n-1.
+const MaxSplits = 31
+
+// Deliver sends the n samples of timeseries. When the backend names a sample it rejected (out of
+// order, duplicate, too old or out of bounds, invalid labels) the request is split in halves, each
+// delivered the same way, so that one rejected sample costs one sample; resending the accepted
+// part is safe, as a Prometheus-compatible store accepts an identical sample it already holds.
+// Any other 4xx but 429 drops the request whole: remote write 1.0 says it MUST NOT be retried.
+// encodedSize is the size of the encoded request when known, 0 otherwise.
 func (s *Sender) Deliver(timeseries []prompb.TimeSeries, n, encodedSize int, results Results) {
+	splits := MaxSplits
+	s.deliver(timeseries, n, encodedSize, results, &splits)
+}
+
+func (s *Sender) deliver(timeseries []prompb.TimeSeries, n, encodedSize int, results Results, splits *int) {
 	err := s.Send(timeseries, encodedSize)
 	if err == nil {
 		results.Sent(n)
 		return
 	}
 	var status *StatusError
-	if errors.As(err, &status) && status.rejectsContent() {
-		if n == 1 {
-			results.Rejected(rejectionReason(status.Status, status.Body), timeseries[0].Labels, err)
-			return
-		}
-		results.Split()
-		first, second := splitHalves(timeseries, n/2)
-		s.Deliver(first, n/2, 0, results)
-		s.Deliver(second, n-n/2, 0, results)
+	if !errors.As(err, &status) {
+		results.Failed(n, timeseries[0].Labels, err)
 		return
 	}
-	results.Failed(n, timeseries[0].Labels, err)
+	answer, reason := classify(status.Status, status.Body)
+	switch {
+	case answer == answerRetry:
+		results.Failed(n, timeseries[0].Labels, err)
+	case answer == answerDrop, n == 1, *splits == 0:
+		results.Rejected(reason, n, timeseries[0].Labels, err)
+	default:
+		*splits--
+		results.Split()
+		first, second := splitHalves(timeseries, n/2)
+		s.deliver(first, n/2, 0, results, splits)
+		s.deliver(second, n-n/2, 0, results, splits)
+	}
 }
 
-// Send posts one request, retrying server errors, throttling and network errors with the
-// retry_on_failure backoff. Nothing else of this sender is sent meanwhile.
+// Send posts one request, retrying 429 and 5xx answers and network errors with the
+// retry_on_failure backoff, waiting at least what a Retry-After header asks. Nothing else of this
+// sender is sent meanwhile.
 func (s *Sender) Send(timeseries []prompb.TimeSeries, encodedSize int) error {
 	body, err := s.enc.Encode(&prompb.WriteRequest{Timeseries: timeseries}, encodedSize)
 	if err != nil {
@@ -89,6 +111,12 @@ func (s *Sender) Send(timeseries []prompb.TimeSeries, encodedSize int) error {
 			return err
 		}
 		wait := bo.NextBackOff()
+		var status *StatusError
+		if errors.As(err, &status) {
+			// The longer of the two, as exporterhelper v0.165.0 does with a throttle error
+			// (internal/retry_sender.go: max(backoffDelay, throttleErr.delay)).
+			wait = max(wait, status.RetryAfter)
+		}
 		if retry.MaxElapsedTime > 0 && time.Since(start)+wait > retry.MaxElapsedTime {
 			return err
 		}
@@ -108,7 +136,8 @@ func (s *Sender) Send(timeseries []prompb.TimeSeries, encodedSize int) error {
 func retryable(err error) bool {
 	var status *StatusError
 	if errors.As(err, &status) {
-		return status.retryable()
+		answer, _ := classify(status.Status, status.Body)
+		return answer == answerRetry
 	}
 	return true // connection refused or reset, timeouts: the backend never answered
 }

@@ -3,6 +3,8 @@ package transport
 import (
 	"context"
 	"fmt"
+	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -11,6 +13,8 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/config/configretry"
 	"go.uber.org/goleak"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/promtest"
 	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/telemetry"
@@ -57,19 +61,71 @@ func TestEncodedSizeFromSeriesSizes(t *testing.T) {
 	assert.Equal(t, (&prompb.WriteRequest{Timeseries: timeseries}).Size(), size)
 }
 
-func TestRejectionReason(t *testing.T) {
-	for body, want := range map[string]string{
-		"out of order sample": telemetry.ReasonOutOfOrder,
-		"err-mimir-sample-out-of-order: the sample has been rejected": telemetry.ReasonOutOfOrder,
-		"duplicate sample for timestamp":                              telemetry.ReasonDuplicate,
-		"err-mimir-sample-timestamp-too-old":                          telemetry.ReasonTooOld,
-		"out of bounds":                                               telemetry.ReasonTooOld,
-		"per-user series limit of 10000 exceeded":                     telemetry.ReasonLimits,
-		"invalid label name":                                          telemetry.ReasonOther,
+// Each backend's wording of a rejection is classified as the README's table says.
+func TestClassify(t *testing.T) {
+	for _, tc := range []struct {
+		status int
+		body   string
+		answer answer
+		reason string
+	}{
+		// Prometheus (storage/interface.go, storage/remote/write_handler.go).
+		{400, "out of order sample", answerSplit, telemetry.ReasonOutOfOrder},
+		{400, "duplicate sample for timestamp", answerSplit, telemetry.ReasonDuplicate},
+		{400, "too old sample", answerSplit, telemetry.ReasonTooOld},
+		{400, "out of bounds", answerSplit, telemetry.ReasonTooOld},
+		{400, "out of bounds: timestamp is too far in the future for series {a=\"b\"}", answerSplit, telemetry.ReasonTooOld},
+		{400, `invalid metric name or labels, got {""="x"}`, answerSplit, telemetry.ReasonInvalid},
+		// Mimir (pkg/util/globalerror IDs in its messages).
+		{400, "the sample has been rejected because another sample with a more recent timestamp has already been ingested " +
+			"and out-of-order samples are not allowed (err-mimir-sample-out-of-order). The affected sample has timestamp " +
+			"1970-01-19T05:30:43.969Z and is from series test", answerSplit, telemetry.ReasonOutOfOrder},
+		{400, "the sample has been rejected because its timestamp is too old (err-mimir-sample-timestamp-too-old)", answerSplit, telemetry.ReasonTooOld},
+		{400, "(err-mimir-sample-duplicate-timestamp)", answerSplit, telemetry.ReasonDuplicate},
+		{400, "received a series with an invalid label: 'a b' (err-mimir-label-invalid)", answerSplit, telemetry.ReasonInvalid},
+		{400, "received a series whose number of labels exceeds the limit (actual: 31, limit: 30) (err-mimir-max-label-names-per-series)",
+			answerSplit, telemetry.ReasonInvalid},
+		// Thanos receive answers 409 with the TSDB's words.
+		{409, "add 3 samples: out of order sample", answerSplit, telemetry.ReasonOutOfOrder},
+		{409, "forwarding request to endpoint receive-1: conflict", answerSplit, telemetry.ReasonConflict},
+		{413, "too many samples", answerDrop, telemetry.ReasonLimits},
+		{429, "tenant is above active series limit", answerRetry, ""},
+		{400, "received a sample whose timestamp is too far in the past (err-mimir-too-far-in-past)", answerSplit, telemetry.ReasonTooOld},
+		{400, "(err-mimir-native-histogram-count-mismatch)", answerSplit, telemetry.ReasonInvalid},
+		{400, "the write request has been rejected because the tenant exceeded the active series limit (err-mimir-max-active-series)",
+			answerDrop, telemetry.ReasonLimits},
+		// Quotas: named no sample; dropped whole, never split.
+		{400, "user=123456789012_ws-x: per-user series limit of 1000 exceeded, please contact administrator to raise it. " +
+			"(local limit: 1000 global limit: 1000 actual local limit: 1000)", answerDrop, telemetry.ReasonLimits},
+		{400, "per-user series limit of 150000 exceeded (err-mimir-max-series-per-user)", answerDrop, telemetry.ReasonLimits},
+		{400, "per-metric series limit of 100 exceeded", answerDrop, telemetry.ReasonLimits},
+		{413, "request body too large", answerDrop, telemetry.ReasonLimits},
+		// A generic refusal, and other 4xx.
+		{400, "bad request", answerDrop, telemetry.ReasonRejected},
+		{400, "", answerDrop, telemetry.ReasonRejected},
+		{401, "unauthorized", answerDrop, telemetry.ReasonRejected},
+		{403, "forbidden: out of order sample", answerDrop, telemetry.ReasonRejected},
+		{404, "not found", answerDrop, telemetry.ReasonRejected},
+		// Retried.
+		{429, "ingestion rate limit exceeded", answerRetry, ""},
+		{500, "out of order sample", answerRetry, ""},
+		{503, "unavailable", answerRetry, ""},
 	} {
-		assert.Equal(t, want, rejectionReason(400, body), body)
+		answer, reason := classify(tc.status, tc.body)
+		assert.Equal(t, tc.answer, answer, "%d %s", tc.status, tc.body)
+		assert.Equal(t, tc.reason, reason, "%d %s", tc.status, tc.body)
 	}
-	assert.Equal(t, telemetry.ReasonLimits, rejectionReason(413, "request too large"))
+}
+
+func TestRetryAfter(t *testing.T) {
+	now := time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC)
+	assert.Equal(t, 3*time.Second, retryAfter([]string{"3"}, now))
+	assert.Equal(t, 90*time.Second, retryAfter([]string{now.Add(90 * time.Second).Format(http.TimeFormat)}, now))
+	assert.Equal(t, 90*time.Second, retryAfter([]string{now.Add(90 * time.Second).Format(time.RFC850)}, now), "an obsolete date form")
+	assert.Zero(t, retryAfter([]string{now.Add(-time.Minute).Format(http.TimeFormat)}, now), "a date passed")
+	assert.Zero(t, retryAfter([]string{"-5"}, now))
+	assert.Zero(t, retryAfter([]string{"soon"}, now))
+	assert.Zero(t, retryAfter(nil, now))
 }
 
 // results records what Deliver reports.
@@ -81,8 +137,8 @@ type results struct {
 
 func (r *results) Sent(n int) { r.sent += n }
 func (r *results) Split()     { r.splits++ }
-func (r *results) Rejected(reason string, _ []prompb.Label, _ error) {
-	r.rejected[reason]++
+func (r *results) Rejected(reason string, n int, _ []prompb.Label, _ error) {
+	r.rejected[reason] += n
 }
 func (r *results) Failed(n int, _ []prompb.Label, _ error) { r.failed += n }
 
@@ -138,4 +194,78 @@ func TestDeliverRetriesServerErrors(t *testing.T) {
 	newSender(t, backend, noRetry).Deliver(request(2, 2000), 2, 0, r)
 	assert.Zero(t, r.sent)
 	assert.Equal(t, 2, r.failed)
+}
+
+// A 400 naming no sample drops the request whole: one request, nothing resent, nothing split.
+func TestDeliverDropsAGenericBadRequestWhole(t *testing.T) {
+	backend := promtest.NewBackend(t)
+	backend.Script(promtest.Answer{Status: http.StatusBadRequest, Body: "bad request"})
+	r := &results{rejected: map[string]int{}}
+	newSender(t, backend, fastRetry()).Deliver(request(100, 1000), 100, 0, r)
+	assert.Equal(t, 1, backend.Requests())
+	assert.Zero(t, r.sent)
+	assert.Zero(t, r.splits)
+	assert.Equal(t, map[string]int{telemetry.ReasonRejected: 100}, r.rejected)
+	assert.Zero(t, backend.StoredCount())
+}
+
+// The amplification bound: AMP's quota answer to every request costs one request; a backend that
+// names a rejected sample in its answer to every request, however many halves are sent, costs at
+// most 1 + 2×MaxSplits requests, and every sample is counted dropped.
+func TestDeliverAmplificationIsBounded(t *testing.T) {
+	for _, tc := range []struct {
+		name, body, reason string
+		maxRequests        int
+	}{
+		{"quota", "user=ws-1: per-user series limit of 1000 exceeded, please contact administrator to raise it.", telemetry.ReasonLimits, 1},
+		{"every_half_rejected", "out of order sample", telemetry.ReasonOutOfOrder, 1 + 2*MaxSplits},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			backend := promtest.NewBackend(t)
+			backend.AnswerAlways(&promtest.Answer{Status: http.StatusBadRequest, Body: tc.body})
+			r := &results{rejected: map[string]int{}}
+			newSender(t, backend, fastRetry()).Deliver(request(2000, 1000), 2000, 0, r)
+			t.Logf("2,000 samples, every request refused %q: %d requests", tc.body, backend.Requests())
+			assert.LessOrEqual(t, backend.Requests(), tc.maxRequests)
+			assert.Equal(t, map[string]int{tc.reason: 2000}, r.rejected)
+			assert.Zero(t, r.sent)
+		})
+	}
+}
+
+// 429 with Retry-After: 3 is retried, not before 3 s, though the backoff asks for milliseconds.
+func TestDeliverHonoursRetryAfter(t *testing.T) {
+	backend := promtest.NewBackend(t)
+	backend.Script(promtest.Answer{Status: http.StatusTooManyRequests, Body: "slow down", RetryAfter: "3"})
+	r := &results{rejected: map[string]int{}}
+	newSender(t, backend, fastRetry()).Deliver(request(2, 1000), 2, 0, r)
+	assert.Equal(t, 2, r.sent)
+	times := backend.RequestTimes()
+	require.Len(t, times, 2)
+	assert.GreaterOrEqual(t, times[1].Sub(times[0]), 3*time.Second)
+}
+
+// Failed attempts are logged at warn, one line per interval with the count, the endpoint without
+// its credentials, the status and an excerpt of the answer.
+func TestFailureLog(t *testing.T) {
+	core, logs := observer.New(zap.WarnLevel)
+	log := NewFailureLog(zap.New(core), "https://user:secret@aps.example/api/v1/remote_write?token=x", time.Hour)
+	long := strings.Repeat("x", 1000)
+	log.Note(&StatusError{Status: 503, Body: long})
+	log.Note(&StatusError{Status: 503, Body: "again"})
+	log.Note(&StatusError{Status: 400, Body: "bad request"})
+	require.Equal(t, 1, logs.Len(), "rate-limited: one line per interval")
+	entry := logs.All()[0]
+	assert.Equal(t, zap.WarnLevel, entry.Level)
+	fields := entry.ContextMap()
+	assert.Equal(t, "https://aps.example/api/v1/remote_write", fields["endpoint"])
+	assert.NotContains(t, fmt.Sprint(fields), "secret")
+	assert.Equal(t, int64(503), fields["status"])
+	assert.LessOrEqual(t, len(fields["body"].(string)), maxBodyExcerpt+len("…"))
+
+	log.interval = 0
+	log.Note(&StatusError{Status: 400, Body: "bad request"})
+	require.Equal(t, 2, logs.Len())
+	assert.Equal(t, int64(3), logs.All()[1].ContextMap()["failed_attempts"], "the two suppressed attempts and this one")
+	assert.Contains(t, logs.All()[1].Message, "dropped whole, not resent")
 }
