@@ -163,8 +163,7 @@ func (o *OrderingConfig) holdback() bool {
 func (o *OrderingConfig) stamp() bool { return o.Mode == ModeStamp || o.Mode == ModeHoldbackAndStamp }
 
 // Validate checks `ordering.mode`, the per-series state bounds and `ordering.shutdown_timeout`;
-// `ordering.stamp` and
-// `ordering.holdback` validate themselves.
+// `ordering.stamp` and `ordering.holdback` validate themselves.
 func (o *OrderingConfig) Validate() error {
 	if err := o.validateSeriesState(); err != nil {
 		return err
