@@ -201,44 +201,11 @@ func collectorContainer(t *testing.T, spec corev1.PodSpec) corev1.Container {
 	return spec.Containers[0]
 }
 
-// configOf follows `--config PATH` to the volume mount and the ConfigMap behind it.
+// configOf is the chart's collector config: `--config /conf/config.yaml`, from its ConfigMap.
 func configOf(t *testing.T, objs []runtime.Object, spec corev1.PodSpec, c corev1.Container) string {
 	t.Helper()
 	require.Equal(t, []string{"--config", "/conf/config.yaml"}, c.Args)
-	dir, file := filepath.Split(c.Args[1])
-	var volume string
-	for _, vm := range c.VolumeMounts {
-		if filepath.Clean(vm.MountPath) == filepath.Clean(dir) {
-			volume = vm.Name
-			assert.True(t, vm.ReadOnly)
-		}
-	}
-	require.NotEmpty(t, volume, "no volume mounted at %s", dir)
-	var cmName string
-	for _, v := range spec.Volumes {
-		if v.Name == volume && v.ConfigMap != nil {
-			cmName = v.ConfigMap.Name
-		}
-	}
-	require.NotEmpty(t, cmName)
-	for _, cm := range kubetest.ObjectsOf[*corev1.ConfigMap](objs) {
-		if cm.Name == cmName {
-			cfg, ok := cm.Data[file]
-			require.True(t, ok, "ConfigMap %s has no key %s", cmName, file)
-			return cfg
-		}
-	}
-	require.FailNow(t, "ConfigMap "+cmName+" is not rendered")
-	return ""
-}
-
-func fieldRef(c corev1.Container, name string) string {
-	for _, e := range c.Env {
-		if e.Name == name && e.ValueFrom != nil && e.ValueFrom.FieldRef != nil {
-			return e.ValueFrom.FieldRef.FieldPath
-		}
-	}
-	return ""
+	return kubetest.ConfigFromConfigMap(t, objs, spec, c)
 }
 
 // collectorConfig is the part of a collector config these tests read.
@@ -274,7 +241,7 @@ func TestModes(t *testing.T) {
 			assert.Contains(t, w.template.Annotations, "checksum/config", "a config change must roll the pods")
 			cfg := parseConfig(t, cfgYAML)
 			assert.Equal(t, "${env:MY_POD_IP}:13133", cfg.Extensions["fleet_health"]["endpoint"], "the kubelet probes the pod IP")
-			assert.Equal(t, "status.podIP", fieldRef(c, "MY_POD_IP"))
+			assert.Equal(t, "status.podIP", kubetest.FieldRef(c, "MY_POD_IP"))
 			checkMemory(t, cfg, c)
 			rw := cfg.Exporters["ordered_rw"]
 			require.NotNil(t, rw, "remote write goes through ordered_rw")
@@ -413,7 +380,7 @@ func checkPDB(t *testing.T, objs []runtime.Object, w workload) {
 
 // checkDaemonSet: every discovering job restricted to this node, OTLP through hostPorts.
 func checkDaemonSet(t *testing.T, objs []runtime.Object, w workload, c corev1.Container, cfg collectorConfig) {
-	assert.Equal(t, "spec.nodeName", fieldRef(c, "K8S_NODE_NAME"))
+	assert.Equal(t, "spec.nodeName", kubetest.FieldRef(c, "K8S_NODE_NAME"))
 	prom := cfg.Receivers["prometheus"]["config"].(map[string]any)
 	for _, sc := range prom["scrape_configs"].([]any) {
 		job := sc.(map[string]any)
@@ -445,7 +412,7 @@ func checkHADeployment(t *testing.T, objs []runtime.Object, w workload, c corev1
 	labels := cfg.Exporters["ordered_rw"]["external_labels"].(map[string]any)
 	assert.Equal(t, "${env:POD_NAME}", labels["__replica__"], "each replica names itself")
 	assert.Equal(t, "${env:CLUSTER_NAME}", labels["cluster"])
-	assert.Equal(t, "metadata.name", fieldRef(c, "POD_NAME"))
+	assert.Equal(t, "metadata.name", kubetest.FieldRef(c, "POD_NAME"))
 	assert.Contains(t, c.Env, corev1.EnvVar{Name: "CLUSTER_NAME", Value: "prod-eu"})
 	spread := false
 	for _, tsc := range w.template.Spec.TopologySpreadConstraints {
@@ -480,7 +447,7 @@ func checkGateway(t *testing.T, objs []runtime.Object, w workload, c corev1.Cont
 	assert.ElementsMatch(t, []int32{4317, 4318}, ports)
 	ordering := cfg.Exporters["ordered_rw"]["ordering"].(map[string]any)
 	assert.Equal(t, map[string]any{"label": "collector_gateway", "value": "${env:POD_NAME}"}, ordering["stamp"])
-	assert.Equal(t, "metadata.name", fieldRef(c, "POD_NAME"))
+	assert.Equal(t, "metadata.name", kubetest.FieldRef(c, "POD_NAME"))
 	checkPDB(t, objs, w)
 	assert.Empty(t, kubetest.ObjectsOf[*rbacv1.ClusterRole](objs), "a gateway discovers nothing")
 	assert.Empty(t, kubetest.ObjectsOf[*autoscalingv2.HorizontalPodAutoscaler](objs), "autoscaling is off by default")

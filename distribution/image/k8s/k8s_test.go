@@ -185,12 +185,12 @@ func TestManifests(t *testing.T) {
 			assert.Contains(t, c.Image, "/otelcol-fleet:")
 			checkProbes(t, c, ex.readiness)
 			checkSecurity(t, spec, c)
-			cfgYAML := configFromConfigMap(t, m, spec, c)
+			cfgYAML := kubetest.ConfigFromConfigMap(t, m.objects, spec, c)
 			var cfg collectorConfig
 			require.NoError(t, yaml.Unmarshal([]byte(cfgYAML), &cfg))
 			assert.Equal(t, fmt.Sprintf("${env:MY_POD_IP}:%d", healthPort), cfg.Extensions["fleet_health"]["endpoint"],
 				"the kubelet probes the pod IP")
-			assert.Equal(t, "status.podIP", fieldRef(c, "MY_POD_IP"))
+			assert.Equal(t, "status.podIP", kubetest.FieldRef(c, "MY_POD_IP"))
 			checkMemory(t, cfg, c)
 			// AMP through our in-order exporter, signed with the task's or pod's role.
 			rw, ok := cfg.Exporters["ordered_rw"]
@@ -255,50 +255,6 @@ func checkSecurity(t *testing.T, spec corev1.PodSpec, c corev1.Container) {
 	assert.True(t, sc.AllowPrivilegeEscalation != nil && !*sc.AllowPrivilegeEscalation)
 	require.NotNil(t, sc.Capabilities)
 	assert.Equal(t, []corev1.Capability{"ALL"}, sc.Capabilities.Drop)
-}
-
-// configFromConfigMap follows `--config PATH` to the volume mount and the ConfigMap behind it,
-// in the same manifest, and returns the config it holds.
-func configFromConfigMap(t *testing.T, m manifest, spec corev1.PodSpec, c corev1.Container) string {
-	t.Helper()
-	require.Len(t, c.Args, 2)
-	require.Equal(t, "--config", c.Args[0])
-	dir, file := filepath.Split(c.Args[1])
-	var volumeName string
-	for _, vm := range c.VolumeMounts {
-		if filepath.Clean(vm.MountPath) == filepath.Clean(dir) {
-			volumeName = vm.Name
-			assert.True(t, vm.ReadOnly)
-		}
-	}
-	require.NotEmpty(t, volumeName, "no volume mounted at %s", dir)
-	assert.NotEqual(t, filepath.Dir(imagebuild.ConfigPath), filepath.Clean(dir),
-		"mounting over %s would hide the image's default config", filepath.Dir(imagebuild.ConfigPath))
-	var cmName string
-	for _, v := range spec.Volumes {
-		if v.Name == volumeName && v.ConfigMap != nil {
-			cmName = v.ConfigMap.Name
-		}
-	}
-	require.NotEmpty(t, cmName, "volume %s is not a ConfigMap", volumeName)
-	for _, cm := range objectsOf[*corev1.ConfigMap](m) {
-		if cm.Name == cmName {
-			cfg, ok := cm.Data[file]
-			require.True(t, ok, "ConfigMap %s has no key %s", cmName, file)
-			return cfg
-		}
-	}
-	require.FailNow(t, "ConfigMap "+cmName+" is not in the manifest")
-	return ""
-}
-
-func fieldRef(c corev1.Container, name string) string {
-	for _, e := range c.Env {
-		if e.Name == name && e.ValueFrom != nil && e.ValueFrom.FieldRef != nil {
-			return e.ValueFrom.FieldRef.FieldPath
-		}
-	}
-	return ""
 }
 
 func checkMemory(t *testing.T, cfg collectorConfig, c corev1.Container) {
@@ -378,7 +334,7 @@ func checkSidecar(t *testing.T, m manifest, w workload, c corev1.Container, cfg 
 // checkDaemonSet holds the guide's keep-by-node rule, corrected: a keep on the target's node
 // name against this pod's node, with the node name from the downward API.
 func checkDaemonSet(t *testing.T, m manifest, w workload, c corev1.Container, cfg collectorConfig) {
-	assert.Equal(t, "spec.nodeName", fieldRef(c, "K8S_NODE_NAME"))
+	assert.Equal(t, "spec.nodeName", kubetest.FieldRef(c, "K8S_NODE_NAME"))
 	var keepsByNode int
 	for _, sc := range scrapeConfigs(t, cfg) {
 		sds, ok := sc["kubernetes_sd_configs"].([]any)
@@ -464,7 +420,7 @@ func checkHADeployment(t *testing.T, m manifest, w workload, c corev1.Container,
 	assert.GreaterOrEqual(t, *d.Spec.Replicas, int32(2))
 	labels := cfg.Exporters["ordered_rw"]["external_labels"].(map[string]any)
 	assert.Equal(t, "${env:POD_NAME}", labels["__replica__"], "each replica names itself")
-	assert.Equal(t, "metadata.name", fieldRef(c, "POD_NAME"))
+	assert.Equal(t, "metadata.name", kubetest.FieldRef(c, "POD_NAME"))
 	assert.NotEmpty(t, labels["cluster"])
 	spread := false
 	for _, tsc := range w.template.Spec.TopologySpreadConstraints {
@@ -529,7 +485,7 @@ func TestConfigsRun(t *testing.T) {
 			m := load(t, examples[name].file)
 			spec := workloads(m)[0].template.Spec
 			c, _ := collector(t, spec)
-			cfg := writeConfig(t, configFromConfigMap(t, m, spec, c))
+			cfg := writeConfig(t, kubetest.ConfigFromConfigMap(t, m.objects, spec, c))
 
 			collectortest.RequirePortsFree(t, 4317, 4318, 8888, healthPort)
 			col := collectortest.StartCollector(t, containerEnv(t, c), "--config", cfg,
