@@ -30,11 +30,10 @@ const (
 	processHeapAlloc            = "otelcol_process_runtime_heap_alloc_bytes"
 	seriesGuardPrefix           = "otelcol_processor_series_guard_"
 	orderedRWPrefix             = "otelcol_exporter_ordered_rw_"
-	// ordered_rw keeps its own shard queues instead of exporterhelper's, and publishes how far
-	// behind it is, which its queue fill alone does not show (a few batches retried for minutes).
-	orderedRWSendLag       = "otelcol_exporter_ordered_rw_send_lag"
-	orderedRWQueueSize     = "otelcol_exporter_ordered_rw_queue_size"
-	orderedRWQueueCapacity = "otelcol_exporter_ordered_rw_queue_capacity"
+	// ordered_rw publishes how far behind it is, which its queue fill alone does not show (a few
+	// batches retried for minutes). Its shard queues it reports as the standard
+	// otelcol_exporter_queue_size / _capacity, read above with every other exporter's.
+	orderedRWSendLag = "otelcol_exporter_ordered_rw_send_lag"
 
 	// maxScrapeBytes bounds what one scrape may read; the collector's own page is a few KiB.
 	maxScrapeBytes = 16 << 20
@@ -97,12 +96,12 @@ func Parse(r io.Reader) (Snapshot, error) {
 				snap.Extra[seriesKey(name, labels)] += v
 			}
 			switch {
-			case name == exporterQueueSize, name == exporterQueueCapacity, name == orderedRWQueueSize, name == orderedRWQueueCapacity:
+			case name == exporterQueueSize, name == exporterQueueCapacity:
 				// One queue per exporter and signal (data_type): an exporter in a metrics and a
 				// logs pipeline has two, and the fuller one is what matters.
 				key := queueKey{exporter: labels["exporter"], dataType: labels["data_type"]}
 				q := queues[key]
-				if name == exporterQueueSize || name == orderedRWQueueSize {
+				if name == exporterQueueSize {
 					q.size += v
 				} else {
 					q.capacity += v

@@ -21,10 +21,12 @@ const collectorPage = `# HELP otelcol_exporter_queue_size Current size of the re
 otelcol_exporter_queue_size{data_type="metrics",exporter="otlp_http/backend",service_instance_id="x",service_name="otelcol-fleet",otel_scope_name="go.opentelemetry.io/collector/exporter/exporterhelper"} 8
 otelcol_exporter_queue_size{data_type="logs",exporter="otlp_http/backend",service_instance_id="x"} 90
 otelcol_exporter_queue_size{data_type="metrics",exporter="debug"} 0
+otelcol_exporter_queue_size{data_type="metrics",exporter="ordered_rw"} 30
 # TYPE otelcol_exporter_queue_capacity gauge
 otelcol_exporter_queue_capacity{data_type="metrics",exporter="otlp_http/backend",service_instance_id="x"} 10
 otelcol_exporter_queue_capacity{data_type="logs",exporter="otlp_http/backend",service_instance_id="x"} 1000
 otelcol_exporter_queue_capacity{data_type="metrics",exporter="debug"} 1000
+otelcol_exporter_queue_capacity{data_type="metrics",exporter="ordered_rw"} 10000
 # TYPE otelcol_exporter_sent_metric_points counter
 otelcol_exporter_sent_metric_points{exporter="otlp_http/backend"} 900
 otelcol_exporter_sent_metric_points{exporter="debug"} 50
