@@ -32,14 +32,12 @@ type Settings struct {
 	// TelemetryEndpoint is where the signals are read from; it can change once the effective
 	// configuration is known, so it is asked for at each request.
 	TelemetryEndpoint func() string
-	// ReportTo is the fleet_health address this collector reports to ("" for none), for /status.
-	ReportTo string
+	// OpAMPStatus, when set, is shown in /status under "opamp".
+	OpAMPStatus func() any
 	// Registry holds the members that report to this collector.
 	Registry *fleet.Registry
 	// StaleAfter is shown in /fleet, so the page can say when a member turns missing.
 	StaleAfter time.Duration
-	// ReportDropped counts one member report refused on arrival, with its reason.
-	ReportDropped func(ctx context.Context, reason string)
 	// Now is the clock (injected by tests).
 	Now func() time.Time
 }
@@ -51,6 +49,7 @@ type Server struct {
 	telemetry component.TelemetrySettings
 	set       Settings
 	handler   http.Handler
+	snapshots snapshotCache
 
 	mu        sync.Mutex
 	server    *http.Server
