@@ -85,6 +85,24 @@ func TestRegistryOwner(t *testing.T) {
 	require.NoError(t, err, "after forget_after the uid is free")
 }
 
+// TestRestartedMemberReplacesItsOldEntry: a collector restarts with a new instance uid and
+// the same name: its old entry goes, unless someone else owned it.
+func TestRestartedMemberReplacesItsOldEntry(t *testing.T) {
+	clock := &fakeClock{t: time.Unix(0, 0)}
+	r := NewRegistry(time.Second, time.Minute, 10, clock.Now)
+	_, err := r.Apply("old-uid", "gw-cred", set(Report{ID: "gateway-2"}))
+	require.NoError(t, err)
+	_, err = r.Apply("other-owner-uid", "someone-else", set(Report{ID: "gateway-2"}))
+	require.NoError(t, err)
+	_, err = r.Apply("new-uid", "gw-cred", set(Report{ID: "gateway-2", Ready: true}))
+	require.NoError(t, err)
+	uids := []string{}
+	for _, m := range r.Members() {
+		uids = append(uids, m.InstanceUID)
+	}
+	require.ElementsMatch(t, []string{"new-uid", "other-owner-uid"}, uids)
+}
+
 // TestReportSanitize: what a member sends is bounded, whatever it sends.
 func TestReportSanitize(t *testing.T) {
 	rep := Report{

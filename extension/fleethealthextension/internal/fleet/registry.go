@@ -182,12 +182,29 @@ func (r *Registry) Apply(key, owner string, update func(*Report)) (created bool,
 		r.members[key] = e
 	}
 	if update != nil {
+		oldID := e.member.ID
 		update(&e.member.Report)
+		e.member.InstanceUID = key
 		e.member.Report.Sanitize()
 		e.trend.add(now, e.member.Signals)
+		if e.member.ID != oldID {
+			r.replaceNamesakesLocked(key, e)
+		}
 	}
 	e.member.LastSeen = now
 	return !known, nil
+}
+
+// replaceNamesakesLocked drops the other entries with the same name and the same owner: a
+// collector that restarted reports under a new instance uid (the collector draws a new
+// service.instance.id at each start), and its old entry would otherwise stay as a second,
+// missing row until forget_after. Entries of other owners are never touched.
+func (r *Registry) replaceNamesakesLocked(key string, e *entry) {
+	for k, other := range r.members {
+		if k != key && other.owner == e.owner && other.member.ID == e.member.ID {
+			delete(r.members, k)
+		}
+	}
 }
 
 // Known says whether key is a member not yet forgotten.
