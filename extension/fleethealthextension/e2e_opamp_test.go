@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -17,6 +18,7 @@ import (
 	"github.com/gorilla/websocket"
 	"github.com/open-telemetry/opamp-go/protobufs"
 	"github.com/stretchr/testify/require"
+	"go.yaml.in/yaml/v3"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/otelcol-fleet/otelcol-fleet/internal/fleettest"
@@ -351,4 +353,54 @@ func TestE2EOpAMPTenThousandAgents(t *testing.T) {
 	now := backend.received.Load()
 	require.Eventually(t, func() bool { return backend.received.Load() > now+5 }, 10*time.Second, 50*time.Millisecond, "and after it")
 	require.Equal(t, http.StatusOK, getURL(fleetURL+"/readyz").Code)
+}
+
+// exampleConfigMap returns the config.yaml of the ConfigMap named name in a multi-document
+// Kubernetes manifest.
+func exampleConfigMap(t *testing.T, path, name string) string {
+	raw, err := os.ReadFile(path)
+	require.NoError(t, err)
+	for doc := range strings.SplitSeq(string(raw), "\n---\n") {
+		var obj struct {
+			Kind     string `yaml:"kind"`
+			Metadata struct {
+				Name string `yaml:"name"`
+			} `yaml:"metadata"`
+			Data map[string]string `yaml:"data"`
+		}
+		require.NoError(t, yaml.Unmarshal([]byte(doc), &obj))
+		if obj.Kind == "ConfigMap" && obj.Metadata.Name == name {
+			return obj.Data["config.yaml"]
+		}
+	}
+	t.Fatalf("no ConfigMap %s in %s", name, path)
+	return ""
+}
+
+// TestE2EExampleFleetView runs examples/eks/fleet-view: the fleet view's ConfigMap config with
+// the Deployment's environment (pod IP 127.0.0.1, the Secret's token), and agent.yaml with the
+// token file, as another pod (127.0.0.2). The agent shows in the view; no token, no entry.
+func TestE2EExampleFleetView(t *testing.T) {
+	fleettest.LockDefaultPorts(t) // the example listens on 8888 and 13133 of the pod IP
+	dir := filepath.Join(fleettest.RepoRoot(), "examples", "eks", "fleet-view")
+	view := fleettest.StartCollectorOnPort(t, exampleConfigMap(t, filepath.Join(dir, "fleet-view.yaml"), "otelcol-fleet-fleet-view"), 8888,
+		"MY_POD_IP=127.0.0.1", "FLEET_OPAMP_TOKEN="+opampToken)
+	tokenFile := filepath.Join(t.TempDir(), "token")
+	require.NoError(t, os.WriteFile(tokenFile, []byte(opampToken+"\n"), 0o600))
+	agentConfig, err := os.ReadFile(filepath.Join(dir, "agent.yaml"))
+	require.NoError(t, err)
+	fleettest.StartCollector(t, string(agentConfig), "MY_POD_IP=127.0.0.2", "K8S_NODE_NAME=node-1",
+		"FLEET_OPAMP_TOKEN_FILE="+tokenFile, "FLEET_OPAMP_ENDPOINT=ws://127.0.0.1:4320/v1/opamp")
+
+	waitFor(t, view, "http://127.0.0.1:13133/fleet", 20*time.Second, "node-1 in the example's fleet view", func(probe) bool {
+		v, _ := readFleet("http://127.0.0.1:13133")
+		return v.member("node-1").State == "ready"
+	})
+	v, _ := readFleet("http://127.0.0.1:13133")
+	require.Equal(t, "agent", v.member("node-1").Role)
+	require.Equal(t, "fleet-view", v.Members[0].ID)
+	_, resp, err := websocket.DefaultDialer.Dial("ws://127.0.0.1:4320/v1/opamp", nil)
+	require.Error(t, err)
+	require.Equal(t, http.StatusUnauthorized, resp.StatusCode)
+	_ = resp.Body.Close()
 }
