@@ -124,6 +124,7 @@ func newFleetHealth(cfg *Config, set extension.Settings, now func() time.Time) (
 		Registry:          fh.registry,
 		StaleAfter:        cfg.Fleet.StaleAfter,
 		Now:               now,
+		ViewTTL:           fleetViewTTL,
 	})
 	return fh, nil
 }
@@ -313,6 +314,10 @@ func (fh *fleetHealth) Shutdown(ctx context.Context) error {
 	})
 	return err
 }
+
+// fleetViewTTL is how long one rendering of /fleet is served (0: internal/http's 1 s); the
+// package's tests shorten it so they need not wait for the next rendering.
+var fleetViewTTL time.Duration
 
 // agentStopTimeout bounds saying goodbye to the OpAMP server at shutdown.
 const agentStopTimeout = 2 * time.Second

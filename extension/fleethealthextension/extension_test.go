@@ -112,6 +112,7 @@ func startExtensionWith(t *testing.T, mutate func(*Config), fake bool) *harness 
 	}
 	require.NoError(t, cfg.Validate())
 	clock := &fakeClock{t: time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)}
+	fleetViewTTL = time.Nanosecond // every GET /fleet renders afresh
 	tel := componenttest.NewTelemetry()
 	set := extensiontest.NewNopSettings(metadata.Type)
 	set.TelemetrySettings = tel.NewTelemetrySettings()
@@ -360,7 +361,8 @@ func testFleetReporting(t *testing.T, scheme string) {
 	}
 	require.Eventually(t, func() bool {
 		v := read()
-		return len(v.Members) == 3 && v.Members[1].Verdict == "not_ready" && len(v.Members[1].Reasons) > 0
+		return len(v.Members) == 3 && v.Members[1].Verdict == "not_ready" && len(v.Members[1].Reasons) > 0 &&
+			byID(v, "agent-0").State == fleet.StateReady
 	}, 10*time.Second, 10*time.Millisecond)
 	v := read()
 	require.Equal(t, "gw-1", v.Members[0].ID)

@@ -40,6 +40,8 @@ type Settings struct {
 	StaleAfter time.Duration
 	// Now is the clock (injected by tests).
 	Now func() time.Time
+	// ViewTTL is how long one rendering of /fleet is served; 0: snapshotTTL (1 s).
+	ViewTTL time.Duration
 }
 
 // Server serves the endpoints. Start and Shutdown follow component.Component; Shutdown is safe
@@ -60,6 +62,7 @@ type Server struct {
 // NewServer returns a server for config; nothing listens before Start.
 func NewServer(config confighttp.ServerConfig, telemetry component.TelemetrySettings, set Settings) *Server {
 	s := &Server{config: config, telemetry: telemetry, set: set}
+	s.snapshots.ttl = set.ViewTTL
 	s.handler = s.routes()
 	return s
 }

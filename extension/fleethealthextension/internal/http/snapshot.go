@@ -23,6 +23,7 @@ type snapshotCache struct {
 	// now is the wall clock (tests replace it): the TTL is about serving cost, so it does not
 	// follow the view's injected clock.
 	now func() time.Time
+	ttl time.Duration // 0: snapshotTTL
 }
 
 func (c *snapshotCache) get(build func() *snapshot) *snapshot {
@@ -32,7 +33,11 @@ func (c *snapshotCache) get(build func() *snapshot) *snapshot {
 		c.now = time.Now
 	}
 	now := c.now()
-	if c.last != nil && now.Sub(c.last.at) < snapshotTTL && !now.Before(c.last.at) {
+	ttl := c.ttl
+	if ttl <= 0 {
+		ttl = snapshotTTL
+	}
+	if c.last != nil && now.Sub(c.last.at) < ttl && !now.Before(c.last.at) {
 		return c.last
 	}
 	c.last = build()
