@@ -66,6 +66,8 @@ type fleetHealth struct {
 	topology map[string]map[string]bool
 	// effectiveConfig is the redacted effective configuration (YAML) reported over OpAMP.
 	effectiveConfig []byte
+	// selfTrend is this collector's own trend on the fleet page, recorded at each check.
+	selfTrend fleet.TrendRing
 
 	checkNow     chan struct{}
 	stop         chan struct{}
@@ -119,6 +121,7 @@ func newFleetHealth(cfg *Config, set extension.Settings, now func() time.Time) (
 	fh.server = fhhttp.NewServer(cfg.ServerConfig, set.TelemetrySettings, fhhttp.Settings{
 		Report:            fh.evaluator.Report,
 		Self:              fh.selfReport,
+		SelfTrend:         fh.selfTrendSnapshot,
 		TelemetryEndpoint: fh.telemetryEndpoint,
 		OpAMPStatus:       fh.opampStatus,
 		Registry:          fh.registry,
@@ -227,6 +230,9 @@ func (fh *fleetHealth) check() {
 	}
 	report := fh.evaluator.Report()
 	fh.logTransitions(report, err)
+	fh.mu.Lock()
+	fh.selfTrend.Add(fh.now(), report.Utilization)
+	fh.mu.Unlock()
 
 	fh.reportOpAMP(report, true)
 }
@@ -237,6 +243,12 @@ func (fh *fleetHealth) read(ctx context.Context) (signals.Snapshot, error) {
 	}
 	s := &signals.PrometheusScraper{URL: fh.telemetryEndpoint(), Client: fh.client, Now: fh.now}
 	return s.Read(ctx)
+}
+
+func (fh *fleetHealth) selfTrendSnapshot() *fleet.Trend {
+	fh.mu.Lock()
+	defer fh.mu.Unlock()
+	return fh.selfTrend.Snapshot()
 }
 
 // telemetryEndpoint is where the collector's own telemetry is read from now.

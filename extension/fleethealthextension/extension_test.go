@@ -367,6 +367,7 @@ func testFleetReporting(t *testing.T, scheme string) {
 	v := read()
 	require.Equal(t, "gw-1", v.Members[0].ID)
 	require.True(t, v.Members[0].Self)
+	require.NotNil(t, v.Members[0].Trend, "this collector's own trend, from its checks")
 	// Then worst first: agent-1 (not ready), agent-0.
 	require.Equal(t, "agent-1", v.Members[1].ID)
 	require.Equal(t, fleet.StateNotReady, v.Members[1].State)

@@ -130,7 +130,7 @@ type entry struct {
 	// owner is the credential (or, without auth, the address) that first reported this
 	// instance uid; only it may update the member until the member is forgotten.
 	owner string
-	trend trendRing
+	trend TrendRing
 }
 
 // Registry holds the members' last reports, keyed by instance uid. Safe for concurrent use.
@@ -186,7 +186,7 @@ func (r *Registry) Apply(key, owner string, update func(*Report)) (created bool,
 		update(&e.member.Report)
 		e.member.InstanceUID = key
 		e.member.Report.Sanitize()
-		e.trend.add(now, e.member.Signals)
+		e.trend.Add(now, e.member.Signals)
 		if e.member.ID != oldID {
 			r.replaceNamesakesLocked(key, e)
 		}
@@ -233,7 +233,7 @@ func (r *Registry) Members() []Member {
 		default:
 			m.State = StateNotReady
 		}
-		m.Trend = e.trend.snapshot()
+		m.Trend = e.trend.Snapshot()
 		out = append(out, m)
 	}
 	SortWorstFirst(out)

@@ -17,8 +17,9 @@ type trendPoint struct {
 	queue, sendLag, memory float32
 }
 
-// trendRing is a fixed ring of TrendPoints points: its memory does not grow with reports.
-type trendRing struct {
+// TrendRing is a fixed ring of TrendPoints points: its memory does not grow with reports. Not
+// safe for concurrent use: the registry guards its members' rings, the extension its own.
+type TrendRing struct {
 	points [TrendPoints]trendPoint
 	next   int // index of the next point to write
 	n      int // points written, up to TrendPoints
@@ -31,9 +32,9 @@ func signal(signals map[string]float64, k string) float32 {
 	return -1
 }
 
-// add records a report's signals: a new point when the last is TrendStep old, else the worst
+// Add records a report's signals: a new point when the last is TrendStep old, else the worst
 // of the two into the last point. Reports without any of the three signals add nothing.
-func (t *trendRing) add(now time.Time, signals map[string]float64) {
+func (t *TrendRing) Add(now time.Time, signals map[string]float64) {
 	p := trendPoint{at: now, queue: signal(signals, "queue"), sendLag: signal(signals, "send_lag"), memory: signal(signals, "memory")}
 	if p.queue < 0 && p.sendLag < 0 && p.memory < 0 {
 		return
@@ -50,7 +51,8 @@ func (t *trendRing) add(now time.Time, signals map[string]float64) {
 	t.n = min(t.n+1, TrendPoints)
 }
 
-func (t *trendRing) snapshot() *Trend {
+// Snapshot returns the points, oldest first; nil when there are none.
+func (t *TrendRing) Snapshot() *Trend {
 	if t.n == 0 {
 		return nil
 	}

@@ -76,6 +76,9 @@ func (s *Server) view() fleet.View {
 		state = fleet.StateReady
 	}
 	members := []fleet.Member{{Report: self, State: state, LastSeen: now, Self: true}}
+	if s.set.SelfTrend != nil {
+		members[0].Trend = s.set.SelfTrend()
+	}
 	counts := map[string]int{fleet.StateReady: 0, fleet.StateNotReady: 0, fleet.StateMissing: 0}
 	for _, m := range s.set.Registry.Members() {
 		if m.ID == self.ID {

@@ -27,8 +27,10 @@ var _ component.Component = (*Server)(nil)
 type Settings struct {
 	// Report returns the current verdict with every signal.
 	Report func() health.Report
-	// Self renders this collector as a fleet member from a verdict (the same report it pushes).
+	// Self renders this collector as a fleet member from a verdict (what it reports over OpAMP).
 	Self func(health.Report) fleet.Report
+	// SelfTrend, when set, is this collector's own trend, shown on its row.
+	SelfTrend func() *fleet.Trend
 	// TelemetryEndpoint is where the signals are read from; it can change once the effective
 	// configuration is known, so it is asked for at each request.
 	TelemetryEndpoint func() string
