@@ -147,7 +147,8 @@ func startCentral(t *testing.T) (c *fleettest.Collector, fleetURL, opampAddr str
 	return c, fleetURL, fmt.Sprintf("127.0.0.1:%d", opampPort), backend, fmt.Sprintf("127.0.0.1:%d", otlpPort)
 }
 
-// TestE2EOpAMPFleet: two agents report over OpAMP (bearer token) to a third collector. One's
+// TestE2EOpAMPFleet: two agents report over OpAMP (bearer token; one over WebSocket, one over
+// plain HTTP) to a third collector. One's
 // destination stalls: the third's /fleet shows it not_ready with the send-lag reason within two
 // check intervals of the agent itself turning not ready. The other is killed: missing after
 // stale_after. The page renders both, with trends, in headless Chromium. A client without the
@@ -157,12 +158,13 @@ func TestE2EOpAMPFleet(t *testing.T) {
 	members := map[string]*fleettest.Collector{}
 	memberURL := map[string]string{}
 	backends := map[string]*stallingBackend{}
-	for _, id := range []string{"agent-a", "agent-b"} {
+	// agent-a over WebSocket, agent-b over plain HTTP.
+	for id, scheme := range map[string]string{"agent-a": "ws", "agent-b": "http"} {
 		backends[id] = startBackend(t)
 		fhPort, otlpPort := fleettest.FreePort(t), fleettest.FreePort(t)
 		members[id] = fleettest.StartCollector(t, opampMemberConfig,
 			fmt.Sprintf("FH_PORT=%d", fhPort), fmt.Sprintf("OTLP_PORT=%d", otlpPort), "FLEET_ID="+id,
-			"OPAMP_URL=ws://"+opampAddr+"/v1/opamp", "OPAMP_TOKEN="+opampToken, "RW_URL="+backends[id].srv.URL+"/api/v1/write")
+			"OPAMP_URL="+scheme+"://"+opampAddr+"/v1/opamp", "OPAMP_TOKEN="+opampToken, "RW_URL="+backends[id].srv.URL+"/api/v1/write")
 		memberURL[id] = fmt.Sprintf("http://127.0.0.1:%d", fhPort)
 		load(t, fmt.Sprintf("127.0.0.1:%d", otlpPort), 50*time.Millisecond)
 	}
@@ -176,6 +178,7 @@ func TestE2EOpAMPFleet(t *testing.T) {
 
 	// agent-a's destination stops answering.
 	backends["agent-a"].Stall()
+	stalled := time.Now()
 	waitFor(t, members["agent-a"], memberURL["agent-a"]+"/readyz", 15*time.Second, "agent-a not ready for send lag", func(p probe) bool {
 		return p.Code == http.StatusServiceUnavailable && strings.Contains(p.Body, `"signal": "send_lag"`)
 	})
@@ -184,7 +187,8 @@ func TestE2EOpAMPFleet(t *testing.T) {
 		a := m.member("agent-a")
 		return a.State == "not_ready" && len(a.Reasons) > 0 && strings.Contains(strings.Join(a.Reasons, " "), "ordered_rw is") && strings.Contains(strings.Join(a.Reasons, " "), "behind")
 	})
-	t.Logf("central /fleet showed agent-a not_ready (send lag) %s after its own /readyz did (check_interval 1s)", took.Round(10*time.Millisecond))
+	t.Logf("agent-a's destination stalled: the central /fleet showed it not_ready (send lag) %s after the stall, %s after agent-a's own /readyz did (check_interval 1s, thresholds.send_lag 2s)",
+		time.Since(stalled).Round(10*time.Millisecond), took.Round(10*time.Millisecond))
 	v, _ = readFleet(fleetURL)
 	a := v.member("agent-a")
 	t.Logf("agent-a reasons in the central view: %q", a.Reasons)
