@@ -489,6 +489,27 @@ func TestOpAMPServerDownIsHarmless(t *testing.T) {
 	}
 }
 
+// TestEffectiveConfigIsRedacted: what the agent side would send as the effective configuration
+// carries no secret.
+func TestEffectiveConfigIsRedacted(t *testing.T) {
+	h := startExtensionWith(t, nil, true)
+	effective := confmap.NewFromStringMap(map[string]any{
+		"extensions": map[string]any{"bearertokenauth/opamp": map[string]any{"token": "s3cret-token"}},
+		"exporters": map[string]any{"otlp_http": map[string]any{
+			"endpoint": "https://user:pa55@backend:4318",
+			"headers":  map[string]any{"X-Api-Key": "k3y"},
+		}},
+	})
+	require.NoError(t, h.ext.NotifyConfigSnapshot(context.Background(), extensioncapabilities.NewConfigSnapshot(effective, effective)))
+	h.ext.mu.Lock()
+	body := string(h.ext.effectiveConfig)
+	h.ext.mu.Unlock()
+	require.Contains(t, body, "backend:4318")
+	for _, secret := range []string{"s3cret-token", "pa55", "k3y"} {
+		require.NotContains(t, body, secret)
+	}
+}
+
 func TestMemberIDDefaultsToTheCollectorName(t *testing.T) {
 	t.Setenv("HOSTNAME", "pod-7")
 	require.Equal(t, "pod-7", memberID(""), "internal/hostname: $HOSTNAME first")
