@@ -3,6 +3,7 @@ package opampagent
 import (
 	"context"
 	"encoding/json"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -45,9 +46,14 @@ type refServer struct {
 
 func startRefServer(t *testing.T) (*refServer, string) {
 	t.Helper()
+	return startRefServerAt(t, "127.0.0.1:0")
+}
+
+func startRefServerAt(t *testing.T, endpoint string) (*refServer, string) {
+	t.Helper()
 	rs := &refServer{srv: server.New(nil)}
 	require.NoError(t, rs.srv.Start(server.StartSettings{
-		ListenEndpoint: "127.0.0.1:0",
+		ListenEndpoint: endpoint,
 		Settings: server.Settings{
 			CustomCapabilities: []string{Capability},
 			Callbacks: types.Callbacks{OnConnecting: func(r *http.Request) types.ConnectionResponse {
@@ -234,6 +240,27 @@ func TestAgentServerDown(t *testing.T) {
 		require.NotContains(t, line, "hunter2")
 		require.NotContains(t, line, "token=abc")
 	}
+}
+
+// TestAgentReconnects: a server that comes up after the agent started is reached by the
+// agent's retries (with backoff), and gets its description and health.
+func TestAgentReconnects(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := l.Addr().String()
+	require.NoError(t, l.Close())
+	core, logs := observer.New(zap.InfoLevel)
+	a, err := New(Settings{Endpoint: "ws://" + addr + "/v1/opamp", Interval: time.Hour, Logger: zap.New(core),
+		Description: Description{FleetID: "late"}})
+	require.NoError(t, err)
+	require.NoError(t, a.Start(context.Background()))
+	defer func() { require.NoError(t, a.Shutdown(context.Background())) }()
+	require.Eventually(t, func() bool { return logs.FilterMessageSnippet("Cannot reach").Len() == 1 }, 10*time.Second, 10*time.Millisecond)
+
+	rs, _ := startRefServerAt(t, addr)
+	require.Eventually(t, func() bool { return rs.health() != nil }, 30*time.Second, 20*time.Millisecond, "reconnected")
+	require.True(t, a.Connected())
+	require.Equal(t, 1, logs.FilterMessage("Connected to the OpAMP server.").Len())
 }
 
 func TestInstanceUID(t *testing.T) {
