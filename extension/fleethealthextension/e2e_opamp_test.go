@@ -419,3 +419,22 @@ func TestE2EExampleFleetView(t *testing.T) {
 	require.Equal(t, http.StatusUnauthorized, resp.StatusCode)
 	_ = resp.Body.Close()
 }
+
+// TestE2EOpAMPServerDown: an agent whose OpAMP server is down delivers and answers ready as
+// usual, and says so once in its log.
+func TestE2EOpAMPServerDown(t *testing.T) {
+	backend := startBackend(t)
+	fhPort, otlpPort := fleettest.FreePort(t), fleettest.FreePort(t)
+	c := fleettest.StartCollector(t, opampMemberConfig,
+		fmt.Sprintf("FH_PORT=%d", fhPort), fmt.Sprintf("OTLP_PORT=%d", otlpPort), "FLEET_ID=lonely",
+		fmt.Sprintf("OPAMP_URL=ws://127.0.0.1:%d/v1/opamp", fleettest.FreePort(t)), "OPAMP_TOKEN="+opampToken,
+		"RW_URL="+backend.srv.URL+"/api/v1/write")
+	base := fmt.Sprintf("http://127.0.0.1:%d", fhPort)
+	load(t, fmt.Sprintf("127.0.0.1:%d", otlpPort), 50*time.Millisecond)
+	require.Eventually(t, func() bool { return backend.received.Load() > 10 }, 15*time.Second, 50*time.Millisecond, "the pipeline delivers")
+	waitFor(t, c, base+"/readyz", 10*time.Second, "ready", func(p probe) bool { return p.Code == http.StatusOK })
+	time.Sleep(3 * time.Second) // several retries
+	require.Equal(t, http.StatusOK, getURL(base+"/readyz").Code)
+	require.Equal(t, 1, strings.Count(c.Logs(), "Cannot reach the OpAMP server"), "logged once, not per retry")
+	require.Contains(t, getURL(base+"/status").Body, `"connected": false`)
+}
