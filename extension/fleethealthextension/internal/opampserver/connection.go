@@ -7,6 +7,7 @@ import (
 	"errors"
 	"reflect"
 	"strings"
+	"time"
 	"unsafe"
 
 	"github.com/gorilla/websocket"
@@ -70,11 +71,11 @@ func (c *connection) onMessage(ctx context.Context, conn types.Connection, msg *
 	switch {
 	case errors.Is(err, fleet.ErrNotOwner):
 		c.srv.dropped(ctx, fleet.ReasonNotOwner, "OpAMP message refused: its instance uid is registered by another client (credential or address).")
-		_ = disconnectLater(conn)
+		disconnectLater(conn)
 		return errorResponse(uid, "instance_uid registered by another client")
 	case errors.Is(err, fleet.ErrMemberLimit):
 		c.srv.dropped(ctx, fleet.ReasonMemberLimit, "OpAMP agent refused: the fleet member limit (fleet.max_members) is reached.")
-		_ = disconnectLater(conn)
+		disconnectLater(conn)
 		return &protobufs.ServerToAgent{InstanceUid: uid, ErrorResponse: &protobufs.ServerErrorResponse{
 			Type: protobufs.ServerErrorResponseType_ServerErrorResponseType_Unavailable, ErrorMessage: "fleet member limit reached",
 			Details: &protobufs.ServerErrorResponse_RetryInfo{RetryInfo: &protobufs.RetryInfo{RetryAfterNanoseconds: uint64(60e9)}},
@@ -85,15 +86,18 @@ func (c *connection) onMessage(ctx context.Context, conn types.Connection, msg *
 	return &protobufs.ServerToAgent{InstanceUid: uid}
 }
 
-// disconnectLater closes a WebSocket after the error response is written; a plain HTTP
+// disconnectLater closes a WebSocket once the error response had its chance to be written: the
+// read loop that calls onMessage writes the response after it returns. A plain HTTP
 // "connection" ends with its request anyway.
-func disconnectLater(conn types.Connection) error {
+func disconnectLater(conn types.Connection) {
 	if gorillaConn(conn) == nil {
-		return nil
+		return
 	}
-	go func() { _ = conn.Disconnect() }()
-	return nil
+	time.AfterFunc(disconnectDelay, func() { _ = conn.Disconnect() })
 }
+
+// disconnectDelay lets the error response go out before the connection is closed.
+const disconnectDelay = 100 * time.Millisecond
 
 func errorResponse(uid []byte, msg string) *protobufs.ServerToAgent {
 	return &protobufs.ServerToAgent{InstanceUid: uid, ErrorResponse: &protobufs.ServerErrorResponse{
