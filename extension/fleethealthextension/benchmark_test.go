@@ -85,7 +85,8 @@ func BenchmarkFleetView(b *testing.B) {
 		b.Fatal(err)
 	}
 	for i := range 1000 {
-		if err := fh.registry.Record(fleet.Report{ID: fmt.Sprintf("agent-%04d", i), Role: "agent", Ready: i%10 != 0, Verdict: "ready", Signals: map[string]float64{"queue": 0.1, "memory": 0.3}}); err != nil {
+		rep := fleet.Report{ID: fmt.Sprintf("agent-%04d", i), Role: "agent", Ready: i%10 != 0, Verdict: "ready", Signals: map[string]float64{"queue": 0.1, "memory": 0.3}}
+		if _, err := fh.registry.Apply(rep.ID, "owner", func(r *fleet.Report) { *r = rep }); err != nil {
 			b.Fatal(err)
 		}
 	}

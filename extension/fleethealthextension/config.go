@@ -6,11 +6,15 @@ import (
 	"net/url"
 	"time"
 
+	"go.opentelemetry.io/collector/config/configauth"
 	"go.opentelemetry.io/collector/config/confighttp"
+	"go.opentelemetry.io/collector/config/configopaque"
+	"go.opentelemetry.io/collector/config/configoptional"
+	"go.opentelemetry.io/collector/config/configtls"
 	"go.opentelemetry.io/collector/confmap"
 
-	"github.com/otelcol-fleet/otelcol-fleet/extension/fleethealthextension/internal/fleet"
 	"github.com/otelcol-fleet/otelcol-fleet/extension/fleethealthextension/internal/health"
+	"github.com/otelcol-fleet/otelcol-fleet/extension/fleethealthextension/internal/opampagent"
 )
 
 // Config is the fleet_health extension's configuration.
@@ -36,8 +40,14 @@ type Config struct {
 	// converter, with a warning).
 	RecoveryDuration time.Duration `mapstructure:"recovery_duration"`
 
-	// Fleet configures reporting to, and receiving reports from, other collectors.
+	// Fleet configures the fleet view: this collector's name in it, and how members age.
 	Fleet FleetConfig `mapstructure:"fleet"`
+
+	// OpAMP is the agent side: the OpAMP server this collector reports to. Empty endpoint: none.
+	OpAMP OpAMPClientConfig `mapstructure:"opamp"`
+
+	// OpAMPServer is the server side: accept OpAMP agents and show them in /fleet. Absent: off.
+	OpAMPServer configoptional.Optional[OpAMPServerConfig] `mapstructure:"opamp_server"`
 
 	// prevent unkeyed literal initialization
 	_ struct{}
@@ -72,8 +82,9 @@ func (th ThresholdsConfig) health() health.Thresholds {
 
 // FleetConfig configures the fleet view.
 type FleetConfig struct {
-	// ReportTo is the fleet_health address of the collector this one reports to
-	// (e.g. http://gateway:13133; /fleet is added when the URL has no path). Empty: no reports.
+	// ReportTo was the fleet_health address reports were POSTed to, a protocol of our own that
+	// OpAMP replaced. Kept only to refuse it with a pointer to `opamp` (not a pure rename, so
+	// not the converter's business).
 	ReportTo string `mapstructure:"report_to"`
 	// ID names this collector in the fleet. Empty: the HOSTNAME variable, else the host name
 	// (the distribution's one default collector name, internal/hostname).
@@ -84,15 +95,44 @@ type FleetConfig struct {
 	StaleAfter time.Duration `mapstructure:"stale_after"`
 	// ForgetAfter is how long a missing member stays in the view.
 	ForgetAfter time.Duration `mapstructure:"forget_after"`
-	// MaxMembers bounds how many members are kept; reports from new members beyond it are
-	// refused (429) and counted as dropped with reason member_limit.
+	// MaxMembers bounds how many members are kept; new members beyond it are refused (live
+	// members are never evicted) and counted as dropped with reason member_limit. It also bounds
+	// the OpAMP server's concurrent connections (MaxMembers + connectionHeadroom).
 	MaxMembers int `mapstructure:"max_members"`
+}
+
+// OpAMPClientConfig is the OpAMP server this collector reports to. The keys are those of the
+// collector's HTTP client settings that an OpAMP connection uses (confighttp's endpoint, headers,
+// tls and auth, with the same types); opamp-go v0.23 dials the connection itself and takes no
+// http.Client, so confighttp's other keys (timeouts, compression, buffers) would not be honoured
+// and are not accepted.
+type OpAMPClientConfig struct {
+	// Endpoint is the server's URL: ws:// or wss:// for WebSocket (one connection, reports
+	// pushed at once), http:// or https:// for plain HTTP (polled every check_interval). The
+	// path is the server's (fleet_health and most servers: /v1/opamp). Empty: no reports.
+	Endpoint string `mapstructure:"endpoint"`
+	// Headers are sent with every connection or request. Values are opaque (never logged).
+	Headers configopaque.MapList `mapstructure:"headers"`
+	// TLS settings for wss:// and https:// (CA, client certificate for mTLS, server name).
+	TLS configtls.ClientConfig `mapstructure:"tls"`
+	// Auth names an authenticator extension (bearertokenauth, sigv4auth, oauth2client...)
+	// whose headers are added to every connection or request.
+	Auth configoptional.Optional[configauth.Config] `mapstructure:"auth"`
+}
+
+// OpAMPServerConfig is where OpAMP agents connect: the collector's HTTP server settings
+// (endpoint, tls, auth with an authenticator extension such as bearertokenauth, max_request_body_size
+// which also bounds one WebSocket message).
+type OpAMPServerConfig struct {
+	confighttp.ServerConfig `mapstructure:",squash"`
 }
 
 var (
 	_ confmap.Validator = (*Config)(nil)
 	_ confmap.Validator = (*ThresholdsConfig)(nil)
 	_ confmap.Validator = (*FleetConfig)(nil)
+	_ confmap.Validator = (*OpAMPClientConfig)(nil)
+	_ confmap.Validator = (*OpAMPServerConfig)(nil)
 )
 
 var errNoEndpoint = errors.New("`endpoint` must not be empty")
@@ -145,9 +185,8 @@ func (th *ThresholdsConfig) Validate() error {
 func (fc *FleetConfig) Validate() error {
 	var errs []error
 	if fc.ReportTo != "" {
-		if _, err := fleet.ReportURL(fc.ReportTo); err != nil {
-			errs = append(errs, fmt.Errorf("`fleet.report_to` must be an http(s) URL, found %q: %w", fc.ReportTo, err))
-		}
+		errs = append(errs, fmt.Errorf("`fleet.report_to` was removed with the JSON `POST /fleet` protocol, found %q: report over OpAMP with `opamp.endpoint` "+
+			"(e.g. ws://gateway:4320/v1/opamp) to a collector whose fleet_health has `opamp_server`", fc.ReportTo))
 	}
 	if fc.StaleAfter <= 0 {
 		errs = append(errs, fmt.Errorf("`fleet.stale_after` must be positive, found %s", fc.StaleAfter))
@@ -159,4 +198,35 @@ func (fc *FleetConfig) Validate() error {
 		errs = append(errs, fmt.Errorf("`fleet.max_members` must be positive, found %d", fc.MaxMembers))
 	}
 	return errors.Join(errs...)
+}
+
+// Validate checks the agent side's endpoint.
+func (oc *OpAMPClientConfig) Validate() error {
+	if oc.Endpoint == "" {
+		return nil
+	}
+	u, err := url.Parse(oc.Endpoint)
+	switch {
+	case err != nil:
+		return fmt.Errorf("`opamp.endpoint` must be a ws, wss, http or https URL, found an unparsable URL: %w", errors.Unwrap(err))
+	case u.Scheme != "ws" && u.Scheme != "wss" && u.Scheme != "http" && u.Scheme != "https":
+		return fmt.Errorf("`opamp.endpoint` must be a ws, wss, http or https URL, found scheme %q", u.Scheme)
+	case u.Host == "":
+		return fmt.Errorf("`opamp.endpoint` must name a host, found %q", opampagent.SafeURL(oc.Endpoint))
+	case u.User != nil:
+		// Credentials in a URL end up in logs and status pages; headers and auth are opaque.
+		return errors.New("`opamp.endpoint` must not carry credentials (user info): use `opamp.headers` or `opamp.auth`")
+	}
+	return nil
+}
+
+// Validate checks the server side's listener.
+func (sc *OpAMPServerConfig) Validate() error {
+	if sc.NetAddr.Endpoint == "" {
+		return errors.New("`opamp_server.endpoint` must not be empty")
+	}
+	if sc.MaxRequestBodySize < 0 {
+		return fmt.Errorf("`opamp_server.max_request_body_size` must not be negative, found %d", sc.MaxRequestBodySize)
+	}
+	return nil
 }

@@ -9,6 +9,10 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/config/configauth"
+	"go.opentelemetry.io/collector/config/confighttp"
+	"go.opentelemetry.io/collector/config/configopaque"
+	"go.opentelemetry.io/collector/config/configoptional"
 	"go.opentelemetry.io/collector/confmap"
 	"go.opentelemetry.io/collector/confmap/confmaptest"
 
@@ -28,6 +32,19 @@ func TestUnmarshalDefaultConfig(t *testing.T) {
 	require.Equal(t, 30*time.Second, c.RecoveryDuration)
 	require.Equal(t, 30*time.Second, c.Fleet.StaleAfter)
 	require.Empty(t, c.Fleet.ReportTo)
+	require.Empty(t, c.OpAMP.Endpoint, "no reports unless configured")
+	require.False(t, c.OpAMPServer.HasValue(), "no OpAMP server unless configured")
+}
+
+// TestOpAMPServerDefaults: an empty `opamp_server:` section listens on localhost:4320.
+func TestOpAMPServerDefaults(t *testing.T) {
+	cfg := createDefaultConfig()
+	require.NoError(t, confmap.NewFromStringMap(map[string]any{"opamp_server": map[string]any{}}).Unmarshal(&cfg))
+	c := cfg.(*Config)
+	require.True(t, c.OpAMPServer.HasValue())
+	require.Equal(t, "localhost:4320", c.OpAMPServer.Get().NetAddr.Endpoint)
+	require.Equal(t, int64(1<<20), c.OpAMPServer.Get().MaxRequestBodySize)
+	require.NoError(t, confmap.Validate(c))
 }
 
 func TestLoadConfig(t *testing.T) {
@@ -51,7 +68,15 @@ func TestLoadConfig(t *testing.T) {
 	want.TelemetryEndpoint = "http://127.0.0.1:9999/metrics"
 	want.Thresholds = ThresholdsConfig{QueueUtilization: 0.5, MemoryUtilization: 0.75, RefusedRatio: 0, SendFailureRatio: 0.2, SendLag: 0}
 	want.RecoveryDuration = time.Minute
-	want.Fleet = FleetConfig{ReportTo: "http://gateway:13133", ID: "agent-7", Role: "agent", StaleAfter: 15 * time.Second, ForgetAfter: 10 * time.Minute, MaxMembers: 50}
+	want.Fleet = FleetConfig{ID: "agent-7", Role: "agent", StaleAfter: 15 * time.Second, ForgetAfter: 10 * time.Minute, MaxMembers: 50}
+	want.OpAMP.Endpoint = "wss://gateway:4320/v1/opamp"
+	want.OpAMP.Headers = configopaque.MapList{{Name: "X-Tenant", Value: "team-a"}}
+	want.OpAMP.TLS.CAFile = "/etc/ca.pem"
+	want.OpAMP.Auth = configoptional.Some(configauth.Config{AuthenticatorID: component.MustNewID("bearertokenauth")})
+	server := defaultOpAMPServerConfig()
+	server.NetAddr.Endpoint = "0.0.0.0:4320"
+	server.Auth = configoptional.Some(confighttp.AuthConfig{Config: configauth.Config{AuthenticatorID: component.MustNewIDWithName("bearertokenauth", "fleet")}})
+	want.OpAMPServer = configoptional.Some(server)
 	require.Equal(t, want, cfg)
 }
 
@@ -72,7 +97,15 @@ func TestValidate(t *testing.T) {
 		{"refused_ratio", func(c *Config) { c.Thresholds.RefusedRatio = 2 }, "thresholds: `thresholds.refused_ratio` must be between 0 and 1 (0 disables it), found 2"},
 		{"send_failure_ratio", func(c *Config) { c.Thresholds.SendFailureRatio = math.NaN() }, "thresholds: `thresholds.send_failure_ratio` must be between 0 and 1 (0 disables it), found NaN"},
 		{"send_lag", func(c *Config) { c.Thresholds.SendLag = -time.Second }, "thresholds: `thresholds.send_lag` must not be negative (0 disables it), found -1s"},
-		{"report_to", func(c *Config) { c.Fleet.ReportTo = "gateway:13133" }, "fleet: `fleet.report_to` must be an http(s) URL, found \"gateway:13133\": scheme must be http or https, found \"gateway\""},
+		{"report_to", func(c *Config) { c.Fleet.ReportTo = "http://gateway:13133" }, "fleet: `fleet.report_to` was removed with the JSON `POST /fleet` protocol, found \"http://gateway:13133\": report over OpAMP with `opamp.endpoint` (e.g. ws://gateway:4320/v1/opamp) to a collector whose fleet_health has `opamp_server`"},
+		{"opamp.endpoint scheme", func(c *Config) { c.OpAMP.Endpoint = "gateway:4320" }, "opamp: `opamp.endpoint` must be a ws, wss, http or https URL, found scheme \"gateway\""},
+		{"opamp.endpoint host", func(c *Config) { c.OpAMP.Endpoint = "ws:///v1/opamp" }, "opamp: `opamp.endpoint` must name a host, found \"ws:///v1/opamp\""},
+		{"opamp.endpoint user info", func(c *Config) { c.OpAMP.Endpoint = "wss://u:secret@gw:4320/v1/opamp" }, "opamp: `opamp.endpoint` must not carry credentials (user info): use `opamp.headers` or `opamp.auth`"},
+		{"opamp_server.endpoint", func(c *Config) {
+			sc := defaultOpAMPServerConfig()
+			sc.NetAddr.Endpoint = ""
+			c.OpAMPServer = configoptional.Some(sc)
+		}, "opamp_server: `opamp_server.endpoint` must not be empty"},
 		{"stale_after", func(c *Config) { c.Fleet.StaleAfter = 0; c.Fleet.ForgetAfter = 0 }, "fleet: `fleet.stale_after` must be positive, found 0s"},
 		{"forget_after", func(c *Config) { c.Fleet.ForgetAfter = time.Second }, "fleet: `fleet.forget_after` must be at least `fleet.stale_after` (30s), found 1s"},
 		{"max_members", func(c *Config) { c.Fleet.MaxMembers = 0 }, "fleet: `fleet.max_members` must be positive, found 0"},

@@ -372,10 +372,15 @@ service:
 	require.Positive(t, st.Memory.LimiterRefused, "memory_limiter's own refusals over the last interval")
 }
 
-func memberConfig(reportTo string) string {
-	report := ""
-	if reportTo != "" {
-		report = "\n      report_to: " + reportTo
+// memberConfig is a collector that reports over OpAMP to opampURL (when set) and serves OpAMP
+// on $OPAMP_PORT (when serve).
+func memberConfig(opampURL string, serve bool) string {
+	extra := ""
+	if opampURL != "" {
+		extra += "\n    opamp:\n      endpoint: " + opampURL
+	}
+	if serve {
+		extra += "\n    opamp_server:\n      endpoint: 127.0.0.1:${env:OPAMP_PORT}"
 	}
 	return `
 extensions:
@@ -385,7 +390,7 @@ extensions:
     fleet:
       id: ${env:FLEET_ID}
       role: ${env:FLEET_ROLE}
-      stale_after: 3s` + report + `
+      stale_after: 3s` + extra + `
 receivers:
   otlp:
     protocols:
@@ -425,13 +430,14 @@ func states(v fleetView) map[string]string {
 // TestE2EFleet: two members report to a third; one killed shows as missing after stale_after;
 // the page renders members and verdicts in headless Chromium.
 func TestE2EFleet(t *testing.T) {
-	gwPort := fleettest.FreePort(t)
-	gateway := fleettest.StartCollector(t, memberConfig(""),
-		fmt.Sprintf("FH_PORT=%d", gwPort), fmt.Sprintf("OTLP_PORT=%d", fleettest.FreePort(t)), "FLEET_ID=gateway-1", "FLEET_ROLE=gateway")
+	gwPort, opampPort := fleettest.FreePort(t), fleettest.FreePort(t)
+	gateway := fleettest.StartCollector(t, memberConfig("", true),
+		fmt.Sprintf("FH_PORT=%d", gwPort), fmt.Sprintf("OTLP_PORT=%d", fleettest.FreePort(t)), fmt.Sprintf("OPAMP_PORT=%d", opampPort), "FLEET_ID=gateway-1", "FLEET_ROLE=gateway")
 	gw := fmt.Sprintf("http://127.0.0.1:%d", gwPort)
+	opampURL := fmt.Sprintf("ws://127.0.0.1:%d/v1/opamp", opampPort)
 	members := map[string]*fleettest.Collector{}
 	for _, id := range []string{"agent-a", "agent-b"} {
-		members[id] = fleettest.StartCollector(t, memberConfig(gw),
+		members[id] = fleettest.StartCollector(t, memberConfig(opampURL, false),
 			fmt.Sprintf("FH_PORT=%d", fleettest.FreePort(t)), fmt.Sprintf("OTLP_PORT=%d", fleettest.FreePort(t)), "FLEET_ID="+id, "FLEET_ROLE=agent")
 	}
 	read := func() fleetView {

@@ -2,6 +2,8 @@ package fleethealthextension
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"net/http"
 	"os"
 	"strings"
@@ -12,12 +14,16 @@ import (
 	"go.opentelemetry.io/collector/component/componentstatus"
 	"go.opentelemetry.io/collector/extension"
 	"go.opentelemetry.io/collector/extension/extensioncapabilities"
+	"go.opentelemetry.io/collector/pipeline"
 	"go.uber.org/zap"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/otelcol-fleet/otelcol-fleet/extension/fleethealthextension/internal/fleet"
 	"github.com/otelcol-fleet/otelcol-fleet/extension/fleethealthextension/internal/health"
 	fhhttp "github.com/otelcol-fleet/otelcol-fleet/extension/fleethealthextension/internal/http"
 	"github.com/otelcol-fleet/otelcol-fleet/extension/fleethealthextension/internal/metadata"
+	"github.com/otelcol-fleet/otelcol-fleet/extension/fleethealthextension/internal/opampagent"
+	"github.com/otelcol-fleet/otelcol-fleet/extension/fleethealthextension/internal/opampserver"
 	"github.com/otelcol-fleet/otelcol-fleet/extension/fleethealthextension/internal/signals"
 	"github.com/otelcol-fleet/otelcol-fleet/internal/hostname"
 )
@@ -30,7 +36,7 @@ var (
 	_ extensioncapabilities.ConfigSnapshotWatcher  = (*fleetHealth)(nil)
 )
 
-// maxCheckTimeout bounds one read of the telemetry and one push to the fleet collector.
+// maxCheckTimeout bounds one read of the telemetry.
 const maxCheckTimeout = 5 * time.Second
 
 type fleetHealth struct {
@@ -42,9 +48,12 @@ type fleetHealth struct {
 	evaluator *health.Evaluator
 	registry  *fleet.Registry
 	telemetry *fleetTelemetry
-	pusher    *fleet.Pusher
 	client    *http.Client
 	server    *fhhttp.Server
+	// opampServer accepts OpAMP agents (nil without opamp_server); agent reports to an OpAMP
+	// server (nil without opamp.endpoint; built at Start, where the auth extension is found).
+	opampServer *opampserver.Server
+	agent       *opampagent.Agent
 
 	// source, when set (tests), replaces the scrape of the collector's telemetry.
 	source signals.Source
@@ -53,7 +62,12 @@ type fleetHealth struct {
 	telemetryURL string
 	lastReady    bool
 	lastReadErr  bool
-	lastPushErr  bool
+	// topology is which components each pipeline runs, from status events (the health tree).
+	topology map[string]map[string]bool
+	// effectiveConfig is the redacted effective configuration (YAML) reported over OpAMP.
+	effectiveConfig []byte
+	// selfTrend is this collector's own trend on the fleet page, recorded at each check.
+	selfTrend fleet.TrendRing
 
 	checkNow     chan struct{}
 	stop         chan struct{}
@@ -83,15 +97,9 @@ func newFleetHealth(cfg *Config, set extension.Settings, now func() time.Time) (
 			return defaultTelemetryEndpoint
 		}(),
 		lastReady: true,
+		topology:  map[string]map[string]bool{},
 		checkNow:  make(chan struct{}, 1),
 		stop:      make(chan struct{}),
-	}
-	if cfg.Fleet.ReportTo != "" {
-		u, err := fleet.ReportURL(cfg.Fleet.ReportTo)
-		if err != nil {
-			return nil, err
-		}
-		fh.pusher = &fleet.Pusher{URL: u, Client: fh.client}
 	}
 	fh.telemetry, err = newFleetTelemetry(tb, set.ID.String(),
 		func() bool { return fh.evaluator.Report().Ready },
@@ -101,17 +109,35 @@ func newFleetHealth(cfg *Config, set extension.Settings, now func() time.Time) (
 		tb.Shutdown()
 		return nil, err
 	}
+	if cfg.OpAMPServer.HasValue() {
+		sc := cfg.OpAMPServer.Get()
+		fh.opampServer = opampserver.New(sc.ServerConfig, set.TelemetrySettings, opampserver.Settings{
+			Registry:        fh.registry,
+			MaxConnections:  cfg.Fleet.MaxMembers + connectionHeadroom,
+			MaxMessageBytes: messageLimit(sc.MaxRequestBodySize),
+			Dropped:         fh.telemetry.reportDropped,
+		})
+	}
 	fh.server = fhhttp.NewServer(cfg.ServerConfig, set.TelemetrySettings, fhhttp.Settings{
 		Report:            fh.evaluator.Report,
 		Self:              fh.selfReport,
+		SelfTrend:         fh.selfTrendSnapshot,
 		TelemetryEndpoint: fh.telemetryEndpoint,
-		ReportTo:          cfg.Fleet.ReportTo,
+		OpAMPStatus:       fh.opampStatus,
 		Registry:          fh.registry,
 		StaleAfter:        cfg.Fleet.StaleAfter,
-		ReportDropped:     fh.telemetry.reportDropped,
 		Now:               now,
+		ViewTTL:           fleetViewTTL,
 	})
 	return fh, nil
+}
+
+// messageLimit is max_request_body_size, or the OpAMP default when it is 0.
+func messageLimit(configured int64) int64 {
+	if configured > 0 {
+		return configured
+	}
+	return defaultOpAMPMaxMessageBytes
 }
 
 // memberID is fleet.id, else the name every component of the distribution gives the collector by
@@ -134,11 +160,28 @@ func (fh *fleetHealth) Start(ctx context.Context, host component.Host) error {
 		zap.Any("thresholds", fh.cfg.Thresholds),
 		zap.Duration("recovery_duration", fh.cfg.RecoveryDuration),
 		zap.String("fleet_id", fh.id),
-		zap.String("report_to", fh.cfg.Fleet.ReportTo))
+		zap.String("opamp_endpoint", opampagent.SafeURL(fh.cfg.OpAMP.Endpoint)))
 	fh.evaluator.SetMemoryLimit(signals.ResolveMemoryLimit(nil, os.DirFS("/")))
 
 	if err := fh.server.Start(ctx, host); err != nil {
 		return err
+	}
+	if fh.opampServer != nil {
+		if err := fh.opampServer.Start(ctx, host); err != nil {
+			return errors.Join(err, fh.server.Shutdown(ctx))
+		}
+	}
+	if fh.cfg.OpAMP.Endpoint != "" {
+		agent, err := fh.newAgent(ctx, host)
+		if err == nil {
+			err = agent.Start(ctx)
+		}
+		if err != nil {
+			return errors.Join(fmt.Errorf("fleet_health: OpAMP agent: %w", err), fh.shutdownServers(ctx))
+		}
+		fh.mu.Lock()
+		fh.agent = agent
+		fh.mu.Unlock()
 	}
 
 	fh.loopDone.Add(1)
@@ -187,23 +230,11 @@ func (fh *fleetHealth) check() {
 	}
 	report := fh.evaluator.Report()
 	fh.logTransitions(report, err)
+	fh.mu.Lock()
+	fh.selfTrend.Add(fh.now(), report.Utilization)
+	fh.mu.Unlock()
 
-	if fh.pusher != nil {
-		perr := fh.pusher.Push(ctx, fh.selfReport(report))
-		if perr != nil {
-			fh.telemetry.reportDropped(ctx, fleet.ReasonPushFailed)
-		}
-		fh.mu.Lock()
-		changed := (perr != nil) != fh.lastPushErr
-		fh.lastPushErr = perr != nil
-		fh.mu.Unlock()
-		switch {
-		case changed && perr != nil:
-			fh.logger.Warn("Fleet status report could not be sent; retrying every check interval.", zap.String("report_to", fh.pusher.URL), zap.Error(perr))
-		case changed:
-			fh.logger.Info("Fleet status reports are sent again.", zap.String("report_to", fh.pusher.URL))
-		}
-	}
+	fh.reportOpAMP(report, true)
 }
 
 func (fh *fleetHealth) read(ctx context.Context) (signals.Snapshot, error) {
@@ -212,6 +243,12 @@ func (fh *fleetHealth) read(ctx context.Context) (signals.Snapshot, error) {
 	}
 	s := &signals.PrometheusScraper{URL: fh.telemetryEndpoint(), Client: fh.client, Now: fh.now}
 	return s.Read(ctx)
+}
+
+func (fh *fleetHealth) selfTrendSnapshot() *fleet.Trend {
+	fh.mu.Lock()
+	defer fh.mu.Unlock()
+	return fh.selfTrend.Snapshot()
 }
 
 // telemetryEndpoint is where the collector's own telemetry is read from now.
@@ -249,15 +286,22 @@ func (fh *fleetHealth) selfReport(r health.Report) fleet.Report {
 	for _, reason := range r.Reasons {
 		reasons = append(reasons, reason.Message)
 	}
+	var lag *float64
+	for _, e := range r.Exporters {
+		if e.SendLagSeconds != nil && (lag == nil || *e.SendLagSeconds > *lag) {
+			lag = e.SendLagSeconds
+		}
+	}
 	return fleet.Report{
 		ID:              fh.id,
 		Role:            fh.cfg.Fleet.Role,
+		Agent:           strings.TrimSpace(fh.set.BuildInfo.Command + " " + fh.set.BuildInfo.Version),
 		Ready:           r.Ready,
 		Verdict:         r.Verdict,
 		Reasons:         reasons,
 		Signals:         r.Utilization,
+		SendLagSeconds:  lag,
 		IntervalSeconds: fh.cfg.CheckInterval.Seconds(),
-		SentAt:          fh.now(),
 	}
 }
 
@@ -267,10 +311,35 @@ func (fh *fleetHealth) Shutdown(ctx context.Context) error {
 	fh.shutdownOnce.Do(func() {
 		close(fh.stop)
 		fh.loopDone.Wait()
+		fh.mu.Lock()
+		agent := fh.agent
+		fh.agent = nil
+		fh.mu.Unlock()
+		if agent != nil {
+			// Bounded: a server that does not answer must not hold the collector's shutdown.
+			actx, cancel := context.WithTimeout(ctx, agentStopTimeout)
+			err = agent.Shutdown(actx)
+			cancel()
+		}
 		fh.telemetry.shutdown()
-		err = fh.server.Shutdown(ctx)
+		err = errors.Join(err, fh.shutdownServers(ctx))
 	})
 	return err
+}
+
+// fleetViewTTL is how long one rendering of /fleet is served (0: internal/http's 1 s); the
+// package's tests shorten it so they need not wait for the next rendering.
+var fleetViewTTL time.Duration
+
+// agentStopTimeout bounds saying goodbye to the OpAMP server at shutdown.
+const agentStopTimeout = 2 * time.Second
+
+func (fh *fleetHealth) shutdownServers(ctx context.Context) error {
+	var err error
+	if fh.opampServer != nil {
+		err = fh.opampServer.Shutdown(ctx)
+	}
+	return errors.Join(err, fh.server.Shutdown(ctx))
 }
 
 // Ready implements extensioncapabilities.PipelineWatcher: pipelines run, readiness follows the signals.
@@ -286,13 +355,29 @@ func (fh *fleetHealth) Ready() error {
 // NotReady implements extensioncapabilities.PipelineWatcher: the collector is stopping.
 func (fh *fleetHealth) NotReady() error {
 	fh.evaluator.PipelinesStopping()
+	fh.reportOpAMP(fh.evaluator.Report(), false)
 	return nil
 }
 
 // ComponentStatusChanged implements componentstatus.Watcher. It may be called before Start and
 // after Shutdown; the evaluator is ready for that from construction.
 func (fh *fleetHealth) ComponentStatusChanged(source *componentstatus.InstanceID, event *componentstatus.Event) {
-	fh.evaluator.ComponentChanged(source.ComponentID().String(), strings.ToLower(source.Kind().String()), event)
+	kind := strings.ToLower(source.Kind().String())
+	fh.evaluator.ComponentChanged(source.ComponentID().String(), kind, event)
+	key := opampagent.ComponentKey(kind, source.ComponentID().String())
+	fh.mu.Lock()
+	source.AllPipelineIDs(func(p pipeline.ID) bool {
+		if fh.topology[p.String()] == nil {
+			fh.topology[p.String()] = map[string]bool{}
+		}
+		fh.topology[p.String()][key] = true
+		return true
+	})
+	fh.mu.Unlock()
+	// A component's error changes the health tree: tell the OpAMP server now, not at the next check.
+	if event.Status() == componentstatus.StatusPermanentError || event.Status() == componentstatus.StatusFatalError {
+		fh.reportOpAMP(fh.evaluator.Report(), false)
+	}
 }
 
 // Changed implements extensioncapabilities.ComponentStatusWatcher, which is what the v0.165
@@ -317,6 +402,16 @@ func (fh *fleetHealth) NotifyConfigSnapshot(_ context.Context, snapshot extensio
 			fh.mu.Lock()
 			fh.telemetryURL = u
 			fh.mu.Unlock()
+		}
+	}
+	redacted, err := yaml.Marshal(opampagent.Redact(all))
+	if err == nil {
+		fh.mu.Lock()
+		fh.effectiveConfig = redacted
+		agent := fh.agent
+		fh.mu.Unlock()
+		if agent != nil {
+			agent.SetEffectiveConfig(redacted)
 		}
 	}
 	fh.logger.Info("Fleet health signals located.", zap.String("telemetry_endpoint", fh.telemetryEndpoint()),

@@ -1,7 +1,6 @@
 package fleethealthextension
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -19,6 +18,7 @@ import (
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/component/componentstatus"
 	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/config/configoptional"
 	"go.opentelemetry.io/collector/confmap"
 	"go.opentelemetry.io/collector/extension/extensioncapabilities"
 	"go.opentelemetry.io/collector/extension/extensiontest"
@@ -112,6 +112,7 @@ func startExtensionWith(t *testing.T, mutate func(*Config), fake bool) *harness 
 	}
 	require.NoError(t, cfg.Validate())
 	clock := &fakeClock{t: time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)}
+	fleetViewTTL = time.Nanosecond // every GET /fleet renders afresh
 	tel := componenttest.NewTelemetry()
 	set := extensiontest.NewNopSettings(metadata.Type)
 	set.TelemetrySettings = tel.NewTelemetrySettings()
@@ -317,24 +318,41 @@ func TestConfigSnapshotLocatesTelemetryAndMemoryLimit(t *testing.T) {
 	require.Contains(t, body, "resident memory is 91% of the memory_limiter limit (906 MiB of 1000 MiB)")
 }
 
+// withOpAMPServer turns the server side on, on a free local port; it returns the agents' URL.
+func withOpAMPServer(t *testing.T, c *Config, scheme string) string {
+	sc := defaultOpAMPServerConfig()
+	sc.NetAddr.Endpoint = freeAddr(t)
+	c.OpAMPServer = configoptional.Some(sc)
+	return scheme + "://" + sc.NetAddr.Endpoint + "/v1/opamp"
+}
+
 func TestFleetReportingAndMissingMembers(t *testing.T) {
-	gw := startExtension(t, func(c *Config) { c.Fleet.ID = "gw-1"; c.Fleet.Role = "gateway"; c.Fleet.StaleAfter = 30 * time.Second })
+	for _, scheme := range []string{"ws", "http"} {
+		t.Run(scheme, func(t *testing.T) { testFleetReporting(t, scheme) })
+	}
+}
+
+// testFleetReporting: two agents report over OpAMP to a third collector's server side.
+func testFleetReporting(t *testing.T, scheme string) {
+	var opampURL string
+	gw := startExtension(t, func(c *Config) {
+		c.Fleet.ID = "gw-1"
+		c.Fleet.Role = "gateway"
+		c.Fleet.StaleAfter = 30 * time.Second
+		opampURL = withOpAMPServer(t, c, scheme)
+	})
 	require.NoError(t, gw.ext.Ready())
 	members := make([]*harness, 2)
 	for i := range members {
 		members[i] = startExtension(t, func(c *Config) {
 			c.Fleet.ID = fmt.Sprintf("agent-%d", i)
 			c.Fleet.Role = "agent"
-			c.Fleet.ReportTo = gw.base
+			c.OpAMP.Endpoint = opampURL
 		})
 		require.NoError(t, members[i].ext.Ready())
 	}
 	members[1].source.Set(queueSnap(10), nil)
 
-	type view struct {
-		Counts  map[string]int `json:"counts"`
-		Members []fleet.Member `json:"members"`
-	}
 	read := func() view {
 		_, body := get(t, gw.base+"/fleet")
 		var v view
@@ -343,17 +361,25 @@ func TestFleetReportingAndMissingMembers(t *testing.T) {
 	}
 	require.Eventually(t, func() bool {
 		v := read()
-		return len(v.Members) == 3 && v.Members[2].Verdict == "not_ready"
-	}, 5*time.Second, 10*time.Millisecond)
+		return len(v.Members) == 3 && v.Members[1].Verdict == "not_ready" && len(v.Members[1].Reasons) > 0 &&
+			byID(v, "agent-0").State == fleet.StateReady
+	}, 10*time.Second, 10*time.Millisecond)
 	v := read()
 	require.Equal(t, "gw-1", v.Members[0].ID)
 	require.True(t, v.Members[0].Self)
-	require.Equal(t, "agent-0", v.Members[1].ID)
-	require.Equal(t, "agent", v.Members[1].Role)
-	require.Equal(t, fleet.StateReady, v.Members[1].State)
-	require.Equal(t, fleet.StateNotReady, v.Members[2].State)
+	require.NotNil(t, v.Members[0].Trend, "this collector's own trend, from its checks")
+	// Then worst first: agent-1 (not ready), agent-0.
+	require.Equal(t, "agent-1", v.Members[1].ID)
+	require.Equal(t, fleet.StateNotReady, v.Members[1].State)
+	require.Equal(t, "agent-0", v.Members[2].ID)
+	require.Equal(t, "agent", v.Members[2].Role)
+	require.Equal(t, fleet.StateReady, v.Members[2].State)
+	v.Members[1], v.Members[2] = v.Members[2], v.Members[1]
 	require.Contains(t, v.Members[2].Reasons[0], "sending queue is 100% full")
 	require.InDelta(t, 1, v.Members[2].Signals["queue"], 1e-9)
+	require.Equal(t, "agent", v.Members[2].Role)
+	require.NotEmpty(t, v.Members[2].InstanceUID)
+	require.NotNil(t, v.Members[2].Trend, "figures feed the trend")
 
 	// agent-0 stops: after stale_after on the gateway's clock it is missing; agent-1 keeps reporting.
 	require.NoError(t, members[0].ext.Shutdown(context.Background()))
@@ -363,13 +389,13 @@ func TestFleetReportingAndMissingMembers(t *testing.T) {
 	for range 5 {
 		gw.clock.Advance(time.Millisecond)
 		now := gw.clock.Now()
-		require.Eventually(t, func() bool { return !read().Members[2].LastSeen.Before(now) }, 5*time.Second, 5*time.Millisecond)
+		require.Eventually(t, func() bool { return !byID(read(), "agent-1").LastSeen.Before(now) }, 5*time.Second, 5*time.Millisecond)
 	}
 	gw.clock.Advance(30 * time.Second)
 	var last view
 	require.Eventually(t, func() bool {
 		last = read()
-		return last.Members[1].State == fleet.StateMissing && last.Members[2].State == fleet.StateNotReady
+		return byID(last, "agent-0").State == fleet.StateMissing && byID(last, "agent-1").State == fleet.StateNotReady
 	}, 5*time.Second, 10*time.Millisecond, "%+v", &last)
 	require.Equal(t, map[string]int{"ready": 1, "not_ready": 1, "missing": 1}, read().Counts)
 
@@ -384,6 +410,20 @@ func TestFleetReportingAndMissingMembers(t *testing.T) {
 	require.Equal(t, map[string]int64{"ready": 0, "not_ready": 1, "missing": 1}, gwMembersMetric(t, gw))
 }
 
+type view struct {
+	Counts  map[string]int `json:"counts"`
+	Members []fleet.Member `json:"members"`
+}
+
+func byID(v view, id string) fleet.Member {
+	for _, m := range v.Members {
+		if m.ID == id {
+			return m
+		}
+	}
+	return fleet.Member{}
+}
+
 func gwMembersMetric(t *testing.T, h *harness) map[string]int64 {
 	m, err := h.tel.GetMetric("otelcol_extension_fleet_health_members")
 	require.NoError(t, err)
@@ -395,28 +435,16 @@ func gwMembersMetric(t *testing.T, h *harness) map[string]int64 {
 	return out
 }
 
-func TestFleetReportsRefused(t *testing.T) {
-	h := startExtension(t, func(c *Config) { c.Fleet.MaxMembers = 1 })
-	post := func(body []byte) int {
-		resp, err := http.Post(h.base+"/fleet", "application/json", bytes.NewReader(body))
-		require.NoError(t, err)
-		_ = resp.Body.Close()
-		return resp.StatusCode
-	}
-	require.Equal(t, http.StatusAccepted, post([]byte(`{"id":"a","ready":true}`)))
-	require.Equal(t, http.StatusBadRequest, post([]byte(`{"id":`)))
-	require.Equal(t, http.StatusBadRequest, post([]byte(`{"role":"no id"}`)))
-	require.Equal(t, http.StatusTooManyRequests, post([]byte(`{"id":"b"}`)))
-	require.Equal(t, http.StatusRequestEntityTooLarge, post([]byte(`{"id":"a","role":"`+strings.Repeat("x", fleet.MaxReportBytes)+`"}`)))
-
-	m, err := h.tel.GetMetric("otelcol_extension_fleet_health_reports_dropped")
+// TestReportToIsRefused: the JSON POST /fleet protocol is gone, and so is its key.
+func TestReportToIsRefused(t *testing.T) {
+	h := startExtension(t, nil)
+	resp, err := http.Post(h.base+"/fleet", "application/json", strings.NewReader(`{"id":"a","ready":true}`))
 	require.NoError(t, err)
-	byReason := map[string]int64{}
-	for _, dp := range m.Data.(metricdata.Sum[int64]).DataPoints {
-		r, _ := dp.Attributes.Value("reason")
-		byReason[r.AsString()] = dp.Value
-	}
-	require.Equal(t, map[string]int64{"malformed": 2, "member_limit": 1, "too_large": 1}, byReason)
+	_ = resp.Body.Close()
+	require.Equal(t, http.StatusMethodNotAllowed, resp.StatusCode)
+	cfg := createDefaultConfig().(*Config)
+	cfg.Fleet.ReportTo = "http://gateway:13133"
+	require.ErrorContains(t, confmap.Validate(cfg), "report over OpAMP with `opamp.endpoint`")
 }
 
 func TestShutdownBeforeStartAndTwice(t *testing.T) {
@@ -442,23 +470,44 @@ func TestBindFailure(t *testing.T) {
 	require.NoError(t, ext.Shutdown(context.Background()))
 }
 
-func TestFailedPushesAreCounted(t *testing.T) {
-	h := startExtension(t, func(c *Config) { c.Fleet.ReportTo = "http://" + freeAddr(t) })
-	require.NoError(t, h.ext.Ready())
-	require.Eventually(t, func() bool {
-		m, err := h.tel.GetMetric("otelcol_extension_fleet_health_reports_dropped")
-		if err != nil {
-			return false
-		}
-		for _, dp := range m.Data.(metricdata.Sum[int64]).DataPoints {
-			if r, _ := dp.Attributes.Value("reason"); r.AsString() == "push_failed" && dp.Value >= 2 {
-				return true
-			}
-		}
-		return false
-	}, 5*time.Second, 10*time.Millisecond)
-	code, _ := get(t, h.base+"/readyz")
-	require.Equal(t, http.StatusOK, code, "a gateway that cannot be reached says nothing about this collector's readiness")
+// TestOpAMPServerDownIsHarmless: an agent whose server does not answer keeps checking and
+// answering, says so in /status, and shuts down promptly.
+func TestOpAMPServerDownIsHarmless(t *testing.T) {
+	for _, scheme := range []string{"ws", "http"} {
+		t.Run(scheme, func(t *testing.T) {
+			h := startExtension(t, func(c *Config) { c.OpAMP.Endpoint = scheme + "://" + freeAddr(t) + "/v1/opamp" })
+			require.NoError(t, h.ext.Ready())
+			h.waitChecks(t, 3)
+			code, _ := get(t, h.base+"/readyz")
+			require.Equal(t, http.StatusOK, code, "a server that cannot be reached says nothing about this collector's readiness")
+			_, body := get(t, h.base+"/status")
+			require.Contains(t, body, `"connected": false`)
+			start := time.Now()
+			require.NoError(t, h.ext.Shutdown(context.Background()))
+			require.Less(t, time.Since(start), agentStopTimeout+time.Second)
+		})
+	}
+}
+
+// TestEffectiveConfigIsRedacted: what the agent side would send as the effective configuration
+// carries no secret.
+func TestEffectiveConfigIsRedacted(t *testing.T) {
+	h := startExtensionWith(t, nil, true)
+	effective := confmap.NewFromStringMap(map[string]any{
+		"extensions": map[string]any{"bearertokenauth/opamp": map[string]any{"token": "s3cret-token"}},
+		"exporters": map[string]any{"otlp_http": map[string]any{
+			"endpoint": "https://user:pa55@backend:4318",
+			"headers":  map[string]any{"X-Api-Key": "k3y"},
+		}},
+	})
+	require.NoError(t, h.ext.NotifyConfigSnapshot(context.Background(), extensioncapabilities.NewConfigSnapshot(effective, effective)))
+	h.ext.mu.Lock()
+	body := string(h.ext.effectiveConfig)
+	h.ext.mu.Unlock()
+	require.Contains(t, body, "backend:4318")
+	for _, secret := range []string{"s3cret-token", "pa55", "k3y"} {
+		require.NotContains(t, body, secret)
+	}
 }
 
 func TestMemberIDDefaultsToTheCollectorName(t *testing.T) {

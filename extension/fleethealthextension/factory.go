@@ -6,6 +6,7 @@ import (
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/config/confighttp"
+	"go.opentelemetry.io/collector/config/configoptional"
 	"go.opentelemetry.io/collector/extension"
 
 	"github.com/otelcol-fleet/otelcol-fleet/extension/fleethealthextension/internal/metadata"
@@ -32,6 +33,16 @@ const (
 	defaultStaleAfter  = 30 * time.Second
 	defaultForgetAfter = time.Hour
 	defaultMaxMembers  = 1000
+
+	// defaultOpAMPServerEndpoint is OpAMP's customary port, on localhost: listening wider is
+	// a decision (and wants auth).
+	defaultOpAMPServerEndpoint = "localhost:4320"
+	// defaultOpAMPMaxMessageBytes bounds one OpAMP message (plain HTTP body or WebSocket
+	// message): an agent's description, health and redacted configuration fit many times.
+	defaultOpAMPMaxMessageBytes = 1 << 20
+	// connectionHeadroom is how many connections beyond fleet.max_members the OpAMP server
+	// keeps open: agents reconnecting overlap their old connection briefly.
+	connectionHeadroom = 64
 )
 
 // NewFactory returns the fleet_health extension factory.
@@ -59,7 +70,15 @@ func createDefaultConfig() component.Config {
 			ForgetAfter: defaultForgetAfter,
 			MaxMembers:  defaultMaxMembers,
 		},
+		OpAMPServer: configoptional.Default(defaultOpAMPServerConfig()),
 	}
+}
+
+func defaultOpAMPServerConfig() OpAMPServerConfig {
+	server := confighttp.NewDefaultServerConfig()
+	server.NetAddr.Endpoint = defaultOpAMPServerEndpoint
+	server.MaxRequestBodySize = defaultOpAMPMaxMessageBytes
+	return OpAMPServerConfig{ServerConfig: server}
 }
 
 func createExtension(_ context.Context, set extension.Settings, cfg component.Config) (extension.Extension, error) {

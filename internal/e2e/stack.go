@@ -86,8 +86,13 @@ func Start(t fleettest.T, opts Options) *Stack {
 	}
 
 	// Every node serves fleet_health on its own port; the first gateway is the fleet view the
-	// others report to.
+	// others report to, over OpAMP, with a bearer token from a file.
 	s.FleetView = "127.0.0.1:" + strconv.Itoa(fleettest.FreePort(t))
+	opampServer := "127.0.0.1:" + strconv.Itoa(fleettest.FreePort(t))
+	tokenFile := filepath.Join(t.TempDir(), "opamp-token")
+	if err := os.WriteFile(tokenFile, []byte("e2e-opamp-token\n"), 0o600); err != nil {
+		t.Fatalf("writing the OpAMP token file: %v", err)
+	}
 	upstreams := make([]string, len(opts.Gateways))
 	for i, g := range opts.Gateways {
 		n := &Node{
@@ -96,13 +101,15 @@ func Start(t fleettest.T, opts Options) *Stack {
 			HealthEndpoint: "127.0.0.1:" + strconv.Itoa(fleettest.FreePort(t)),
 			config:         exampleConfig(t, g.Config),
 		}
-		reportTo := "http://" + s.FleetView
+		reportTo, serveOn := "ws://"+opampServer+"/v1/opamp", "127.0.0.1:"+strconv.Itoa(fleettest.FreePort(t))
 		if i == 0 {
-			n.HealthEndpoint, reportTo = s.FleetView, ""
+			n.HealthEndpoint, reportTo, serveOn = s.FleetView, "", opampServer
 		}
 		n.env = append([]string{
 			"FLEET_HEALTH_ENDPOINT=" + n.HealthEndpoint,
-			"FLEET_REPORT_TO=" + reportTo,
+			"FLEET_OPAMP_ENDPOINT=" + reportTo,
+			"FLEET_OPAMP_SERVER_ENDPOINT=" + serveOn,
+			"FLEET_OPAMP_TOKEN_FILE=" + tokenFile,
 			"FLEET_STALE_AFTER=3s",
 			"FLEET_OTLP_HTTP_ENDPOINT=" + n.OTLPEndpoint,
 			"FLEET_REMOTE_WRITE_ENDPOINT=" + s.Prom.RemoteWriteURL(),
@@ -125,7 +132,8 @@ func Start(t fleettest.T, opts Options) *Stack {
 		}
 		n.env = []string{
 			"FLEET_HEALTH_ENDPOINT=" + n.HealthEndpoint,
-			"FLEET_REPORT_TO=http://" + s.FleetView,
+			"FLEET_OPAMP_ENDPOINT=ws://" + opampServer + "/v1/opamp",
+			"FLEET_OPAMP_TOKEN_FILE=" + tokenFile,
 			"FLEET_MEMBER_ID=" + n.Name,
 			"FLEET_OTLP_HTTP_ENDPOINT=" + n.OTLPEndpoint,
 			"FLEET_GATEWAY_ENDPOINT=" + s.LB.URL(),

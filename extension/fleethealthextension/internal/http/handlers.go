@@ -1,8 +1,8 @@
 package http
 
 import (
+	"bytes"
 	"encoding/json"
-	"errors"
 	"net/http"
 	"strings"
 
@@ -21,7 +21,6 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /status", s.status)
 	mux.HandleFunc("GET /fleet", s.fleetView)
 	mux.HandleFunc("GET /fleet.html", s.fleetPage)
-	mux.HandleFunc("POST /fleet", s.fleetReport)
 	return mux
 }
 
@@ -57,13 +56,15 @@ type statusDoc struct {
 	Role string `json:"role"`
 	health.Report
 	TelemetryEndpoint string `json:"telemetry_endpoint"`
-	ReportTo          string `json:"report_to,omitempty"`
+	// OpAMP is the state of the agent and server sides (no credentials: endpoints are shown
+	// without user info or query).
+	OpAMP any `json:"opamp,omitempty"`
 }
 
 func (s *Server) status(w http.ResponseWriter, _ *http.Request) {
 	r := s.set.Report()
 	self := s.set.Self(r)
-	writeJSON(w, http.StatusOK, statusDoc{ID: self.ID, Role: self.Role, Report: r, TelemetryEndpoint: s.set.TelemetryEndpoint(), ReportTo: s.set.ReportTo})
+	writeJSON(w, http.StatusOK, statusDoc{ID: self.ID, Role: self.Role, Report: r, TelemetryEndpoint: s.set.TelemetryEndpoint(), OpAMP: s.opampStatus()})
 }
 
 // view is the fleet: this collector first, then every member that reports to it.
@@ -75,6 +76,9 @@ func (s *Server) view() fleet.View {
 		state = fleet.StateReady
 	}
 	members := []fleet.Member{{Report: self, State: state, LastSeen: now, Self: true}}
+	if s.set.SelfTrend != nil {
+		members[0].Trend = s.set.SelfTrend()
+	}
 	counts := map[string]int{fleet.StateReady: 0, fleet.StateNotReady: 0, fleet.StateMissing: 0}
 	for _, m := range s.set.Registry.Members() {
 		if m.ID == self.ID {
@@ -87,22 +91,54 @@ func (s *Server) view() fleet.View {
 	return fleet.View{GeneratedAt: now, StaleAfterSeconds: s.set.StaleAfter.Seconds(), Counts: counts, Members: members}
 }
 
+func (s *Server) opampStatus() any {
+	if s.set.OpAMPStatus == nil {
+		return nil
+	}
+	return s.set.OpAMPStatus()
+}
+
 func (s *Server) fleetView(w http.ResponseWriter, r *http.Request) {
 	if wantsHTML(r.Header.Get("Accept")) {
 		s.fleetPage(w, r)
 		return
 	}
-	writeJSON(w, http.StatusOK, s.view())
+	body := s.snapshots.get(s.render)
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	_, _ = w.Write(body.json)
 }
 
 func (s *Server) fleetPage(w http.ResponseWriter, _ *http.Request) {
+	body := s.snapshots.get(s.render)
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	// The page loads nothing from elsewhere; forbid it so it stays that way.
 	w.Header().Set("Content-Security-Policy", "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'")
-	if err := fleet.RenderPage(w, s.view()); err != nil {
-		s.telemetry.Logger.Debug("Fleet page not written completely.", zap.Error(err))
+	_, _ = w.Write(body.html)
+}
+
+// render renders the view once as JSON and as the page.
+func (s *Server) render() *snapshot {
+	v := s.view()
+	return &snapshot{json: s.renderJSON(v), html: s.renderPage(v)}
+}
+
+func (s *Server) renderJSON(v fleet.View) []byte {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		s.telemetry.Logger.Debug("Fleet view not rendered.", zap.Error(err))
+		return []byte("{}")
 	}
+	return append(b, '\n')
+}
+
+func (s *Server) renderPage(v fleet.View) []byte {
+	var buf bytes.Buffer
+	if err := fleet.RenderPage(&buf, v); err != nil {
+		s.telemetry.Logger.Debug("Fleet page not rendered.", zap.Error(err))
+	}
+	return buf.Bytes()
 }
 
 // wantsHTML is true for browsers: text/html accepted and JSON not asked for first.
@@ -110,40 +146,6 @@ func wantsHTML(accept string) bool {
 	html := strings.Index(accept, "text/html")
 	js := strings.Index(accept, "application/json")
 	return html >= 0 && (js < 0 || html < js)
-}
-
-type reportAck struct {
-	Accepted bool   `json:"accepted"`
-	Error    string `json:"error,omitempty"`
-}
-
-// fleetReport records a member's pushed status.
-func (s *Server) fleetReport(w http.ResponseWriter, r *http.Request) {
-	r.Body = http.MaxBytesReader(w, r.Body, fleet.MaxReportBytes)
-	var rep fleet.Report
-	err := json.NewDecoder(r.Body).Decode(&rep)
-	var tooLarge *http.MaxBytesError
-	switch {
-	case errors.As(err, &tooLarge):
-		s.set.ReportDropped(r.Context(), fleet.ReasonTooLarge)
-		writeJSON(w, http.StatusRequestEntityTooLarge, reportAck{Error: err.Error()})
-		return
-	case err != nil:
-		s.set.ReportDropped(r.Context(), fleet.ReasonMalformed)
-		writeJSON(w, http.StatusBadRequest, reportAck{Error: err.Error()})
-		return
-	}
-	if err := s.set.Registry.Record(rep); err != nil {
-		if errors.Is(err, fleet.ErrMemberLimit) {
-			s.set.ReportDropped(r.Context(), fleet.ReasonMemberLimit)
-			writeJSON(w, http.StatusTooManyRequests, reportAck{Error: err.Error()})
-			return
-		}
-		s.set.ReportDropped(r.Context(), fleet.ReasonMalformed)
-		writeJSON(w, http.StatusBadRequest, reportAck{Error: err.Error()})
-		return
-	}
-	writeJSON(w, http.StatusAccepted, reportAck{Accepted: true})
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {

@@ -27,21 +27,23 @@ var _ component.Component = (*Server)(nil)
 type Settings struct {
 	// Report returns the current verdict with every signal.
 	Report func() health.Report
-	// Self renders this collector as a fleet member from a verdict (the same report it pushes).
+	// Self renders this collector as a fleet member from a verdict (what it reports over OpAMP).
 	Self func(health.Report) fleet.Report
+	// SelfTrend, when set, is this collector's own trend, shown on its row.
+	SelfTrend func() *fleet.Trend
 	// TelemetryEndpoint is where the signals are read from; it can change once the effective
 	// configuration is known, so it is asked for at each request.
 	TelemetryEndpoint func() string
-	// ReportTo is the fleet_health address this collector reports to ("" for none), for /status.
-	ReportTo string
+	// OpAMPStatus, when set, is shown in /status under "opamp".
+	OpAMPStatus func() any
 	// Registry holds the members that report to this collector.
 	Registry *fleet.Registry
 	// StaleAfter is shown in /fleet, so the page can say when a member turns missing.
 	StaleAfter time.Duration
-	// ReportDropped counts one member report refused on arrival, with its reason.
-	ReportDropped func(ctx context.Context, reason string)
 	// Now is the clock (injected by tests).
 	Now func() time.Time
+	// ViewTTL is how long one rendering of /fleet is served; 0: snapshotTTL (1 s).
+	ViewTTL time.Duration
 }
 
 // Server serves the endpoints. Start and Shutdown follow component.Component; Shutdown is safe
@@ -51,6 +53,7 @@ type Server struct {
 	telemetry component.TelemetrySettings
 	set       Settings
 	handler   http.Handler
+	snapshots snapshotCache
 
 	mu        sync.Mutex
 	server    *http.Server
@@ -61,6 +64,7 @@ type Server struct {
 // NewServer returns a server for config; nothing listens before Start.
 func NewServer(config confighttp.ServerConfig, telemetry component.TelemetrySettings, set Settings) *Server {
 	s := &Server{config: config, telemetry: telemetry, set: set}
+	s.snapshots.ttl = set.ViewTTL
 	s.handler = s.routes()
 	return s
 }

@@ -32,12 +32,12 @@ var epoch = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 
 // fixture is a server over a verdict the test sets, with the dropped reports it counted.
 type fixture struct {
-	srv    *Server
-	report health.Report
+	srv      *Server
+	registry *fleet.Registry
+	report   health.Report
 
-	mu      sync.Mutex // the clock and the counts are read by the serving goroutines
-	t       time.Time
-	dropped []string
+	mu sync.Mutex // the clock is read by the serving goroutines
+	t  time.Time
 }
 
 func (f *fixture) now() time.Time {
@@ -58,21 +58,17 @@ func newFixture(t *testing.T, endpoint string) *fixture {
 	cfg := confighttp.NewDefaultServerConfig()
 	cfg.NetAddr.Endpoint = endpoint
 	registry := fleet.NewRegistry(30*time.Second, time.Hour, 2, f.now)
+	f.registry = registry
 	f.srv = NewServer(cfg, componenttest.NewNopTelemetrySettings(), Settings{
 		Report: func() health.Report { return f.report },
 		Self: func(r health.Report) fleet.Report {
 			return fleet.Report{ID: "self", Role: "gateway", Ready: r.Ready, Verdict: r.Verdict}
 		},
 		TelemetryEndpoint: func() string { return "http://localhost:8888/metrics" },
-		ReportTo:          "http://central:13133",
+		OpAMPStatus:       func() any { return map[string]string{"endpoint": "wss://central:4320/v1/opamp"} },
 		Registry:          registry,
 		StaleAfter:        30 * time.Second,
-		ReportDropped: func(_ context.Context, reason string) {
-			f.mu.Lock()
-			defer f.mu.Unlock()
-			f.dropped = append(f.dropped, reason)
-		},
-		Now: f.now,
+		Now:               f.now,
 	})
 	return f
 }
@@ -115,20 +111,22 @@ func TestStatusNamesThisCollector(t *testing.T) {
 		Role              string `json:"role"`
 		Verdict           string `json:"verdict"`
 		TelemetryEndpoint string `json:"telemetry_endpoint"`
-		ReportTo          string `json:"report_to"`
+		OpAMP             struct {
+			Endpoint string `json:"endpoint"`
+		} `json:"opamp"`
 	}
 	require.NoError(t, json.Unmarshal(f.do(t, http.MethodGet, "/status", "").Body.Bytes(), &st))
 	require.Equal(t, "self", st.ID)
 	require.Equal(t, "gateway", st.Role)
 	require.Equal(t, "ready", st.Verdict)
 	require.Equal(t, "http://localhost:8888/metrics", st.TelemetryEndpoint)
-	require.Equal(t, "http://central:13133", st.ReportTo)
+	require.Equal(t, "wss://central:4320/v1/opamp", st.OpAMP.Endpoint)
 }
 
 func TestFleetShowsSelfFirstAndOnce(t *testing.T) {
 	f := newFixture(t, "127.0.0.1:0")
-	require.Equal(t, http.StatusAccepted, f.do(t, http.MethodPost, "/fleet", `{"id":"agent-1","role":"agent","ready":false,"verdict":"not_ready"}`).Code)
-	require.Equal(t, http.StatusAccepted, f.do(t, http.MethodPost, "/fleet", `{"id":"self","role":"gateway","ready":true}`).Code)
+	f.record(t, "uid-1", fleet.Report{ID: "agent-1", Role: "agent", Ready: false, Verdict: "not_ready"})
+	f.record(t, "uid-2", fleet.Report{ID: "self", Role: "gateway", Ready: true})
 
 	var v fleet.View
 	require.NoError(t, json.Unmarshal(f.do(t, http.MethodGet, "/fleet", "").Body.Bytes(), &v))
@@ -146,15 +144,32 @@ func TestFleetShowsSelfFirstAndOnce(t *testing.T) {
 	require.Equal(t, w.Body.String(), f.do(t, http.MethodGet, "/fleet.html", "").Body.String())
 }
 
-func TestRefusedReportsAreCountedByReason(t *testing.T) {
+func (f *fixture) record(t *testing.T, key string, rep fleet.Report) {
+	t.Helper()
+	_, err := f.registry.Apply(key, "owner", func(r *fleet.Report) { *r = rep })
+	require.NoError(t, err)
+}
+
+// TestFleetIsOneSnapshotPerSecond: every reader within snapshotTTL is served the same
+// rendering, so concurrent readers cost one rendering, not one each.
+func TestFleetIsOneSnapshotPerSecond(t *testing.T) {
 	f := newFixture(t, "127.0.0.1:0")
-	require.Equal(t, http.StatusAccepted, f.do(t, http.MethodPost, "/fleet", `{"id":"a"}`).Code)
-	require.Equal(t, http.StatusAccepted, f.do(t, http.MethodPost, "/fleet", `{"id":"b"}`).Code)
-	require.Equal(t, http.StatusBadRequest, f.do(t, http.MethodPost, "/fleet", `{"id":`).Code)
-	require.Equal(t, http.StatusBadRequest, f.do(t, http.MethodPost, "/fleet", `{"role":"no id"}`).Code)
-	require.Equal(t, http.StatusTooManyRequests, f.do(t, http.MethodPost, "/fleet", `{"id":"c"}`).Code)
-	require.Equal(t, http.StatusRequestEntityTooLarge, f.do(t, http.MethodPost, "/fleet", `{"id":"a","role":"`+strings.Repeat("x", fleet.MaxReportBytes)+`"}`).Code)
-	require.Equal(t, []string{fleet.ReasonMalformed, fleet.ReasonMalformed, fleet.ReasonMemberLimit, fleet.ReasonTooLarge}, f.dropped)
+	f.srv.snapshots.now = f.now
+	f.record(t, "uid-1", fleet.Report{ID: "agent-1", Ready: true})
+	first := f.do(t, http.MethodGet, "/fleet", "").Body.String()
+	f.record(t, "uid-2", fleet.Report{ID: "agent-2", Ready: true})
+	require.Equal(t, first, f.do(t, http.MethodGet, "/fleet", "").Body.String(), "within the TTL: the same bytes")
+	f.advance(snapshotTTL)
+	require.Contains(t, f.do(t, http.MethodGet, "/fleet", "").Body.String(), "agent-2", "after it: rendered again")
+}
+
+// TestNoPostFleet: the JSON report protocol is gone; reports come over OpAMP.
+func TestNoPostFleet(t *testing.T) {
+	f := newFixture(t, "127.0.0.1:0")
+	require.Equal(t, http.StatusMethodNotAllowed, f.do(t, http.MethodPost, "/fleet", `{"id":"a"}`).Code)
+	_, known := f.registry.Apply("probe", "x", nil)
+	require.NoError(t, known)
+	require.Len(t, f.registry.Members(), 1, "only the probe: the POST recorded nothing")
 }
 
 func TestWantsHTML(t *testing.T) {

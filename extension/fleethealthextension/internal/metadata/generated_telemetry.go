@@ -128,7 +128,7 @@ func NewTelemetryBuilder(settings component.TelemetrySettings) (*TelemetryBuilde
 	errs = errors.Join(errs, err)
 	builder.ExtensionFleetHealthReportsDropped, err = builder.meter.Int64Counter(
 		"otelcol_extension_fleet_health_reports_dropped",
-		metric.WithDescription("Fleet status reports dropped, by reason (malformed, too_large, member_limit, push_failed). [Alpha]"),
+		metric.WithDescription("OpAMP messages or connections refused, by reason (malformed, member_limit, not_owner, connection_limit). [Alpha]"),
 		metric.WithUnit("{report}"),
 	)
 	errs = errors.Join(errs, err)
