@@ -81,6 +81,9 @@ func (t *Telemetry) failedWith(reason string) metric.MeasurementOption {
 type Gauges struct {
 	HeldSamples, TrackedSeries, QueueSize, QueueCapacity func() int64
 	SendLag                                              func() time.Duration
+	// Shards and DesiredShards are the running and the wanted number of shards.
+	Shards        func() int64
+	DesiredShards func() float64
 	// WALEntries and WALLag are set only with a WAL.
 	WALEntries, WALLag func() int64
 }
@@ -111,6 +114,11 @@ func (t *Telemetry) RegisterGauges(g Gauges) error {
 		t.builder.RegisterExporterOrderedRwQueueCapacityCallback(observe(g.QueueCapacity)),
 		t.builder.RegisterExporterOrderedRwSendLagCallback(func(_ context.Context, o metric.Float64Observer) error {
 			o.Observe(g.SendLag().Seconds(), t.common)
+			return nil
+		}),
+		t.builder.RegisterExporterOrderedRwShardsCallback(observe(g.Shards)),
+		t.builder.RegisterExporterOrderedRwShardsDesiredCallback(func(_ context.Context, o metric.Float64Observer) error {
+			o.Observe(g.DesiredShards(), t.common)
 			return nil
 		}),
 	)
