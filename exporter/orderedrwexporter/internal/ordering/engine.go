@@ -312,6 +312,9 @@ func (e *Engine) pushReplayed(series []sample.Series, entry uint64) error {
 // push holds or queues series, which are in the log at entry (0 without a WAL). The caller holds
 // mu shared and keeps entry tracked until push returns.
 func (e *Engine) push(ctx context.Context, series []sample.Series, entry uint64) error {
+	// The demand the shards are sized for: counted as it comes, as Prometheus counts what is
+	// appended, not as it is queued, which full queues slow down to what the shards send.
+	e.shards.meter.Queued(sample.CountPoints(series))
 	now := e.clock.Now().UnixMilli()
 	if e.hold == nil {
 		return e.enqueue(ctx, e.byShard(series), now, entry)
@@ -422,7 +425,6 @@ func (e *Engine) enqueue(ctx context.Context, perShard [][]sample.Series, dueMil
 		e.acct.queued(b)
 		select {
 		case shards[i].Queue() <- b:
-			e.shards.meter.Queued(sample.CountPoints(series))
 		case <-ctx.Done():
 			e.acct.unqueued(b)
 			left := 0

@@ -3,9 +3,10 @@
 // ewma.go), so that a small agent sends each push as one request and a saturated one scales up to
 // `remote_write_queue.max_shards`.
 //
-// Every Interval the meter's counts become exponentially weighted rates: samples queued on the
-// shards (in), samples whose request completed, delivered or not (out), the time spent in those
-// requests, and samples the shards removed before sending (stale). The time one sample takes to
+// Every Interval the meter's counts become exponentially weighted rates: samples taken by the
+// exporter (in: the demand, counted as pushes come, held back or not, as Prometheus counts what
+// is appended rather than what its queues take), samples whose request completed, delivered or not
+// (out), the time spent in those requests, and samples the shards removed before sending (stale). The time one sample takes to
 // send times the rate samples must go out at, plus 5% of the backlog per second, is the number of
 // shards wanted; a change smaller than 30% is ignored, as in Prometheus.
 //
@@ -45,7 +46,7 @@ type Meter struct {
 	lastSend atomic.Int64
 }
 
-// Queued counts n samples queued on the shards.
+// Queued counts n samples taken by the exporter, to be sent by the shards.
 func (m *Meter) Queued(n int) { m.in.Add(int64(n)) }
 
 // Removed counts n samples a shard removed before sending (stale, or beyond the series cap).
