@@ -7,8 +7,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/golang/snappy"
+	"github.com/prometheus/prometheus/prompb"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component/componenttest"
+	"go.uber.org/zap"
 
 	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/promtest"
 	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/reshard"
@@ -136,4 +140,84 @@ func TestDemandIsCountedAsPushed(t *testing.T) {
 	assert.Equal(t, int64(20), h.engine.HeldSamples(), "held, nothing queued yet")
 	assert.Equal(t, reshard.Counts{In: 20}, h.engine.shards.meter.Counts())
 	h.shutdown(t)
+}
+
+// costlyPoster accepts every request after a time proportional to its samples: each shard then
+// sends at most 1/perSample samples a second, whatever the size of its requests.
+type costlyPoster struct {
+	perSample time.Duration
+	sent      atomic.Int64
+}
+
+func (p *costlyPoster) Post(ctx context.Context, body []byte) error {
+	raw, err := snappy.Decode(nil, body)
+	if err != nil {
+		return err
+	}
+	var req prompb.WriteRequest
+	if err := req.Unmarshal(raw); err != nil {
+		return err
+	}
+	n := 0
+	for _, ts := range req.Timeseries {
+		n += len(ts.Samples)
+	}
+	select {
+	case <-time.After(time.Duration(n) * p.perSample):
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	p.sent.Add(int64(n))
+	return nil
+}
+
+// With hold-back, a load several shards' worth goes from one shard to about the count it needs
+// at the first reshard: pushes go on into the hold-back while the releases wait for the one
+// shard, so the rate pushed is the demand. Counted as queued on the shards instead, the demand
+// looked like what the one shard sent, and the count grew by one per interval (1 -> 2 -> 3...).
+func TestHoldbackReshardsToTheDemandAtOnce(t *testing.T) {
+	tel := componenttest.NewTelemetry()
+	t.Cleanup(func() { require.NoError(t, tel.Shutdown(context.Background())) })
+	tset := tel.NewTelemetrySettings()
+	tset.Logger = zap.NewNop()
+	// One shard sends 10,000 samples a second; the pusher offers up to 50,000.
+	poster := &costlyPoster{perSample: 100 * time.Microsecond}
+	e, err := NewEngine(Settings{MinShards: 1, MaxShards: 8, ReshardInterval: 300 * time.Millisecond, QueueSize: 8, MaxBatchBytes: 3_000_000,
+		Holdback: true, Window: 50 * time.Millisecond, ReleaseInterval: 10 * time.Millisecond, MaxHeldSamples: 10_000_000,
+		Retry: fastRetry()}, tset, "ordered_rw", poster)
+	require.NoError(t, err)
+	e.Start()
+
+	stop := make(chan struct{})
+	var pushing sync.WaitGroup
+	pushing.Add(1)
+	go func() {
+		defer pushing.Done()
+		tick := time.NewTicker(2 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case now := <-tick.C:
+				batch := make([]sample.Series, 100)
+				for i := range batch {
+					batch[i] = series(i, now.UnixMilli())
+				}
+				assert.NoError(t, e.Push(context.Background(), batch))
+			}
+		}
+	}()
+	var first int
+	require.Eventually(t, func() bool {
+		first = e.NumShards()
+		return first != 1
+	}, 10*time.Second, time.Millisecond, "resharded")
+	close(stop)
+	pushing.Wait()
+	t.Logf("first reshard: 1 -> %d (desired %.1f)", first, e.shards.calc.Desired())
+	assert.GreaterOrEqual(t, first, 4, "the first reshard goes most of the way (counted as queued, it went to 3 here)")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	require.NoError(t, e.Shutdown(ctx))
 }
