@@ -81,11 +81,12 @@ func (t *Telemetry) failedWith(reason string) metric.MeasurementOption {
 type Gauges struct {
 	HeldSamples, TrackedSeries, QueueSize, QueueCapacity func() int64
 	SendLag                                              func() time.Duration
+	// WALEntries and WALLag are set only with a WAL.
+	WALEntries, WALLag func() int64
+
 	// Shards and DesiredShards are the running and the wanted number of shards.
 	Shards        func() int64
 	DesiredShards func() float64
-	// WALEntries and WALLag are set only with a WAL.
-	WALEntries, WALLag func() int64
 }
 
 func (t *Telemetry) RegisterGauges(g Gauges) error {
