@@ -319,7 +319,7 @@ func BenchmarkMemory(b *testing.B) {
 }
 
 func newBenchEngine(b *testing.B, url string, holdback bool, clock *fakeClock) *ordering.Engine {
-	set := ordering.Settings{Shards: 5, QueueSize: 2000, MaxBatchBytes: 3_000_000, Holdback: holdback,
+	set := ordering.Settings{MinShards: 5, MaxShards: 5, QueueSize: 5 * 2000, MaxBatchBytes: 3_000_000, Holdback: holdback,
 		Window: 5 * time.Second, MaxHeldSamples: 10_000_000}
 	if clock != nil {
 		set.Clock = clock

@@ -33,7 +33,28 @@ type Config struct {
 
 	// Ordering configures how samples are kept in order per series.
 	Ordering OrderingConfig `mapstructure:"ordering"`
+
+	// Shards are `remote_write_queue.min_shards` and `remote_write_queue.max_shards`. They are
+	// keys of upstream's remote_write_queue block, whose struct is not ours to extend: Unmarshal
+	// takes them out of that block, and the root's Validate checks them, as it checks `wal`.
+	Shards ShardsConfig `mapstructure:"-"`
 }
+
+// ShardsConfig bounds the number of series shards, each sending one request at a time: the
+// exporter starts with MinShards and reshards with the load, as Prometheus' queue manager does.
+type ShardsConfig struct {
+	// MinShards is the number of shards to start with and the fewest to run; default 1, so that a
+	// small push is one request. Must be positive.
+	MinShards int `mapstructure:"min_shards"`
+	// MaxShards is the most shards, so the most parallel requests: what upstream's
+	// `remote_write_queue.num_consumers` means, whose value it takes unless set (or
+	// `max_batch_request_parallelism`'s, when that is set, as upstream). Must be at least
+	// MinShards; set together with either upstream key, they must agree.
+	MaxShards int `mapstructure:"max_shards"`
+}
+
+// defaultMinShards: start with one shard, as Prometheus does, so that a small push is one request.
+const defaultMinShards = 1
 
 // OrderingConfig selects and tunes the ordering mode.
 type OrderingConfig struct {
@@ -92,7 +113,14 @@ const defaultMaxFuture = time.Minute
 
 var _ component.Config = (*Config)(nil)
 
-const orderingKey = "ordering"
+const (
+	orderingKey  = "ordering"
+	queueKey     = "remote_write_queue"
+	minShardsKey = "min_shards"
+	maxShardsKey = "max_shards"
+	parallelism  = "max_batch_request_parallelism"
+	numConsumers = "num_consumers"
+)
 
 // Unmarshal decodes the `ordering` block here and hands every other key to the upstream
 // exporter's Unmarshal, which gives the http block precedence and ties the two timeouts together.
@@ -109,10 +137,56 @@ func (cfg *Config) Unmarshal(conf *confmap.Conf) error {
 	}
 	rest := conf.ToStringMap()
 	delete(rest, orderingKey)
+	maxShardsSet, err := cfg.unmarshalShards(rest)
+	if err != nil {
+		return err
+	}
 	// Through Conf.Unmarshal, not by calling cfg.Config.Unmarshal: confmap then calls it exactly
 	// once, as it does for the upstream exporter; calling it directly runs its http precedence
 	// logic twice and loses the client settings.
-	return confmap.NewFromStringMap(rest).Unmarshal(&cfg.Config)
+	if err := confmap.NewFromStringMap(rest).Unmarshal(&cfg.Config); err != nil {
+		return err
+	}
+	// max_shards and upstream's name for it follow each other when only one is set; set both,
+	// they must agree (Validate).
+	upstreamSet := conf.IsSet(queueKey+confmap.KeyDelimiter+numConsumers) || conf.IsSet(parallelism)
+	switch {
+	case !maxShardsSet:
+		cfg.Shards.MaxShards = cfg.upstreamMaxShards()
+	case !upstreamSet:
+		cfg.RemoteWriteQueue.NumConsumers = cfg.Shards.MaxShards
+	}
+	return nil
+}
+
+// unmarshalShards decodes min_shards and max_shards and takes them out of the remote_write_queue
+// block of rest, which upstream would refuse them in. It reports whether max_shards is set.
+func (cfg *Config) unmarshalShards(rest map[string]any) (maxShardsSet bool, err error) {
+	queue, ok := rest[queueKey].(map[string]any)
+	if !ok {
+		return false, nil
+	}
+	shards := map[string]any{}
+	for _, k := range []string{minShardsKey, maxShardsKey} {
+		if v, ok := queue[k]; ok {
+			shards[k] = v
+			delete(queue, k)
+		}
+	}
+	if err := confmap.NewFromStringMap(shards).Unmarshal(&cfg.Shards); err != nil {
+		return false, fmt.Errorf("%s: %w", queueKey, err)
+	}
+	_, maxShardsSet = shards[maxShardsKey]
+	return maxShardsSet, nil
+}
+
+// upstreamMaxShards is the most parallel requests the upstream keys ask for: num_consumers, or
+// max_batch_request_parallelism when set, which upstream gives precedence.
+func (cfg *Config) upstreamMaxShards() int {
+	if cfg.MaxBatchRequestParallelism != nil {
+		return *cfg.MaxBatchRequestParallelism
+	}
+	return cfg.RemoteWriteQueue.NumConsumers
 }
 
 var (
@@ -139,6 +213,9 @@ func (cfg *Config) Validate() error {
 	}
 	if !cfg.RemoteWriteQueue.Enabled {
 		return errQueueDisabled
+	}
+	if err := cfg.validateShards(); err != nil {
+		return err
 	}
 	if err := cfg.validateShutdownWithoutWAL(); err != nil {
 		return err
@@ -249,6 +326,27 @@ func (cfg *Config) validateShutdownWithoutWAL() error {
 	if !cfg.WAL.HasValue() && o.holdback() && o.ShutdownTimeout > 0 && o.ShutdownTimeout <= o.Holdback.Window {
 		return fmt.Errorf("`ordering.shutdown_timeout` must be greater than `ordering.holdback.window` (%s) without `wal`, found %s",
 			o.Holdback.Window, o.ShutdownTimeout)
+	}
+	return nil
+}
+
+// validateShards checks `remote_write_queue.min_shards` and `max_shards`, and that max_shards
+// agrees with upstream's key for the same bound when both are set.
+func (cfg *Config) validateShards() error {
+	sh := cfg.Shards
+	if sh.MinShards < 1 {
+		return fmt.Errorf("`remote_write_queue.min_shards` must be positive, found %d", sh.MinShards)
+	}
+	if sh.MaxShards < sh.MinShards {
+		return fmt.Errorf("`remote_write_queue.max_shards` must be at least `remote_write_queue.min_shards` (%d), found %d", sh.MinShards, sh.MaxShards)
+	}
+	if upstream := cfg.upstreamMaxShards(); upstream != sh.MaxShards {
+		key := "remote_write_queue.num_consumers"
+		if cfg.MaxBatchRequestParallelism != nil {
+			key = parallelism
+		}
+		return fmt.Errorf("`remote_write_queue.max_shards` must equal `%s` (upstream's name for the most parallel requests) when both are set, "+
+			"found %d and %d; set one of them", key, sh.MaxShards, upstream)
 	}
 	return nil
 }

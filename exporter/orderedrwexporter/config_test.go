@@ -48,6 +48,7 @@ func TestUnmarshalDefaultConfig(t *testing.T) {
 	assert.Equal(t, 1_000_000, cfg.Ordering.MaxTrackedSeries)
 	assert.Equal(t, 20*time.Second, cfg.Ordering.ShutdownTimeout)
 	assert.Equal(t, 5, cfg.RemoteWriteQueue.NumConsumers)
+	assert.Equal(t, ShardsConfig{MinShards: 1, MaxShards: 5}, cfg.Shards, "start at one shard, at most upstream's num_consumers")
 	assert.NoError(t, componenttest.CheckConfigStruct(cfg))
 }
 
@@ -167,6 +168,12 @@ func TestValidate(t *testing.T) {
 		"negative_queue_size":               "remote write queue size can't be negative", // upstream's own rule
 		"zero_shutdown_timeout":             "ordering: `ordering.shutdown_timeout` must be positive, found 0s",
 		"shutdown_timeout_within_window":    "`ordering.shutdown_timeout` must be greater than `ordering.holdback.window` (10s) without `wal`, found 10s",
+		"zero_min_shards":                   "`remote_write_queue.min_shards` must be positive, found 0",
+		"max_below_min_shards":              "`remote_write_queue.max_shards` must be at least `remote_write_queue.min_shards` (4), found 2",
+		"max_shards_and_num_consumers_differ": "`remote_write_queue.max_shards` must equal `remote_write_queue.num_consumers` (upstream's name for the most parallel requests) " +
+			"when both are set, found 8 and 6; set one of them",
+		"max_shards_and_parallelism_differ": "`remote_write_queue.max_shards` must equal `max_batch_request_parallelism` (upstream's name for the most parallel requests) " +
+			"when both are set, found 8 and 3; set one of them",
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := loadConfig(t, name)
@@ -188,18 +195,40 @@ func TestStampValueDefaultsToHOSTNAME(t *testing.T) {
 	assert.Equal(t, "gateway-7f9c", exp.translator.ExternalLabels["collector_gateway"])
 }
 
-// num_consumers is the number of shards, each with one request in flight: upstream's parallel
-// HTTP requests; max_batch_request_parallelism wins when set, as upstream; the queue is split.
-func TestNumConsumersIsTheShardCount(t *testing.T) {
+// max_shards is the most shards, each with one request in flight: upstream's parallel HTTP
+// requests, num_consumers (or max_batch_request_parallelism when set, as upstream). Either name
+// sets it; both set must agree. The exporter starts at min_shards; the queue is shared.
+func TestShardKeys(t *testing.T) {
+	for name, want := range map[string]struct {
+		shards       ShardsConfig
+		numConsumers int
+	}{
+		"shards":                             {ShardsConfig{MinShards: 2, MaxShards: 8}, 8},
+		"num_consumers_only":                 {ShardsConfig{MinShards: 1, MaxShards: 12}, 12},
+		"max_shards_and_num_consumers_agree": {ShardsConfig{MinShards: 1, MaxShards: 6}, 6},
+		"":                                   {ShardsConfig{MinShards: 1, MaxShards: 5}, 5},
+	} {
+		t.Run(name, func(t *testing.T) {
+			cfg, err := loadConfig(t, name)
+			require.NoError(t, err)
+			assert.Equal(t, want.shards, cfg.Shards)
+			assert.Equal(t, want.numConsumers, cfg.RemoteWriteQueue.NumConsumers, "upstream's key follows max_shards")
+			cfg.HTTP.Endpoint = "http://localhost:8888/api/v1/write"
+			exp, err := newExporter(cfg, exportertest.NewNopSettings(metadata.Type))
+			require.NoError(t, err)
+			assert.Equal(t, want.shards.MinShards, exp.engineSettings().MinShards)
+			assert.Equal(t, want.shards.MaxShards, exp.engineSettings().MaxShards)
+			assert.Equal(t, cfg.RemoteWriteQueue.QueueSize, exp.engineSettings().QueueSize, "shared by the shards")
+		})
+	}
+}
+
+// max_batch_request_parallelism, set, is the most shards when max_shards is not, as upstream
+// gives it precedence over num_consumers.
+func TestParallelismIsMaxShards(t *testing.T) {
+	cm := confmap.NewFromStringMap(map[string]any{"max_batch_request_parallelism": 3, "remote_write_queue": map[string]any{"num_consumers": 7}})
 	cfg := createDefaultConfig().(*Config)
-	cfg.HTTP.Endpoint = "http://localhost:8888/api/v1/write"
-	cfg.RemoteWriteQueue.NumConsumers = 4
-	cfg.RemoteWriteQueue.QueueSize = 100
-	exp, err := newExporter(cfg, exportertest.NewNopSettings(metadata.Type))
-	require.NoError(t, err)
-	assert.Equal(t, 4, exp.engineSettings().Shards)
-	assert.Equal(t, 25, exp.engineSettings().QueueSize, "batches per shard")
-	parallelism := 2
-	cfg.MaxBatchRequestParallelism = &parallelism
-	assert.Equal(t, 2, exp.engineSettings().Shards)
+	require.NoError(t, cm.Unmarshal(cfg))
+	assert.Equal(t, ShardsConfig{MinShards: 1, MaxShards: 3}, cfg.Shards)
+	require.NoError(t, cfg.Validate())
 }

@@ -85,17 +85,16 @@ func newExporter(cfg *Config, set exporter.Settings) (*ordExporter, error) {
 	return e, nil
 }
 
-// shards is the number of series shards, each with one request in flight at a time: so the most
-// parallel HTTP requests, which is what upstream's num_consumers means (with its
-// EnableMultipleWorkers gate off, the default), or max_batch_request_parallelism when set, as
-// upstream. Where upstream fans the requests of one push out over its workers, a shard owns a
-// set of series: requests of one series never overlap.
-func (e *ordExporter) shards() int {
-	n := e.cfg.RemoteWriteQueue.NumConsumers
-	if e.cfg.MaxBatchRequestParallelism != nil {
-		n = *e.cfg.MaxBatchRequestParallelism
-	}
-	return max(n, 1)
+// shards bounds the number of series shards, each with one request in flight at a time: the most
+// is the most parallel HTTP requests, which is what upstream's num_consumers means (with its
+// EnableMultipleWorkers gate off, the default; or max_batch_request_parallelism when set), and
+// which `remote_write_queue.max_shards` names in Prometheus' terms (Config.Unmarshal keeps them
+// equal). Where upstream fans the requests of one push out over its workers, a shard owns a set
+// of series: requests of one series never overlap. The engine starts at the least and reshards
+// with the load.
+func (e *ordExporter) shards() (least, most int) {
+	least = max(e.cfg.Shards.MinShards, 1)
+	return least, max(e.cfg.Shards.MaxShards, least)
 }
 
 func (e *ordExporter) start(ctx context.Context, host component.Host) error {
@@ -112,7 +111,8 @@ func (e *ordExporter) start(ctx context.Context, host component.Host) error {
 		return err
 	}
 	e.engine.Start()
-	fields := []zap.Field{zap.String("mode", e.cfg.Ordering.Mode), zap.Int("shards", e.shards())}
+	minShards, maxShards := e.shards()
+	fields := []zap.Field{zap.String("mode", e.cfg.Ordering.Mode), zap.Int("min_shards", minShards), zap.Int("max_shards", maxShards)}
 	if e.cfg.Ordering.holdback() {
 		fields = append(fields, zap.Duration("window", e.cfg.Ordering.Holdback.Window),
 			zap.Int("max_held_samples", e.cfg.Ordering.Holdback.MaxHeldSamples),
@@ -126,7 +126,7 @@ func (e *ordExporter) start(ctx context.Context, host component.Host) error {
 }
 
 func (e *ordExporter) engineSettings() ordering.Settings {
-	queue := e.cfg.RemoteWriteQueue.QueueSize / e.shards()
+	minShards, maxShards := e.shards()
 	var walSettings *wal.Settings
 	if walCfg := e.cfg.WAL.Get(); walCfg != nil {
 		walSettings = &wal.Settings{
@@ -137,8 +137,9 @@ func (e *ordExporter) engineSettings() ordering.Settings {
 	}
 	return ordering.Settings{
 		WAL:            walSettings,
-		Shards:         e.shards(),
-		QueueSize:      max(queue, 1),
+		MinShards:      minShards,
+		MaxShards:      maxShards,
+		QueueSize:      e.cfg.RemoteWriteQueue.QueueSize,
 		MaxBatchBytes:  e.cfg.MaxBatchSizeBytes,
 		Retry:          e.cfg.BackOffConfig,
 		Holdback:       e.cfg.Ordering.holdback(),

@@ -43,6 +43,7 @@ func createDefaultConfig() component.Config {
 	upstream := prometheusremotewriteexporter.NewFactory().CreateDefaultConfig().(*prometheusremotewriteexporter.Config)
 	return &Config{
 		Config: *upstream,
+		Shards: ShardsConfig{MinShards: defaultMinShards, MaxShards: upstream.RemoteWriteQueue.NumConsumers},
 		Ordering: OrderingConfig{
 			Mode:             defaultMode,
 			IdleTimeout:      defaultIdleTimeout,

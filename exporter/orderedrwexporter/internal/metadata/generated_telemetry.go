@@ -33,6 +33,8 @@ type TelemetryBuilder struct {
 	ExporterOrderedRwReleasedSamples     metric.Int64Counter
 	ExporterOrderedRwRequestSplits       metric.Int64Counter
 	ExporterOrderedRwSendLag             metric.Float64ObservableGauge
+	ExporterOrderedRwShards              metric.Int64ObservableGauge
+	ExporterOrderedRwShardsDesired       metric.Float64ObservableGauge
 	ExporterOrderedRwSentSamples         metric.Int64Counter
 	ExporterOrderedRwWalEntries          metric.Int64ObservableGauge
 	ExporterOrderedRwWalLag              metric.Int64ObservableGauge
@@ -87,6 +89,20 @@ func (builder *TelemetryBuilder) RegisterExporterOrderedRwSendLagCallback(cb met
 		cb(ctx, &observerFloat64{inst: builder.ExporterOrderedRwSendLag, obs: o})
 		return nil
 	}, builder.ExporterOrderedRwSendLag)
+	return builder.keep(reg, err)
+}
+
+// RegisterExporterOrderedRwShardsCallback sets callback for observable ExporterOrderedRwShards metric.
+func (builder *TelemetryBuilder) RegisterExporterOrderedRwShardsCallback(cb metric.Int64Callback) error {
+	return builder.register(builder.ExporterOrderedRwShards, cb)
+}
+
+// RegisterExporterOrderedRwShardsDesiredCallback sets callback for observable ExporterOrderedRwShardsDesired metric.
+func (builder *TelemetryBuilder) RegisterExporterOrderedRwShardsDesiredCallback(cb metric.Float64Callback) error {
+	reg, err := builder.meter.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
+		cb(ctx, &observerFloat64{inst: builder.ExporterOrderedRwShardsDesired, obs: o})
+		return nil
+	}, builder.ExporterOrderedRwShardsDesired)
 	return builder.keep(reg, err)
 }
 
@@ -203,6 +219,18 @@ func NewTelemetryBuilder(settings component.TelemetrySettings) (*TelemetryBuilde
 		"otelcol_exporter_ordered_rw_send_lag",
 		metric.WithDescription("Time since the oldest sample that is due and not yet delivered became due; 0 when none waits. [Alpha]"),
 		metric.WithUnit("s"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ExporterOrderedRwShards, err = builder.meter.Int64ObservableGauge(
+		"otelcol_exporter_ordered_rw_shards",
+		metric.WithDescription("Series shards running, each with one request in flight at most (Prometheus' prometheus_remote_storage_shards). [Alpha]"),
+		metric.WithUnit("{shard}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ExporterOrderedRwShardsDesired, err = builder.meter.Float64ObservableGauge(
+		"otelcol_exporter_ordered_rw_shards_desired",
+		metric.WithDescription("Shards the load asked for at the last reshard check, before rounding and the min_shards/max_shards bounds (Prometheus' prometheus_remote_storage_shards_desired). [Alpha]"),
+		metric.WithUnit("{shard}"),
 	)
 	errs = errors.Join(errs, err)
 	builder.ExporterOrderedRwSentSamples, err = builder.meter.Int64Counter(

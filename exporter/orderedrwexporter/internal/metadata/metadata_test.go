@@ -62,6 +62,8 @@ func TestMetadataAgreesWithCode(t *testing.T) {
 	require.NoError(t, tb.RegisterExporterOrderedRwQueueSizeCallback(func(_ context.Context, o metric.Int64Observer) error { o.Observe(1); return nil }))
 	require.NoError(t, tb.RegisterExporterOrderedRwQueueCapacityCallback(func(_ context.Context, o metric.Int64Observer) error { o.Observe(1); return nil }))
 	require.NoError(t, tb.RegisterExporterOrderedRwSendLagCallback(func(_ context.Context, o metric.Float64Observer) error { o.Observe(1.5); return nil }))
+	require.NoError(t, tb.RegisterExporterOrderedRwShardsCallback(func(_ context.Context, o metric.Int64Observer) error { o.Observe(1); return nil }))
+	require.NoError(t, tb.RegisterExporterOrderedRwShardsDesiredCallback(func(_ context.Context, o metric.Float64Observer) error { o.Observe(1.5); return nil }))
 	require.NoError(t, tb.RegisterExporterOrderedRwWalEntriesCallback(func(_ context.Context, o metric.Int64Observer) error { o.Observe(1); return nil }))
 	require.NoError(t, tb.RegisterExporterOrderedRwWalLagCallback(func(_ context.Context, o metric.Int64Observer) error { o.Observe(1); return nil }))
 	ctx := context.Background()
@@ -99,5 +101,5 @@ func TestMetadataAgreesWithCode(t *testing.T) {
 		}
 	}
 	sort.Strings(names)
-	require.Len(t, names, 19)
+	require.Len(t, names, 21)
 }

@@ -27,7 +27,7 @@ func BenchmarkHoldback(b *testing.B) {
 			defer srv.Close()
 			clock := newFakeClock(1_000_000)
 			// The bound is above a window's worth (5 ops) of samples: early release is not measured here.
-			e, err := NewEngine(Settings{Shards: 5, QueueSize: 100, MaxBatchBytes: 3_000_000, Holdback: true, Window: 5 * time.Second,
+			e, err := NewEngine(Settings{MinShards: 5, MaxShards: 5, QueueSize: 500, MaxBatchBytes: 3_000_000, Holdback: true, Window: 5 * time.Second,
 				MaxHeldSamples: 10 * numSeries, Clock: clock, Retry: fastRetry()},
 				componenttest.NewNopTelemetrySettings(), "ordered_rw", &transport.HTTPPoster{Client: srv.Client(), URL: srv.URL})
 			require.NoError(b, err)

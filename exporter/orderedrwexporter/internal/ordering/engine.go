@@ -10,8 +10,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/collector/component"
@@ -35,9 +35,14 @@ func (systemClock) Now() time.Time { return time.Now() }
 
 // Settings configure an Engine.
 type Settings struct {
-	// Shards is the number of series shards, each sending one request at a time.
-	Shards int
-	// QueueSize is the number of batches each shard queues before pushes block.
+	// MinShards and MaxShards bound the number of series shards, each sending one request at a
+	// time; the engine starts with MinShards and reshards with the load (reshard.go).
+	MinShards, MaxShards int
+	// ReshardInterval is how often the number of shards is reconsidered; 0 is
+	// reshard.DefaultInterval (Prometheus' 10 s).
+	ReshardInterval time.Duration
+	// QueueSize is the number of batches the shards queue, together, before pushes block: each of
+	// n shards queues QueueSize/n (at least 1).
 	QueueSize int
 	// MaxBatchBytes bounds the protobuf size of one request.
 	MaxBatchBytes int
@@ -75,7 +80,8 @@ type Engine struct {
 	logger *zap.Logger
 	tel    *telemetry.Telemetry
 	clock  Clock
-	shards []*shard.Shard
+	// shards is the running shard set, replaced by a reshard; see shardSet.
+	shards shardSet
 	// hold is nil without hold-back.
 	hold  *holdback.Holdback
 	drops *telemetry.DropLog
@@ -93,7 +99,6 @@ type Engine struct {
 	retryStop   chan struct{}
 	stopRelease chan struct{}
 	releaseDone sync.WaitGroup
-	shardsDone  sync.WaitGroup
 	// releaseMu makes releasing one step from taking buckets to queueing them on the shards:
 	// two releases interleaving could queue a newer point of a series before an older one.
 	releaseMu sync.Mutex
@@ -131,8 +136,10 @@ func NewEngine(set Settings, tset component.TelemetrySettings, exporterID string
 		tel.Shutdown()
 		return nil, err
 	}
-	e.shards = e.newShards(poster)
+	e.shards.init(e, poster)
 	g := telemetry.Gauges{
+		Shards:        e.Shards,
+		DesiredShards: e.shards.calc.Desired,
 		HeldSamples:   e.HeldSamples,
 		TrackedSeries: e.TrackedSeries,
 		SendLag:       e.SendLag,
@@ -150,9 +157,8 @@ func NewEngine(set Settings, tset component.TelemetrySettings, exporterID string
 }
 
 func withDefaults(set Settings) Settings {
-	if set.Shards < 1 {
-		set.Shards = 1
-	}
+	set.MinShards = max(set.MinShards, 1)
+	set.MaxShards = max(set.MaxShards, set.MinShards)
 	if set.QueueSize < 1 {
 		set.QueueSize = 1
 	}
@@ -194,18 +200,19 @@ func (e *Engine) openWAL(logger *zap.Logger) error {
 	return nil
 }
 
-func (e *Engine) newShards(poster transport.Poster) []*shard.Shard {
-	shards := make([]*shard.Shard, e.set.Shards)
-	allTracked := new(atomic.Int64) // the cap on tracked series is shared by the shards
+// newShards returns n shards, not running yet, each queueing its share of QueueSize.
+func (e *Engine) newShards(n int) []*shard.Shard {
+	shards := make([]*shard.Shard, n)
 	for i := range shards {
 		shards[i] = shard.New(shard.Settings{
-			QueueSize:     e.set.QueueSize,
+			QueueSize:     max(e.set.QueueSize/n, 1),
 			MaxBatchBytes: e.set.MaxBatchBytes,
 			IdleTimeout:   e.set.SeriesIdleTimeout,
 			MaxTracked:    e.set.MaxTrackedSeries,
-			AllTracked:    allTracked,
+			AllTracked:    e.shards.allTracked, // the cap on tracked series is shared by the shards
+			Meter:         e.shards.meter,
 			Clock:         e.clock,
-			Poster:        poster,
+			Poster:        e.shards.poster,
 			Retry:         e.set.Retry,
 			SendContext:   e.sendCtx,
 			RetryStop:     e.retryStop,
@@ -224,13 +231,7 @@ func (e *Engine) Start() {
 		return
 	}
 	e.started = true
-	for _, s := range e.shards {
-		e.shardsDone.Add(1)
-		go func() {
-			defer e.shardsDone.Done()
-			s.Run()
-		}()
-	}
+	e.shards.start(e)
 	if e.hold != nil {
 		e.releaseDone.Add(1)
 		go e.releaseLoop()
@@ -254,13 +255,7 @@ func (e *Engine) HeldSamples() int64 {
 }
 
 // TrackedSeries is the number of series whose last sent timestamp is remembered.
-func (e *Engine) TrackedSeries() int64 {
-	var n int64
-	for _, s := range e.shards {
-		n += s.Tracked()
-	}
-	return n
-}
+func (e *Engine) TrackedSeries() int64 { return e.shards.allTracked.Load() }
 
 // ErrClosed is returned by Push after Shutdown.
 var ErrClosed = errors.New("ordered_rw exporter is shut down")
@@ -317,6 +312,9 @@ func (e *Engine) pushReplayed(series []sample.Series, entry uint64) error {
 // push holds or queues series, which are in the log at entry (0 without a WAL). The caller holds
 // mu shared and keeps entry tracked until push returns.
 func (e *Engine) push(ctx context.Context, series []sample.Series, entry uint64) error {
+	// The demand the shards are sized for: counted as it comes, as Prometheus counts what is
+	// appended, not as it is queued, which full queues slow down to what the shards send.
+	e.shards.meter.Queued(sample.CountPoints(series))
 	now := e.clock.Now().UnixMilli()
 	if e.hold == nil {
 		return e.enqueue(ctx, e.byShard(series), now, entry)
@@ -377,7 +375,11 @@ func (e *Engine) splitLate(series []sample.Series, now int64) (late []sample.Ser
 // byShard splits series by shard, keeping their order, into one array sized up front: growing a
 // slice per shard allocated about twice the series again, per push.
 func (e *Engine) byShard(series []sample.Series) [][]sample.Series {
-	n := uint64(len(e.shards))
+	return byShard(series, e.NumShards())
+}
+
+func byShard(series []sample.Series, shards int) [][]sample.Series {
+	n := uint64(shards)
 	ends := make([]int, n)
 	for _, s := range series {
 		ends[s.Hash%n]++
@@ -401,8 +403,19 @@ func (e *Engine) byShard(series []sample.Series) [][]sample.Series {
 
 // enqueue queues one batch per shard, due since dueMillis, from the log entry entry (with a WAL);
 // what it cannot queue before ctx ends is counted dropped when ctx is the send context
-// (shutdown), or returned to the caller otherwise.
+// (shutdown), or returned to the caller otherwise. perShard was split for the shards running when
+// it was built; if a reshard came in between, it is split again for the new ones.
+//
+// The shard set is held shared until every batch is queued: a reshard waits for that, so that
+// nothing is queued on a shard it stopped, and what was queued before it is sent before the
+// series move.
 func (e *Engine) enqueue(ctx context.Context, perShard [][]sample.Series, dueMillis int64, entry uint64) error {
+	e.shards.mu.RLock()
+	defer e.shards.mu.RUnlock()
+	shards := e.shards.running
+	if len(perShard) != len(shards) {
+		perShard = byShard(slices.Concat(perShard...), len(shards))
+	}
 	for i, series := range perShard {
 		if len(series) == 0 {
 			continue
@@ -411,7 +424,7 @@ func (e *Engine) enqueue(ctx context.Context, perShard [][]sample.Series, dueMil
 		// Counted while it waits for room too: a push blocked on a full queue is late as well.
 		e.acct.queued(b)
 		select {
-		case e.shards[i].Queue() <- b:
+		case shards[i].Queue() <- b:
 		case <-ctx.Done():
 			e.acct.unqueued(b)
 			left := 0

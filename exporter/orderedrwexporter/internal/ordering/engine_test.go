@@ -46,7 +46,7 @@ func waitIdle(t *testing.T, engines ...*Engine) {
 func TestInOrderAcrossBatchesRetriesAndShards(t *testing.T) {
 	backend := promtest.NewBackend(t)
 	backend.SetDelay(2 * time.Millisecond)
-	h := newHarness(t, backend, Settings{Shards: 4})
+	h := newHarness(t, backend, Settings{MinShards: 4, MaxShards: 4})
 	const numSeries, batches = 200, 20
 	backend.FailNext(5)
 	for b := range batches {
@@ -77,7 +77,7 @@ func TestInOrderAcrossBatchesRetriesAndShards(t *testing.T) {
 // request is built, and counted; it costs nothing else.
 func TestStaleSampleIsNeverSent(t *testing.T) {
 	backend := promtest.NewBackend(t)
-	h := newHarness(t, backend, Settings{Shards: 1})
+	h := newHarness(t, backend, Settings{MinShards: 1, MaxShards: 1})
 	var first []sample.Series
 	for i := range 10 {
 		first = append(first, series(i, 1000, 2000))
@@ -102,11 +102,11 @@ func TestStaleSampleIsNeverSent(t *testing.T) {
 func TestOneRejectedSampleCostsOneSample(t *testing.T) {
 	backend := promtest.NewBackend(t)
 	// Another gateway already wrote series 0 at 5000.
-	other := newHarness(t, backend, Settings{Shards: 1})
+	other := newHarness(t, backend, Settings{MinShards: 1, MaxShards: 1})
 	require.NoError(t, other.engine.Push(context.Background(), []sample.Series{series(0, 5000)}))
 	waitIdle(t, other.engine)
 
-	h := newHarness(t, backend, Settings{Shards: 1})
+	h := newHarness(t, backend, Settings{MinShards: 1, MaxShards: 1})
 	var batch []sample.Series
 	for i := range 100 {
 		batch = append(batch, series(i, 4000))
@@ -143,7 +143,7 @@ func TestHoldbackTwoGatewaysNoCoordination(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			backend := promtest.NewBackend(t)
 			clock := newFakeClock(0)
-			set := Settings{Shards: 2, Holdback: true, Window: tc.window, MaxHeldSamples: 1_000_000, Clock: clock, ReleaseInterval: 100 * time.Millisecond}
+			set := Settings{MinShards: 2, MaxShards: 2, Holdback: true, Window: tc.window, MaxHeldSamples: 1_000_000, Clock: clock, ReleaseInterval: 100 * time.Millisecond}
 			gatewayA, gatewayB := newHarness(t, backend, set), newHarness(t, backend, set)
 			delays := []int64{200, 1900} // gateway A is fast, gateway B slow
 			const numSeries, points, start = 50, 30, int64(10_000)
@@ -197,7 +197,7 @@ func TestHoldbackTwoGatewaysNoCoordination(t *testing.T) {
 func TestHoldbackLateSamples(t *testing.T) {
 	backend := promtest.NewBackend(t)
 	clock := newFakeClock(10_000)
-	h := newHarness(t, backend, Settings{Shards: 1, Holdback: true, Window: time.Second, MaxHeldSamples: 100, Clock: clock, ReleaseInterval: 100 * time.Millisecond})
+	h := newHarness(t, backend, Settings{MinShards: 1, MaxShards: 1, Holdback: true, Window: time.Second, MaxHeldSamples: 100, Clock: clock, ReleaseInterval: 100 * time.Millisecond})
 
 	require.NoError(t, h.engine.Push(context.Background(), []sample.Series{series(0, 9_500), series(1, 8_000)}))
 	waitIdle(t, h.engine)
@@ -224,7 +224,7 @@ func TestHoldbackLateSamples(t *testing.T) {
 func TestHoldbackBound(t *testing.T) {
 	backend := promtest.NewBackend(t)
 	clock := newFakeClock(20_000)
-	h := newHarness(t, backend, Settings{Shards: 2, Holdback: true, Window: 5 * time.Second, MaxHeldSamples: 10, Clock: clock, ReleaseInterval: 50 * time.Millisecond})
+	h := newHarness(t, backend, Settings{MinShards: 2, MaxShards: 2, Holdback: true, Window: 5 * time.Second, MaxHeldSamples: 10, Clock: clock, ReleaseInterval: 50 * time.Millisecond})
 	for i := range 30 {
 		require.NoError(t, h.engine.Push(context.Background(), []sample.Series{series(0, 20_000+int64(i)*100)}))
 		require.LessOrEqual(t, h.engine.HeldSamples(), int64(10))
@@ -248,7 +248,7 @@ func TestShutdownReportsUndelivered(t *testing.T) {
 	backend := promtest.NewBackend(t)
 	backend.FailNext(1 << 30)
 	clock := newFakeClock(0)
-	h := newHarness(t, backend, Settings{Shards: 2, Holdback: true, Window: time.Minute, MaxHeldSamples: 1000, Clock: clock})
+	h := newHarness(t, backend, Settings{MinShards: 2, MaxShards: 2, Holdback: true, Window: time.Minute, MaxHeldSamples: 1000, Clock: clock})
 	var batch []sample.Series
 	for i := range 10 {
 		batch = append(batch, series(i, 1000, 2000))
@@ -265,7 +265,7 @@ func TestShutdownReportsUndelivered(t *testing.T) {
 func TestRetryBeforeAnythingNewer(t *testing.T) {
 	backend := promtest.NewBackend(t)
 	backend.FailNext(4)
-	h := newHarness(t, backend, Settings{Shards: 1})
+	h := newHarness(t, backend, Settings{MinShards: 1, MaxShards: 1})
 	require.NoError(t, h.engine.Push(context.Background(), []sample.Series{series(0, 1000)}))
 	require.NoError(t, h.engine.Push(context.Background(), []sample.Series{series(0, 2000)}))
 	waitIdle(t, h.engine)
@@ -278,7 +278,7 @@ func TestRetryBeforeAnythingNewer(t *testing.T) {
 func TestIdleSeriesExpire(t *testing.T) {
 	backend := promtest.NewBackend(t)
 	clock := newFakeClock(0)
-	h := newHarness(t, backend, Settings{Shards: 1, Clock: clock, SeriesIdleTimeout: time.Second})
+	h := newHarness(t, backend, Settings{MinShards: 1, MaxShards: 1, Clock: clock, SeriesIdleTimeout: time.Second})
 	var batch []sample.Series
 	for i := range 5 {
 		batch = append(batch, series(i, 1000))
@@ -300,7 +300,7 @@ func TestShutdownWithoutDeadlineDoesNotHang(t *testing.T) {
 	backend.FailNext(1 << 30)
 	retry := fastRetry()
 	retry.InitialInterval, retry.MaxInterval, retry.MaxElapsedTime = 10*time.Millisecond, 10*time.Millisecond, time.Hour
-	h := newHarness(t, backend, Settings{Shards: 1, QueueSize: 1, Retry: retry})
+	h := newHarness(t, backend, Settings{MinShards: 1, MaxShards: 1, QueueSize: 1, Retry: retry})
 	require.NoError(t, h.engine.Push(context.Background(), []sample.Series{series(0, 1000)})) // the shard retries it
 	require.Eventually(t, func() bool { return backend.Requests() > 1 }, 5*time.Second, time.Millisecond)
 	require.NoError(t, h.engine.Push(context.Background(), []sample.Series{series(0, 2000)})) // fills the queue
@@ -323,7 +323,7 @@ func TestHoldbackConcurrentPushesAndReleases(t *testing.T) {
 	// tests): with 20 ms, a push stalled past its samples' window sent them late, ahead of the
 	// previous, due but not yet released sample of the series, which was then dropped stale
 	// (seen on main as well). The pushes last several windows, so releases still interleave.
-	h := newHarness(t, backend, Settings{Shards: 3, Holdback: true, Window: 100 * time.Millisecond,
+	h := newHarness(t, backend, Settings{MinShards: 3, MaxShards: 3, Holdback: true, Window: 100 * time.Millisecond,
 		MaxHeldSamples: 1_000_000, ReleaseInterval: 5 * time.Millisecond})
 	const pushers, rounds, perRound, rotation = 4, 60, 20, 3
 	var wg sync.WaitGroup
@@ -365,7 +365,7 @@ func TestHoldbackConcurrentPushesAndReleases(t *testing.T) {
 func TestHoldbackHistograms(t *testing.T) {
 	backend := promtest.NewBackend(t)
 	clock := newFakeClock(10_000)
-	h := newHarness(t, backend, Settings{Shards: 2, Holdback: true, Window: time.Second,
+	h := newHarness(t, backend, Settings{MinShards: 2, MaxShards: 2, Holdback: true, Window: time.Second,
 		MaxHeldSamples: 100, Clock: clock, ReleaseInterval: 100 * time.Millisecond})
 	hist := func(i int, ts ...int64) sample.Series {
 		s := series(i)

@@ -58,11 +58,11 @@ func newHarness(t *testing.T, backend *promtest.Backend, set Settings) *harness 
 	t.Cleanup(func() { require.NoError(t, tel.Shutdown(context.Background())) })
 	tset := tel.NewTelemetrySettings()
 	tset.Logger = zap.NewNop()
-	if set.Shards == 0 {
-		set.Shards = 4
+	if set.MinShards == 0 && set.MaxShards == 0 {
+		set.MinShards, set.MaxShards = 4, 4
 	}
 	if set.QueueSize == 0 {
-		set.QueueSize = 100
+		set.QueueSize = 100 * set.MaxShards // QueueSize is shared by the shards
 	}
 	if set.MaxBatchBytes == 0 {
 		set.MaxBatchBytes = 3_000_000

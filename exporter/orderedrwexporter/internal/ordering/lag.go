@@ -28,11 +28,14 @@ func (e *Engine) SendLag() time.Duration {
 // QueueSize is the number of batches queued on the shards, not counting those being sent.
 func (e *Engine) QueueSize() int64 {
 	var n int64
-	for _, s := range e.shards {
+	for _, s := range *e.shards.view.Load() {
 		n += int64(len(s.Queue()))
 	}
 	return n
 }
 
-// QueueCapacity is the number of batches the shards may queue before pushes block.
-func (e *Engine) QueueCapacity() int64 { return int64(len(e.shards) * e.set.QueueSize) }
+// QueueCapacity is the number of batches the running shards may queue before pushes block.
+func (e *Engine) QueueCapacity() int64 {
+	n := e.NumShards()
+	return int64(n * max(e.set.QueueSize/n, 1))
+}

@@ -19,7 +19,7 @@ func TestSendLagWithoutHoldback(t *testing.T) {
 	clock := newFakeClock(10_000)
 	retry := fastRetry()
 	retry.MaxElapsedTime = time.Minute
-	h := newHarness(t, backend, Settings{Shards: 2, QueueSize: 10, Clock: clock, Retry: retry})
+	h := newHarness(t, backend, Settings{MinShards: 2, MaxShards: 2, QueueSize: 20, Clock: clock, Retry: retry})
 	assert.Zero(t, h.engine.SendLag(), "nothing waiting")
 	assert.Equal(t, int64(20), h.gauge(t, queueCapacity))
 
@@ -48,7 +48,7 @@ func TestSendLagWithHoldback(t *testing.T) {
 	clock := newFakeClock(10_000)
 	retry := fastRetry()
 	retry.MaxElapsedTime = time.Minute
-	h := newHarness(t, backend, Settings{Shards: 1, Holdback: true, Window: 5 * time.Second, MaxHeldSamples: 100, Clock: clock, ReleaseInterval: 100 * time.Millisecond, Retry: retry})
+	h := newHarness(t, backend, Settings{MinShards: 1, MaxShards: 1, Holdback: true, Window: 5 * time.Second, MaxHeldSamples: 100, Clock: clock, ReleaseInterval: 100 * time.Millisecond, Retry: retry})
 	require.NoError(t, h.engine.Push(context.Background(), []sample.Series{series(0, 10_000)}))
 	clock.Set(14_900)
 	assert.Zero(t, h.engine.SendLag(), "held before its release time")

@@ -44,7 +44,7 @@ func (e *Engine) release(buckets []*holdback.Bucket, reason string) {
 	defer e.log.Done(entry)
 	now := e.clock.Now().UnixMilli()
 	due := e.releaseDueSince(buckets, reason, now)
-	perShard, count := e.hold.Take(buckets, len(e.shards), now)
+	perShard, count := e.hold.Take(buckets, e.NumShards(), now)
 	e.tel.Released(count, reason)
 	// Releases wait for room on the shards rather than drop: the shards drain on their own, and
 	// while a release waits, held data and then pushes are held back too.

@@ -14,7 +14,7 @@ import (
 // Requests stay under max_batch_size_bytes; a series never straddles two requests out of order.
 func TestRequestsBoundedBySize(t *testing.T) {
 	backend := promtest.NewBackend(t)
-	h := newHarness(t, backend, Settings{Shards: 1, MaxBatchBytes: 300})
+	h := newHarness(t, backend, Settings{MinShards: 1, MaxShards: 1, MaxBatchBytes: 300})
 	var batch []sample.Series
 	for i := range 50 {
 		batch = append(batch, series(i, 1000, 2000))

@@ -88,10 +88,7 @@ func (e *Engine) stopReleaseLoop() {
 
 // drainShards closes the shard queues and waits until the shards processed what they hold.
 func (e *Engine) drainShards() {
-	for _, s := range e.shards {
-		close(s.Queue())
-	}
-	e.shardsDone.Wait()
+	e.shards.drain()
 	e.drops.Flush()
 }
 

@@ -19,7 +19,7 @@ import (
 func TestShutdownKeepsReleaseSchedule(t *testing.T) {
 	backend := promtest.NewBackend(t)
 	clock := newFakeClock(0)
-	h := newHarness(t, backend, Settings{Shards: 3, Holdback: true, Window: time.Minute, MaxHeldSamples: 1000, Clock: clock, ReleaseInterval: 50 * time.Millisecond})
+	h := newHarness(t, backend, Settings{MinShards: 3, MaxShards: 3, Holdback: true, Window: time.Minute, MaxHeldSamples: 1000, Clock: clock, ReleaseInterval: 50 * time.Millisecond})
 	var late, early []sample.Series
 	for i := range 20 {
 		late = append(late, series(i, 3000, 4000, 5000))
@@ -64,7 +64,7 @@ func TestShutdownKeepsReleaseSchedule(t *testing.T) {
 func TestShutdownDeadlineReleasesEarly(t *testing.T) {
 	backend := promtest.NewBackend(t)
 	clock := newFakeClock(0) // frozen: nothing becomes due by itself
-	h := newHarness(t, backend, Settings{Shards: 2, Holdback: true, Window: time.Minute, MaxHeldSamples: 1000, Clock: clock})
+	h := newHarness(t, backend, Settings{MinShards: 2, MaxShards: 2, Holdback: true, Window: time.Minute, MaxHeldSamples: 1000, Clock: clock})
 	var batch []sample.Series
 	for i := range 10 {
 		batch = append(batch, series(i, 1000, 2000))
@@ -85,7 +85,7 @@ func TestShutdownDeadlineReleasesEarly(t *testing.T) {
 func TestShutdownBoundedByWindow(t *testing.T) {
 	backend := promtest.NewBackend(t)
 	clock := newFakeClock(0)
-	h := newHarness(t, backend, Settings{Shards: 1, Holdback: true, Window: 300 * time.Millisecond, MaxHeldSamples: 1000, Clock: clock, ReleaseInterval: 20 * time.Millisecond})
+	h := newHarness(t, backend, Settings{MinShards: 1, MaxShards: 1, Holdback: true, Window: 300 * time.Millisecond, MaxHeldSamples: 1000, Clock: clock, ReleaseInterval: 20 * time.Millisecond})
 	require.NoError(t, h.engine.Push(context.Background(), []sample.Series{series(0, 3_600_000)})) // an hour ahead
 	began := time.Now()
 	require.NoError(t, h.engine.Shutdown(context.Background()))
@@ -110,7 +110,7 @@ func TestShutdownKeepsOrderAcrossGateways(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			backend := promtest.NewBackend(t)
 			clock := newFakeClock(10_000)
-			set := Settings{Shards: 2, Holdback: true, Window: 3 * time.Second, MaxHeldSamples: 1000, Clock: clock, ReleaseInterval: 100 * time.Millisecond}
+			set := Settings{MinShards: 2, MaxShards: 2, Holdback: true, Window: 3 * time.Second, MaxHeldSamples: 1000, Clock: clock, ReleaseInterval: 100 * time.Millisecond}
 			gatewayA, gatewayB := newHarness(t, backend, set), newHarness(t, backend, set)
 			const numSeries = 50
 			batch := func(ts int64) []sample.Series {
@@ -168,7 +168,7 @@ func TestShutdownKeepsOrderAcrossGateways(t *testing.T) {
 func TestShutdownRetriesARequestFirstSentDuringIt(t *testing.T) {
 	backend := promtest.NewBackend(t)
 	clock := newFakeClock(0) // frozen: the sample is released by the shutdown, not before
-	h := newHarness(t, backend, Settings{Shards: 1, Holdback: true, Window: 300 * time.Millisecond, MaxHeldSamples: 1000,
+	h := newHarness(t, backend, Settings{MinShards: 1, MaxShards: 1, Holdback: true, Window: 300 * time.Millisecond, MaxHeldSamples: 1000,
 		Clock: clock, ReleaseInterval: 20 * time.Millisecond, ShutdownTimeout: 10 * time.Second})
 	require.NoError(t, h.engine.Push(context.Background(), []sample.Series{series(0, 1000)}))
 	assert.Zero(t, backend.Requests(), "held")
@@ -186,7 +186,7 @@ func TestShutdownTimeoutBoundsRetries(t *testing.T) {
 	backend.AnswerAlways(&promtest.Answer{Status: 503, Body: "down"})
 	retry := fastRetry()
 	retry.InitialInterval, retry.MaxInterval, retry.MaxElapsedTime = 10*time.Millisecond, 10*time.Millisecond, time.Hour
-	h := newHarness(t, backend, Settings{Shards: 1, Retry: retry, ShutdownTimeout: 500 * time.Millisecond})
+	h := newHarness(t, backend, Settings{MinShards: 1, MaxShards: 1, Retry: retry, ShutdownTimeout: 500 * time.Millisecond})
 	require.NoError(t, h.engine.Push(context.Background(), []sample.Series{series(0, 1000), series(1, 1000)}))
 	require.Eventually(t, func() bool { return backend.Requests() > 1 }, 5*time.Second, time.Millisecond)
 	began := time.Now()

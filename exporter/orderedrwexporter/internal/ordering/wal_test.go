@@ -31,7 +31,7 @@ const (
 // walSettings is a hold-back engine with a one-minute window on a WAL in dir; truncation runs
 // only when a test calls TruncateWAL (or at shutdown).
 func walSettings(dir string, clock Clock) Settings {
-	return Settings{Shards: 3, Holdback: true, Window: time.Minute, MaxHeldSamples: 10_000, Clock: clock,
+	return Settings{MinShards: 3, MaxShards: 3, Holdback: true, Window: time.Minute, MaxHeldSamples: 10_000, Clock: clock,
 		ReleaseInterval: 50 * time.Millisecond,
 		WAL:             &wal.Settings{Directory: dir, TruncateInterval: time.Hour, LagInterval: time.Hour}}
 }

@@ -3,6 +3,10 @@
 // most max_batch_size_bytes and hands them to a transport.Sender, retrying each before anything
 // newer, like Prometheus' own queue manager. A shard knows nothing of the engine that feeds it:
 // it is given its settings and a Hooks to report to.
+//
+// The engine changes the number of shards with the load (internal/reshard): it stops the running
+// shards once they sent what they queued, and HandOver moves the per-series state to the new ones,
+// each series to the shard its hash now selects, so that the stale filter goes on where it was.
 package shard // import "github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/shard"
 
 import (
@@ -15,6 +19,7 @@ import (
 	"github.com/prometheus/prometheus/prompb"
 	"go.opentelemetry.io/collector/config/configretry"
 
+	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/reshard"
 	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/sample"
 	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/telemetry"
 	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/transport"
@@ -80,6 +85,8 @@ type Settings struct {
 	MaxTracked int
 	// AllTracked counts the series tracked by every shard of the exporter; nil is this shard's.
 	AllTracked *atomic.Int64
+	// Meter, when set, is told what the shard sends and how long it takes, for resharding.
+	Meter *reshard.Meter
 }
 
 // seriesState is all a shard keeps per series: what it sent last and when it last saw it. A
@@ -120,6 +127,9 @@ func New(set Settings, hooks Hooks) *Shard {
 	}
 	if s.set.AllTracked == nil {
 		s.set.AllTracked = new(atomic.Int64)
+	}
+	if s.set.Meter == nil {
+		s.set.Meter = new(reshard.Meter)
 	}
 	s.results = results{s}
 	return s
@@ -237,6 +247,7 @@ func (s *Shard) buildRequest(batch []sample.Series, now int64) (timeseries []pro
 		}
 	}
 	s.hooks.Dropped(stale, telemetry.ReasonStale)
+	s.set.Meter.Removed(stale + refused)
 	if refused > 0 {
 		s.hooks.Dropped(refused, telemetry.ReasonMaxTrackedSeries)
 		s.set.Drops.Note(telemetry.ReasonMaxTrackedSeries, refused, refusedExample, errMaxTracked)
@@ -290,13 +301,21 @@ func (s *Shard) sendBounded(timeseries []prompb.TimeSeries) {
 	for i := range timeseries {
 		sz := transport.SeriesSize(&timeseries[i])
 		if i > first && size+sz > s.set.MaxBatchBytes {
-			s.sender.Deliver(timeseries[first:i], n, size, &s.results)
+			s.deliver(timeseries[first:i], n, size)
 			first, size, n = i, 0, 0
 		}
 		size += sz
 		n += len(timeseries[i].Samples) + len(timeseries[i].Histograms)
 	}
-	s.sender.Deliver(timeseries[first:], n, size, &s.results)
+	s.deliver(timeseries[first:], n, size)
+}
+
+// deliver sends one request, retries included, and tells the meter how long that took: the time
+// per sample that the number of shards is computed from.
+func (s *Shard) deliver(timeseries []prompb.TimeSeries, n, size int) {
+	begin := time.Now()
+	s.sender.Deliver(timeseries, n, size, &s.results)
+	s.set.Meter.Completed(n, time.Since(begin))
 }
 
 // maxScratch bounds the series and the samples of the request scratch a shard keeps between
@@ -320,11 +339,39 @@ func (s *Shard) sweep(now int64) {
 	s.set.AllTracked.Add(-swept)
 }
 
+// HandOver moves the state of every series tracked by from, shards that are stopped (their Run
+// returned), to the shard of to that its hash selects (hash modulo len(to), as the engine and the
+// hold-back route samples), whose Run has not started. The count of tracked series they share
+// does not change. A series whose hash is 0 is kept under key 1 by the table and moves to the
+// shard of hash 1; at worst its next sample is not filtered as stale, a one in 2^64 chance.
+func HandOver(from, to []*Shard) {
+	n := uint64(len(to))
+	for _, old := range from {
+		for i := range old.state.Slots() {
+			key, st := old.state.At(i)
+			if key == 0 {
+				continue
+			}
+			dst := to[key%n]
+			idx, added := dst.state.Find(seriestable.NoSlot, key)
+			*dst.state.Slot(idx) = *st
+			if added {
+				dst.tracked.Add(1)
+			}
+		}
+		old.tracked.Store(0)
+		old.state = seriestable.New[seriesState]()
+	}
+}
+
 // results is what the shard makes of the outcome of each request.
 type results struct{ s *Shard }
 
-func (r results) Sent(n int) { r.s.hooks.Sent(n) }
-func (r results) Split()     { r.s.hooks.Split() }
+func (r results) Sent(n int) {
+	r.s.hooks.Sent(n)
+	r.s.set.Meter.Delivered(time.Now())
+}
+func (r results) Split() { r.s.hooks.Split() }
 
 func (r results) Rejected(reason string, n int, labels []prompb.Label, err error) {
 	r.s.hooks.Dropped(n, reason)

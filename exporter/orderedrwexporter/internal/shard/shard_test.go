@@ -16,6 +16,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/promtest"
+	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/reshard"
 	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/sample"
 	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/telemetry"
 	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/transport"
@@ -196,4 +197,66 @@ func TestProcessCountsEachAnswer(t *testing.T) {
 	backend.Script(promtest.Answer{Status: 400, Body: "per-user series limit of 1000 exceeded"})
 	s.process([]sample.Series{series(4, 1000)})
 	assert.Equal(t, 1, h.dropped[telemetry.ReasonLimits])
+}
+
+// HandOver moves each series' last sent timestamp to the shard its hash selects among the new
+// shards: a sample not newer than what the old shards sent is still filtered out after a reshard,
+// and the new shards track exactly the series the old ones did. The meter sees what is queued,
+// removed and sent.
+func TestHandOverKeepsTheStaleFilter(t *testing.T) {
+	backend := promtest.NewBackend(t)
+	c := &clock{ms: 0}
+	meter := new(reshard.Meter)
+	newShards := func(n int) ([]*Shard, *hooks) {
+		h := &hooks{dropped: map[string]int{}}
+		shards := make([]*Shard, n)
+		for i := range shards {
+			shards[i], _ = newShard(t, backend, 3_000_000, c)
+			shards[i].hooks, shards[i].set.Meter = h, meter
+		}
+		return shards, h
+	}
+	byHash := func(shards []*Shard, batch []sample.Series) {
+		perShard := make([][]sample.Series, len(shards))
+		for _, s := range batch {
+			i := s.Hash % uint64(len(shards))
+			perShard[i] = append(perShard[i], s)
+		}
+		for i, b := range perShard {
+			shards[i].process(b)
+		}
+	}
+	const n = 100
+	old, _ := newShards(2)
+	var batch []sample.Series
+	for i := range n {
+		batch = append(batch, series(i, 1000, 2000))
+	}
+	byHash(old, batch)
+
+	next, h := newShards(3)
+	HandOver(old, next)
+	var tracked int64
+	for _, s := range next {
+		assert.NotZero(t, s.Tracked(), "every new shard gets series")
+		tracked += s.Tracked()
+	}
+	assert.Equal(t, int64(n), tracked)
+	assert.Zero(t, old[0].Tracked()+old[1].Tracked())
+
+	batch = batch[:0]
+	for i := range n {
+		batch = append(batch, series(i, 1500, 2000, 3000))
+	}
+	byHash(next, batch)
+	assert.Equal(t, map[string]int{telemetry.ReasonStale: 2 * n}, h.dropped, "1500 and 2000 were sent by the old shards")
+	assert.Equal(t, n, h.sent)
+	for i := range n {
+		var got []int64
+		for _, p := range backend.Stored()[promtest.LabelsKey(series(i).Labels)] {
+			got = append(got, p.T)
+		}
+		require.Equal(t, []int64{1000, 2000, 3000}, got, "series %d", i)
+	}
+	assert.Equal(t, reshard.Counts{Out: 3 * n, Removed: 2 * n}, meter.Counts())
 }

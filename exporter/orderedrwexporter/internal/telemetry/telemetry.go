@@ -83,6 +83,10 @@ type Gauges struct {
 	SendLag                                              func() time.Duration
 	// WALEntries and WALLag are set only with a WAL.
 	WALEntries, WALLag func() int64
+
+	// Shards and DesiredShards are the running and the wanted number of shards.
+	Shards        func() int64
+	DesiredShards func() float64
 }
 
 func (t *Telemetry) RegisterGauges(g Gauges) error {
@@ -111,6 +115,11 @@ func (t *Telemetry) RegisterGauges(g Gauges) error {
 		t.builder.RegisterExporterOrderedRwQueueCapacityCallback(observe(g.QueueCapacity)),
 		t.builder.RegisterExporterOrderedRwSendLagCallback(func(_ context.Context, o metric.Float64Observer) error {
 			o.Observe(g.SendLag().Seconds(), t.common)
+			return nil
+		}),
+		t.builder.RegisterExporterOrderedRwShardsCallback(observe(g.Shards)),
+		t.builder.RegisterExporterOrderedRwShardsDesiredCallback(func(_ context.Context, o metric.Float64Observer) error {
+			o.Observe(g.DesiredShards(), t.common)
 			return nil
 		}),
 	)

@@ -31,6 +31,9 @@ var sampleRejections = []struct{ substring, reason string }{
 	{"out-of-order sample", telemetry.ReasonOutOfOrder},
 	// Prometheus: "duplicate sample for timestamp"; Mimir: "(err-mimir-sample-duplicate-timestamp)".
 	{"duplicate sample for timestamp", telemetry.ReasonDuplicate},
+	// AMP's user guide (AMP-troubleshooting, "I see errors about sample timestamps") names this
+	// one besides the two above; no body with it was seen.
+	{"different value but same timestamp", telemetry.ReasonDuplicate},
 	{"err-mimir-sample-duplicate-timestamp", telemetry.ReasonDuplicate},
 	// Prometheus: "too old sample", "out of bounds" (also "out of bounds: timestamp is too far in
 	// the future"); Mimir: err-mimir-sample-timestamp-too-old, err-mimir-too-far-in-future,
@@ -40,10 +43,23 @@ var sampleRejections = []struct{ substring, reason string }{
 	{"err-mimir-sample-timestamp-too-old", telemetry.ReasonTooOld},
 	{"err-mimir-too-far-in-future", telemetry.ReasonTooOld},
 	{"err-mimir-too-far-in-past", telemetry.ReasonTooOld},
+	// Cortex (AMP's base), pkg/util/validation/errors.go: "timestamp too old: %d metric: %.200q",
+	// "timestamp too new: %d metric: %.200q".
+	{"timestamp too old", telemetry.ReasonTooOld},
+	{"timestamp too new", telemetry.ReasonTooOld},
 	// Invalid series: Prometheus "invalid metric name or labels", "invalid labels for series";
 	// Mimir's per-series validation errors (IDs of pkg/util/globalerror/user.go).
 	{"invalid metric name", telemetry.ReasonInvalid},
 	{"invalid labels", telemetry.ReasonInvalid},
+	// Cortex's per-series validation (pkg/util/validation/errors.go), which AMP's user guide
+	// quotes ("series has too many labels (...) series: '%s'"): each names the series.
+	{"series has too many labels", telemetry.ReasonInvalid},
+	{"label name too long", telemetry.ReasonInvalid},
+	{"label value too long", telemetry.ReasonInvalid},
+	{"sample invalid label", telemetry.ReasonInvalid},
+	{"duplicate label name", telemetry.ReasonInvalid},
+	{"labels not sorted", telemetry.ReasonInvalid},
+	{"sample missing metric name", telemetry.ReasonInvalid},
 	{"err-mimir-label-invalid", telemetry.ReasonInvalid},
 	{"err-mimir-label-value-invalid", telemetry.ReasonInvalid},
 	{"err-mimir-missing-metric-name", telemetry.ReasonInvalid},

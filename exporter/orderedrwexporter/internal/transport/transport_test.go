@@ -100,6 +100,31 @@ func TestClassify(t *testing.T) {
 		{400, "per-user series limit of 150000 exceeded (err-mimir-max-series-per-user)", answerDrop, telemetry.ReasonLimits},
 		{400, "per-metric series limit of 100 exceeded", answerDrop, telemetry.ReasonLimits},
 		{413, "request body too large", answerDrop, telemetry.ReasonLimits},
+		// Cortex's per-series validation (pkg/util/validation/errors.go), as AMP answers it: a
+		// named series, split. "limit" without "exceeded" is not a quota.
+		{400, `series has too many labels (actual: 3, limit: 2) series: 'testmetric{foo2="bar2", foo="bar"}'`, answerSplit, telemetry.ReasonInvalid},
+		{400, `label name too long: "aaaa" metric "testmetric{aaaa=\"b\"}"`, answerSplit, telemetry.ReasonInvalid},
+		{400, `label value too long: "bbbb" metric "testmetric{a=\"bbbb\"}"`, answerSplit, telemetry.ReasonInvalid},
+		{400, `sample invalid label: "a b" metric "testmetric{a b=\"c\"}"`, answerSplit, telemetry.ReasonInvalid},
+		{400, `duplicate label name: "a" metric "testmetric{a=\"b\", a=\"c\"}"`, answerSplit, telemetry.ReasonInvalid},
+		{400, `labels not sorted: "a" metric "testmetric{b=\"1\", a=\"2\"}"`, answerSplit, telemetry.ReasonInvalid},
+		{400, "sample missing metric name", answerSplit, telemetry.ReasonInvalid},
+		{400, `sample invalid metric name: "1abc"`, answerSplit, telemetry.ReasonInvalid},
+		{400, `timestamp too old: 1000 metric: "testmetric"`, answerSplit, telemetry.ReasonTooOld},
+		{400, `timestamp too new: 99999999999999 metric: "testmetric"`, answerSplit, telemetry.ReasonTooOld},
+		// AMP's user guide (AMP-troubleshooting): its timestamp errors, its active-series quota
+		// as a 400 (quoted whole), and its 429s.
+		{400, "out-of-order samples", answerSplit, telemetry.ReasonOutOfOrder},
+		{400, "samples with different value but same timestamp", answerSplit, telemetry.ReasonDuplicate},
+		{400, "maxFailure (quorum) on a given error family, rpc error: code = Code(400) desc = addr=10.1.41.23:9095 state=ACTIVE " +
+			"zone=us-east-1a, rpc error: code = Code(400) desc = user=123456789012_ws-x: per-user series limit of 10000000 exceeded, " +
+			"Capacity from 2,000,000 to 10,000,000 is automatically adjusted based on the last 30 min of usage. If throttled above " +
+			"10,000,000 or in case of incoming surges, please contact administrator to raise it. (local limit: 0 global limit: 10000000 " +
+			"actual local limit: 92879)", answerDrop, telemetry.ReasonLimits},
+		{400, "per-metric series limit of 100 exceeded, please contact administrator to raise it", answerDrop, telemetry.ReasonLimits},
+		{429, "user=123456789012_ws-x: per-user series limit (local limit: 0 global limit: 3000000 actual local limit: 500000) exceeded", answerRetry, ""},
+		{429, `{"message":"Rate exceeded"}`, answerRetry, ""},
+		{429, "ingestion rate limit (6666.666666666667) exceeded while adding 499 samples and 0 metadata", answerRetry, ""},
 		// A generic refusal, and other 4xx.
 		{400, "bad request", answerDrop, telemetry.ReasonRejected},
 		{400, "", answerDrop, telemetry.ReasonRejected},
