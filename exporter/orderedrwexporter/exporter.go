@@ -107,12 +107,15 @@ func (e *ordExporter) start(ctx context.Context, host component.Host) error {
 		Failures: transport.NewFailureLog(e.set.Logger, e.cfg.HTTP.Endpoint, failureLogInterval)}
 	set := e.engineSettings()
 	set.ShutdownTimeout = e.cfg.Ordering.ShutdownTimeout
+	var budgetSource string
+	set.MaxBufferedBytes, budgetSource = maxBufferedBytes(e.cfg.Ordering.MaxBufferedBytes, e.set.Logger)
 	e.engine, err = ordering.NewEngine(set, e.set.TelemetrySettings, e.set.ID.String(), poster)
 	if err != nil {
 		return err
 	}
 	e.engine.Start()
-	fields := []zap.Field{zap.String("mode", e.cfg.Ordering.Mode), zap.Int("shards", e.shards())}
+	fields := []zap.Field{zap.String("mode", e.cfg.Ordering.Mode), zap.Int("shards", e.shards()),
+		zap.Int64("max_buffered_bytes", set.MaxBufferedBytes), zap.String("max_buffered_bytes_from", budgetSource)}
 	if e.cfg.Ordering.holdback() {
 		fields = append(fields, zap.Duration("window", e.cfg.Ordering.Holdback.Window),
 			zap.Int("max_held_samples", e.cfg.Ordering.Holdback.MaxHeldSamples),
