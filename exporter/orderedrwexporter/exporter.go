@@ -195,6 +195,7 @@ func (e *ordExporter) translate(md pmetric.Metrics) []sample.Series {
 	if err != nil {
 		// As upstream: what translated is still sent.
 		e.set.Logger.Debug("Some metrics could not be translated; sending the others.", zap.Error(err), zap.Int("translated", len(tsMap)))
+		e.countUntranslatable(md)
 	}
 	series := make([]sample.Series, 0, len(tsMap))
 	// One allocation for the points of every series: a series usually has one point per push.
