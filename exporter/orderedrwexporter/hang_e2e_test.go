@@ -210,8 +210,9 @@ func TestNeverAnsweringBackend(t *testing.T) {
 	assert.Equal(t, float64(refused.Load()), countedRefused, "every refused sample is counted")
 	// Admission compares the budget with what is buffered now; a held series released in pieces
 	// is then estimated again in each queued piece (96 B and its labels), so buffered_bytes may
-	// pass the budget by that much after the last admitted push: 37.2 MiB of 32 here.
-	assert.LessOrEqual(t, buffered, 1.25*budget, "buffered data stays within the budget, plus what releases re-count")
+	// pass the budget by what was held at the last admitted push: at most the 2 s window of
+	// 10,000 samples/s, re-counted at under 400 B each (8 MiB). Measured: 37.2 MiB of 32.
+	assert.LessOrEqual(t, buffered, float64(budget+8<<20), "buffered data stays within the budget, plus what releases re-count")
 	assert.Less(t, peakRSS.Load()-idleRSS, int64(4*budget), "RSS grows by less than four times the budget")
 	assert.Positive(t, notReadyAfter.Load(), "/readyz turned 503")
 	assert.Less(t, took, shutdown+3*time.Second, "SIGTERM ends within ordering.shutdown_timeout (and the collector's own few steps)")
