@@ -39,7 +39,9 @@ func (e *ordExporter) countUntranslatable(md pmetric.Metrics) {
 					continue
 				}
 				if _, err := namer.Build(prom.TranslatorMetricFromOtelMetric(m)); err != nil {
-					e.engine.Untranslatable(samplesOf(m), telemetry.ReasonInvalidName, exampleName(m.Name()), err)
+					// Not the translator's error: it quotes the name whole, and the log line must
+					// not (the example series' labels are cut to 64 bytes).
+					e.engine.Untranslatable(samplesOf(m), telemetry.ReasonInvalidName, exampleName(m.Name()), errInvalidName)
 				}
 			}
 		}
@@ -106,5 +108,7 @@ func samplesOf(m pmetric.Metric) int {
 	}
 	return n
 }
+
+var errInvalidName = errors.New("the metric name normalizes to nothing or to underscores only")
 
 func exampleName(name string) []prompb.Label { return []prompb.Label{{Name: "__name__", Value: name}} }
