@@ -3,6 +3,7 @@ package orderedrwexporter_test
 import (
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -82,6 +83,14 @@ func TestFiveMillionNewSeries(t *testing.T) {
 	otlp := fmt.Sprintf("127.0.0.1:%d", otlpPort)
 	col := fleettest.StartCollector(t, scaleConfig, "OTLP_PORT="+strconv.Itoa(otlpPort), "RW_URL="+backend.URL+"/api/v1/write")
 	idle := peakRSS(t, col.Pid())
+	// The self-telemetry StartCollector waits for is served before the receivers listen.
+	require.Eventually(t, func() bool {
+		conn, err := net.Dial("tcp", otlp)
+		if err == nil {
+			_ = conn.Close()
+		}
+		return err == nil
+	}, 30*time.Second, 50*time.Millisecond)
 
 	start := time.Now()
 	var next atomic.Int64
