@@ -33,13 +33,25 @@ const maxRequestBytes = 8 << 20
 // that the converter runs them: they keep the guide's receivers as they are.
 var guideVerbatim = map[string]bool{filepath.Join("examples", "adot-compat", "agent-guide.yaml"): true}
 
-// collectorConfigs are the collector configs shipped as files (shippedConfigs) and those inside
-// the Kubernetes manifests' ConfigMaps, by a name relative to the repository root.
+// collectorConfigs are the collector configs shipped as files (shippedConfigs and the ECS task
+// configs) and those inside the Kubernetes manifests' ConfigMaps, by a name relative to the
+// repository root.
 func collectorConfigs(t *testing.T) map[string]map[string]any {
 	t.Helper()
 	root := fleettest.RepoRoot()
 	out := map[string]map[string]any{}
 	for _, path := range shippedConfigs(t) {
+		rel, _ := filepath.Rel(root, path)
+		raw, err := os.ReadFile(path)
+		require.NoError(t, err)
+		var doc map[string]any
+		require.NoError(t, yaml.Unmarshal(raw, &doc), rel)
+		out[rel] = doc
+	}
+	ecs, err := filepath.Glob(filepath.Join(root, "distribution", "ecs", "*", "config.yaml"))
+	require.NoError(t, err)
+	require.NotEmpty(t, ecs)
+	for _, path := range ecs {
 		rel, _ := filepath.Rel(root, path)
 		raw, err := os.ReadFile(path)
 		require.NoError(t, err)
@@ -97,7 +109,7 @@ func number(v any) int {
 // every pipeline an OTLP receiver feeds starts with memory_limiter.
 func TestShippedConfigsBoundRequests(t *testing.T) {
 	configs := collectorConfigs(t)
-	require.GreaterOrEqual(t, len(configs), 8, "the default config, the examples and the EKS manifests' configs")
+	require.GreaterOrEqual(t, len(configs), 10, "the default config, the examples, the ECS configs and the EKS manifests' configs")
 	for name, doc := range configs {
 		if guideVerbatim[name] {
 			continue
