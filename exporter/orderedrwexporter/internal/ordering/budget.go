@@ -15,13 +15,13 @@ import (
 // already take the memory budget: the receiver answers its client with a retryable status (OTLP:
 // 503 / UNAVAILABLE), as exporterhelper's queue does when it is full. It is never permanent.
 type BudgetError struct {
-	// Buffered is the estimated size of what was queued and held, Push the push's, Budget the bound.
-	Buffered, Push, Budget int64
+	// Buffered is the estimated size of what was queued and held, Budget the bound.
+	Buffered, Budget int64
 }
 
 func (e *BudgetError) Error() string {
-	return fmt.Sprintf("ordered_rw: push refused, retry later: %d bytes are queued and held, and this push of %d bytes would pass "+
-		"`ordering.max_buffered_bytes` (%d); the backend is not keeping up", e.Buffered, e.Push, e.Budget)
+	return fmt.Sprintf("ordered_rw: push refused, retry later: %d bytes are queued and held, `ordering.max_buffered_bytes` is %d; "+
+		"the backend is not keeping up", e.Buffered, e.Budget)
 }
 
 // BufferedBytes is the estimated size of the samples queued on the shards (waiting for room or
@@ -34,26 +34,24 @@ func (e *Engine) BufferedBytes() int64 {
 	return n
 }
 
-// admit refuses series when what is queued and held, with them, would pass MaxBufferedBytes. A
-// push is admitted whatever its size when nothing is buffered: alone above the budget, it would
-// otherwise be refused forever. Admission reserves nothing, so that concurrent pushes may pass the
-// budget by at most one push each; their bytes count from when they are queued or held.
+// admit refuses series once what is queued and held has reached MaxBufferedBytes. The push's own
+// size is not computed here (it is when its batches are queued or held, and a third pass over the
+// labels of every push cost more than the check is worth): the budget may be passed by the last
+// push admitted below it, one per concurrent pusher; their bytes count from when they are queued
+// or held. So a push larger than the whole budget is taken when little is buffered, rather than
+// refused forever.
 func (e *Engine) admit(series []sample.Series) error {
 	if e.set.MaxBufferedBytes <= 0 {
 		return nil
 	}
 	buffered := e.BufferedBytes()
-	if buffered == 0 {
-		return nil
-	}
-	bytes := sample.Bytes(series)
-	if buffered+bytes <= e.set.MaxBufferedBytes {
+	if buffered < e.set.MaxBufferedBytes {
 		return nil
 	}
 	n := sample.CountPoints(series)
 	e.tel.RefusedFor(n, telemetry.RefusedMemoryBudget)
 	e.budgetLog.note(n, buffered, e.set.MaxBufferedBytes)
-	return &BudgetError{Buffered: buffered, Push: bytes, Budget: e.set.MaxBufferedBytes}
+	return &BudgetError{Buffered: buffered, Budget: e.set.MaxBufferedBytes}
 }
 
 // budgetLog logs refused pushes at most once per interval, with the samples refused since the

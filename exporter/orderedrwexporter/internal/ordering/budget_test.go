@@ -29,23 +29,23 @@ func budgetBatch(step int) []sample.Series {
 }
 
 // Without hold-back: what is queued, and the batch being sent, counts against the budget until a
-// shard is done with it. A push that would pass the budget is refused with a retryable error and
-// counted; once the backend catches up, pushes are taken again.
+// shard is done with it. Once the budget is reached, pushes are refused with a retryable error and
+// counted; once the backend catches up, they are taken again.
 func TestBudgetRefusesPushesBeyondIt(t *testing.T) {
 	backend := promtest.NewBackend(t)
 	backend.SetDelay(500 * time.Millisecond) // the first request is on the wire while the others queue
 	push := sample.Bytes(budgetBatch(0))
-	h := newHarness(t, backend, Settings{Shards: 1, MaxBufferedBytes: 3*push + push/2})
+	h := newHarness(t, backend, Settings{Shards: 1, MaxBufferedBytes: 3 * push})
 
 	for step := range 3 {
-		require.NoError(t, h.engine.Push(context.Background(), budgetBatch(step)), "push %d is within the budget", step)
+		require.NoError(t, h.engine.Push(context.Background(), budgetBatch(step)), "push %d: below the budget", step)
 	}
 	assert.Equal(t, 3*push, h.engine.BufferedBytes())
 	assert.Equal(t, 3*push, h.gauge(t, bufferedBytes))
 	err := h.engine.Push(context.Background(), budgetBatch(3))
 	var budgetErr *BudgetError
 	require.ErrorAs(t, err, &budgetErr)
-	assert.Equal(t, BudgetError{Buffered: 3 * push, Push: push, Budget: 3*push + push/2}, *budgetErr)
+	assert.Equal(t, BudgetError{Buffered: 3 * push, Budget: 3 * push}, *budgetErr, "refused once the budget is reached")
 	assert.False(t, consumererror.IsPermanent(err), "the sender must retry it")
 	assert.Contains(t, err.Error(), "`ordering.max_buffered_bytes`")
 	assert.Equal(t, int64(10), h.counter(t, refusedSamples, reason(telemetry.RefusedMemoryBudget)))
@@ -60,7 +60,7 @@ func TestBudgetRefusesPushesBeyondIt(t *testing.T) {
 }
 
 // With hold-back: held samples count (their entries and their series' labels) until released and
-// sent. A push larger than the whole budget is taken when nothing is buffered.
+// sent. A push larger than the whole budget is taken when less than the budget is buffered.
 func TestBudgetCountsHeldSamples(t *testing.T) {
 	backend := promtest.NewBackend(t)
 	clock := newFakeClock(1_000)
@@ -68,7 +68,7 @@ func TestBudgetCountsHeldSamples(t *testing.T) {
 	h := newHarness(t, backend, Settings{Shards: 2, Holdback: true, Window: 5 * time.Second, Clock: clock,
 		MaxHeldSamples: 1000, MaxBufferedBytes: push / 2})
 
-	require.NoError(t, h.engine.Push(context.Background(), budgetBatch(0)), "nothing buffered: taken, larger than the budget")
+	require.NoError(t, h.engine.Push(context.Background(), budgetBatch(0)), "below the budget: taken, larger than the budget")
 	require.Positive(t, h.engine.BufferedBytes())
 	assert.Equal(t, h.engine.hold.HeldBytes(), h.engine.BufferedBytes())
 	err := h.engine.Push(context.Background(), budgetBatch(1))
