@@ -225,3 +225,58 @@ func TestNeverAnsweringBackend(t *testing.T) {
 	assert.Equal(t, accepted.Load(), n+int64(droppedBefore), "every acknowledged sample not delivered is counted: at shutdown, or dropped before")
 	t.Logf("acknowledged %d, dropped before the shutdown %.0f, counted dropped{shutdown} and logged %d", accepted.Load(), droppedBefore, n)
 }
+
+// TestNeverAnsweringBackendWithWAL: the same backend and load for 15 s, with a write-ahead log.
+// SIGTERM ends within ordering.shutdown_timeout with nothing dropped: what was not delivered stays
+// in the log, and the collector restarted on it against a real Prometheus delivers every
+// acknowledged sample.
+func TestNeverAnsweringBackendWithWAL(t *testing.T) {
+	fleettest.CollectorBinary(t)
+	const (
+		budget       = 32 << 20
+		seriesPerReq = 1000
+		load         = 15 * time.Second
+		shutdown     = 10 * time.Second
+	)
+	walConfig := strings.Replace(hangConfig, "    timeout: 2s\n", "    timeout: 2s\n    wal:\n      directory: ${env:WAL_DIR}\n", 1)
+	require.Contains(t, walConfig, "wal:")
+	walDir := t.TempDir()
+	otlpPort := fleettest.FreePort(t)
+	otlp := fmt.Sprintf("127.0.0.1:%d", otlpPort)
+	env := func(rwURL string) []string {
+		return []string{"OTLP_PORT=" + strconv.Itoa(otlpPort), "HEALTH_PORT=" + strconv.Itoa(fleettest.FreePort(t)),
+			"RW_URL=" + rwURL, "BUDGET=" + strconv.Itoa(budget), "WAL_DIR=" + walDir}
+	}
+	col := fleettest.StartCollector(t, walConfig, env(hangingBackend(t))...)
+	require.Eventually(t, func() bool { return fleettest.TrySendOTLP(otlp, batch(1, 0, time.Now(), false)) == nil },
+		15*time.Second, 100*time.Millisecond, "the receiver listens")
+	accepted, refused := int64(1), int64(0)
+	tick := time.NewTicker(100 * time.Millisecond)
+	for step := 1; step <= int(load/(100*time.Millisecond)); step++ {
+		<-tick.C
+		if err := fleettest.TrySendOTLP(otlp, batch(seriesPerReq, step, time.Now(), false)); err == nil {
+			accepted += seriesPerReq
+		} else {
+			require.Contains(t, err.Error(), "status 503")
+			refused += seriesPerReq
+		}
+	}
+	tick.Stop()
+
+	require.NoError(t, syscall.Kill(col.Pid(), syscall.SIGTERM))
+	termAt := time.Now()
+	require.Eventually(t, col.Exited, shutdown+15*time.Second, 50*time.Millisecond, "the collector exits after SIGTERM")
+	took := time.Since(termAt)
+	col.Kill(t) // already exited: marks the collector stopped for the cleanup
+	logs := col.Logs()
+	assert.Less(t, took, shutdown+3*time.Second, "SIGTERM ends within ordering.shutdown_timeout")
+	assert.Contains(t, logs, "kept in the write-ahead log")
+	assert.NotContains(t, logs, "could not be delivered", "nothing is dropped with a WAL")
+	t.Logf("WAL: %d samples acknowledged, %d refused; SIGTERM to exit %s", accepted, refused, took.Round(100*time.Millisecond))
+
+	prom := fleettest.StartPrometheus(t)
+	fleettest.StartCollector(t, walConfig, env(prom.RemoteWriteURL())...)
+	match := fmt.Sprintf(`{__name__=%q}`, e2eMetric)
+	require.Eventually(t, func() bool { return int64(prom.CountSamples(t, match, 10*time.Minute)) == accepted },
+		60*time.Second, 500*time.Millisecond, "every acknowledged sample is delivered after the restart")
+}
