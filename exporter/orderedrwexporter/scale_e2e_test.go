@@ -3,7 +3,6 @@ package orderedrwexporter_test
 import (
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -107,14 +106,7 @@ func runNewSeries(t *testing.T, total, maxTracked int) scaleRun {
 	col := fleettest.StartCollector(t, scaleConfig, "OTLP_PORT="+strconv.Itoa(otlpPort), "RW_URL="+backend.URL+"/api/v1/write",
 		"MAX_TRACKED="+strconv.Itoa(maxTracked))
 	idle := statusBytes(t, col.Pid(), "VmHWM")
-	// The self-telemetry StartCollector waits for is served before the receivers listen.
-	require.Eventually(t, func() bool {
-		conn, err := net.Dial("tcp", otlp)
-		if err == nil {
-			_ = conn.Close()
-		}
-		return err == nil
-	}, 30*time.Second, 50*time.Millisecond)
+	waitListening(t, otlp)
 
 	start := time.Now()
 	var next atomic.Int64
