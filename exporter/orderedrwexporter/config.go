@@ -71,6 +71,12 @@ type OrderingConfig struct {
 	// MaxTrackedSeries bounds the series whose state is kept; the samples of a new series beyond
 	// it are dropped and counted `max_tracked_series`. Must be positive.
 	MaxTrackedSeries int `mapstructure:"max_tracked_series"`
+	// MaxBufferedBytes bounds the estimated bytes of the samples queued on the shards and held
+	// back; a push that would pass it is refused with a retryable error, so that receivers push
+	// back to their clients. 0 (default) derives it: a quarter of the memory the collector runs
+	// under (GOMEMLIMIT when set, else the cgroup memory limit, else the host's memory). Must not
+	// be negative.
+	MaxBufferedBytes int64 `mapstructure:"max_buffered_bytes"`
 	// ShutdownTimeout bounds a shutdown. Without a WAL, held samples are released on schedule and
 	// failed requests retried (429, 5xx) until it passes, and what is left is counted dropped with
 	// reason shutdown; with one, it bounds the last requests, and what is left stays in the log.
@@ -239,7 +245,7 @@ func (o *OrderingConfig) holdback() bool {
 }
 func (o *OrderingConfig) stamp() bool { return o.Mode == ModeStamp || o.Mode == ModeHoldbackAndStamp }
 
-// Validate checks `ordering.mode`, the per-series state bounds and `ordering.shutdown_timeout`;
+// Validate checks `ordering.mode`, the per-series state and memory bounds and `ordering.shutdown_timeout`;
 // `ordering.stamp` and `ordering.holdback` validate themselves.
 func (o *OrderingConfig) Validate() error {
 	if err := o.validateSeriesState(); err != nil {
@@ -261,6 +267,9 @@ func (o *OrderingConfig) validateSeriesState() error {
 	}
 	if o.MaxTrackedSeries <= 0 {
 		return fmt.Errorf("`ordering.max_tracked_series` must be positive, found %d", o.MaxTrackedSeries)
+	}
+	if o.MaxBufferedBytes < 0 {
+		return fmt.Errorf("`ordering.max_buffered_bytes` must not be negative (0 derives it from the memory limit), found %d", o.MaxBufferedBytes)
 	}
 	return nil
 }

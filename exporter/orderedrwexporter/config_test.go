@@ -2,6 +2,7 @@ package orderedrwexporter
 
 import (
 	"path/filepath"
+	"runtime/debug"
 	"testing"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 	"go.opentelemetry.io/collector/confmap"
 	"go.opentelemetry.io/collector/confmap/confmaptest"
 	"go.opentelemetry.io/collector/exporter/exportertest"
+	"go.uber.org/zap"
 
 	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/metadata"
 	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/wal"
@@ -47,6 +49,7 @@ func TestUnmarshalDefaultConfig(t *testing.T) {
 	assert.Equal(t, 15*time.Minute, cfg.Ordering.IdleTimeout)
 	assert.Equal(t, 1_000_000, cfg.Ordering.MaxTrackedSeries)
 	assert.Equal(t, 20*time.Second, cfg.Ordering.ShutdownTimeout)
+	assert.Zero(t, cfg.Ordering.MaxBufferedBytes, "derived from the memory limit at start")
 	assert.Equal(t, 5, cfg.RemoteWriteQueue.NumConsumers)
 	assert.Equal(t, ShardsConfig{MinShards: 1, MaxShards: 5}, cfg.Shards, "start at one shard, at most upstream's num_consumers")
 	assert.NoError(t, componenttest.CheckConfigStruct(cfg))
@@ -80,6 +83,7 @@ func TestLoadOrdering(t *testing.T) {
 		Mode:             ModeHoldbackAndStamp,
 		IdleTimeout:      5 * time.Minute,
 		MaxTrackedSeries: 20_000,
+		MaxBufferedBytes: 64 << 20,
 		Stamp:            StampConfig{Label: "gw", Value: "gateway-1"},
 		Holdback:         HoldbackConfig{Window: 2 * time.Second, MaxHeldSamples: 5000, MaxFuture: 20 * time.Second},
 		ShutdownTimeout:  15 * time.Second,
@@ -160,6 +164,7 @@ func TestValidate(t *testing.T) {
 		"negative_max_held":                 "ordering::holdback: `ordering.holdback.max_held_samples` must be positive, found -1",
 		"zero_idle_timeout":                 "ordering: `ordering.idle_timeout` must be positive, found 0s",
 		"negative_max_tracked_series":       "ordering: `ordering.max_tracked_series` must be positive, found -1",
+		"negative_max_buffered_bytes":       "ordering: `ordering.max_buffered_bytes` must not be negative (0 derives it from the memory limit), found -1",
 		"zero_max_future":                   "ordering::holdback: `ordering.holdback.max_future` must be positive, found 0s",
 		"empty_stamp_label":                 "ordering::stamp: `ordering.stamp.label` must not be empty, found \"\"",
 		"include_metadata_keys":             "`include_metadata_keys` is not supported by ordered_rw, found [\"x-tenant\"]",
@@ -231,4 +236,17 @@ func TestParallelismIsMaxShards(t *testing.T) {
 	require.NoError(t, cm.Unmarshal(cfg))
 	assert.Equal(t, ShardsConfig{MinShards: 1, MaxShards: 3}, cfg.Shards)
 	require.NoError(t, cfg.Validate())
+}
+
+// `ordering.max_buffered_bytes` when set; else a quarter of GOMEMLIMIT when the runtime has one.
+func TestMaxBufferedBytesDefault(t *testing.T) {
+	got, from := maxBufferedBytes(64<<20, zap.NewNop())
+	assert.Equal(t, int64(64<<20), got)
+	assert.Equal(t, "ordering.max_buffered_bytes", from)
+
+	previous := debug.SetMemoryLimit(800 << 20)
+	defer debug.SetMemoryLimit(previous)
+	got, from = maxBufferedBytes(0, zap.NewNop())
+	assert.Equal(t, int64(200<<20), got)
+	assert.Equal(t, "a quarter of GOMEMLIMIT", from)
 }

@@ -106,13 +106,16 @@ func (e *ordExporter) start(ctx context.Context, host component.Host) error {
 		Failures: transport.NewFailureLog(e.set.Logger, e.cfg.HTTP.Endpoint, failureLogInterval)}
 	set := e.engineSettings()
 	set.ShutdownTimeout = e.cfg.Ordering.ShutdownTimeout
+	var budgetSource string
+	set.MaxBufferedBytes, budgetSource = maxBufferedBytes(e.cfg.Ordering.MaxBufferedBytes, e.set.Logger)
 	e.engine, err = ordering.NewEngine(set, e.set.TelemetrySettings, e.set.ID.String(), poster)
 	if err != nil {
 		return err
 	}
 	e.engine.Start()
 	minShards, maxShards := e.shards()
-	fields := []zap.Field{zap.String("mode", e.cfg.Ordering.Mode), zap.Int("min_shards", minShards), zap.Int("max_shards", maxShards)}
+	fields := []zap.Field{zap.String("mode", e.cfg.Ordering.Mode), zap.Int("min_shards", minShards), zap.Int("max_shards", maxShards),
+		zap.Int64("max_buffered_bytes", set.MaxBufferedBytes), zap.String("max_buffered_bytes_from", budgetSource)}
 	if e.cfg.Ordering.holdback() {
 		fields = append(fields, zap.Duration("window", e.cfg.Ordering.Holdback.Window),
 			zap.Int("max_held_samples", e.cfg.Ordering.Holdback.MaxHeldSamples),
@@ -193,6 +196,7 @@ func (e *ordExporter) translate(md pmetric.Metrics) []sample.Series {
 	if err != nil {
 		// As upstream: what translated is still sent.
 		e.set.Logger.Debug("Some metrics could not be translated; sending the others.", zap.Error(err), zap.Int("translated", len(tsMap)))
+		e.countUntranslatable(md)
 	}
 	series := make([]sample.Series, 0, len(tsMap))
 	// One allocation for the points of every series: a series usually has one point per push.

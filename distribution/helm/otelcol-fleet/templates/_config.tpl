@@ -15,16 +15,20 @@ extensions:
   {{- end }}
 {{- end }}
 
+{{- /* Requests are bounded after decompression, at 8 MiB, as in distribution/config.yaml (which
+gives the sizing with memory_limiter's spike allowance). */ -}}
 {{- define "otelcol-fleet.config.otlp" -}}
 otlp:
   protocols:
     {{- if (index .Values.ports "otlp").enabled }}
     grpc:
       endpoint: ${env:MY_POD_IP}:{{ (index .Values.ports "otlp").containerPort }}
+      max_recv_msg_size_mib: 8
     {{- end }}
     {{- if (index .Values.ports "otlp-http").enabled }}
     http:
       endpoint: ${env:MY_POD_IP}:{{ (index .Values.ports "otlp-http").containerPort }}
+      max_request_body_size: 8388608
     {{- end }}
 {{- end }}
 

@@ -10,6 +10,7 @@ import (
 	"math"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 
 	"github.com/prometheus/prometheus/prompb"
 
@@ -57,6 +58,8 @@ type Bucket struct {
 	histograms []heldHistogram
 	// minEntry is the oldest WAL entry any of its points came from; 0 without a WAL.
 	minEntry uint64
+	// bytes is the estimated size of its entries (heldEntryBytes a float, more a histogram).
+	bytes int64
 }
 
 // Len is the number of points in the bucket.
@@ -89,6 +92,9 @@ type Holdback struct {
 	spare        [][]heldEntry
 	spareEntries int // the capacity of spare, in entries
 	held         atomic.Int64
+	// heldBytes is the estimated size of what is held: the entries of the buckets, and the labels
+	// of the series that have held points (a ref keeps them until its last point is released).
+	heldBytes atomic.Int64
 	// entries, with a WAL, tracks the oldest log entry of the buckets each pop returns, from
 	// the pop until the release has queued them; nil without one.
 	entries Tracker
@@ -127,6 +133,16 @@ func New(set Settings, entries Tracker, holdLatency func(millis int64)) *Holdbac
 
 // Held is the number of points held.
 func (h *Holdback) Held() int64 { return h.held.Load() }
+
+// HeldBytes is the estimated size of the points held and of their series' labels, for the
+// exporter's memory budget.
+func (h *Holdback) HeldBytes() int64 { return h.heldBytes.Load() }
+
+// Estimated sizes of held data, see sample.Bytes: a float entry, and a histogram's entry.
+const (
+	heldEntryBytes     = int64(unsafe.Sizeof(heldEntry{}))
+	heldHistogramBytes = int64(unsafe.Sizeof(heldHistogram{}))
+)
 
 // ref returns the ref at index i. A release calls it without the lock for indexes of the
 // entries it popped, which were published under the lock before.
@@ -186,6 +202,7 @@ func (h *Holdback) Add(series []sample.Series, nowMillis int64, entry uint64) Re
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	n := 0
+	var bytes int64
 	var cur *Bucket
 	prev := seriestable.NoSlot
 	for i := range series {
@@ -205,8 +222,9 @@ func (h *Holdback) Add(series []sample.Series, nowMillis int64, entry uint64) Re
 		if added {
 			ref.hash = ser.Hash
 		}
-		if ref.held == 0 {
+		if ref.held == 0 && len(ser.Points) > 0 {
 			ref.labels = ser.Labels
+			bytes += sample.LabelsBytes(ser.Labels)
 		}
 		ref.held += len(ser.Points)
 		ref.lastAdded = nowMillis
@@ -225,12 +243,17 @@ func (h *Holdback) Add(series []sample.Series, nowMillis int64, entry uint64) Re
 			arrived := int32(min(max(cur.key*h.bucketMillis-nowMillis, math.MinInt32), math.MaxInt32))
 			if p.H != nil {
 				cur.histograms = append(cur.histograms, heldHistogram{ref: idx, arrived: arrived, h: p.H})
+				cur.bytes += heldHistogramBytes + sample.HistogramBytes(p.H)
+				bytes += heldHistogramBytes + sample.HistogramBytes(p.H)
 			} else {
 				cur.floats = append(cur.floats, heldEntry{ref: idx, arrived: arrived, t: p.T, v: p.V})
+				cur.bytes += heldEntryBytes
+				bytes += heldEntryBytes
 			}
 		}
 	}
 	h.held.Add(int64(n))
+	h.heldBytes.Add(bytes)
 	if nowMillis-h.lastSweep >= h.idleMillis/4 {
 		h.sweepLocked(nowMillis)
 	}
@@ -308,6 +331,7 @@ func (h *Holdback) arrivedAt(b *Bucket, arrived int32) int64 {
 func (h *Holdback) doneLocked(idx uint32, count int) {
 	ref := h.ref(idx)
 	if ref.held -= count; ref.held == 0 {
+		h.heldBytes.Add(-sample.LabelsBytes(ref.labels))
 		ref.labels = nil // the labels of an idle series are not kept alive
 	}
 }
@@ -385,6 +409,7 @@ func (h *Holdback) popOldestLocked() *Bucket {
 	b := h.buckets[key]
 	delete(h.buckets, key)
 	h.held.Add(-int64(b.Len()))
+	h.heldBytes.Add(-b.bytes)
 	return b
 }
 

@@ -141,3 +141,26 @@ func TestAddRefusesNewSeriesAtTheCap(t *testing.T) {
 	hold.PopDue(62_000)
 	assert.Zero(t, hold.Add([]sample.Series{series(2, 62_000)}, 62_000, 0).OverCap)
 }
+
+// HeldBytes follows what is held: each entry, and the labels of a series once while it has held
+// points; it is back to 0 once everything is released.
+func TestHeldBytes(t *testing.T) {
+	hold := New(Settings{WindowMillis: 1000, BucketMillis: 100, IdleMillis: 60_000}, nil, noLatency)
+	s0, s1 := series(0, 5_000, 5_500), series(1, 5_000)
+	labelBytes := sample.LabelsBytes(s0.Labels)
+	hold.Add([]sample.Series{s0, s1}, 5_000, 0)
+	assert.Equal(t, 2*labelBytes+3*heldEntryBytes, hold.HeldBytes())
+	hold.Add([]sample.Series{series(0, 5_600)}, 5_000, 0)
+	assert.Equal(t, 2*labelBytes+4*heldEntryBytes, hold.HeldBytes(), "a series' labels are counted once")
+
+	hist := series(2)
+	hist.Points = []sample.Point{{T: 5_000, H: &prompb.Histogram{PositiveDeltas: make([]int64, 10)}}}
+	hold.Add([]sample.Series{hist}, 5_000, 0)
+	assert.Equal(t, 3*labelBytes+4*heldEntryBytes+heldHistogramBytes+sample.HistogramBytes(hist.Points[0].H), hold.HeldBytes())
+
+	hold.Take(hold.PopDue(6_100), 2, 6_100) // the points at 5,000
+	assert.Equal(t, labelBytes+2*heldEntryBytes, hold.HeldBytes(), "only series 0 is still held, with its points at 5,500 and 5,600")
+	hold.Take(hold.PopAll(), 2, 6_100)
+	assert.Zero(t, hold.HeldBytes())
+	assert.Zero(t, hold.Held())
+}

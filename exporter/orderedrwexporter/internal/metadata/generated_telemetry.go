@@ -23,6 +23,7 @@ type TelemetryBuilder struct {
 	meter                                metric.Meter
 	mu                                   sync.Mutex
 	registrations                        []metric.Registration
+	ExporterOrderedRwBufferedBytes       metric.Int64ObservableGauge
 	ExporterOrderedRwDroppedSamples      metric.Int64Counter
 	ExporterOrderedRwHeldSamples         metric.Int64ObservableGauge
 	ExporterOrderedRwHeldSeries          metric.Int64ObservableGauge
@@ -30,6 +31,7 @@ type TelemetryBuilder struct {
 	ExporterOrderedRwHoldLatency         metric.Int64Histogram
 	ExporterOrderedRwQueueCapacity       metric.Int64ObservableGauge
 	ExporterOrderedRwQueueSize           metric.Int64ObservableGauge
+	ExporterOrderedRwRefusedSamples      metric.Int64Counter
 	ExporterOrderedRwReleasedSamples     metric.Int64Counter
 	ExporterOrderedRwRequestSplits       metric.Int64Counter
 	ExporterOrderedRwSendLag             metric.Float64ObservableGauge
@@ -54,6 +56,11 @@ func (builder *TelemetryBuilder) RegisterExporterOrderedRwWalEntriesCallback(cb 
 // RegisterExporterOrderedRwWalLagCallback sets callback for observable ExporterOrderedRwWalLag metric.
 func (builder *TelemetryBuilder) RegisterExporterOrderedRwWalLagCallback(cb metric.Int64Callback) error {
 	return builder.register(builder.ExporterOrderedRwWalLag, cb)
+}
+
+// RegisterExporterOrderedRwBufferedBytesCallback sets callback for observable ExporterOrderedRwBufferedBytes metric.
+func (builder *TelemetryBuilder) RegisterExporterOrderedRwBufferedBytesCallback(cb metric.Int64Callback) error {
+	return builder.register(builder.ExporterOrderedRwBufferedBytes, cb)
 }
 
 // RegisterExporterOrderedRwHeldSamplesCallback sets callback for observable ExporterOrderedRwHeldSamples metric.
@@ -160,6 +167,12 @@ func NewTelemetryBuilder(settings component.TelemetrySettings) (*TelemetryBuilde
 	builder := TelemetryBuilder{}
 	builder.meter = Meter(settings)
 	var err, errs error
+	builder.ExporterOrderedRwBufferedBytes, err = builder.meter.Int64ObservableGauge(
+		"otelcol_exporter_ordered_rw_buffered_bytes",
+		metric.WithDescription("Estimated bytes of the samples queued on the shards and held back, which ordering.max_buffered_bytes bounds. [Alpha]"),
+		metric.WithUnit("By"),
+	)
+	errs = errors.Join(errs, err)
 	builder.ExporterOrderedRwDroppedSamples, err = builder.meter.Int64Counter(
 		"otelcol_exporter_ordered_rw_dropped_samples",
 		metric.WithDescription("Samples the exporter did not deliver, by reason. [Alpha]"),
@@ -201,6 +214,12 @@ func NewTelemetryBuilder(settings component.TelemetrySettings) (*TelemetryBuilde
 		"otelcol_exporter_ordered_rw_queue_size",
 		metric.WithDescription("Batches queued on the shards, waiting to be sent. [Alpha]"),
 		metric.WithUnit("{batch}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ExporterOrderedRwRefusedSamples, err = builder.meter.Int64Counter(
+		"otelcol_exporter_ordered_rw_refused_samples",
+		metric.WithDescription("Samples of pushes refused with a retryable error, so that the sender retries them later, by reason (memory_budget). [Alpha]"),
+		metric.WithUnit("{sample}"),
 	)
 	errs = errors.Join(errs, err)
 	builder.ExporterOrderedRwReleasedSamples, err = builder.meter.Int64Counter(

@@ -56,6 +56,7 @@ func TestMetadataAgreesWithCode(t *testing.T) {
 	tb, err := NewTelemetryBuilder(tel.NewTelemetrySettings())
 	require.NoError(t, err)
 	defer tb.Shutdown()
+	require.NoError(t, tb.RegisterExporterOrderedRwBufferedBytesCallback(func(_ context.Context, o metric.Int64Observer) error { o.Observe(1); return nil }))
 	require.NoError(t, tb.RegisterExporterOrderedRwHeldSamplesCallback(func(_ context.Context, o metric.Int64Observer) error { o.Observe(1); return nil }))
 	require.NoError(t, tb.RegisterExporterOrderedRwHeldSeriesCallback(func(_ context.Context, o metric.Int64Observer) error { o.Observe(1); return nil })) //nolint:staticcheck // the deprecated name is still emitted
 	require.NoError(t, tb.RegisterExporterOrderedRwTrackedSeriesCallback(func(_ context.Context, o metric.Int64Observer) error { o.Observe(1); return nil }))
@@ -69,6 +70,7 @@ func TestMetadataAgreesWithCode(t *testing.T) {
 	ctx := context.Background()
 	tb.ExporterOrderedRwDroppedSamples.Add(ctx, 1)
 	tb.ExporterOrderedRwReleasedSamples.Add(ctx, 1)
+	tb.ExporterOrderedRwRefusedSamples.Add(ctx, 1)
 	tb.ExporterOrderedRwSentSamples.Add(ctx, 1)
 	tb.ExporterOrderedRwRequestSplits.Add(ctx, 1)
 	tb.ExporterOrderedRwHoldLatency.Record(ctx, 1)
@@ -101,5 +103,5 @@ func TestMetadataAgreesWithCode(t *testing.T) {
 		}
 	}
 	sort.Strings(names)
-	require.Len(t, names, 21)
+	require.Len(t, names, 23)
 }

@@ -4,6 +4,7 @@ import (
 	"sync/atomic"
 
 	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/pending"
+	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/sample"
 	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/shard"
 	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/telemetry"
 )
@@ -17,6 +18,9 @@ type accounting struct {
 
 	// batches counts batches queued on shards and not yet processed.
 	batches atomic.Int64
+	// queuedBytes is the estimated size of those batches (sample.Bytes), for the memory budget;
+	// it falls when a shard is done with a batch, sent or not.
+	queuedBytes atomic.Int64
 	// due tracks when each of those batches became due, for the send lag. Batches of one queue
 	// are not in due order (a late batch goes after a release that became due earlier).
 	due pending.Counts[int64]
@@ -35,6 +39,7 @@ var _ shard.Hooks = (*accounting)(nil)
 // queued counts b from when it waits for room on its shard.
 func (a *accounting) queued(b shard.Batch) {
 	a.batches.Add(1)
+	a.queuedBytes.Add(sample.Bytes(b.Series))
 	a.due.Add(b.Due)
 	a.log.Track(b.Entry)
 }
@@ -42,6 +47,7 @@ func (a *accounting) queued(b shard.Batch) {
 // unqueued takes back queued for a batch that could not be queued.
 func (a *accounting) unqueued(b shard.Batch) {
 	a.batches.Add(-1)
+	a.queuedBytes.Add(-sample.Bytes(b.Series))
 	a.due.Done(b.Due)
 	a.log.Done(b.Entry)
 }
@@ -63,6 +69,9 @@ func (a *accounting) Dropped(n int, reason string) {
 func (a *accounting) Done(b shard.Batch, kept bool) {
 	a.due.Done(b.Due)
 	a.batches.Add(-1)
+	// The same estimate as queued: a shard sorts a batch's points in place, and keeps its series,
+	// labels and number of points.
+	a.queuedBytes.Add(-sample.Bytes(b.Series))
 	if !kept {
 		a.log.Done(b.Entry)
 	}

@@ -69,6 +69,9 @@ type Settings struct {
 	Clock Clock
 	// WAL, when set, writes every push to a write-ahead log before the engine takes it.
 	WAL *wal.Settings
+	// MaxBufferedBytes bounds the estimated bytes of the samples queued and held (sample.Bytes);
+	// beyond it Push refuses with a retryable BudgetError. 0 is no bound.
+	MaxBufferedBytes int64
 	// ShutdownTimeout bounds a shutdown without WAL, whatever the context's deadline (the earlier
 	// of both applies); 0 leaves only the context's.
 	ShutdownTimeout time.Duration
@@ -85,6 +88,8 @@ type Engine struct {
 	// hold is nil without hold-back.
 	hold  *holdback.Holdback
 	drops *telemetry.DropLog
+	// budgetLog logs pushes refused over MaxBufferedBytes.
+	budgetLog *budgetLog
 	// log is the write-ahead log, noJournal without one.
 	log journal
 	// acct follows the batches queued on the shards; the shards report to it.
@@ -125,6 +130,7 @@ func NewEngine(set Settings, tset component.TelemetrySettings, exporterID string
 		tel:         tel,
 		clock:       set.Clock,
 		drops:       telemetry.NewDropLog(tset.Logger, set.RejectionLogInterval),
+		budgetLog:   &budgetLog{logger: tset.Logger, interval: set.RejectionLogInterval},
 		log:         noJournal{},
 		acct:        &accounting{tel: tel, log: noJournal{}},
 		sendCtx:     sendCtx,
@@ -141,6 +147,7 @@ func NewEngine(set Settings, tset component.TelemetrySettings, exporterID string
 		Shards:        e.Shards,
 		DesiredShards: e.shards.calc.Desired,
 		HeldSamples:   e.HeldSamples,
+		BufferedBytes: e.BufferedBytes,
 		TrackedSeries: e.TrackedSeries,
 		SendLag:       e.SendLag,
 		QueueSize:     e.QueueSize,
@@ -265,6 +272,7 @@ var ErrClosed = errors.New("ordered_rw exporter is shut down")
 // samples) when it arrives after it. Push blocks while the shard queues are full.
 //
 // With a WAL, the batch is written to the log first; if that fails, the batch is refused.
+// Beyond MaxBufferedBytes the batch is refused first, with a retryable BudgetError.
 //
 // The samples of a push that returns an error are counted refused (the standard send_failed),
 // but those queued before the error, which are counted when they are delivered or dropped.
@@ -278,6 +286,9 @@ func (e *Engine) Push(ctx context.Context, series []sample.Series) error {
 	if e.closed || !e.started {
 		e.tel.Refused(sample.CountPoints(series))
 		return ErrClosed
+	}
+	if err := e.admit(series); err != nil {
+		return err
 	}
 	entry, err := e.log.Append(series)
 	if err != nil {

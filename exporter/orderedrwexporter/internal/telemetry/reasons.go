@@ -40,3 +40,16 @@ const ReasonTooFarInFuture = "too_far_in_future"
 // ReasonMaxTrackedSeries is the reason of a sample of a new series refused because the exporter
 // already tracks ordering.max_tracked_series series.
 const ReasonMaxTrackedSeries = "max_tracked_series"
+
+// RefusedMemoryBudget is the reason of refused_samples for a push refused because the samples
+// queued and held already took ordering.max_buffered_bytes: the sender gets a retryable error.
+const RefusedMemoryBudget = "memory_budget"
+
+// Reasons of samples the upstream translator leaves out of the series it returns, counted by the
+// exporter before the engine sees them.
+const (
+	// ReasonInvalidName: the metric name normalizes to nothing or to underscores only ("", "_").
+	ReasonInvalidName = "invalid_name"
+	// ReasonInvalidTemporality: a delta sum or histogram, which remote write cannot carry.
+	ReasonInvalidTemporality = "invalid_temporality"
+)

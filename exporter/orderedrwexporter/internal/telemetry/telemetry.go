@@ -80,7 +80,9 @@ func (t *Telemetry) failedWith(reason string) metric.MeasurementOption {
 // Gauges are what the asynchronous instruments read when the telemetry is collected.
 type Gauges struct {
 	HeldSamples, TrackedSeries, QueueSize, QueueCapacity func() int64
-	SendLag                                              func() time.Duration
+	// BufferedBytes is the estimate the memory budget compares with its bound.
+	BufferedBytes func() int64
+	SendLag       func() time.Duration
 	// WALEntries and WALLag are set only with a WAL.
 	WALEntries, WALLag func() int64
 
@@ -107,6 +109,7 @@ func (t *Telemetry) RegisterGauges(g Gauges) error {
 		// The standard queue gauges: the same batches, with exporterhelper's names and attributes.
 		t.std.register(g.QueueSize, g.QueueCapacity),
 		t.builder.RegisterExporterOrderedRwHeldSamplesCallback(observe(g.HeldSamples)),
+		t.builder.RegisterExporterOrderedRwBufferedBytesCallback(observe(g.BufferedBytes)),
 		t.builder.RegisterExporterOrderedRwTrackedSeriesCallback(observe(g.TrackedSeries)),
 		// The deprecated name of tracked_series, with the same value, for one release.
 		t.builder.RegisterExporterOrderedRwHeldSeriesCallback(observe(g.TrackedSeries)), //nolint:staticcheck // kept one release
@@ -138,6 +141,15 @@ func (t *Telemetry) Dropped(n int, reason string) {
 func (t *Telemetry) Refused(n int) {
 	if n > 0 {
 		t.std.sendFailed.Add(context.Background(), int64(n), t.failedWith(reasonRefused))
+	}
+}
+
+// RefusedFor counts n samples of a push refused for reason with a retryable error: in
+// refused_samples, and in the standard send_failed as Refused does.
+func (t *Telemetry) RefusedFor(n int, reason string) {
+	if n > 0 {
+		t.builder.ExporterOrderedRwRefusedSamples.Add(context.Background(), int64(n), t.withReason(reason))
+		t.Refused(n)
 	}
 }
 

@@ -1,0 +1,84 @@
+package ordering
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/consumer/consumererror"
+
+	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/promtest"
+	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/sample"
+	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/telemetry"
+)
+
+const (
+	refusedSamples = "otelcol_exporter_ordered_rw_refused_samples"
+	bufferedBytes  = "otelcol_exporter_ordered_rw_buffered_bytes"
+)
+
+func budgetBatch(step int) []sample.Series {
+	var batch []sample.Series
+	for i := range 10 {
+		batch = append(batch, series(i, int64(step+1)*1000))
+	}
+	return batch
+}
+
+// Without hold-back: what is queued, and the batch being sent, counts against the budget until a
+// shard is done with it. Once the budget is reached, pushes are refused with a retryable error and
+// counted; once the backend catches up, they are taken again.
+func TestBudgetRefusesPushesBeyondIt(t *testing.T) {
+	backend := promtest.NewBackend(t)
+	backend.SetDelay(500 * time.Millisecond) // the first request is on the wire while the others queue
+	push := sample.Bytes(budgetBatch(0))
+	h := newHarness(t, backend, Settings{MinShards: 1, MaxShards: 1, MaxBufferedBytes: 3 * push})
+
+	for step := range 3 {
+		require.NoError(t, h.engine.Push(context.Background(), budgetBatch(step)), "push %d: below the budget", step)
+	}
+	assert.Equal(t, 3*push, h.engine.BufferedBytes())
+	assert.Equal(t, 3*push, h.gauge(t, bufferedBytes))
+	err := h.engine.Push(context.Background(), budgetBatch(3))
+	var budgetErr *BudgetError
+	require.ErrorAs(t, err, &budgetErr)
+	assert.Equal(t, BudgetError{Buffered: 3 * push, Budget: 3 * push}, *budgetErr, "refused once the budget is reached")
+	assert.False(t, consumererror.IsPermanent(err), "the sender must retry it")
+	assert.Contains(t, err.Error(), "`ordering.max_buffered_bytes`")
+	assert.Equal(t, int64(10), h.counter(t, refusedSamples, reason(telemetry.RefusedMemoryBudget)))
+
+	backend.SetDelay(0)
+	waitIdle(t, h.engine)
+	assert.Zero(t, h.engine.BufferedBytes(), "every byte queued left with its batch")
+	require.NoError(t, h.engine.Push(context.Background(), budgetBatch(3)), "taken again once delivered")
+	waitIdle(t, h.engine)
+	assert.Equal(t, int64(40), h.counter(t, sentSamples))
+	h.shutdown(t)
+}
+
+// With hold-back: held samples count (their entries and their series' labels) until released and
+// sent. A push larger than the whole budget is taken when less than the budget is buffered.
+func TestBudgetCountsHeldSamples(t *testing.T) {
+	backend := promtest.NewBackend(t)
+	clock := newFakeClock(1_000)
+	push := sample.Bytes(budgetBatch(0))
+	h := newHarness(t, backend, Settings{MinShards: 2, MaxShards: 2, Holdback: true, Window: 5 * time.Second, Clock: clock,
+		MaxHeldSamples: 1000, MaxBufferedBytes: push / 2})
+
+	require.NoError(t, h.engine.Push(context.Background(), budgetBatch(0)), "below the budget: taken, larger than the budget")
+	require.Positive(t, h.engine.BufferedBytes())
+	assert.Equal(t, h.engine.hold.HeldBytes(), h.engine.BufferedBytes())
+	err := h.engine.Push(context.Background(), budgetBatch(1))
+	require.True(t, errors.As(err, new(*BudgetError)))
+	assert.Equal(t, int64(10), h.counter(t, refusedSamples, reason(telemetry.RefusedMemoryBudget)))
+
+	clock.Set(1_000 + 5_000 + 1_000)
+	h.engine.ReleaseDue()
+	waitIdle(t, h.engine)
+	assert.Zero(t, h.engine.BufferedBytes())
+	require.NoError(t, h.engine.Push(context.Background(), budgetBatch(1)))
+	h.shutdown(t)
+}
