@@ -41,7 +41,7 @@ const telemetryConfig = `service:
 `
 
 // StartCollector writes configYAML to a temporary file, starts the built binary with it and
-// waits until the collector serves its self-telemetry. env entries are "K=V". When the config
+// waits until the collector started every component and serves its self-telemetry. env entries are "K=V". When the config
 // has no `telemetry:` block, one serving on TelemetryPort is merged in. The collector is stopped with SIGTERM at the end of the
 // test, and the test fails if it does not exit cleanly.
 func StartCollector(t T, configYAML string, env ...string) *Collector {
@@ -78,7 +78,12 @@ func StartCollectorOnPort(t T, configYAML string, telemetryPort int, env ...stri
 		"AWS_REGION=us-east-1",
 	}, env...)
 	c.proc = startProcess(t, "otelcol-fleet", env, bin, args...)
-	waitFor(t, c.proc, 60*time.Second, "collector self-telemetry", func() bool {
+	// Self-telemetry is served before the receivers listen; the service's "Everything is ready"
+	// line comes after every component started, so a test may send as soon as this returns.
+	waitFor(t, c.proc, 60*time.Second, "collector self-telemetry and started components", func() bool {
+		if !strings.Contains(c.proc.out.String(), "Everything is ready") {
+			return false
+		}
 		_, err := TryScrapeMetrics(c.MetricsURL())
 		return err == nil
 	})
