@@ -93,6 +93,10 @@ bench: build ## Benchmarks (~13 min, not in make test): components, then the bui
 bench-overhead: build ## series_guard's CPU overhead on the built binary (~5 min): with vs without, same load, 12 rounds
 	$(GO) run ./internal/bench/cmd/fleetbench -overhead -overhead-rounds 12 -overhead-burst 4s -profile-seconds 20s
 
+.PHONY: compliance
+compliance: build ## Remote-write 1.0 sender compliance suite (~4 min, not in make test): COMPLIANCE=<checkout of github.com/prometheus/compliance>
+	exporter/orderedrwexporter/testdata/compliance/run.sh
+
 .PHONY: demo
 demo: build test-deps ## Stock vs ordered_rw gateways side by side at human speed; stays up until Ctrl-C
 	$(GO) run ./internal/e2e/cmd/fleetdemo
