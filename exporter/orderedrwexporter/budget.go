@@ -3,7 +3,7 @@ package orderedrwexporter // import "github.com/otelcol-fleet/otelcol-fleet/expo
 import (
 	"go.uber.org/zap"
 
-	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/memlimit"
+	"github.com/otelcol-fleet/otelcol-fleet/internal/memlimit"
 )
 
 // defaultBufferedShare is the default `ordering.max_buffered_bytes` as a share of the memory the

@@ -5,12 +5,12 @@ package sample // import "github.com/otelcol-fleet/otelcol-fleet/exporter/ordere
 
 import (
 	"slices"
-	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/cespare/xxhash/v2"
 	"github.com/prometheus/prometheus/prompb"
+
+	"github.com/otelcol-fleet/otelcol-fleet/internal/logsafe"
 )
 
 // Point is one sample of a series: a float sample, or a native histogram when H is set.
@@ -67,13 +67,9 @@ func SetLabel(labels []prompb.Label, name, value string) []prompb.Label {
 	return slices.Insert(labels, i, prompb.Label{Name: name, Value: value})
 }
 
-// maxLoggedLabelBytes bounds each label name and value in a log line: a series with a 19 MB label
-// value wrote a 19.9 MB log line every 10 s. 64 bytes name any real label; the rest is cut and
-// its size told.
-const maxLoggedLabelBytes = 64
-
 // LabelsString renders labels for a log line, e.g. {__name__="up", job="a"}; a name or value
-// longer than 64 bytes is cut, as `abc…(70000 bytes)`.
+// longer than 64 bytes is cut, as `abc…(70000 bytes)` (internal/logsafe): a series with a 19 MB
+// label value wrote a 19.9 MB log line every 10 s.
 func LabelsString(labels []prompb.Label) string {
 	var b strings.Builder
 	b.WriteByte('{')
@@ -81,30 +77,13 @@ func LabelsString(labels []prompb.Label) string {
 		if i > 0 {
 			b.WriteString(", ")
 		}
-		writeTruncated(&b, l.Name)
+		logsafe.Write(&b, l.Name)
 		b.WriteString(`="`)
-		writeTruncated(&b, l.Value)
+		logsafe.Write(&b, l.Value)
 		b.WriteByte('"')
 	}
 	b.WriteByte('}')
 	return b.String()
-}
-
-// writeTruncated writes s, cut to maxLoggedLabelBytes at a character boundary when longer, with
-// its full size.
-func writeTruncated(b *strings.Builder, s string) {
-	if len(s) <= maxLoggedLabelBytes {
-		b.WriteString(s)
-		return
-	}
-	cut := maxLoggedLabelBytes
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	b.WriteString(s[:cut])
-	b.WriteString("…(")
-	b.WriteString(strconv.Itoa(len(s)))
-	b.WriteString(" bytes)")
 }
 
 // SortPoints sorts points by timestamp, keeping the order of equal ones; points that are sorted

@@ -11,6 +11,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
+
+	"github.com/otelcol-fleet/otelcol-fleet/internal/memlimit"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -112,12 +114,12 @@ func TestPrometheusScraper(t *testing.T) {
 
 func TestResolveMemoryLimit(t *testing.T) {
 	cgroup := fstest.MapFS{
-		cgroupV2Max: {Data: []byte("1073741824\n")},
-		procMeminfo: {Data: []byte("MemTotal:       16000000 kB\n")},
+		memlimit.CgroupV2Max: {Data: []byte("1073741824\n")},
+		memlimit.ProcMeminfo: {Data: []byte("MemTotal:       16000000 kB\n")},
 	}
 	noCgroup := fstest.MapFS{
-		cgroupV2Max: {Data: []byte("max\n")},
-		procMeminfo: {Data: []byte("MemTotal:       16000000 kB\n")},
+		memlimit.CgroupV2Max: {Data: []byte("max\n")},
+		memlimit.ProcMeminfo: {Data: []byte("MemTotal:       16000000 kB\n")},
 	}
 	tests := []struct {
 		name       string
@@ -154,12 +156,12 @@ func TestResolveMemoryLimit(t *testing.T) {
 		},
 		{
 			name: "cgroup v1 unlimited is none",
-			root: fstest.MapFS{cgroupV1Limit: {Data: []byte("9223372036854771712\n")}},
+			root: fstest.MapFS{memlimit.CgroupV1Limit: {Data: []byte("9223372036854771712\n")}},
 			want: MemoryLimit{Source: LimitSourceNone},
 		},
 		{
 			name: "cgroup v1 limit",
-			root: fstest.MapFS{cgroupV1Limit: {Data: []byte("2147483648\n")}},
+			root: fstest.MapFS{memlimit.CgroupV1Limit: {Data: []byte("2147483648\n")}},
 			want: MemoryLimit{Bytes: 2 << 30, Source: LimitSourceCgroup, Detail: "cgroup memory limit"},
 		},
 		{

@@ -1,6 +1,9 @@
 package walk // import "github.com/otelcol-fleet/otelcol-fleet/processor/seriesguardprocessor/internal/walk"
 
-import "github.com/otelcol-fleet/otelcol-fleet/processor/seriesguardprocessor/internal/guard"
+import (
+	"github.com/otelcol-fleet/otelcol-fleet/internal/logsafe"
+	"github.com/otelcol-fleet/otelcol-fleet/processor/seriesguardprocessor/internal/guard"
+)
 
 // Counts is what one batch refused and folded, by reason, so the instruments are updated once
 // per batch and per reason rather than per data point.
@@ -21,7 +24,9 @@ const maxLoggedNames = 5
 // Offenders collects, between two log lines, a sample of what was refused or folded.
 type Offenders struct {
 	RefusedPoints, FoldedPoints int64
-	// Metrics and Tenants are the first few offending metric names and tenants.
+	// Metrics and Tenants are the first few offending metric names and tenants, each cut to
+	// logsafe.MaxBytes: they come from the data, and a 19 MB name must not make a 19 MB log line
+	// (nor be kept alive until the next one).
 	Metrics, Tenants []string
 	// Reasons are the reasons seen.
 	Reasons map[string]struct{}
@@ -30,6 +35,7 @@ type Offenders struct {
 func newOffenders() Offenders { return Offenders{Reasons: map[string]struct{}{}} }
 
 func (o *Offenders) note(metric, tenant string, r guard.Reason) {
+	metric, tenant = logsafe.String(metric), logsafe.String(tenant)
 	if len(o.Metrics) < maxLoggedNames && !contains(o.Metrics, metric) {
 		o.Metrics = append(o.Metrics, metric)
 	}
