@@ -110,6 +110,9 @@ type Encoder struct {
 	out    []sample.Series
 	points []sample.Point
 	errs   []error
+	// uncached finds the series of this push that are not cached (the cache is full) by the
+	// hash of their labels, to merge them as cached series are.
+	uncached map[uint64]int32
 }
 
 type identityEntry struct {
@@ -193,6 +196,7 @@ func (e *Encoder) Encode(md pmetric.Metrics, now time.Time) Result {
 		e.encodeResource(rms.At(i), &res)
 	}
 	res.Series, e.out, e.points = e.out, nil, nil
+	clear(e.uncached)
 	res.Err, e.errs = errors.Join(e.errs...), e.errs[:0]
 	return res
 }
@@ -441,6 +445,15 @@ func (e *Encoder) appendPoint(ref slotRef, p sample.Point) {
 	if ref.uncached != nil {
 		hash, buf := sample.HashLabels(ref.uncached, e.buf)
 		e.buf = buf
+		if i, ok := e.uncached[hash]; ok {
+			ser := &e.out[i]
+			ser.Points = append(ser.Points[:len(ser.Points):len(ser.Points)], p)
+			return
+		}
+		if e.uncached == nil {
+			e.uncached = map[uint64]int32{}
+		}
+		e.uncached[hash] = int32(len(e.out))
 		e.startSeries(hash, ref.uncached, p)
 		return
 	}
@@ -606,7 +619,8 @@ func (e *Encoder) targetInfo(r *resourceState) {
 		e.builder.set(nameLabel, name)
 		_, job := e.builder.get(jobLabel)
 		_, instance := e.builder.get(instanceLabel)
-		if !job && !instance {
+		// ordered_rw gives the translator the stamp as an external label: it counts here.
+		if stamp := e.set.StampLabel; !job && !instance && stamp != jobLabel && stamp != instanceLabel {
 			return
 		}
 		ref = e.add(&prev, id, e.builder.finish(len(e.builder.labels)))

@@ -22,8 +22,11 @@ import (
 )
 
 // reference is what ordered_rw sent before the encoder: the translator's series, the stamp
-// added to its external labels and then set over any label of its name.
-func reference(t testing.TB, md pmetric.Metrics, set Settings) map[string][]string {
+// added to its external labels and then set over any label of its name. Where setting the stamp
+// made two series one (a data label of the stamp's name), ordered_rw sent that label set twice;
+// the encoder sends one series: reference merges them, and says which, since the translator's
+// order of the two is random.
+func reference(t testing.TB, md pmetric.Metrics, set Settings) (out map[string][]string, merged []string) {
 	tr := set.Translator
 	if set.StampLabel != "" {
 		tr.ExternalLabels = maps.Clone(tr.ExternalLabels)
@@ -33,15 +36,18 @@ func reference(t testing.TB, md pmetric.Metrics, set Settings) map[string][]stri
 		tr.ExternalLabels[set.StampLabel] = set.StampValue
 	}
 	tss, _ := prometheusremotewrite.FromMetrics(md, tr)
-	out := map[string][]string{}
+	out = map[string][]string{}
 	for _, ts := range tss {
 		labels := ts.Labels
 		if set.StampLabel != "" {
 			labels = sample.SetLabel(labels, set.StampLabel, set.StampValue)
 		}
 		key := labelsKey(labels)
-		require.NotContains(t, out, key, "the translator sent one label set twice")
-		var points []string
+		points, dup := out[key]
+		if dup {
+			require.NotEmpty(t, set.StampLabel, "the translator sent one label set twice")
+			merged = append(merged, key)
+		}
 		for _, s := range ts.Samples {
 			points = append(points, pointString(sample.Point{T: s.Timestamp, V: s.Value}))
 		}
@@ -50,7 +56,7 @@ func reference(t testing.TB, md pmetric.Metrics, set Settings) map[string][]stri
 		}
 		out[key] = points
 	}
-	return out
+	return out, merged
 }
 
 // encoded is the encoder's series in reference's form, checked for what the engine relies on:
@@ -94,11 +100,18 @@ func pointString(p sample.Point) string {
 // requireSame encodes md with enc (twice: the second push finds every series cached) and
 // requires the translator's series.
 func requireSame(t testing.TB, enc *Encoder, md pmetric.Metrics, set Settings) Result {
-	want := reference(t, md, set)
+	want, merged := reference(t, md, set)
+	for _, key := range merged {
+		slices.Sort(want[key])
+	}
 	var res Result
 	for push := range 2 {
 		res = enc.Encode(md, time.Unix(int64(push), 0))
-		require.Equal(t, want, encoded(t, res.Series), "push %d", push)
+		got := encoded(t, res.Series)
+		for _, key := range merged {
+			slices.Sort(got[key])
+		}
+		require.Equal(t, want, got, "push %d", push)
 	}
 	return res
 }
@@ -390,4 +403,38 @@ func collisions(md pmetric.Metrics) {
 // The stale marker is Prometheus' own.
 func TestStaleMarker(t *testing.T) {
 	assert.Equal(t, value.StaleNaN, math.Float64bits(staleNaN))
+}
+
+// Series not seen for the idle timeout leave the cache; the cache never holds more than
+// MaxSeries, and what it cannot hold is still encoded, each label set once.
+func TestCacheIsSweptAndBounded(t *testing.T) {
+	set := Settings{MaxSeries: 10, IdleTimeout: 4 * time.Second}
+	enc := New(set)
+	push := func(at time.Duration, series int, first int) Result {
+		md := pmetric.NewMetrics()
+		rm := md.ResourceMetrics().AppendEmpty()
+		rm.Resource().Attributes().PutStr("service.name", "svc") // job only: no target_info
+		dps := rm.ScopeMetrics().AppendEmpty().Metrics().AppendEmpty().SetEmptyGauge().DataPoints()
+		for i := range series {
+			dp := dps.AppendEmpty()
+			dp.Attributes().PutInt("series", int64(first+i))
+			dp.SetTimestamp(testStart)
+		}
+		md.ResourceMetrics().At(0).ScopeMetrics().At(0).Metrics().At(0).SetName("g")
+		res := enc.Encode(md, enc.start.Add(at))
+		want, _ := reference(t, md, set)
+		require.Equal(t, want, encoded(t, res.Series))
+		return res
+	}
+	push(0, 6, 0)
+	assert.Equal(t, 6, enc.CachedSeries())
+	push(time.Second, 6, 100) // 4 fit, 2 are encoded uncached
+	assert.Equal(t, 10, enc.CachedSeries())
+	push(2*time.Second, 2, 0) // series 0 and 1 stay
+	// Swept at a quarter of the timeout: the series last seen more than 4 s ago are gone.
+	push(6*time.Second, 1, 0)
+	assert.Equal(t, 2, enc.CachedSeries())
+	assert.Equal(t, 2, enc.identities.Len())
+	push(20*time.Second, 0, 0)
+	assert.Equal(t, 0, enc.CachedSeries())
 }
