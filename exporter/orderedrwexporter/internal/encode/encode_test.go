@@ -2,6 +2,7 @@ package encode
 
 import (
 	"cmp"
+	"context"
 	"fmt"
 	"maps"
 	"math"
@@ -15,8 +16,10 @@ import (
 	"github.com/prometheus/prometheus/prompb"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
 	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/sample"
 )
@@ -437,4 +440,29 @@ func TestCacheIsSweptAndBounded(t *testing.T) {
 	assert.Equal(t, 2, enc.identities.Len())
 	push(20*time.Second, 0, 0)
 	assert.Equal(t, 0, enc.CachedSeries())
+}
+
+func TestFallbackIsCounted(t *testing.T) {
+	tel := componenttest.NewTelemetry()
+	defer func() { require.NoError(t, tel.Shutdown(context.Background())) }()
+	counter, err := NewTelemetry(tel.NewTelemetrySettings(), "ordered_rw")
+	require.NoError(t, err)
+	set := Settings{MaxSeries: 100, IdleTimeout: time.Minute}
+	md := pmetric.NewMetrics()
+	_, ms := newResource(md)
+	exponential(ms, "latency", 3)
+	histogram(ms, "h", "", 2, "le", "1")
+	gauge(ms, "g", "", 1)
+	counter.FellBack(New(set).Encode(md, time.Now()).Fallback)
+	got, err := tel.GetMetric(FallbackMetricName)
+	require.NoError(t, err)
+	points := got.Data.(metricdata.Sum[int64]).DataPoints
+	byReason := map[string]int64{}
+	for _, p := range points {
+		reason, _ := p.Attributes.Value("reason")
+		exporter, _ := p.Attributes.Value("exporter")
+		assert.Equal(t, "ordered_rw", exporter.AsString())
+		byReason[reason.AsString()] = p.Value
+	}
+	assert.Equal(t, map[string]int64{"exponential_histogram": 3, "reserved_label": 2}, byReason)
 }
