@@ -428,14 +428,16 @@ func (e *Encoder) add(prev *uint32, id uint64, labels []prompb.Label) slotRef {
 func (e *Encoder) seriesOf(labels []prompb.Label) slotRef {
 	hash, buf := sample.HashLabels(labels, e.buf)
 	e.buf = buf
-	if i, ok := e.series.Lookup(seriestable.NoSlot, hash); ok {
-		return slotRef{slot: i}
-	}
 	if e.series.Len() >= e.set.MaxSeries || e.identities.Len() >= e.set.MaxSeries {
+		if i, ok := e.series.Lookup(seriestable.NoSlot, hash); ok {
+			return slotRef{slot: i}
+		}
 		return slotRef{uncached: labels}
 	}
-	i, _ := e.series.Find(seriestable.NoSlot, hash)
-	*e.series.Slot(i) = seriesEntry{labels: labels, hash: hash}
+	i, added := e.series.Find(seriestable.NoSlot, hash)
+	if added {
+		*e.series.Slot(i) = seriesEntry{labels: labels, hash: hash}
+	}
 	return slotRef{slot: i}
 }
 
