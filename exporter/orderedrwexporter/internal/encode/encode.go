@@ -98,6 +98,10 @@ type Encoder struct {
 	// by the hash of those labels, so that two identities of one label set share it.
 	identities *seriestable.Table[identityEntry]
 	series     *seriestable.Table[seriesEntry]
+	// seen holds the identities seen once, with when: a series is cached when seen again
+	// within the idle timeout, so that series seen once (churn) cost 16 bytes here and no
+	// labels kept, their labels built as the translator builds them, for one push.
+	seen *seriestable.Table[uint32]
 	names      map[nameKey]string
 	start      time.Time
 	now        uint32 // seconds since start, of the current push
@@ -157,6 +161,7 @@ func New(set Settings) *Encoder {
 		keepIdentifying: prometheustranslator.KeepIdentifyingResourceAttributesGate.IsEnabled(),
 		idleSeconds:     uint32(max(set.IdleTimeout/time.Second, 1)),
 		identities:      seriestable.New[identityEntry](),
+		seen:            seriestable.New[uint32](),
 		series:          seriestable.New[seriesEntry](),
 		names:           map[nameKey]string{},
 		start:           time.Now(),
@@ -206,6 +211,7 @@ func (e *Encoder) sweep() {
 	idle := func(lastSeen uint32) bool { return e.now-lastSeen > e.idleSeconds }
 	// Identities first: a series outlives every identity that names it (it is seen whenever
 	// one of them is), so none is left naming a freed series.
+	e.seen.Sweep(func(v *uint32) bool { return idle(*v) })
 	e.identities.Sweep(func(v *identityEntry) bool { return idle(v.lastSeen) })
 	e.series.Sweep(func(v *seriesEntry) bool { return idle(v.lastSeen) })
 }
@@ -394,10 +400,12 @@ func (e *Encoder) numbers(r *resourceState, m pmetric.Metric, dps pmetric.Number
 	}
 }
 
-// slotRef is a series slot, or an uncached series (the cache was full) when uncached is set.
+// slotRef is a series slot, or an uncached series (seen once, or the cache was full) when
+// uncached is set, with the hash of its labels.
 type slotRef struct {
 	slot     uint32
 	uncached []prompb.Label
+	hash     uint64
 }
 
 // lookup finds the series of identity id; prev is the slot of the identity before it.
@@ -412,9 +420,10 @@ func (e *Encoder) lookup(prev *uint32, id uint64) (slotRef, bool) {
 	return slotRef{slot: ident.series}, true
 }
 
-// add caches labels as the series of identity id, or returns them uncached if the cache is full.
+// add caches labels as the series of identity id, or returns them uncached if the identity is
+// seen for the first time or the cache is full.
 func (e *Encoder) add(prev *uint32, id uint64, labels []prompb.Label) slotRef {
-	ref := e.seriesOf(labels)
+	ref := e.seriesOf(labels, e.admit(id))
 	if ref.uncached != nil || e.identities.Len() >= e.set.MaxSeries {
 		return ref
 	}
@@ -424,19 +433,40 @@ func (e *Encoder) add(prev *uint32, id uint64, labels []prompb.Label) slotRef {
 	return ref
 }
 
-// seriesOf returns the cached series of labels, adding it if new and the cache has room.
-func (e *Encoder) seriesOf(labels []prompb.Label) slotRef {
+// admit says whether to cache the series of identity id: on its second sighting (or when the
+// table of first sightings is full).
+func (e *Encoder) admit(id uint64) bool {
+	if i, ok := e.seen.Lookup(seriestable.NoSlot, id); ok {
+		e.seen.Remove(i)
+		return true
+	}
+	if e.seen.Len() >= e.set.MaxSeries {
+		return true
+	}
+	i, _ := e.seen.Find(seriestable.NoSlot, id)
+	*e.seen.Slot(i) = e.now
+	return false
+}
+
+// seriesOf returns the cached series of labels, adding it if cache is set and the cache has
+// room, else the labels uncached.
+func (e *Encoder) seriesOf(labels []prompb.Label, cache bool) slotRef {
 	hash, buf := sample.HashLabels(labels, e.buf)
 	e.buf = buf
-	if e.series.Len() >= e.set.MaxSeries || e.identities.Len() >= e.set.MaxSeries {
+	if !cache || e.series.Len() >= e.set.MaxSeries || e.identities.Len() >= e.set.MaxSeries {
 		if i, ok := e.series.Lookup(seriestable.NoSlot, hash); ok {
 			return slotRef{slot: i}
 		}
-		return slotRef{uncached: labels}
+		return slotRef{uncached: labels, hash: hash}
 	}
 	i, added := e.series.Find(seriestable.NoSlot, hash)
 	if added {
-		*e.series.Slot(i) = seriesEntry{labels: labels, hash: hash}
+		entry := seriesEntry{labels: labels, hash: hash}
+		if index, ok := e.uncached[hash]; ok {
+			// Already in this push's output, uncached: the points of both go there.
+			entry.epoch, entry.index = e.epoch, index
+		}
+		*e.series.Slot(i) = entry
 	}
 	return slotRef{slot: i}
 }
@@ -445,8 +475,7 @@ func (e *Encoder) seriesOf(labels []prompb.Label) slotRef {
 // none yet (a series of several points in one push: colliding names, or several pushes' worth).
 func (e *Encoder) appendPoint(ref slotRef, p sample.Point) {
 	if ref.uncached != nil {
-		hash, buf := sample.HashLabels(ref.uncached, e.buf)
-		e.buf = buf
+		hash := ref.hash
 		if i, ok := e.uncached[hash]; ok {
 			ser := &e.out[i]
 			ser.Points = append(ser.Points[:len(ser.Points):len(ser.Points)], p)
@@ -659,7 +688,7 @@ func (e *Encoder) fallback(r *resourceState, m pmetric.Metric, points int, reaso
 		if e.set.StampLabel != "" {
 			labels = sample.SetLabel(labels, e.set.StampLabel, e.set.StampValue)
 		}
-		ref := e.seriesOf(cloneSorted(labels))
+		ref := e.seriesOf(cloneSorted(labels), true)
 		for _, s := range ts.Samples {
 			e.appendPoint(ref, sample.Point{T: s.Timestamp, V: s.Value})
 		}

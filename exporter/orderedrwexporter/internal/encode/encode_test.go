@@ -72,9 +72,18 @@ func encoded(t testing.TB, series []sample.Series) map[string][]string {
 		require.Equal(t, hash, s.Hash, "hash of %v", s.Labels)
 		key := labelsKey(s.Labels)
 		require.NotContains(t, out, key, "the encoder sent one label set twice")
+		// Float samples, then histograms, as remote write carries them (two lists in a series):
+		// their order between the two kinds means nothing.
 		var points []string
 		for _, p := range s.Points {
-			points = append(points, pointString(p))
+			if p.H == nil {
+				points = append(points, pointString(p))
+			}
+		}
+		for _, p := range s.Points {
+			if p.H != nil {
+				points = append(points, pointString(p))
+			}
 		}
 		out[key] = points
 	}
@@ -100,16 +109,16 @@ func pointString(p sample.Point) string {
 	return fmt.Sprintf("%d %016x", p.T, math.Float64bits(p.V))
 }
 
-// requireSame encodes md with enc (twice: the second push finds every series cached) and
-// requires the translator's series.
+// requireSame encodes md with enc three times (a series is cached when seen the second time:
+// the third push finds every series cached) and requires the translator's series each time.
 func requireSame(t testing.TB, enc *Encoder, md pmetric.Metrics, set Settings) Result {
 	want, merged := reference(t, md, set)
 	for _, key := range merged {
 		slices.Sort(want[key])
 	}
 	var res Result
-	for push := range 2 {
-		res = enc.Encode(md, time.Unix(int64(push), 0))
+	for push := range 3 {
+		res = enc.Encode(md, enc.start.Add(time.Duration(push)*time.Second))
 		got := encoded(t, res.Series)
 		for _, key := range merged {
 			slices.Sort(got[key])
@@ -408,8 +417,9 @@ func TestStaleMarker(t *testing.T) {
 	assert.Equal(t, value.StaleNaN, math.Float64bits(staleNaN))
 }
 
-// Series not seen for the idle timeout leave the cache; the cache never holds more than
-// MaxSeries, and what it cannot hold is still encoded, each label set once.
+// A series is cached when seen a second time; series not seen for the idle timeout leave the
+// cache; the cache never holds more than MaxSeries, and what it cannot hold is still encoded,
+// each label set once.
 func TestCacheIsSweptAndBounded(t *testing.T) {
 	set := Settings{MaxSeries: 10, IdleTimeout: 4 * time.Second}
 	enc := New(set)
@@ -417,29 +427,36 @@ func TestCacheIsSweptAndBounded(t *testing.T) {
 		md := pmetric.NewMetrics()
 		rm := md.ResourceMetrics().AppendEmpty()
 		rm.Resource().Attributes().PutStr("service.name", "svc") // job only: no target_info
-		dps := rm.ScopeMetrics().AppendEmpty().Metrics().AppendEmpty().SetEmptyGauge().DataPoints()
+		m := rm.ScopeMetrics().AppendEmpty().Metrics().AppendEmpty()
+		m.SetName("g")
+		dps := m.SetEmptyGauge().DataPoints()
 		for i := range series {
 			dp := dps.AppendEmpty()
 			dp.Attributes().PutInt("series", int64(first+i))
 			dp.SetTimestamp(testStart)
 		}
-		md.ResourceMetrics().At(0).ScopeMetrics().At(0).Metrics().At(0).SetName("g")
 		res := enc.Encode(md, enc.start.Add(at))
 		want, _ := reference(t, md, set)
 		require.Equal(t, want, encoded(t, res.Series))
 		return res
 	}
 	push(0, 6, 0)
-	assert.Equal(t, 6, enc.CachedSeries())
-	push(time.Second, 6, 100) // 4 fit, 2 are encoded uncached
+	assert.Equal(t, 0, enc.CachedSeries(), "seen once: not cached")
+	assert.Equal(t, 6, enc.seen.Len())
+	push(time.Second, 6, 0)
+	assert.Equal(t, 6, enc.CachedSeries(), "seen twice: cached")
+	push(2*time.Second, 6, 100)
+	push(3*time.Second, 6, 100) // 4 fit, 2 are encoded uncached
 	assert.Equal(t, 10, enc.CachedSeries())
-	push(2*time.Second, 2, 0) // series 0 and 1 stay
+	push(4*time.Second, 2, 0) // series 0 and 1 stay
 	// Swept at a quarter of the timeout: the series last seen more than 4 s ago are gone.
-	push(6*time.Second, 1, 0)
+	push(8*time.Second, 1, 0)
 	assert.Equal(t, 2, enc.CachedSeries())
 	assert.Equal(t, 2, enc.identities.Len())
 	push(20*time.Second, 0, 0)
 	assert.Equal(t, 0, enc.CachedSeries())
+	assert.Equal(t, 0, enc.identities.Len())
+	assert.Equal(t, 0, enc.seen.Len())
 }
 
 func TestFallbackIsCounted(t *testing.T) {
