@@ -101,14 +101,14 @@ type Encoder struct {
 	// seen holds the identities seen once, with when: a series is cached when seen again
 	// within the idle timeout, so that series seen once (churn) cost 16 bytes here and no
 	// labels kept, their labels built as the translator builds them, for one push.
-	seen *seriestable.Table[uint32]
-	names      map[nameKey]string
-	start      time.Time
-	now        uint32 // seconds since start, of the current push
-	lastSweep  uint32
-	epoch      uint32 // the current push's number, from 1
-	builder    labelBuilder
-	buf        []byte
+	seen      *seriestable.Table[uint32]
+	names     map[nameKey]string
+	start     time.Time
+	now       uint32 // seconds since start, of the current push
+	lastSweep uint32
+	epoch     uint32 // the current push's number, from 1
+	builder   labelBuilder
+	buf       []byte
 
 	// The current push's output.
 	out    []sample.Series
