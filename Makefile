@@ -93,6 +93,9 @@ bench: build $(VMAGENT) ## Benchmarks (~13 min, not in make test): components, t
 	for round in 1 2; do $(GO) test -run '^$$' -bench BenchmarkThroughput -benchtime 150x -benchmem ./exporter/orderedrwexporter || exit 1; done
 	$(GO) run ./internal/bench/cmd/fleetbench -only a,b,c,d,v -vmagent $(VMAGENT) -floor 2s -budget 11m15s -out $(BUILD_DIR)/bench-results.md
 
+.PHONY: vmagent
+vmagent: $(VMAGENT) ## Build the peer make bench measures beside us (vmagent, pinned) into .tools/
+
 # vmagent from the module proxy at the pinned version, built as the collector is (~30 s).
 $(VMAGENT):
 	@mkdir -p $(TOOLS_DIR)/vmagent-build
