@@ -103,6 +103,7 @@ type Encoder struct {
 	// labels kept, their labels built as the translator builds them, for one push.
 	seen      *seriestable.Table[uint32]
 	names     map[nameKey]string
+	interned  map[string]string
 	start     time.Time
 	now       uint32 // seconds since start, of the current push
 	lastSweep uint32
@@ -164,6 +165,7 @@ func New(set Settings) *Encoder {
 		seen:            seriestable.New[uint32](),
 		series:          seriestable.New[seriesEntry](),
 		names:           map[nameKey]string{},
+		interned:        map[string]string{},
 		start:           time.Now(),
 	}
 	// target_info is the encoder's: the fallback encodes one metric at a time.
@@ -688,7 +690,7 @@ func (e *Encoder) fallback(r *resourceState, m pmetric.Metric, points int, reaso
 		if e.set.StampLabel != "" {
 			labels = sample.SetLabel(labels, e.set.StampLabel, e.set.StampValue)
 		}
-		ref := e.seriesOf(cloneSorted(labels), true)
+		ref := e.seriesOf(e.cloneSorted(labels), true)
 		for _, s := range ts.Samples {
 			e.appendPoint(ref, sample.Point{T: s.Timestamp, V: s.Value})
 		}

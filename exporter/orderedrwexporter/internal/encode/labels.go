@@ -147,28 +147,58 @@ func (b *labelBuilder) finish(n int, extras ...string) []prompb.Label {
 	if b.enc.set.StampLabel != "" {
 		b.set(b.enc.set.StampLabel, b.enc.set.StampValue)
 	}
-	return cloneSorted(b.labels)
+	return b.enc.cloneSorted(b.labels)
 }
 
-// cloneSorted returns a sorted copy of labels that shares no memory with them: one slice and one
-// block for every name and value.
-func cloneSorted(labels []prompb.Label) []prompb.Label {
+// cloneSorted returns a sorted copy of labels that shares no memory with them: one slice, the
+// names and the values many series share (metric name, job, instance, scope, external labels,
+// le, quantile) from the interned strings, the other values in one block.
+func (e *Encoder) cloneSorted(labels []prompb.Label) []prompb.Label {
 	size := 0
 	for _, l := range labels {
-		size += len(l.Name) + len(l.Value)
+		if !sharedValue(l.Name) {
+			size += len(l.Value)
+		}
 	}
 	block := make([]byte, 0, size)
 	out := make([]prompb.Label, len(labels))
 	for i, l := range labels {
-		start := len(block)
-		block = append(block, l.Name...)
-		block = append(block, l.Value...)
-		data := unsafe.SliceData(block) // never appended to beyond its capacity: one array
-		out[i] = prompb.Label{
-			Name:  unsafe.String((*byte)(unsafe.Add(unsafe.Pointer(data), start)), len(l.Name)),
-			Value: unsafe.String((*byte)(unsafe.Add(unsafe.Pointer(data), start+len(l.Name))), len(l.Value)),
+		out[i].Name = e.intern(l.Name)
+		if sharedValue(l.Name) {
+			out[i].Value = e.intern(l.Value)
+			continue
 		}
+		start := len(block)
+		block = append(block, l.Value...)
+		// block never grows beyond its capacity: one array, which the strings share.
+		out[i].Value = unsafe.String((*byte)(unsafe.Add(unsafe.Pointer(unsafe.SliceData(block)), start)), len(l.Value))
 	}
 	slices.SortFunc(out, func(x, y prompb.Label) int { return strings.Compare(x.Name, y.Name) })
 	return out
+}
+
+// sharedValue says whether the values of label name are shared by many series.
+func sharedValue(name string) bool {
+	switch name {
+	case nameLabel, jobLabel, instanceLabel, leLabel, quantileLabel:
+		return true
+	}
+	return strings.HasPrefix(name, "otel_scope_")
+}
+
+// maxInterned bounds the interned strings; the table is emptied when full (the strings already
+// handed out stay with their series).
+const maxInterned = 1 << 16
+
+// intern returns a copy of s that is shared with every other series that has it.
+func (e *Encoder) intern(s string) string {
+	if v, ok := e.interned[s]; ok {
+		return v
+	}
+	if len(e.interned) >= maxInterned {
+		clear(e.interned)
+	}
+	v := strings.Clone(s)
+	e.interned[v] = v
+	return v
 }
