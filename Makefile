@@ -5,6 +5,9 @@ OCB_VERSION ?= v0.165.0
 GO          ?= go
 TOOLS_DIR   := $(CURDIR)/.tools
 OCB         := $(TOOLS_DIR)/builder-$(OCB_VERSION)
+# The peer make bench measures beside the collector (internal/bench's VMAgentVersion).
+VMAGENT_VERSION ?= v1.151.0
+VMAGENT     := $(TOOLS_DIR)/vmagent-$(VMAGENT_VERSION)
 BUILD_DIR   := $(CURDIR)/distribution/_build
 BINARY      := $(BUILD_DIR)/otelcol-fleet
 CONFIG      ?= $(CURDIR)/distribution/config.yaml
@@ -82,12 +85,22 @@ e2e: build test-deps ## The gateway architecture on real parts: every scenario, 
 	$(GO) test -count=1 -v -timeout 15m ./internal/e2e
 
 .PHONY: bench
-bench: build ## Benchmarks (~13 min, not in make test): components, then the built binary vs the stock pipeline
+bench: build $(VMAGENT) ## Benchmarks (~13 min, not in make test): components, then the built binary vs the stock pipeline and vmagent
 	$(GO) test -run '^$$' -bench . -benchmem ./processor/seriesguardprocessor ./exporter/orderedrwexporter/internal/ordering ./exporter/orderedrwexporter/internal/wal ./extension/fleethealthextension ./internal/seriestable
+	$(GO) test -run '^$$' -bench BenchmarkEncode -benchtime 100x ./exporter/orderedrwexporter/internal/encode
 	$(GO) test -run '^$$' -bench BenchmarkMemory -benchmem ./exporter/orderedrwexporter
 	# Two rounds, each running the stock exporter and ordered_rw side by side at every size.
 	for round in 1 2; do $(GO) test -run '^$$' -bench BenchmarkThroughput -benchtime 150x -benchmem ./exporter/orderedrwexporter || exit 1; done
-	$(GO) run ./internal/bench/cmd/fleetbench -only a,b,c,d -floor 2s -budget 11m15s -out $(BUILD_DIR)/bench-results.md
+	$(GO) run ./internal/bench/cmd/fleetbench -only a,b,c,d,v -vmagent $(VMAGENT) -floor 2s -budget 11m15s -out $(BUILD_DIR)/bench-results.md
+
+.PHONY: vmagent
+vmagent: $(VMAGENT) ## Build the peer make bench measures beside us (vmagent, pinned) into .tools/
+
+# vmagent from the module proxy at the pinned version, built as the collector is (~30 s).
+$(VMAGENT):
+	@mkdir -p $(TOOLS_DIR)/vmagent-build
+	GOBIN=$(TOOLS_DIR)/vmagent-build $(GO) install github.com/VictoriaMetrics/VictoriaMetrics/app/vmagent@$(VMAGENT_VERSION)
+	mv $(TOOLS_DIR)/vmagent-build/vmagent $@
 
 .PHONY: bench-overhead
 bench-overhead: build ## series_guard's CPU overhead on the built binary (~5 min): with vs without, same load, 12 rounds

@@ -18,6 +18,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/metadata"
+	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/sample"
 	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/wal"
 )
 
@@ -99,7 +100,11 @@ func TestLoadModeNone(t *testing.T) {
 	require.NoError(t, err)
 	assert.False(t, exp.engineSettings().Holdback)
 	assert.Empty(t, exp.stampLabel)
-	assert.NotContains(t, exp.translator.ExternalLabels, defaultStampLabel)
+	series := exp.translate(gauges(1, time.UnixMilli(100_000), false))
+	require.NotEmpty(t, series)
+	for _, s := range series {
+		assert.NotContains(t, sample.LabelsString(s.Labels), defaultStampLabel)
+	}
 }
 
 // The upstream `wal` block, at the same keys with the same meaning: 0 means the default.
@@ -197,7 +202,11 @@ func TestStampValueDefaultsToHOSTNAME(t *testing.T) {
 	exp, err := newExporter(cfg, exportertest.NewNopSettings(metadata.Type))
 	require.NoError(t, err)
 	assert.Equal(t, "gateway-7f9c", exp.stampValue)
-	assert.Equal(t, "gateway-7f9c", exp.translator.ExternalLabels["collector_gateway"])
+	series := exp.translate(gauges(1, time.UnixMilli(100_000), false))
+	require.NotEmpty(t, series)
+	for _, s := range series {
+		assert.Contains(t, sample.LabelsString(s.Labels), `collector_gateway="gateway-7f9c"`)
+	}
 }
 
 // max_shards is the most shards, each with one request in flight: upstream's parallel HTTP

@@ -5,22 +5,20 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
-	"math/bits"
 	"net/url"
 	"path/filepath"
 	"strings"
 	"sync"
-	"unsafe"
+	"time"
 
 	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/translator/prometheusremotewrite"
 	"github.com/prometheus/otlptranslator"
-	"github.com/prometheus/prometheus/prompb"
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/exporter"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.uber.org/zap"
 
+	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/encode"
 	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/ordering"
 	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/sample"
 	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/transport"
@@ -28,12 +26,13 @@ import (
 	"github.com/otelcol-fleet/otelcol-fleet/internal/hostname"
 )
 
-// ordExporter translates with the upstream translator and hands the series to the ordering
-// engine, which owns holding, sharding and sending.
+// ordExporter encodes with internal/encode (the upstream translator's rules, its fallback per
+// metric) and hands the series to the ordering engine, which owns holding, sharding and sending.
 type ordExporter struct {
 	cfg        *Config
 	set        exporter.Settings
-	translator prometheusremotewrite.Settings
+	encoder    *encode.Encoder
+	encoderTel *encode.Telemetry
 	userAgent  string
 	stampLabel string
 	stampValue string
@@ -53,18 +52,8 @@ func newExporter(cfg *Config, set exporter.Settings) (*ordExporter, error) {
 		return nil, err
 	}
 	e := &ordExporter{
-		cfg: cfg,
-		set: set,
-		translator: prometheusremotewrite.Settings{
-			Namespace:                       cfg.Namespace,
-			ExternalLabels:                  externalLabels,
-			DisableTargetInfo:               !cfg.TargetInfo.Enabled,
-			DisableScopeInfo:                cfg.DisableScopeInfo,
-			AddMetricSuffixes:               cfg.AddMetricSuffixes, //nolint:staticcheck // same deprecated key as upstream
-			TranslationStrategy:             string(cfg.TranslationStrategy),
-			ConvertExplicitHistogramsToNHCB: cfg.ConvertExplicitHistogramsToNHCB,
-			KeepClassicHistograms:           cfg.KeepClassicHistograms,
-		},
+		cfg:       cfg,
+		set:       set,
 		userAgent: fmt.Sprintf("%s/%s", strings.ReplaceAll(strings.ToLower(set.BuildInfo.Description), " ", "-"), set.BuildInfo.Version),
 	}
 	if cfg.Ordering.stamp() {
@@ -75,12 +64,27 @@ func newExporter(cfg *Config, set exporter.Settings) (*ordExporter, error) {
 				return nil, fmt.Errorf("`ordering.stamp.value` is empty, found \"\", and neither $HOSTNAME nor the host name is known: %w", err)
 			}
 		}
-		// Added by the translator as it builds each series' labels: inserting it afterwards
-		// cost an allocation and a copy of the labels per series.
-		stamped := make(map[string]string, len(externalLabels)+1)
-		maps.Copy(stamped, externalLabels)
-		stamped[e.stampLabel] = e.stampValue
-		e.translator.ExternalLabels = stamped
+	}
+	// Set on each series' labels when the encoder first builds them, cached with them.
+	e.encoder = encode.New(encode.Settings{
+		Translator: prometheusremotewrite.Settings{
+			Namespace:                       cfg.Namespace,
+			ExternalLabels:                  externalLabels,
+			DisableTargetInfo:               !cfg.TargetInfo.Enabled,
+			DisableScopeInfo:                cfg.DisableScopeInfo,
+			AddMetricSuffixes:               cfg.AddMetricSuffixes, //nolint:staticcheck // same deprecated key as upstream
+			TranslationStrategy:             string(cfg.TranslationStrategy),
+			ConvertExplicitHistogramsToNHCB: cfg.ConvertExplicitHistogramsToNHCB,
+			KeepClassicHistograms:           cfg.KeepClassicHistograms,
+		},
+		StampLabel: e.stampLabel,
+		StampValue: e.stampValue,
+		// The cached labels live as long as the engine's state of their series, within its bound.
+		IdleTimeout: cfg.Ordering.IdleTimeout,
+		MaxSeries:   cfg.Ordering.MaxTrackedSeries,
+	})
+	if e.encoderTel, err = encode.NewTelemetry(set.TelemetrySettings, set.ID.String()); err != nil {
+		return nil, err
 	}
 	return e, nil
 }
@@ -189,52 +193,26 @@ func (e *ordExporter) pushMetrics(ctx context.Context, md pmetric.Metrics) error
 	return e.engine.Push(ctx, series)
 }
 
-// translate turns md into series with the upstream translator (target_info, external labels,
-// translation strategy), adds the stamp label, and identifies each series by its labels' hash.
+// translate turns md into series: labels (target_info, external labels, translation strategy,
+// stamp) from the encoder's cache, each series identified by its labels' hash.
 func (e *ordExporter) translate(md pmetric.Metrics) []sample.Series {
-	tsMap, err := prometheusremotewrite.FromMetrics(md, e.translator)
-	if err != nil {
+	now := time.Now()
+	if e.clock != nil {
+		now = e.clock.Now()
+	}
+	res := e.encoder.Encode(md, now)
+	if res.Err != nil {
 		// As upstream: what translated is still sent.
-		e.set.Logger.Debug("Some metrics could not be translated; sending the others.", zap.Error(err), zap.Int("translated", len(tsMap)))
+		e.set.Logger.Debug("Some metrics could not be translated; sending the others.", zap.Error(res.Err), zap.Int("translated", len(res.Series)))
 		e.countUntranslatable(md)
 	}
-	series := make([]sample.Series, 0, len(tsMap))
-	// One allocation for the points of every series: a series usually has one point per push.
-	// Should it grow, the series already built keep their slices of the previous array.
-	points := make([]sample.Point, 0, len(tsMap))
-	var scratch []byte
-	// The map's iteration order is random; the labels were allocated in the order of the input,
-	// which every push of a scrape repeats. Walking the series in that order makes the label
-	// reads, and the hold-back's per-series state (allocated in first-seen order), sequential.
-	// The address is read once per series: comparing through the pointers would take a cache
-	// miss per comparison.
-	ordered := make([]byAddr, 0, 2*len(tsMap)) // the second half is the sort's scratch
-	for _, ts := range tsMap {
-		ordered = append(ordered, byAddr{labelsAddr(ts), ts})
+	e.encoderTel.FellBack(res.Fallback)
+	if res.Exemplars {
+		e.exemplarOnce.Do(func() {
+			e.set.Logger.Info("Exemplars are not sent by ordered_rw; their samples are.")
+		})
 	}
-	sortByAddr(ordered, ordered[len(ordered):2*len(ordered)])
-	for _, o := range ordered {
-		ts := o.ts
-		if len(ts.Exemplars) > 0 {
-			e.exemplarOnce.Do(func() {
-				e.set.Logger.Info("Exemplars are not sent by ordered_rw; their samples are.")
-			})
-		}
-		labels := ts.Labels
-		if e.stampLabel != "" {
-			// The translator added the stamp as an external label, unless the data carried a
-			// label of that name: the stamp wins, so that no two gateways write one series.
-			labels = sample.SetLabel(labels, e.stampLabel, e.stampValue)
-		}
-		var hash uint64
-		hash, scratch = sample.HashLabels(labels, scratch)
-		s := sample.Series{Hash: hash, Labels: labels}
-		first := len(points)
-		points = sample.AppendPoints(points, ts)
-		s.Points = points[first:len(points):len(points)]
-		series = append(series, s)
-	}
-	return series
+	return res.Series
 }
 
 // sanitizeExternalLabels is upstream's rule: no empty key or value, names escaped as the
@@ -254,60 +232,4 @@ func sanitizeExternalLabels(cfg *Config) (map[string]string, error) {
 		out[name] = value
 	}
 	return out, nil
-}
-
-type byAddr struct {
-	addr uintptr
-	ts   *prompb.TimeSeries
-}
-
-// radixBits is the digit of sortByAddr: 2,048 counters, two passes for addresses up to 8 GB apart.
-const radixBits = 11
-
-// sortByAddr sorts a by address, with scratch (as long as a) as a buffer: a radix sort over the
-// bits in which the addresses differ, a few linear passes where a comparison sort took 3% of
-// the exporter's CPU.
-func sortByAddr(a, scratch []byAddr) {
-	if len(a) < 2 {
-		return
-	}
-	lo, hi := a[0].addr, a[0].addr
-	for _, x := range a {
-		lo, hi = min(lo, x.addr), max(hi, x.addr)
-	}
-	var differ uintptr // the bits in which some address differs from the lowest
-	for _, x := range a {
-		differ |= x.addr - lo
-	}
-	src, dst := a, scratch
-	var counts [1 << radixBits]int
-	for shift := bits.TrailingZeros64(uint64(differ)); shift < bits.Len64(uint64(hi-lo)); shift += radixBits {
-		clear(counts[:])
-		for _, x := range src {
-			counts[(x.addr-lo)>>shift&(1<<radixBits-1)]++
-		}
-		sum := 0
-		for d, c := range counts {
-			counts[d] = sum
-			sum += c
-		}
-		for _, x := range src {
-			d := (x.addr - lo) >> shift & (1<<radixBits - 1)
-			dst[counts[d]] = x
-			counts[d]++
-		}
-		src, dst = dst, src
-	}
-	if &src[0] != &a[0] {
-		copy(a, src)
-	}
-}
-
-// labelsAddr is where the labels of ts are in memory, only to order series by when they were
-// translated; the address is never turned back into a pointer.
-func labelsAddr(ts *prompb.TimeSeries) uintptr {
-	if len(ts.Labels) == 0 {
-		return 0
-	}
-	return uintptr(unsafe.Pointer(unsafe.SliceData(ts.Labels)))
 }

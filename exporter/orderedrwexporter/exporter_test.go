@@ -1,10 +1,8 @@
 package orderedrwexporter
 
 import (
-	"cmp"
 	"context"
 	"fmt"
-	"math/rand/v2"
 	"slices"
 	"strings"
 	"sync"
@@ -211,26 +209,5 @@ func TestTranslatedLabelsAreSorted(t *testing.T) {
 	for _, s := range series {
 		require.True(t, slices.IsSortedFunc(s.Labels, func(a, b prompb.Label) int { return strings.Compare(a.Name, b.Name) }), "%v", s.Labels)
 		require.Contains(t, s.Labels, prompb.Label{Name: "collector_gateway", Value: "gw"})
-	}
-}
-
-// TestSortByAddr checks the radix sort against a comparison sort: addresses spread over a few
-// bytes to terabytes, aligned or not, with repeats, in every length up to a few digits' worth.
-func TestSortByAddr(t *testing.T) {
-	rng := rand.New(rand.NewPCG(1, 2))
-	for _, spread := range []uint64{1, 64, 1 << 20, 1 << 33, 1 << 45} {
-		for _, align := range []uintptr{1, 8, 32} {
-			for _, n := range []int{0, 1, 2, 3, 100, 5000} {
-				a := make([]byAddr, n, 2*n)
-				for i := range a {
-					a[i].addr = (0x7f0000000000 + uintptr(rng.Uint64N(spread))) &^ (align - 1)
-					a[i].ts = &prompb.TimeSeries{}
-				}
-				want := slices.Clone(a)
-				slices.SortStableFunc(want, func(x, y byAddr) int { return cmp.Compare(x.addr, y.addr) })
-				sortByAddr(a, a[n:2*n])
-				require.Equal(t, want, a, "spread %d, alignment %d, %d series", spread, align, n)
-			}
-		}
 	}
 }

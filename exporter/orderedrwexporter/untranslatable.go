@@ -3,12 +3,11 @@ package orderedrwexporter // import "github.com/otelcol-fleet/otelcol-fleet/expo
 import (
 	"errors"
 
-	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/translator/prometheusremotewrite"
-	"github.com/prometheus/otlptranslator"
 	"github.com/prometheus/prometheus/prompb"
 	prom "github.com/prometheus/prometheus/storage/remote/otlptranslator/prometheusremotewrite"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 
+	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/encode"
 	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/telemetry"
 )
 
@@ -26,7 +25,7 @@ func (e *ordExporter) countUntranslatable(md pmetric.Metrics) {
 	if e.engine == nil {
 		return
 	}
-	namer := upstreamMetricNamer(e.translator)
+	namer := e.encoder.MetricNamer()
 	rms := md.ResourceMetrics()
 	for i := range rms.Len() {
 		sms := rms.At(i).ScopeMetrics()
@@ -34,7 +33,7 @@ func (e *ordExporter) countUntranslatable(md pmetric.Metrics) {
 			metrics := sms.At(j).Metrics()
 			for k := range metrics.Len() {
 				m := metrics.At(k)
-				if deltaTemporality(m) {
+				if !encode.ValidTemporality(m) {
 					e.engine.Untranslatable(samplesOf(m), telemetry.ReasonInvalidTemporality, exampleName(m.Name()), errors.New("delta temporality: remote write carries cumulative sums and histograms only"))
 					continue
 				}
@@ -46,36 +45,6 @@ func (e *ordExporter) countUntranslatable(md pmetric.Metrics) {
 			}
 		}
 	}
-}
-
-// upstreamMetricNamer is the translator's metric namer for settings (contrib v0.165.1,
-// getTranslationConfiguration and newPrometheusConverter).
-func upstreamMetricNamer(settings prometheusremotewrite.Settings) otlptranslator.MetricNamer {
-	withSuffixes, utf8Allowed := settings.AddMetricSuffixes, false //nolint:staticcheck // upstream reads the deprecated field too
-	switch settings.TranslationStrategy {
-	case "UnderscoreEscapingWithSuffixes":
-		withSuffixes, utf8Allowed = true, false
-	case "UnderscoreEscapingWithoutSuffixes":
-		withSuffixes, utf8Allowed = false, false
-	case "NoUTF8EscapingWithSuffixes":
-		withSuffixes, utf8Allowed = true, true
-	case "NoTranslation":
-		withSuffixes, utf8Allowed = false, true
-	}
-	return otlptranslator.MetricNamer{WithMetricSuffixes: withSuffixes, Namespace: settings.Namespace, UTF8Allowed: utf8Allowed}
-}
-
-// deltaTemporality is the negation of the translator's isValidAggregationTemporality.
-func deltaTemporality(m pmetric.Metric) bool {
-	switch m.Type() {
-	case pmetric.MetricTypeSum:
-		return m.Sum().AggregationTemporality() != pmetric.AggregationTemporalityCumulative
-	case pmetric.MetricTypeHistogram:
-		return m.Histogram().AggregationTemporality() != pmetric.AggregationTemporalityCumulative
-	case pmetric.MetricTypeExponentialHistogram:
-		return m.ExponentialHistogram().AggregationTemporality() != pmetric.AggregationTemporalityCumulative
-	}
-	return false
 }
 
 // samplesOf is the number of remote-write samples m would have made: one per number data point

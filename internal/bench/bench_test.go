@@ -2,6 +2,7 @@ package bench
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"io"
 	"net/http"
@@ -243,14 +244,15 @@ func TestFloorsDoTheSameWork(t *testing.T) {
 // benchmark gives it.
 func TestConfigsValidate(t *testing.T) {
 	bin := fleettest.CollectorBinary(t)
-	ps, err := Pipelines(bin, fleettest.RepoRoot(), 5_000_000, 5_000_000)
+	ps, err := Pipelines(bin, "", fleettest.RepoRoot(), 5_000_000, 5_000_000)
 	require.NoError(t, err)
-	require.Len(t, ps, 5)
+	require.Len(t, ps, 6)
 	for _, p := range ps {
 		t.Run(p.Key, func(t *testing.T) {
 			if p.Unavailable != "" {
 				t.Skip(p.Unavailable)
 			}
+			require.Empty(t, p.Agent, "a peer without its binary is unavailable")
 			path := filepath.Join(t.TempDir(), "config.yaml")
 			require.NoError(t, os.WriteFile(path, []byte(p.YAML), 0o600))
 			cmd := exec.Command(bin, "validate", "--config", path)
@@ -275,6 +277,32 @@ func TestRunMeasuresTheStockPipeline(t *testing.T) {
 	defer b.Close()
 	p, ok := b.Pipeline("a")
 	require.True(t, ok)
+	r := b.Run(p, 2000, 1, runKind{})
+	require.NoError(t, r.Err)
+	assert.Positive(t, r.Rate)
+	assert.Positive(t, r.CPUSeconds)
+	assert.Positive(t, r.Memory.PeakRSS)
+	assert.Zero(t, r.Sink.OutOfOrder+r.Sink.Malformed)
+	assert.Equal(t, 2000, r.Sink.Series)
+}
+
+// TestRunMeasuresVMAgent runs the peer (v) briefly, as (a) above, when make bench has built it
+// (FLEET_VMAGENT names another binary).
+func TestRunMeasuresVMAgent(t *testing.T) {
+	vmagent := cmp.Or(os.Getenv("FLEET_VMAGENT"), filepath.Join(fleettest.RepoRoot(), ".tools", "vmagent-"+VMAgentVersion))
+	if _, err := os.Stat(vmagent); err != nil {
+		t.Skipf("no vmagent binary (make bench builds it): %v", err)
+	}
+	b, err := New(Options{
+		Binary: fleettest.CollectorBinary(t), VMAgent: vmagent, RepoRoot: fleettest.RepoRoot(), Rounds: 1, Warmup: time.Second, Measure: 2 * time.Second,
+		Series: 2000, Senders: 2, PointsPerRequest: 500, MaxBacklog: 20_000, MaxHeldSamples: 100_000, MaxSeries: 10_000,
+		Log: testLog{t},
+	})
+	require.NoError(t, err)
+	defer b.Close()
+	p, ok := b.Pipeline("v")
+	require.True(t, ok)
+	require.Empty(t, p.Unavailable)
 	r := b.Run(p, 2000, 1, runKind{})
 	require.NoError(t, r.Err)
 	assert.Positive(t, r.Rate)

@@ -23,6 +23,10 @@ type Pipeline struct {
 	Needs []string
 	// Unavailable, when not empty, says why the pipeline cannot run with this binary.
 	Unavailable string
+	// Agent, when set, is the binary of a peer run instead of the collector (vmagent), which
+	// takes OTLP at OTLPPath; YAML is then unused.
+	Agent    string
+	OTLPPath string
 }
 
 // Env returns the environment the pipeline's YAML expects.
@@ -146,13 +150,15 @@ func gatewayPipelines(repoRoot string) ([]Pipeline, error) {
 	return out, nil
 }
 
-// Pipelines returns (a)-(e), each marked unavailable when the binary lacks a component it needs.
-func Pipelines(binary, repoRoot string, maxHeldSamples, maxSeries int) ([]Pipeline, error) {
+// Pipelines returns (a)-(e) and the peer (v), each marked unavailable when the binary lacks a
+// component it needs (or, for (v), when there is no vmagent binary).
+func Pipelines(binary, vmagentBinary, repoRoot string, maxHeldSamples, maxSeries int) ([]Pipeline, error) {
 	gws, err := gatewayPipelines(repoRoot)
 	if err != nil {
 		return nil, err
 	}
 	all := append(minimalPipelines(maxHeldSamples, maxSeries), gws...)
+	all = append(all, vmagentPipeline(vmagentBinary))
 	have, err := BinaryComponents(binary)
 	if err != nil {
 		return nil, err

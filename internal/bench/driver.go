@@ -3,6 +3,7 @@ package bench
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"io"
 	"net/http"
@@ -25,8 +26,9 @@ import (
 // would absorb far more than it sends, and memory and CPU per sample would describe a queue
 // filling up, not a pipeline at saturation.
 type Driver struct {
-	// Endpoint is the receiver's host:port.
+	// Endpoint is the receiver's host:port; Path its OTLP/HTTP metrics path ("": /v1/metrics).
 	Endpoint string
+	Path     string
 	Load     *Load
 	// Requests is how many of Load's requests to send (a prefix: the first series).
 	Requests   int
@@ -108,7 +110,7 @@ func (d *Driver) Run(ctx context.Context) {
 
 func (d *Driver) sender(ctx context.Context, k int) {
 	var lastMillis int64
-	url := "http://" + d.Endpoint + "/v1/metrics"
+	url := "http://" + d.Endpoint + cmp.Or(d.Path, "/v1/metrics")
 	for {
 		for j := k; j < d.Requests; j += d.Senders {
 			req := d.Load.Requests[j]

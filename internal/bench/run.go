@@ -25,7 +25,9 @@ const MinSteadyWarmup = 12 * time.Second
 
 // Options of a benchmark session.
 type Options struct {
-	Binary   string
+	Binary string
+	// VMAgent is the peer's binary, run as pipeline (v); "": (v) is unavailable.
+	VMAgent  string
 	RepoRoot string
 	// Rounds of the throughput comparison; each round runs every pipeline once, in a rotated order.
 	Rounds int
@@ -115,7 +117,7 @@ func New(opts Options) (*Bench, error) {
 		b.Opts.Log = io.Discard
 	}
 	var err error
-	b.Pipelines, err = Pipelines(opts.Binary, opts.RepoRoot, opts.MaxHeldSamples, opts.MaxSeries)
+	b.Pipelines, err = Pipelines(opts.Binary, opts.VMAgent, opts.RepoRoot, opts.MaxHeldSamples, opts.MaxSeries)
 	if err != nil {
 		return nil, err
 	}
@@ -179,13 +181,19 @@ func (b *Bench) run(s *fleettest.Scope, p Pipeline, series int, kind runKind, re
 	otlp := "127.0.0.1:" + strconv.Itoa(fleettest.FreePort(s))
 	pprof := "127.0.0.1:" + strconv.Itoa(fleettest.FreePort(s))
 	health := "127.0.0.1:" + strconv.Itoa(fleettest.FreePort(s))
-	c := fleettest.StartCollector(s, p.YAML, append(p.Env(otlp, b.Sink.URL(), pprof, health), b.Opts.CollectorEnv...)...)
+	var c agent
+	if p.Agent != "" {
+		c = startVMAgent(s, p.Agent, otlp, b.Sink.URL())
+	} else {
+		c = fleettest.StartCollector(s, p.YAML, append(p.Env(otlp, b.Sink.URL(), pprof, health), b.Opts.CollectorEnv...)...)
+	}
 	pid := c.Pid()
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	d := &Driver{
 		Endpoint:   otlp,
+		Path:       p.OTLPPath,
 		Load:       b.Load,
 		Requests:   b.Load.RequestsFor(series),
 		Senders:    b.Opts.Senders,
@@ -305,7 +313,7 @@ func (b *Bench) run(s *fleettest.Scope, p Pipeline, series int, kind runKind, re
 
 // waitUntil waits at least min and until cond holds, failing the run after max or when the
 // collector exits.
-func waitUntil(s *fleettest.Scope, c *fleettest.Collector, minWait, maxWait time.Duration, cond func() bool, what string) {
+func waitUntil(s *fleettest.Scope, c agent, minWait, maxWait time.Duration, cond func() bool, what string) {
 	start := time.Now()
 	for {
 		if c.Exited() {

@@ -1,0 +1,762 @@
+// Package encode turns pmetric.Metrics into the series ordered_rw's engine takes, without
+// contrib's translator on the hot path: the labels of each series are built once, by the
+// translator's rules over its public namers, cached by a hash of the series' identity (see
+// identity.go), and reused by every later push, so that a sample costs hashing its identity, a
+// table lookup and appending its timestamp and value. Cached series not seen for the idle timeout
+// are swept; the cache is bounded.
+//
+// What the encoder does not do itself (exponential histograms, NHCB conversion, the rare label
+// sets only the translator's map order decides) goes to the translator
+// (prometheusremotewrite.FromMetrics), one metric at a time, counted by reason. The translator
+// is also the reference: encode_test.go requires identical series from both.
+package encode
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/cespare/xxhash/v2"
+	prometheustranslator "github.com/open-telemetry/opentelemetry-collector-contrib/pkg/translator/prometheus"
+	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/translator/prometheusremotewrite"
+	"github.com/prometheus/otlptranslator"
+	"github.com/prometheus/prometheus/model/value"
+	"github.com/prometheus/prometheus/prompb"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+
+	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/sample"
+	"github.com/otelcol-fleet/otelcol-fleet/internal/seriestable"
+)
+
+// Settings are the translator's settings, plus the stamp and the cache's bounds.
+type Settings struct {
+	// Translator is what the upstream translator is given; also the fallback's settings.
+	// Its ExternalLabels must be sanitised already (as upstream's exporter does) and must not
+	// contain the stamp.
+	Translator prometheusremotewrite.Settings
+	// StampLabel, if set, is set to StampValue on every series, over any label of that name.
+	StampLabel, StampValue string
+	// IdleTimeout is how long a cached series is kept after it was last seen.
+	IdleTimeout time.Duration
+	// MaxSeries bounds the cached series; beyond it, new series are encoded without caching.
+	MaxSeries int
+}
+
+// Reason is why a metric was sent to the translator.
+type Reason int
+
+// The reasons, indexes of Result.Fallback.
+const (
+	ReasonExponentialHistogram Reason = iota
+	ReasonNHCB
+	ReasonReservedLabel
+	numReasons
+)
+
+// String is the reason's telemetry attribute value.
+func (r Reason) String() string {
+	switch r {
+	case ReasonExponentialHistogram:
+		return "exponential_histogram"
+	case ReasonNHCB:
+		return "nhcb"
+	case ReasonReservedLabel:
+		return "reserved_label"
+	}
+	return "unknown"
+}
+
+// Result is what one Encode made.
+type Result struct {
+	Series []sample.Series
+	// Fallback counts the data points of the metrics the translator encoded, by Reason.
+	Fallback [numReasons]int
+	// Exemplars is true if the translator would have attached exemplars to some series.
+	Exemplars bool
+	// Err is what the translator would have reported: metrics or points not encoded.
+	Err error
+}
+
+// Encoder encodes pushes; it is safe for concurrent use (one push at a time).
+type Encoder struct {
+	set             Settings
+	fallbackSet     prometheusremotewrite.Settings
+	metricNamer     otlptranslator.MetricNamer
+	labelNamer      otlptranslator.LabelNamer
+	external        []prompb.Label
+	keepIdentifying bool
+	idleSeconds     uint32
+
+	mu sync.Mutex
+	// identities maps an identity hash to the slot of its series; series holds a series' labels
+	// by the hash of those labels, so that two identities of one label set share it.
+	identities *seriestable.Table[identityEntry]
+	series     *seriestable.Table[seriesEntry]
+	// seen holds the identities seen once, with when: a series is cached when seen again
+	// within the idle timeout, so that series seen once (churn) cost 16 bytes here and no
+	// labels kept, their labels built as the translator builds them, for one push.
+	seen      *seriestable.Table[uint32]
+	names     map[nameKey]string
+	interned  map[string]string
+	start     time.Time
+	now       uint32 // seconds since start, of the current push
+	lastSweep uint32
+	epoch     uint32 // the current push's number, from 1
+	builder   labelBuilder
+	buf       []byte
+
+	// The current push's output.
+	out    []sample.Series
+	points []sample.Point
+	errs   []error
+	// uncached finds the series of this push that are not cached (the cache is full) by the
+	// hash of their labels, to merge them as cached series are.
+	uncached map[uint64]int32
+}
+
+type identityEntry struct {
+	series   uint32
+	lastSeen uint32
+}
+
+type seriesEntry struct {
+	labels   []prompb.Label
+	hash     uint64
+	lastSeen uint32
+	epoch    uint32 // the push that last appended to out[index]
+	index    int32
+}
+
+type nameKey struct {
+	name, unit string
+	typ        otlptranslator.MetricType
+}
+
+// maxNames bounds the cache of translated metric names; it is emptied when full.
+const maxNames = 10_000
+
+// New returns an encoder.
+func New(set Settings) *Encoder {
+	metricNamer, labelNamer := Namers(set.Translator)
+	e := &Encoder{
+		set:             set,
+		fallbackSet:     set.Translator,
+		metricNamer:     metricNamer,
+		labelNamer:      labelNamer,
+		keepIdentifying: prometheustranslator.KeepIdentifyingResourceAttributesGate.IsEnabled(),
+		idleSeconds:     uint32(max(set.IdleTimeout/time.Second, 1)),
+		identities:      seriestable.New[identityEntry](),
+		seen:            seriestable.New[uint32](),
+		series:          seriestable.New[seriesEntry](),
+		names:           map[nameKey]string{},
+		interned:        map[string]string{},
+		start:           time.Now(),
+	}
+	// target_info is the encoder's: the fallback encodes one metric at a time.
+	e.fallbackSet.DisableTargetInfo = true
+	for name, v := range set.Translator.ExternalLabels {
+		e.external = append(e.external, prompb.Label{Name: name, Value: v})
+	}
+	slices.SortFunc(e.external, func(x, y prompb.Label) int { return strings.Compare(x.Name, y.Name) })
+	e.builder.enc = e
+	return e
+}
+
+// CachedSeries is the number of label sets cached.
+func (e *Encoder) CachedSeries() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.series.Len()
+}
+
+// Encode turns md into series, at now (which drives the cache's idle sweep).
+func (e *Encoder) Encode(md pmetric.Metrics, now time.Time) Result {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.epoch++
+	e.now = uint32(max(now.Sub(e.start)/time.Second, 0))
+	if e.now-e.lastSweep >= max(e.idleSeconds/4, 1) {
+		e.sweep()
+	}
+	n := countSeries(md)
+	e.out = make([]sample.Series, 0, n)
+	e.points = make([]sample.Point, 0, n)
+	var res Result
+	rms := md.ResourceMetrics()
+	for i := 0; i < rms.Len(); i++ {
+		e.encodeResource(rms.At(i), &res)
+	}
+	res.Series, e.out, e.points = e.out, nil, nil
+	clear(e.uncached)
+	res.Err, e.errs = errors.Join(e.errs...), e.errs[:0]
+	return res
+}
+
+func (e *Encoder) sweep() {
+	e.lastSweep = e.now
+	idle := func(lastSeen uint32) bool { return e.now-lastSeen > e.idleSeconds }
+	// Identities first: a series outlives every identity that names it (it is seen whenever
+	// one of them is), so none is left naming a freed series.
+	e.seen.Sweep(func(v *uint32) bool { return idle(*v) })
+	e.identities.Sweep(func(v *identityEntry) bool { return idle(v.lastSeen) })
+	e.series.Sweep(func(v *seriesEntry) bool { return idle(v.lastSeen) })
+}
+
+// countSeries is about how many series md makes, to size the output once.
+func countSeries(md pmetric.Metrics) int {
+	n := 0
+	rms := md.ResourceMetrics()
+	for i := 0; i < rms.Len(); i++ {
+		n++ // target_info
+		sms := rms.At(i).ScopeMetrics()
+		for j := 0; j < sms.Len(); j++ {
+			ms := sms.At(j).Metrics()
+			for k := 0; k < ms.Len(); k++ {
+				m := ms.At(k)
+				switch m.Type() {
+				case pmetric.MetricTypeGauge:
+					n += m.Gauge().DataPoints().Len()
+				case pmetric.MetricTypeSum:
+					n += m.Sum().DataPoints().Len()
+				case pmetric.MetricTypeHistogram:
+					dps := m.Histogram().DataPoints()
+					for x := 0; x < dps.Len(); x++ {
+						n += 3 + dps.At(x).ExplicitBounds().Len()
+					}
+				case pmetric.MetricTypeSummary:
+					dps := m.Summary().DataPoints()
+					for x := 0; x < dps.Len(); x++ {
+						n += 2 + dps.At(x).QuantileValues().Len()
+					}
+				case pmetric.MetricTypeExponentialHistogram:
+					n += m.ExponentialHistogram().DataPoints().Len()
+				}
+			}
+		}
+	}
+	return n
+}
+
+// resourceState is what the metrics of one resource share.
+type resourceState struct {
+	rm       pmetric.ResourceMetrics
+	attrs    pcommon.Map
+	hash     uint64
+	newest   pcommon.Timestamp
+	scope    pmetric.ScopeMetrics
+	scopeKey uint64
+}
+
+func (e *Encoder) encodeResource(rm pmetric.ResourceMetrics, res *Result) {
+	r := resourceState{rm: rm, attrs: rm.Resource().Attributes()}
+	r.hash = resourceHash(e.buf, r.attrs)
+	sms := rm.ScopeMetrics()
+	for j := 0; j < sms.Len(); j++ {
+		r.scope = sms.At(j)
+		r.scopeKey = scopeHash(e.buf, r.scope.Scope(), e.set.Translator.DisableScopeInfo)
+		ms := r.scope.Metrics()
+		for k := 0; k < ms.Len(); k++ {
+			m := ms.At(k)
+			r.newest = max(r.newest, newestTimestamp(m))
+			e.encodeMetric(&r, m, res)
+		}
+	}
+	if !e.set.Translator.DisableTargetInfo && r.newest != 0 {
+		e.targetInfo(&r)
+	}
+}
+
+// Namers are the translator's metric and label namers for its settings (contrib v0.165.1,
+// getTranslationConfiguration and newPrometheusConverter): the translation strategy decides
+// suffixes and UTF-8, the deprecated add_metric_suffixes only when no strategy is set.
+func Namers(t prometheusremotewrite.Settings) (otlptranslator.MetricNamer, otlptranslator.LabelNamer) {
+	withSuffixes, utf8 := t.AddMetricSuffixes, false //nolint:staticcheck // the translator's own setting
+	switch t.TranslationStrategy {
+	case "UnderscoreEscapingWithSuffixes":
+		withSuffixes, utf8 = true, false
+	case "UnderscoreEscapingWithoutSuffixes":
+		withSuffixes, utf8 = false, false
+	case "NoUTF8EscapingWithSuffixes":
+		withSuffixes, utf8 = true, true
+	case "NoTranslation":
+		withSuffixes, utf8 = false, true
+	}
+	return otlptranslator.MetricNamer{WithMetricSuffixes: withSuffixes, Namespace: t.Namespace, UTF8Allowed: utf8},
+		otlptranslator.LabelNamer{PreserveMultipleUnderscores: true, UTF8Allowed: utf8}
+}
+
+// MetricNamer is the namer the encoder names metrics with.
+func (e *Encoder) MetricNamer() otlptranslator.MetricNamer { return e.metricNamer }
+
+func (e *Encoder) fail(err error) { e.errs = append(e.errs, err) }
+
+func (e *Encoder) encodeMetric(r *resourceState, m pmetric.Metric, res *Result) {
+	if !ValidTemporality(m) {
+		e.fail(fmt.Errorf("invalid temporality and type combination for metric %q", m.Name()))
+		return
+	}
+	kind, typ := kindGauge, otlptranslator.MetricType(otlptranslator.MetricTypeGauge)
+	switch m.Type() {
+	case pmetric.MetricTypeSum:
+		if m.Sum().IsMonotonic() {
+			kind, typ = kindCounter, otlptranslator.MetricTypeMonotonicCounter
+		} else {
+			typ = otlptranslator.MetricTypeNonMonotonicCounter
+		}
+	case pmetric.MetricTypeHistogram:
+		kind, typ = kindHistogram, otlptranslator.MetricTypeHistogram
+	case pmetric.MetricTypeSummary:
+		kind, typ = kindSummary, otlptranslator.MetricTypeSummary
+	case pmetric.MetricTypeExponentialHistogram:
+		typ = otlptranslator.MetricTypeExponentialHistogram
+	}
+	promName, err := e.metricName(m, typ)
+	if err != nil {
+		e.fail(err)
+		return
+	}
+	switch m.Type() {
+	case pmetric.MetricTypeGauge:
+		e.numbers(r, m, m.Gauge().DataPoints(), kind, promName, res)
+	case pmetric.MetricTypeSum:
+		e.numbers(r, m, m.Sum().DataPoints(), kind, promName, res)
+	case pmetric.MetricTypeHistogram:
+		dps := m.Histogram().DataPoints()
+		switch {
+		case dps.Len() == 0:
+			e.fail(fmt.Errorf("empty data points. %s is dropped", m.Name()))
+		case e.set.Translator.ConvertExplicitHistogramsToNHCB:
+			e.fallback(r, m, dps.Len(), ReasonNHCB, res)
+		default:
+			e.histogram(r, m, dps, promName, res)
+		}
+	case pmetric.MetricTypeSummary:
+		dps := m.Summary().DataPoints()
+		if dps.Len() == 0 {
+			e.fail(fmt.Errorf("empty data points. %s is dropped", m.Name()))
+			return
+		}
+		e.summary(r, m, dps, promName, res)
+	case pmetric.MetricTypeExponentialHistogram:
+		if n := m.ExponentialHistogram().DataPoints().Len(); n == 0 {
+			e.fail(fmt.Errorf("empty data points. %s is dropped", m.Name()))
+		} else {
+			e.fallback(r, m, n, ReasonExponentialHistogram, res)
+		}
+	default:
+		e.fail(errors.New("unsupported metric type"))
+	}
+}
+
+// metricName is the translator's name for m, from a small cache: building it allocates.
+func (e *Encoder) metricName(m pmetric.Metric, typ otlptranslator.MetricType) (string, error) {
+	key := nameKey{name: m.Name(), unit: m.Unit(), typ: typ}
+	if name, ok := e.names[key]; ok {
+		return name, nil
+	}
+	name, err := e.metricNamer.Build(otlptranslator.Metric{Name: key.name, Unit: key.unit, Type: typ})
+	if err != nil {
+		return "", err
+	}
+	if len(e.names) >= maxNames {
+		clear(e.names)
+	}
+	name = strings.Clone(name)
+	e.names[nameKey{name: strings.Clone(key.name), unit: strings.Clone(key.unit), typ: typ}] = name
+	return name, nil
+}
+
+// timestampMillis is the translator's conversion (convertTimeStamp): nanoseconds as a signed
+// count, divided.
+func timestampMillis(ts pcommon.Timestamp) int64 { return int64(ts) / int64(time.Millisecond) }
+
+var staleNaN = math.Float64frombits(value.StaleNaN)
+
+func (e *Encoder) numbers(r *resourceState, m pmetric.Metric, dps pmetric.NumberDataPointSlice, kind byte, promName string, res *Result) {
+	if dps.Len() == 0 {
+		e.fail(fmt.Errorf("empty data points. %s is dropped", m.Name()))
+		return
+	}
+	mh := metricHash(e.buf, r.hash, r.scopeKey, kind, promName)
+	prev := seriestable.NoSlot
+	for x := 0; x < dps.Len(); x++ {
+		pt := dps.At(x)
+		var id uint64
+		id, e.buf = pointHash(e.buf, mh, pt.Attributes())
+		slot, ok := e.lookup(&prev, id)
+		if !ok {
+			if err := e.builder.base(r.attrs, pt.Attributes(), r.scope.Scope(), false); err != nil {
+				e.fail(err)
+				continue
+			}
+			slot = e.add(&prev, id, e.builder.finish(len(e.builder.labels), nameLabel, promName))
+		}
+		v := 0.0
+		switch pt.ValueType() {
+		case pmetric.NumberDataPointValueTypeInt:
+			v = float64(pt.IntValue())
+		case pmetric.NumberDataPointValueTypeDouble:
+			v = pt.DoubleValue()
+		}
+		if pt.Flags().NoRecordedValue() {
+			v = staleNaN
+		}
+		e.appendPoint(slot, sample.Point{T: timestampMillis(pt.Timestamp()), V: v})
+		if kind == kindCounter && pt.Exemplars().Len() > 0 {
+			res.Exemplars = true
+		}
+	}
+}
+
+// slotRef is a series slot, or an uncached series (seen once, or the cache was full) when
+// uncached is set, with the hash of its labels.
+type slotRef struct {
+	slot     uint32
+	uncached []prompb.Label
+	hash     uint64
+}
+
+// lookup finds the series of identity id; prev is the slot of the identity before it.
+func (e *Encoder) lookup(prev *uint32, id uint64) (slotRef, bool) {
+	i, ok := e.identities.Lookup(*prev, id)
+	if !ok {
+		return slotRef{}, false
+	}
+	*prev = i
+	ident := e.identities.Slot(i)
+	ident.lastSeen = e.now
+	return slotRef{slot: ident.series}, true
+}
+
+// add caches labels as the series of identity id, or returns them uncached if the identity is
+// seen for the first time or the cache is full.
+func (e *Encoder) add(prev *uint32, id uint64, labels []prompb.Label) slotRef {
+	ref := e.seriesOf(labels, e.admit(id))
+	if ref.uncached != nil || e.identities.Len() >= e.set.MaxSeries {
+		return ref
+	}
+	i, _ := e.identities.Find(*prev, id)
+	*prev = i
+	*e.identities.Slot(i) = identityEntry{series: ref.slot, lastSeen: e.now}
+	return ref
+}
+
+// admit says whether to cache the series of identity id: on its second sighting (or when the
+// table of first sightings is full).
+func (e *Encoder) admit(id uint64) bool {
+	if i, ok := e.seen.Lookup(seriestable.NoSlot, id); ok {
+		e.seen.Remove(i)
+		return true
+	}
+	if e.seen.Len() >= e.set.MaxSeries {
+		return true
+	}
+	i, _ := e.seen.Find(seriestable.NoSlot, id)
+	*e.seen.Slot(i) = e.now
+	return false
+}
+
+// seriesOf returns the cached series of labels, adding it if cache is set and the cache has
+// room, else the labels uncached.
+func (e *Encoder) seriesOf(labels []prompb.Label, cache bool) slotRef {
+	hash, buf := sample.HashLabels(labels, e.buf)
+	e.buf = buf
+	if !cache || e.series.Len() >= e.set.MaxSeries || e.identities.Len() >= e.set.MaxSeries {
+		if i, ok := e.series.Lookup(seriestable.NoSlot, hash); ok {
+			return slotRef{slot: i}
+		}
+		return slotRef{uncached: labels, hash: hash}
+	}
+	i, added := e.series.Find(seriestable.NoSlot, hash)
+	if added {
+		entry := seriesEntry{labels: labels, hash: hash}
+		if index, ok := e.uncached[hash]; ok {
+			// Already in this push's output, uncached: the points of both go there.
+			entry.epoch, entry.index = e.epoch, index
+		}
+		*e.series.Slot(i) = entry
+	}
+	return slotRef{slot: i}
+}
+
+// appendPoint appends p to its series in this push's output, which it starts if the series has
+// none yet (a series of several points in one push: colliding names, or several pushes' worth).
+func (e *Encoder) appendPoint(ref slotRef, p sample.Point) {
+	if ref.uncached != nil {
+		hash := ref.hash
+		if i, ok := e.uncached[hash]; ok {
+			ser := &e.out[i]
+			ser.Points = append(ser.Points[:len(ser.Points):len(ser.Points)], p)
+			return
+		}
+		if e.uncached == nil {
+			e.uncached = map[uint64]int32{}
+		}
+		e.uncached[hash] = int32(len(e.out))
+		e.startSeries(hash, ref.uncached, p)
+		return
+	}
+	s := e.series.Slot(ref.slot)
+	s.lastSeen = e.now
+	if s.epoch == e.epoch {
+		ser := &e.out[s.index]
+		ser.Points = append(ser.Points[:len(ser.Points):len(ser.Points)], p)
+		return
+	}
+	s.epoch, s.index = e.epoch, int32(len(e.out))
+	e.startSeries(s.hash, s.labels, p)
+}
+
+func (e *Encoder) startSeries(hash uint64, labels []prompb.Label, p sample.Point) {
+	first := len(e.points)
+	e.points = append(e.points, p)
+	e.out = append(e.out, sample.Series{Hash: hash, Labels: labels, Points: e.points[first : first+1 : first+1]})
+}
+
+func (e *Encoder) histogram(r *resourceState, m pmetric.Metric, dps pmetric.HistogramDataPointSlice, promName string, res *Result) {
+	mh := metricHash(e.buf, r.hash, r.scopeKey, kindHistogram, promName)
+	// A first pass, so that a metric the translator must encode is found before any of its
+	// series is: new points whose attributes give le or __name__.
+	for x := 0; x < dps.Len(); x++ {
+		pt := dps.At(x)
+		var id uint64
+		id, e.buf = pointHash(e.buf, mh, pt.Attributes())
+		if _, ok := e.identities.Lookup(seriestable.NoSlot, subHash(id, subCount, 0)); ok {
+			continue
+		}
+		if e.builder.base(r.attrs, pt.Attributes(), r.scope.Scope(), false) == nil && e.builder.checkAppendable(leLabel) != nil {
+			e.fallback(r, m, dps.Len(), ReasonReservedLabel, res)
+			return
+		}
+	}
+	prev := seriestable.NoSlot
+	for x := 0; x < dps.Len(); x++ {
+		pt := dps.At(x)
+		var id uint64
+		id, e.buf = pointHash(e.buf, mh, pt.Attributes())
+		p := point{enc: e, r: r, attrs: pt.Attributes(), prev: &prev, id: id, t: timestampMillis(pt.Timestamp()), stale: pt.Flags().NoRecordedValue()}
+		if pt.HasSum() {
+			if !p.emit(subSum, 0, pt.Sum(), promName+"_sum") {
+				continue
+			}
+		}
+		if !p.emit(subCount, 0, float64(pt.Count()), promName+"_count") {
+			continue
+		}
+		var cumulative uint64
+		bounds, counts := pt.ExplicitBounds(), pt.BucketCounts()
+		bucket := promName + "_bucket"
+		for i := 0; i < bounds.Len() && i < counts.Len(); i++ {
+			bound := bounds.At(i)
+			cumulative += counts.At(i)
+			p.emit(subBucket, bound, float64(cumulative), bucket, leLabel, strconv.FormatFloat(bound, 'f', -1, 64))
+		}
+		p.emit(subInf, 0, float64(pt.Count()), bucket, leLabel, "+Inf")
+		if pt.Exemplars().Len() > 0 {
+			res.Exemplars = true
+		}
+	}
+}
+
+func (e *Encoder) summary(r *resourceState, m pmetric.Metric, dps pmetric.SummaryDataPointSlice, promName string, res *Result) {
+	mh := metricHash(e.buf, r.hash, r.scopeKey, kindSummary, promName)
+	for x := 0; x < dps.Len(); x++ {
+		pt := dps.At(x)
+		var id uint64
+		id, e.buf = pointHash(e.buf, mh, pt.Attributes())
+		if _, ok := e.identities.Lookup(seriestable.NoSlot, subHash(id, subCount, 0)); ok {
+			continue
+		}
+		if e.builder.base(r.attrs, pt.Attributes(), r.scope.Scope(), false) == nil && e.builder.checkAppendable(quantileLabel) != nil {
+			e.fallback(r, m, dps.Len(), ReasonReservedLabel, res)
+			return
+		}
+	}
+	prev := seriestable.NoSlot
+	for x := 0; x < dps.Len(); x++ {
+		pt := dps.At(x)
+		var id uint64
+		id, e.buf = pointHash(e.buf, mh, pt.Attributes())
+		p := point{enc: e, r: r, attrs: pt.Attributes(), prev: &prev, id: id, t: timestampMillis(pt.Timestamp()), stale: pt.Flags().NoRecordedValue()}
+		if !p.emit(subSum, 0, pt.Sum(), promName+"_sum") {
+			continue
+		}
+		p.emit(subCount, 0, float64(pt.Count()), promName+"_count")
+		qs := pt.QuantileValues()
+		for i := 0; i < qs.Len(); i++ {
+			q := qs.At(i)
+			p.emit(subQuantile, q.Quantile(), q.Value(), promName, quantileLabel, strconv.FormatFloat(q.Quantile(), 'f', -1, 64))
+		}
+	}
+}
+
+// point emits the series of one histogram or summary point.
+type point struct {
+	enc   *Encoder
+	r     *resourceState
+	attrs pcommon.Map
+	prev  *uint32
+	id    uint64
+	t     int64
+	stale bool
+	base  int // labels of the base in enc.builder, -1 until built
+	built bool
+}
+
+// emit appends one sample of the point's series sub (with bound); on a miss its labels are the
+// base, then the extra label if any, then __name__ = name. false: the point's labels could not be
+// built (the translator drops the point).
+func (p *point) emit(sub byte, bound, v float64, name string, extra ...string) bool {
+	e := p.enc
+	id := subHash(p.id, sub, bound)
+	ref, ok := e.lookup(p.prev, id)
+	if !ok {
+		if !p.built {
+			if err := e.builder.base(p.r.attrs, p.attrs, p.r.scope.Scope(), false); err != nil {
+				e.fail(err)
+				return false
+			}
+			p.base, p.built = len(e.builder.labels), true
+		}
+		ref = e.add(p.prev, id, e.builder.finish(p.base, append(extra, nameLabel, name)...))
+	}
+	if p.stale {
+		v = staleNaN
+	}
+	e.appendPoint(ref, sample.Point{T: p.t, V: v})
+	return true
+}
+
+// targetInfo emits the resource's target_info series, as the translator does
+// (addResourceTargetInfo): at the newest timestamp of the resource's points.
+func (e *Encoder) targetInfo(r *resourceState) {
+	ignore := !e.keepIdentifying
+	if ignore {
+		others := r.attrs.Len()
+		for _, k := range [...]string{serviceNamespace, serviceName, serviceInstanceID} {
+			if _, ok := r.attrs.Get(k); ok {
+				others--
+			}
+		}
+		if others == 0 {
+			return
+		}
+	}
+	e.buf = appendAttributes(e.buf[:0], r.attrs)
+	id := subHash(xxhash.Sum64(e.buf), kindTargetInfo, 0)
+	prev := seriestable.NoSlot
+	ref, ok := e.lookup(&prev, id)
+	if !ok {
+		if err := e.builder.base(r.attrs, r.attrs, pcommon.NewInstrumentationScope(), ignore); err != nil {
+			e.fail(err)
+			return
+		}
+		name := otlptranslator.TargetInfoMetricName
+		if ns := e.set.Translator.Namespace; ns != "" {
+			name = ns + "_" + name
+		}
+		e.builder.set(nameLabel, name)
+		_, job := e.builder.get(jobLabel)
+		_, instance := e.builder.get(instanceLabel)
+		// ordered_rw gives the translator the stamp as an external label: it counts here.
+		if stamp := e.set.StampLabel; !job && !instance && stamp != jobLabel && stamp != instanceLabel {
+			return
+		}
+		ref = e.add(&prev, id, e.builder.finish(len(e.builder.labels)))
+	}
+	e.appendPoint(ref, sample.Point{T: timestampMillis(r.newest), V: 1})
+}
+
+// fallback encodes m with the translator, alone in a copy of its resource and scope, and adds its
+// series to the output (merged with the encoder's series of the same labels).
+func (e *Encoder) fallback(r *resourceState, m pmetric.Metric, points int, reason Reason, res *Result) {
+	res.Fallback[reason] += points
+	md := pmetric.NewMetrics()
+	rm := md.ResourceMetrics().AppendEmpty()
+	r.rm.Resource().CopyTo(rm.Resource())
+	rm.SetSchemaUrl(r.rm.SchemaUrl())
+	sm := rm.ScopeMetrics().AppendEmpty()
+	r.scope.Scope().CopyTo(sm.Scope())
+	sm.SetSchemaUrl(r.scope.SchemaUrl())
+	m.CopyTo(sm.Metrics().AppendEmpty())
+	tss, err := prometheusremotewrite.FromMetrics(md, e.fallbackSet)
+	if err != nil {
+		e.fail(err)
+	}
+	// The translator's map has no order; its keys are the series' order.
+	for i := range len(tss) {
+		ts := tss[strconv.Itoa(i)]
+		if ts == nil {
+			continue
+		}
+		if len(ts.Exemplars) > 0 {
+			res.Exemplars = true
+		}
+		labels := ts.Labels
+		if e.set.StampLabel != "" {
+			labels = sample.SetLabel(labels, e.set.StampLabel, e.set.StampValue)
+		}
+		ref := e.seriesOf(e.cloneSorted(labels), true)
+		for _, s := range ts.Samples {
+			e.appendPoint(ref, sample.Point{T: s.Timestamp, V: s.Value})
+		}
+		for j := range ts.Histograms {
+			e.appendPoint(ref, sample.Point{T: ts.Histograms[j].Timestamp, H: &ts.Histograms[j]})
+		}
+	}
+}
+
+// ValidTemporality is the translator's isValidAggregationTemporality: remote write carries
+// cumulative sums and histograms only.
+func ValidTemporality(m pmetric.Metric) bool {
+	switch m.Type() {
+	case pmetric.MetricTypeGauge, pmetric.MetricTypeSummary:
+		return true
+	case pmetric.MetricTypeSum:
+		return m.Sum().AggregationTemporality() == pmetric.AggregationTemporalityCumulative
+	case pmetric.MetricTypeHistogram:
+		return m.Histogram().AggregationTemporality() == pmetric.AggregationTemporalityCumulative
+	case pmetric.MetricTypeExponentialHistogram:
+		return m.ExponentialHistogram().AggregationTemporality() == pmetric.AggregationTemporalityCumulative
+	}
+	return false
+}
+
+// newestTimestamp is the newest timestamp of m's points (target_info's timestamp).
+func newestTimestamp(m pmetric.Metric) pcommon.Timestamp {
+	var ts pcommon.Timestamp
+	switch m.Type() {
+	case pmetric.MetricTypeGauge:
+		dps := m.Gauge().DataPoints()
+		for x := 0; x < dps.Len(); x++ {
+			ts = max(ts, dps.At(x).Timestamp())
+		}
+	case pmetric.MetricTypeSum:
+		dps := m.Sum().DataPoints()
+		for x := 0; x < dps.Len(); x++ {
+			ts = max(ts, dps.At(x).Timestamp())
+		}
+	case pmetric.MetricTypeHistogram:
+		dps := m.Histogram().DataPoints()
+		for x := 0; x < dps.Len(); x++ {
+			ts = max(ts, dps.At(x).Timestamp())
+		}
+	case pmetric.MetricTypeExponentialHistogram:
+		dps := m.ExponentialHistogram().DataPoints()
+		for x := 0; x < dps.Len(); x++ {
+			ts = max(ts, dps.At(x).Timestamp())
+		}
+	case pmetric.MetricTypeSummary:
+		dps := m.Summary().DataPoints()
+		for x := 0; x < dps.Len(); x++ {
+			ts = max(ts, dps.At(x).Timestamp())
+		}
+	}
+	return ts
+}
