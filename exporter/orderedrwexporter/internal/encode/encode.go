@@ -126,10 +126,7 @@ type identityEntry struct {
 }
 
 type seriesEntry struct {
-	labels []prompb.Label
-	// labelsPB is labels encoded as a remote-write TimeSeries' labels field, which every request
-	// of the series appends as it is (sample.Series.LabelsPB).
-	labelsPB []byte
+	labels   []prompb.Label
 	hash     uint64
 	lastSeen uint32
 	epoch    uint32 // the push that last appended to out[index]
@@ -478,7 +475,7 @@ func (e *Encoder) seriesOf(labels []prompb.Label, cache bool) slotRef {
 	}
 	i, added := e.series.Find(seriestable.NoSlot, hash)
 	if added {
-		entry := seriesEntry{labels: labels, labelsPB: sample.AppendLabelsPB(nil, labels), hash: hash}
+		entry := seriesEntry{labels: labels, hash: hash}
 		if index, ok := e.uncached[hash]; ok {
 			// Already in this push's output, uncached: the points of both go there.
 			entry.epoch, entry.index = e.epoch, index
@@ -502,7 +499,7 @@ func (e *Encoder) appendPoint(ref slotRef, p sample.Point) {
 			e.uncached = map[uint64]int32{}
 		}
 		e.uncached[hash] = int32(len(e.out))
-		e.startSeries(hash, ref.uncached, nil, p)
+		e.startSeries(hash, ref.uncached, p)
 		return
 	}
 	s := e.series.Slot(ref.slot)
@@ -513,13 +510,13 @@ func (e *Encoder) appendPoint(ref slotRef, p sample.Point) {
 		return
 	}
 	s.epoch, s.index = e.epoch, int32(len(e.out))
-	e.startSeries(s.hash, s.labels, s.labelsPB, p)
+	e.startSeries(s.hash, s.labels, p)
 }
 
-func (e *Encoder) startSeries(hash uint64, labels []prompb.Label, labelsPB []byte, p sample.Point) {
+func (e *Encoder) startSeries(hash uint64, labels []prompb.Label, p sample.Point) {
 	first := len(e.points)
 	e.points = append(e.points, p)
-	e.out = append(e.out, sample.Series{Hash: hash, Labels: labels, LabelsPB: labelsPB, Points: e.points[first : first+1 : first+1]})
+	e.out = append(e.out, sample.Series{Hash: hash, Labels: labels, Points: e.points[first : first+1 : first+1]})
 }
 
 func (e *Encoder) histogram(r *resourceState, m pmetric.Metric, dps pmetric.HistogramDataPointSlice, promName string, res *Result) {

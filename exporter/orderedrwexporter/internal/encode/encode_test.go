@@ -63,19 +63,13 @@ func reference(t testing.TB, md pmetric.Metrics, set Settings) (out map[string][
 }
 
 // encoded is the encoder's series in reference's form, checked for what the engine relies on:
-// labels sorted, the hash of the labels, one series per label set, and a cached label block that
-// is prompb's encoding of the labels.
+// labels sorted, the hash of the labels, one series per label set.
 func encoded(t testing.TB, series []sample.Series) map[string][]string {
 	out := map[string][]string{}
 	for _, s := range series {
 		require.True(t, slices.IsSortedFunc(s.Labels, func(a, b prompb.Label) int { return strings.Compare(a.Name, b.Name) }), "labels not sorted: %v", s.Labels)
 		hash, _ := sample.HashLabels(s.Labels, nil)
 		require.Equal(t, hash, s.Hash, "hash of %v", s.Labels)
-		if s.LabelsPB != nil {
-			want, err := (&prompb.TimeSeries{Labels: s.Labels}).Marshal()
-			require.NoError(t, err)
-			require.Equal(t, string(want), string(s.LabelsPB), "label block of %v", s.Labels)
-		}
 		key := labelsKey(s.Labels)
 		require.NotContains(t, out, key, "the encoder sent one label set twice")
 		// Float samples, then histograms, as remote write carries them (two lists in a series):

@@ -25,9 +25,7 @@ import (
 type seriesRef struct {
 	hash   uint64
 	labels []prompb.Label // while the series has held points; guarded by Holdback.mu
-	// labelsPB is the series' encoded labels (sample.Series.LabelsPB), kept as labels is.
-	labelsPB []byte
-	held     int // guarded by Holdback.mu
+	held   int            // guarded by Holdback.mu
 	// lastAdded is when the series last had a point held (wall clock, ms), to free idle refs.
 	lastAdded int64
 	// slot of the series in the release being built, valid when epoch is that release's; used
@@ -225,7 +223,7 @@ func (h *Holdback) Add(series []sample.Series, nowMillis int64, entry uint64) Re
 			ref.hash = ser.Hash
 		}
 		if ref.held == 0 && len(ser.Points) > 0 {
-			ref.labels, ref.labelsPB = ser.Labels, ser.LabelsPB
+			ref.labels = ser.Labels
 			bytes += sample.LabelsBytes(ser.Labels)
 		}
 		ref.held += len(ser.Points)
@@ -334,7 +332,7 @@ func (h *Holdback) doneLocked(idx uint32, count int) {
 	ref := h.ref(idx)
 	if ref.held -= count; ref.held == 0 {
 		h.heldBytes.Add(-sample.LabelsBytes(ref.labels))
-		ref.labels, ref.labelsPB = nil, nil // the labels of an idle series are not kept alive
+		ref.labels = nil // the labels of an idle series are not kept alive
 	}
 }
 

@@ -117,7 +117,7 @@ func (r *releasing) byShard(points []sample.Point, shards int) [][]sample.Series
 		shard := sl.ref.hash % uint64(shards)
 		first := end
 		end += sl.count
-		perShard[shard] = append(perShard[shard], sample.Series{Hash: sl.ref.hash, Labels: sl.ref.labels, LabelsPB: sl.ref.labelsPB, Points: points[first:end:end]})
+		perShard[shard] = append(perShard[shard], sample.Series{Hash: sl.ref.hash, Labels: sl.ref.labels, Points: points[first:end:end]})
 	}
 	return perShard
 }

@@ -372,7 +372,7 @@ func (e *Engine) splitLate(series []sample.Series, now int64) (late []sample.Ser
 			split++
 		}
 		if split > 0 {
-			late = append(late, sample.Series{Hash: ser.Hash, Labels: ser.Labels, LabelsPB: ser.LabelsPB, Points: ser.Points[:split]})
+			late = append(late, sample.Series{Hash: ser.Hash, Labels: ser.Labels, Points: ser.Points[:split]})
 			lateCount += split
 		}
 		if split < len(ser.Points) {

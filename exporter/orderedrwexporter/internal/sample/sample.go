@@ -4,7 +4,6 @@
 package sample // import "github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/sample"
 
 import (
-	"math/bits"
 	"slices"
 	"strings"
 
@@ -25,12 +24,7 @@ type Point struct {
 type Series struct {
 	Hash   uint64
 	Labels []prompb.Label
-	// LabelsPB, when set, is Labels encoded as the repeated `labels` field of a remote-write
-	// TimeSeries (AppendLabelsPB), cached by the encoder per series so that a request appends it
-	// rather than encoding every label again; shared by every push of the series, never
-	// modified. nil (series replayed from the WAL, uncached ones): requests encode Labels.
-	LabelsPB []byte
-	Points   []Point
+	Points []Point
 }
 
 const labelSep = '\xff'
@@ -161,58 +155,3 @@ func HistogramBytes(h *prompb.Histogram) int64 {
 	return histogramBytes + 8*int64(len(h.PositiveSpans)+len(h.NegativeSpans)+len(h.PositiveDeltas)+
 		len(h.NegativeDeltas)+len(h.PositiveCounts)+len(h.NegativeCounts)+len(h.CustomValues))
 }
-
-// AppendLabelsPB appends labels encoded as the repeated field 1 (`labels`) of a remote-write
-// TimeSeries to dst: the bytes prompb's TimeSeries.Marshal writes for them, as proto3 does it
-// (an empty name or value is left out).
-func AppendLabelsPB(dst []byte, labels []prompb.Label) []byte {
-	for i := range labels {
-		name, value := labels[i].Name, labels[i].Value
-		size := labelSize(name, value)
-		dst = append(dst, 0x0a)
-		dst = appendUvarint(dst, uint64(size))
-		if len(name) > 0 {
-			dst = append(dst, 0x0a)
-			dst = appendUvarint(dst, uint64(len(name)))
-			dst = append(dst, name...)
-		}
-		if len(value) > 0 {
-			dst = append(dst, 0x12)
-			dst = appendUvarint(dst, uint64(len(value)))
-			dst = append(dst, value...)
-		}
-	}
-	return dst
-}
-
-// LabelsPBSize is the size of AppendLabelsPB's encoding of labels.
-func LabelsPBSize(labels []prompb.Label) int {
-	n := 0
-	for i := range labels {
-		sz := labelSize(labels[i].Name, labels[i].Value)
-		n += 1 + uvarintSize(uint64(sz)) + sz
-	}
-	return n
-}
-
-// labelSize is the size of a Label message: each string with its tag and length, unless empty.
-func labelSize(name, value string) int {
-	size := 0
-	if len(name) > 0 {
-		size += 1 + uvarintSize(uint64(len(name))) + len(name)
-	}
-	if len(value) > 0 {
-		size += 1 + uvarintSize(uint64(len(value))) + len(value)
-	}
-	return size
-}
-
-func appendUvarint(dst []byte, x uint64) []byte {
-	for x >= 0x80 {
-		dst = append(dst, byte(x)|0x80)
-		x >>= 7
-	}
-	return append(dst, byte(x))
-}
-
-func uvarintSize(x uint64) int { return (bits.Len64(x|1) + 6) / 7 }

@@ -223,9 +223,6 @@ func (s *Shard) buildRequest(batch []sample.Series, now int64) (timeseries []pro
 		}
 		sample.SortPoints(ser.Points)
 		ts := prompb.TimeSeries{Labels: ser.Labels}
-		if ser.LabelsPB != nil {
-			transport.SetLabelsBlock(&ts, ser.LabelsPB)
-		}
 		first := len(samples)
 		for _, p := range ser.Points {
 			// Marked sent before the request succeeds: a sample that is not delivered is counted
