@@ -246,7 +246,7 @@ func TestConfigsValidate(t *testing.T) {
 	bin := fleettest.CollectorBinary(t)
 	ps, err := Pipelines(bin, "", fleettest.RepoRoot(), 5_000_000, 5_000_000)
 	require.NoError(t, err)
-	require.Len(t, ps, 6)
+	require.Len(t, ps, 7)
 	for _, p := range ps {
 		t.Run(p.Key, func(t *testing.T) {
 			if p.Unavailable != "" {
@@ -310,6 +310,52 @@ func TestRunMeasuresVMAgent(t *testing.T) {
 	assert.Positive(t, r.Memory.PeakRSS)
 	assert.Zero(t, r.Sink.OutOfOrder+r.Sink.Malformed)
 	assert.Equal(t, 2000, r.Sink.Series)
+}
+
+// TestScaleRunsEveryPipelineAtEveryPoint runs the scale runs at two small series counts with
+// (c), the no-hold (s) and, when make bench has built it, the peer (v): each pipeline runs at each
+// point, in order, nothing is held in (s), and the report has a row and a marginal line for each.
+func TestScaleRunsEveryPipelineAtEveryPoint(t *testing.T) {
+	keys := []string{"c", "s"}
+	vmagent := cmp.Or(os.Getenv("FLEET_VMAGENT"), filepath.Join(fleettest.RepoRoot(), ".tools", "vmagent-"+VMAgentVersion))
+	if _, err := os.Stat(vmagent); err == nil {
+		keys = append(keys, "v")
+	} else {
+		t.Logf("no vmagent binary (make bench builds it): (v) not run: %v", err)
+		vmagent = ""
+	}
+	b, err := New(Options{
+		Binary: fleettest.CollectorBinary(t), VMAgent: vmagent, RepoRoot: fleettest.RepoRoot(), Warmup: time.Second, Measure: time.Second,
+		ScaleSeries: []int{1000, 2000}, ScaleKeys: keys, ScaleRate: 20_000, Budget: 5 * time.Minute,
+		Senders: 2, PointsPerRequest: 500, MaxBacklog: 20_000, MaxHeldSamples: 100_000, MaxSeries: 10_000,
+		Log: testLog{t},
+	})
+	require.NoError(t, err)
+	defer b.Close()
+	res := &Results{Opts: b.Opts, Pipelines: b.Pipelines}
+	b.Scale(res, 0)
+	require.Empty(t, res.ScaleSkipped)
+	require.Len(t, res.Scale, 2*len(keys))
+	for i, r := range res.Scale {
+		require.NoError(t, r.Err, "(%s) at %d series", r.Pipeline, r.Series)
+		assert.Equal(t, keys[i%len(keys)], r.Pipeline)
+		assert.Equal(t, []int{1000, 2000}[i/len(keys)], r.Series)
+		assert.Zero(t, r.Sink.OutOfOrder+r.Sink.Malformed, "(%s)", r.Pipeline)
+		assert.Positive(t, r.Memory.PeakRSS, "(%s)", r.Pipeline)
+		assert.Positive(t, r.IdleRSS, "(%s)", r.Pipeline)
+		if r.Pipeline == "s" {
+			assert.Zero(t, r.Driver.HeldMax, "stamp mode holds nothing")
+		}
+		if r.Pipeline == "c" {
+			assert.Positive(t, r.Driver.HeldMax, "hold-back holds samples")
+		}
+	}
+	var out bytes.Buffer
+	res.Write(&out)
+	for _, key := range keys {
+		assert.Contains(t, out.String(), "| ("+key+") | 1000 | ")
+		assert.Contains(t, out.String(), "| ("+key+") | 1000 → 2000 | ")
+	}
 }
 
 type testLog struct{ t *testing.T }

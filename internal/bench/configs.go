@@ -10,7 +10,7 @@ import (
 
 // Pipeline is one collector configuration under test.
 type Pipeline struct {
-	// Key is the short name in tables: a, b, c, d, e.
+	// Key is the short name in tables: a-e, s (stamp), v (vmagent).
 	Key  string
 	Name string
 	// YAML is the collector configuration. It refers to ${env:BENCH_OTLP_ENDPOINT},
@@ -127,6 +127,34 @@ service:
 			Pprof: true,
 			Needs: []string{"series_guard", "ordered_rw"},
 		},
+		{
+			Key:  "s",
+			Name: "series_guard + ordered_rw stamp (nothing held)",
+			// (c) with ordering.mode stamp: every sample goes to the shards as it is pushed, with
+			// a label per gateway, so nothing is held; the memory of the pipeline itself.
+			YAML: strings.Replace(pipelineHead, "processors:\n", fmt.Sprintf(`processors:
+  series_guard:
+    series_limits:
+      max_series: %d
+`, maxSeries), 1) + fmt.Sprintf(`exporters:
+  ordered_rw:
+    endpoint: ${env:BENCH_SINK_URL}
+    ordering:
+      mode: stamp
+      stamp:
+        value: bench
+      max_tracked_series: %d
+`, maxSeries) + `service:
+  extensions: [pprof]
+  pipelines:
+    metrics:
+      receivers: [otlp]
+      processors: [batch, series_guard]
+      exporters: [ordered_rw]
+`,
+			Pprof: true,
+			Needs: []string{"series_guard", "ordered_rw"},
+		},
 	}
 }
 
@@ -150,7 +178,7 @@ func gatewayPipelines(repoRoot string) ([]Pipeline, error) {
 	return out, nil
 }
 
-// Pipelines returns (a)-(e) and the peer (v), each marked unavailable when the binary lacks a
+// Pipelines returns (a)-(e), (s) and the peer (v), each marked unavailable when the binary lacks a
 // component it needs (or, for (v), when there is no vmagent binary).
 func Pipelines(binary, vmagentBinary, repoRoot string, maxHeldSamples, maxSeries int) ([]Pipeline, error) {
 	gws, err := gatewayPipelines(repoRoot)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"sort"
 	"strings"
 
@@ -124,42 +125,58 @@ func (res *Results) Write(w io.Writer) {
 	}
 	fmt.Fprintln(w)
 
-	fmt.Fprintln(w, "### Scale: (c) series_guard + ordered_rw")
+	fmt.Fprintln(w, "### Scale: "+scaleTitle(res))
 	fmt.Fprintln(w)
 	rateText := "as fast as the collector takes them"
 	if o.ScaleRate > 0 {
 		rateText = fmt.Sprintf("at a fixed %.0f samples/s (so held samples and CPU per sample compare across series counts)", o.ScaleRate)
 	}
-	fmt.Fprintf(w, "Samples sent %s. Warm-up until every series was sent once (and at least %s), then measured over at least one more whole pass; memory at rest is read after the load stopped, held samples drained and a GC ran (pprof heap?gc=1).\n", rateText, o.Warmup)
+	fmt.Fprintf(w, "Samples sent %s. Warm-up until every series was sent once (and at least %s), then measured over at least one more whole pass; memory at rest is read after the load stopped, held samples drained and a GC ran (pprof heap?gc=1; vmagent's live heap is not read: it has no forced GC).\n", rateText, o.Warmup)
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "| active series | samples/s | CPU s / M | peak RSS | peak RSS / series | live heap at rest | live heap / series | RSS at rest | guard active series | ordered_rw tracked series | held max |")
-	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|")
-	var ok []RunResult
+	fmt.Fprintln(w, "| pipeline | active series | samples/s | CPU s / M | peak RSS | peak RSS / series | live heap at rest | live heap / series | RSS at rest | guard active series | ordered_rw tracked series | held max |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|---|")
+	ok := map[string][]RunResult{}
 	for _, r := range res.Scale {
 		if r.Err != nil {
-			fmt.Fprintf(w, "| %d | failed: %s | | | | | | | | | |\n", r.Series, oneLine(r.Err.Error()))
+			fmt.Fprintf(w, "| (%s) | %d | failed: %s | | | | | | | | | |\n", r.Pipeline, r.Series, oneLine(r.Err.Error()))
 			continue
 		}
-		ok = append(ok, r)
-		fmt.Fprintf(w, "| %d | %.0f | %.2f | %s | %.0f B | %s | %.0f B | %s | %.0f | %.0f | %d |\n", r.Series, r.Rate, r.CPUPerMillion,
-			mb(r.Memory.PeakRSS), float64(r.Memory.PeakRSS)/float64(r.Series), mb(r.LiveHeap), float64(r.LiveHeap)/float64(r.Series),
+		ok[r.Pipeline] = append(ok[r.Pipeline], r)
+		heap, heapPer := "n/a", "n/a"
+		if r.LiveHeap > 0 {
+			heap, heapPer = mb(r.LiveHeap), fmt.Sprintf("%.0f B", float64(r.LiveHeap)/float64(r.Series))
+		}
+		fmt.Fprintf(w, "| (%s) | %d | %.0f | %.2f | %s | %.0f B | %s | %s | %s | %.0f | %.0f | %d |\n", r.Pipeline, r.Series, r.Rate, r.CPUPerMillion,
+			mb(r.Memory.PeakRSS), float64(r.Memory.PeakRSS)/float64(r.Series), heap, heapPer,
 			mb(r.IdleRSS), telemetry(r, "otelcol_processor_series_guard_active_series", nil),
 			telemetry(r, "otelcol_exporter_ordered_rw_tracked_series", nil), r.Driver.HeldMax)
 	}
 	for _, s := range res.ScaleSkipped {
-		fmt.Fprintf(w, "| skipped | %s | | | | | | | | | |\n", s)
+		fmt.Fprintf(w, "| skipped | %s | | | | | | | | | | |\n", s)
 	}
-	if len(ok) >= 2 {
+	var marginal [][]RunResult
+	for _, key := range res.scaleKeys() {
+		if len(ok[key]) >= 2 {
+			marginal = append(marginal, ok[key])
+		}
+	}
+	if len(marginal) > 0 {
 		fmt.Fprintln(w)
-		fmt.Fprintln(w, "Marginal memory per active series (difference between two points, so the collector's fixed cost cancels):")
+		fmt.Fprintln(w, "Marginal memory per active series (difference between two points, so the fixed cost cancels):")
 		fmt.Fprintln(w)
-		fmt.Fprintln(w, "| from → to | live heap at rest / series | RSS at rest / series | peak RSS / series |")
-		fmt.Fprintln(w, "|---|---|---|---|")
-		for i := 1; i < len(ok); i++ {
-			lo, hi := ok[0], ok[i]
-			n := float64(hi.Series - lo.Series)
-			fmt.Fprintf(w, "| %d → %d | %.0f B | %.0f B | %.0f B |\n", lo.Series, hi.Series,
-				float64(hi.LiveHeap-lo.LiveHeap)/n, float64(hi.IdleRSS-lo.IdleRSS)/n, float64(hi.Memory.PeakRSS-lo.Memory.PeakRSS)/n)
+		fmt.Fprintln(w, "| pipeline | from → to | live heap at rest / series | RSS at rest / series | peak RSS / series |")
+		fmt.Fprintln(w, "|---|---|---|---|---|")
+		for _, runs := range marginal {
+			for i := 1; i < len(runs); i++ {
+				lo, hi := runs[0], runs[i]
+				n := float64(hi.Series - lo.Series)
+				heap := "n/a"
+				if lo.LiveHeap > 0 && hi.LiveHeap > 0 {
+					heap = fmt.Sprintf("%.0f B", float64(hi.LiveHeap-lo.LiveHeap)/n)
+				}
+				fmt.Fprintf(w, "| (%s) | %d → %d | %s | %.0f B | %.0f B |\n", hi.Pipeline, lo.Series, hi.Series,
+					heap, float64(hi.IdleRSS-lo.IdleRSS)/n, float64(hi.Memory.PeakRSS-lo.Memory.PeakRSS)/n)
+			}
 		}
 	}
 	fmt.Fprintln(w)
@@ -246,4 +263,31 @@ func (res *Results) writeShares(w io.Writer) {
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintln(w)
+}
+
+// scaleKeys are the pipelines of the scale runs, in the order they ran.
+func (res *Results) scaleKeys() []string {
+	var keys []string
+	for _, r := range res.Scale {
+		if !slices.Contains(keys, r.Pipeline) {
+			keys = append(keys, r.Pipeline)
+		}
+	}
+	return keys
+}
+
+// scaleTitle names the pipelines of the scale runs: "(c) series_guard + ordered_rw, (v) ...".
+func scaleTitle(res *Results) string {
+	var names []string
+	for _, key := range res.scaleKeys() {
+		for _, p := range res.Pipelines {
+			if p.Key == key {
+				names = append(names, fmt.Sprintf("(%s) %s", p.Key, p.Name))
+			}
+		}
+	}
+	if len(names) == 0 {
+		return "no run"
+	}
+	return strings.Join(names, "; ")
 }

@@ -36,9 +36,13 @@ type Options struct {
 	Warmup, Measure time.Duration
 	// Series sent in the throughput comparison.
 	Series int
-	// ScaleSeries are the series counts of the scale runs of (c), sent at ScaleRate samples per
-	// second (0: at saturation).
+	// ThroughputKeys are the pipelines of the throughput comparison; empty: all.
+	ThroughputKeys []string
+	// ScaleSeries are the series counts of the scale runs, sent at ScaleRate samples per second
+	// (0: at saturation), each run by every pipeline of ScaleKeys (empty: (c) alone), so that the
+	// peer (v) and the no-hold pipeline (s) stand beside (c) at every point.
 	ScaleSeries      []int
+	ScaleKeys        []string
 	ScaleRate        float64
 	Senders          int
 	PointsPerRequest int
@@ -299,8 +303,10 @@ func (b *Bench) run(s *fleettest.Scope, p Pipeline, series int, kind runKind, re
 		// The collector reads runtime.MemStats at most once a second: wait past that so the
 		// value is from after the GC.
 		time.Sleep(1100 * time.Millisecond)
-		m := fleettest.ScrapeMetrics(s, c.MetricsURL())
-		res.LiveHeap = int64(fleettest.Sum(m, "otelcol_process_runtime_heap_alloc_bytes", nil))
+		if p.Agent == "" {
+			m := fleettest.ScrapeMetrics(s, c.MetricsURL())
+			res.LiveHeap = int64(fleettest.Sum(m, "otelcol_process_runtime_heap_alloc_bytes", nil))
+		}
 		if idle, err := ReadProcMemory(pid); err == nil {
 			res.IdleRSS = idle.RSS
 		}

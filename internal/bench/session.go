@@ -5,6 +5,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -34,11 +35,15 @@ type Profile struct {
 	CPUPerMillion float64
 }
 
-// Throughput runs every available pipeline once per round, rotating the order each round so
-// that no pipeline always runs first or last on a machine whose load drifts.
+// Throughput runs every available pipeline of Opts.ThroughputKeys (all when empty) once per
+// round, rotating the order each round so that no pipeline always runs first or last on a
+// machine whose load drifts.
 func (b *Bench) Throughput(res *Results) {
 	var avail []Pipeline
 	for _, p := range b.Pipelines {
+		if len(b.Opts.ThroughputKeys) > 0 && !slices.Contains(b.Opts.ThroughputKeys, p.Key) {
+			continue
+		}
 		if p.Unavailable == "" {
 			avail = append(avail, p)
 		} else {
@@ -53,35 +58,53 @@ func (b *Bench) Throughput(res *Results) {
 	}
 }
 
-// Scale runs (c) at each series count, whole passes over the series, smallest first. A point
-// whose estimated duration does not fit the remaining budget is skipped and reported.
-func (b *Bench) Scale(res *Results, reserve time.Duration) {
-	p, ok := b.Pipeline("c")
-	if !ok || p.Unavailable != "" {
-		res.ScaleSkipped = append(res.ScaleSkipped, "(c) "+p.Unavailable)
-		return
+// ScaleKeys are the pipelines of the scale runs: Opts.ScaleKeys, (c) when empty.
+func (b *Bench) ScaleKeys() []string {
+	if len(b.Opts.ScaleKeys) == 0 {
+		return []string{"c"}
 	}
-	lastRate := 0.0
+	return b.Opts.ScaleKeys
+}
+
+// Scale runs each pipeline of ScaleKeys at each series count, whole passes over the series,
+// smallest count first, the pipelines one after the other at each count. A run whose estimated
+// duration does not fit the remaining budget is skipped and reported.
+func (b *Bench) Scale(res *Results, reserve time.Duration) {
+	var ps []Pipeline
+	for _, key := range b.ScaleKeys() {
+		p, ok := b.Pipeline(key)
+		switch {
+		case !ok:
+			res.ScaleSkipped = append(res.ScaleSkipped, fmt.Sprintf("(%s) no such pipeline", key))
+		case p.Unavailable != "":
+			res.ScaleSkipped = append(res.ScaleSkipped, fmt.Sprintf("(%s) %s", key, p.Unavailable))
+		default:
+			ps = append(ps, p)
+		}
+	}
+	lastRate := map[string]float64{}
 	for _, series := range b.Opts.ScaleSeries {
-		if lastRate > 0 {
-			// Two passes at the last rate, plus start-up, warm-up floor and drain.
-			est := time.Duration(2*float64(series)/lastRate*float64(time.Second)) + b.Opts.Warmup + 25*time.Second
-			left := b.Opts.Budget - time.Since(b.Started) - reserve
-			if est > left {
-				res.ScaleSkipped = append(res.ScaleSkipped, fmt.Sprintf(
-					"%d series: two passes at the %.0f samples/s measured at the previous point need about %s; %s of the %s budget was left",
-					series, lastRate, est.Round(time.Second), left.Round(time.Second), b.Opts.Budget))
-				continue
+		for _, p := range ps {
+			if rate := lastRate[p.Key]; rate > 0 {
+				// Two passes at the last rate, plus start-up, warm-up floor and drain.
+				est := time.Duration(2*float64(series)/rate*float64(time.Second)) + b.Opts.Warmup + 25*time.Second
+				left := b.Opts.Budget - time.Since(b.Started) - reserve
+				if est > left {
+					res.ScaleSkipped = append(res.ScaleSkipped, fmt.Sprintf(
+						"(%s) %d series: two passes at the %.0f samples/s measured at the previous point need about %s; %s of the %s budget was left",
+						p.Key, series, rate, est.Round(time.Second), left.Round(time.Second), b.Opts.Budget))
+					continue
+				}
 			}
-		}
-		kind := runKind{scale: true, rate: b.Opts.ScaleRate}
-		if b.Opts.ProfileDir != "" {
-			kind.cpuProfile = fmt.Sprintf("cpu-%s-%d.pprof", p.Key, series)
-		}
-		r := b.Run(p, series, 1, kind)
-		res.Scale = append(res.Scale, r)
-		if r.Err == nil {
-			lastRate = r.Rate
+			kind := runKind{scale: true, rate: b.Opts.ScaleRate}
+			if b.Opts.ProfileDir != "" && p.Pprof {
+				kind.cpuProfile = fmt.Sprintf("cpu-%s-%d.pprof", p.Key, series)
+			}
+			r := b.Run(p, series, 1, kind)
+			res.Scale = append(res.Scale, r)
+			if r.Err == nil {
+				lastRate[p.Key] = r.Rate
+			}
 		}
 	}
 }

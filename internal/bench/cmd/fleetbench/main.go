@@ -1,7 +1,8 @@
 // Command fleetbench is `make bench`: the built otelcol-fleet binary at saturation in four
-// configurations (plus the stock gateway for reference), interleaved over several rounds; (c)
-// at 100k, 1M and 3M active series; and the floor, the same work without a collector. It
-// prints Markdown to stdout (and to -out) and progress to stderr.
+// configurations (plus the stock gateway for reference) and vmagent, interleaved over several
+// rounds; (c), its no-hold variant (s, stamp mode) and vmagent (v) at 100k, 200k and 1M active
+// series; and the floor, the same work without a collector. It prints Markdown to stdout (and
+// to -out) and progress to stderr.
 package main
 
 import (
@@ -22,12 +23,13 @@ import (
 
 func main() {
 	var (
-		opts     bench.Options
-		scale    string
-		only     string
-		out      string
-		profiles bool
-		overhead bool
+		opts      bench.Options
+		scale     string
+		scaleOnly string
+		only      string
+		out       string
+		profiles  bool
+		overhead  bool
 	)
 	root := fleettest.RepoRoot()
 	flag.StringVar(&opts.Binary, "binary", filepath.Join(root, "distribution", "_build", "otelcol-fleet"), "collector binary")
@@ -36,7 +38,8 @@ func main() {
 	flag.DurationVar(&opts.Warmup, "warmup", 15*time.Second, "warm-up per run: ordered_rw accepts without releasing for the first 5s (its window), then drains that backlog; it reaches a steady state after about 12s here")
 	flag.DurationVar(&opts.Measure, "measure", 10*time.Second, "measured interval per run")
 	flag.IntVar(&opts.Series, "series", 100_000, "series in the throughput comparison")
-	flag.StringVar(&scale, "scale", "100000,1000000,3000000", "series counts of the scale runs of (c); empty: none")
+	flag.StringVar(&scale, "scale", "100000,200000,1000000", "series counts of the scale runs; empty: none")
+	flag.StringVar(&scaleOnly, "scale-only", "c,s,v", "comma-separated pipeline keys run at every scale point: (c), the no-hold (s) and the peer (v) beside it")
 	flag.Float64Var(&opts.ScaleRate, "scale-rate", 100_000, "samples per second sent in the scale runs (0: at saturation); 100k/s is every series every 10s at 1M series, every 30s at 3M")
 	flag.IntVar(&opts.Senders, "senders", 8, "concurrent OTLP senders")
 	flag.IntVar(&opts.PointsPerRequest, "points", 1000, "data points per OTLP request")
@@ -93,25 +96,15 @@ func main() {
 		fail(err)
 	}
 
+	// -only selects the pipelines of the throughput comparison; the scale runs take theirs from
+	// -scale-only, so that (s) and (v) can stand beside (c) there without a throughput run.
+	opts.ThroughputKeys = keys(only)
+	opts.ScaleKeys = keys(scaleOnly)
 	b, err := bench.New(opts)
 	if err != nil {
 		fail(err)
 	}
 	defer b.Close()
-	if only != "" {
-		keep := map[string]bool{}
-		for _, k := range strings.Split(only, ",") {
-			keep[strings.TrimSpace(k)] = true
-		}
-		var ps []bench.Pipeline
-		for _, p := range b.Pipelines {
-			if keep[p.Key] {
-				ps = append(ps, p)
-			}
-		}
-		b.Pipelines = ps
-	}
-
 	res := &bench.Results{Opts: b.Opts, Pipelines: b.Pipelines}
 	if overhead {
 		b.Overhead(res)
@@ -163,6 +156,17 @@ func writeReport(out string, b *bench.Bench, opts bench.Options, root string, bo
 	if opts.ProfileDir != "" {
 		fmt.Fprintf(w, "\nProfiles: %s\n", opts.ProfileDir)
 	}
+}
+
+// keys splits a comma-separated list of pipeline keys; "" is none.
+func keys(list string) []string {
+	var out []string
+	for _, k := range strings.Split(list, ",") {
+		if k = strings.TrimSpace(k); k != "" {
+			out = append(out, k)
+		}
+	}
+	return out
 }
 
 func fail(err error) {
