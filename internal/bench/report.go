@@ -64,6 +64,16 @@ func collect(runs []RunResult, key string, metric func(RunResult) float64) []flo
 	return out
 }
 
+// ran reports whether runs has any run of the pipeline key, failed or not.
+func ran(runs []RunResult, key string) bool {
+	for _, r := range runs {
+		if r.Pipeline == key {
+			return true
+		}
+	}
+	return false
+}
+
 func telemetry(r RunResult, name string, labels map[string]string) float64 {
 	return fleettest.Sum(r.Telemetry, name, labels)
 }
@@ -89,6 +99,9 @@ func (res *Results) Write(w io.Writer) {
 		if p.Unavailable != "" {
 			fmt.Fprintf(w, "| (%s) %s | %s | | | | | | |\n", p.Key, p.Name, p.Unavailable)
 			continue
+		}
+		if !ran(res.Throughput, p.Key) {
+			continue // measured only at the scale points, or not selected (-only)
 		}
 		rates := collect(res.Throughput, p.Key, rate)
 		if len(rates) == 0 {
