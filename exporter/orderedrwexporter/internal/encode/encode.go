@@ -521,20 +521,11 @@ func (e *Encoder) startSeries(hash uint64, labels []prompb.Label, p sample.Point
 
 func (e *Encoder) histogram(r *resourceState, m pmetric.Metric, dps pmetric.HistogramDataPointSlice, promName string, res *Result) {
 	mh := metricHash(e.buf, r.hash, r.scopeKey, kindHistogram, promName)
-	// A first pass, so that a metric the translator must encode is found before any of its
-	// series is: new points whose attributes give le or __name__.
-	for x := 0; x < dps.Len(); x++ {
-		pt := dps.At(x)
-		var id uint64
-		id, e.buf = pointHash(e.buf, mh, pt.Attributes())
-		if _, ok := e.identities.Lookup(seriestable.NoSlot, subHash(id, subCount, 0)); ok {
-			continue
-		}
-		if e.builder.base(r.attrs, pt.Attributes(), r.scope.Scope(), false) == nil && e.builder.checkAppendable(leLabel) != nil {
-			e.fallback(r, m, dps.Len(), ReasonReservedLabel, res)
-			return
-		}
+	if e.reservedLabel(r, mh, dps.Len(), func(i int) pcommon.Map { return dps.At(i).Attributes() }, leLabel) {
+		e.fallback(r, m, dps.Len(), ReasonReservedLabel, res)
+		return
 	}
+	sumName, countName, bucket := promName+"_sum", promName+"_count", promName+"_bucket"
 	prev := seriestable.NoSlot
 	for x := 0; x < dps.Len(); x++ {
 		pt := dps.At(x)
@@ -542,16 +533,15 @@ func (e *Encoder) histogram(r *resourceState, m pmetric.Metric, dps pmetric.Hist
 		id, e.buf = pointHash(e.buf, mh, pt.Attributes())
 		p := point{enc: e, r: r, attrs: pt.Attributes(), prev: &prev, id: id, t: timestampMillis(pt.Timestamp()), stale: pt.Flags().NoRecordedValue()}
 		if pt.HasSum() {
-			if !p.emit(subSum, 0, pt.Sum(), promName+"_sum") {
+			if !p.emit(subSum, 0, pt.Sum(), sumName) {
 				continue
 			}
 		}
-		if !p.emit(subCount, 0, float64(pt.Count()), promName+"_count") {
+		if !p.emit(subCount, 0, float64(pt.Count()), countName) {
 			continue
 		}
 		var cumulative uint64
 		bounds, counts := pt.ExplicitBounds(), pt.BucketCounts()
-		bucket := promName + "_bucket"
 		for i := 0; i < bounds.Len() && i < counts.Len(); i++ {
 			bound := bounds.At(i)
 			cumulative += counts.At(i)
@@ -566,34 +556,44 @@ func (e *Encoder) histogram(r *resourceState, m pmetric.Metric, dps pmetric.Hist
 
 func (e *Encoder) summary(r *resourceState, m pmetric.Metric, dps pmetric.SummaryDataPointSlice, promName string, res *Result) {
 	mh := metricHash(e.buf, r.hash, r.scopeKey, kindSummary, promName)
-	for x := 0; x < dps.Len(); x++ {
-		pt := dps.At(x)
-		var id uint64
-		id, e.buf = pointHash(e.buf, mh, pt.Attributes())
-		if _, ok := e.identities.Lookup(seriestable.NoSlot, subHash(id, subCount, 0)); ok {
-			continue
-		}
-		if e.builder.base(r.attrs, pt.Attributes(), r.scope.Scope(), false) == nil && e.builder.checkAppendable(quantileLabel) != nil {
-			e.fallback(r, m, dps.Len(), ReasonReservedLabel, res)
-			return
-		}
+	if e.reservedLabel(r, mh, dps.Len(), func(i int) pcommon.Map { return dps.At(i).Attributes() }, quantileLabel) {
+		e.fallback(r, m, dps.Len(), ReasonReservedLabel, res)
+		return
 	}
+	sumName, countName := promName+"_sum", promName+"_count"
 	prev := seriestable.NoSlot
 	for x := 0; x < dps.Len(); x++ {
 		pt := dps.At(x)
 		var id uint64
 		id, e.buf = pointHash(e.buf, mh, pt.Attributes())
 		p := point{enc: e, r: r, attrs: pt.Attributes(), prev: &prev, id: id, t: timestampMillis(pt.Timestamp()), stale: pt.Flags().NoRecordedValue()}
-		if !p.emit(subSum, 0, pt.Sum(), promName+"_sum") {
+		if !p.emit(subSum, 0, pt.Sum(), sumName) {
 			continue
 		}
-		p.emit(subCount, 0, float64(pt.Count()), promName+"_count")
+		p.emit(subCount, 0, float64(pt.Count()), countName)
 		qs := pt.QuantileValues()
 		for i := 0; i < qs.Len(); i++ {
 			q := qs.At(i)
 			p.emit(subQuantile, q.Quantile(), q.Value(), promName, quantileLabel, strconv.FormatFloat(q.Quantile(), 'f', -1, 64))
 		}
 	}
+}
+
+// reservedLabel is a first pass over the n points of a histogram or summary (attrs gives a
+// point's attributes), so that a metric the translator must encode is found before any of its
+// series is: a new point whose attributes give label (le, quantile) or __name__.
+func (e *Encoder) reservedLabel(r *resourceState, mh uint64, n int, attrs func(int) pcommon.Map, label string) bool {
+	for x := 0; x < n; x++ {
+		var id uint64
+		id, e.buf = pointHash(e.buf, mh, attrs(x))
+		if _, ok := e.identities.Lookup(seriestable.NoSlot, subHash(id, subCount, 0)); ok {
+			continue
+		}
+		if e.builder.base(r.attrs, attrs(x), r.scope.Scope(), false) == nil && e.builder.checkAppendable(label) != nil {
+			return true
+		}
+	}
+	return false
 }
 
 // point emits the series of one histogram or summary point.
