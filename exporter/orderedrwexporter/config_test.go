@@ -18,7 +18,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/metadata"
-	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/sample"
 	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/wal"
 )
 
@@ -103,7 +102,7 @@ func TestLoadModeNone(t *testing.T) {
 	series := exp.translate(gauges(1, time.UnixMilli(100_000), false))
 	require.NotEmpty(t, series)
 	for _, s := range series {
-		assert.NotContains(t, sample.LabelsString(s.Labels), defaultStampLabel)
+		assert.NotContains(t, s.Labels.String(), defaultStampLabel)
 	}
 }
 
@@ -205,7 +204,7 @@ func TestStampValueDefaultsToHOSTNAME(t *testing.T) {
 	series := exp.translate(gauges(1, time.UnixMilli(100_000), false))
 	require.NotEmpty(t, series)
 	for _, s := range series {
-		assert.Contains(t, sample.LabelsString(s.Labels), `collector_gateway="gateway-7f9c"`)
+		assert.Contains(t, s.Labels.String(), `collector_gateway="gateway-7f9c"`)
 	}
 }
 

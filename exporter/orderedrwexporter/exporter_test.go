@@ -207,7 +207,7 @@ func TestTranslatedLabelsAreSorted(t *testing.T) {
 	series := exp.translate(gauges(50, time.UnixMilli(100_000), true))
 	require.Len(t, series, 51)
 	for _, s := range series {
-		require.True(t, slices.IsSortedFunc(s.Labels, func(a, b prompb.Label) int { return strings.Compare(a.Name, b.Name) }), "%v", s.Labels)
-		require.Contains(t, s.Labels, prompb.Label{Name: "collector_gateway", Value: "gw"})
+		require.True(t, slices.IsSortedFunc(s.Labels.Prompb(), func(a, b prompb.Label) int { return strings.Compare(a.Name, b.Name) }), "%v", s.Labels)
+		require.Contains(t, s.Labels.Prompb(), prompb.Label{Name: "collector_gateway", Value: "gw"})
 	}
 }

@@ -57,7 +57,7 @@ func benchPush(i, numSeries, attrs int, churn bool) pmetric.Metrics {
 }
 
 // translatorAndCopy is what ordered_rw did before the encoder: the translator, then a sample.Series
-// per series with its labels' hash and points.
+// per series with its labels' hash, block and points.
 func translatorAndCopy(md pmetric.Metrics, set prometheusremotewrite.Settings) []sample.Series {
 	tss, _ := prometheusremotewrite.FromMetrics(md, set)
 	series := make([]sample.Series, 0, len(tss))
@@ -68,7 +68,7 @@ func translatorAndCopy(md pmetric.Metrics, set prometheusremotewrite.Settings) [
 		hash, scratch = sample.HashLabels(ts.Labels, scratch)
 		first := len(points)
 		points = sample.AppendPoints(points, ts)
-		series = append(series, sample.Series{Hash: hash, Labels: ts.Labels, Points: points[first:len(points):len(points)]})
+		series = append(series, sample.Series{Hash: hash, Labels: sample.NewLabels(ts.Labels), Points: points[first:len(points):len(points)]})
 	}
 	return series
 }

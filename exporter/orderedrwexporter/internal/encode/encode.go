@@ -103,7 +103,6 @@ type Encoder struct {
 	// labels kept, their labels built as the translator builds them, for one push.
 	seen      *seriestable.Table[uint32]
 	names     map[nameKey]string
-	interned  map[string]string
 	start     time.Time
 	now       uint32 // seconds since start, of the current push
 	lastSweep uint32
@@ -125,9 +124,10 @@ type identityEntry struct {
 	lastSeen uint32
 }
 
+// seriesEntry is a cached series: its labels' block and 12 bytes, 32 in all with the table's key
+// (the hash of the labels, which the entry does not repeat).
 type seriesEntry struct {
-	labels   []prompb.Label
-	hash     uint64
+	labels   sample.Labels
 	lastSeen uint32
 	epoch    uint32 // the push that last appended to out[index]
 	index    int32
@@ -155,7 +155,6 @@ func New(set Settings) *Encoder {
 		seen:            seriestable.New[uint32](),
 		series:          seriestable.New[seriesEntry](),
 		names:           map[nameKey]string{},
-		interned:        map[string]string{},
 		start:           time.Now(),
 	}
 	// target_info is the encoder's: the fallback encodes one metric at a time.
@@ -415,11 +414,11 @@ func (e *Encoder) numbers(r *resourceState, m pmetric.Metric, dps pmetric.Number
 }
 
 // slotRef is a series slot, or an uncached series (seen once, or the cache was full) when
-// uncached is set, with the hash of its labels.
+// uncached is set: its labels and their hash.
 type slotRef struct {
 	slot     uint32
-	uncached []prompb.Label
-	hash     uint64
+	uncached bool
+	set      labelSet
 }
 
 // lookup finds the series of identity id; prev is the slot of the identity before it.
@@ -434,11 +433,11 @@ func (e *Encoder) lookup(prev *uint32, id uint64) (slotRef, bool) {
 	return slotRef{slot: ident.series}, true
 }
 
-// add caches labels as the series of identity id, or returns them uncached if the identity is
-// seen for the first time or the cache is full.
-func (e *Encoder) add(prev *uint32, id uint64, labels []prompb.Label) slotRef {
-	ref := e.seriesOf(labels, e.admit(id))
-	if ref.uncached != nil || e.identities.Len() >= e.set.MaxSeries {
+// add caches set as the series of identity id, or returns it uncached if the identity is seen
+// for the first time or the cache is full.
+func (e *Encoder) add(prev *uint32, id uint64, set labelSet) slotRef {
+	ref := e.seriesOf(set, e.admit(id))
+	if ref.uncached || e.identities.Len() >= e.set.MaxSeries {
 		return ref
 	}
 	i, _ := e.identities.Find(*prev, id)
@@ -462,20 +461,19 @@ func (e *Encoder) admit(id uint64) bool {
 	return false
 }
 
-// seriesOf returns the cached series of labels, adding it if cache is set and the cache has
-// room, else the labels uncached.
-func (e *Encoder) seriesOf(labels []prompb.Label, cache bool) slotRef {
-	hash, buf := sample.HashLabels(labels, e.buf)
-	e.buf = buf
+// seriesOf returns the cached series of set, adding it if cache is set and the cache has room,
+// else set uncached.
+func (e *Encoder) seriesOf(set labelSet, cache bool) slotRef {
+	hash := set.hash
 	if !cache || e.series.Len() >= e.set.MaxSeries || e.identities.Len() >= e.set.MaxSeries {
 		if i, ok := e.series.Lookup(seriestable.NoSlot, hash); ok {
 			return slotRef{slot: i}
 		}
-		return slotRef{uncached: labels, hash: hash}
+		return slotRef{uncached: true, set: set}
 	}
 	i, added := e.series.Find(seriestable.NoSlot, hash)
 	if added {
-		entry := seriesEntry{labels: labels, hash: hash}
+		entry := seriesEntry{labels: set.labels}
 		if index, ok := e.uncached[hash]; ok {
 			// Already in this push's output, uncached: the points of both go there.
 			entry.epoch, entry.index = e.epoch, index
@@ -488,8 +486,8 @@ func (e *Encoder) seriesOf(labels []prompb.Label, cache bool) slotRef {
 // appendPoint appends p to its series in this push's output, which it starts if the series has
 // none yet (a series of several points in one push: colliding names, or several pushes' worth).
 func (e *Encoder) appendPoint(ref slotRef, p sample.Point) {
-	if ref.uncached != nil {
-		hash := ref.hash
+	if ref.uncached {
+		hash := ref.set.hash
 		if i, ok := e.uncached[hash]; ok {
 			ser := &e.out[i]
 			ser.Points = append(ser.Points[:len(ser.Points):len(ser.Points)], p)
@@ -499,10 +497,10 @@ func (e *Encoder) appendPoint(ref slotRef, p sample.Point) {
 			e.uncached = map[uint64]int32{}
 		}
 		e.uncached[hash] = int32(len(e.out))
-		e.startSeries(hash, ref.uncached, p)
+		e.startSeries(hash, ref.set.labels, p)
 		return
 	}
-	s := e.series.Slot(ref.slot)
+	key, s := e.series.At(ref.slot)
 	s.lastSeen = e.now
 	if s.epoch == e.epoch {
 		ser := &e.out[s.index]
@@ -510,10 +508,19 @@ func (e *Encoder) appendPoint(ref slotRef, p sample.Point) {
 		return
 	}
 	s.epoch, s.index = e.epoch, int32(len(e.out))
-	e.startSeries(s.hash, s.labels, p)
+	e.startSeries(seriesHash(key, s.labels), s.labels, p)
 }
 
-func (e *Encoder) startSeries(hash uint64, labels []prompb.Label, p sample.Point) {
+// seriesHash is the hash of a cached series' labels from its key in the table: the hash itself,
+// but for hashes 0 and 1, both kept as key 1 (seriestable.Key), whose labels are hashed again.
+func seriesHash(key uint64, labels sample.Labels) uint64 {
+	if key == seriestable.Key(0) {
+		return labels.Hash()
+	}
+	return key
+}
+
+func (e *Encoder) startSeries(hash uint64, labels sample.Labels, p sample.Point) {
 	first := len(e.points)
 	e.points = append(e.points, p)
 	e.out = append(e.out, sample.Series{Hash: hash, Labels: labels, Points: e.points[first : first+1 : first+1]})
@@ -702,7 +709,7 @@ func (e *Encoder) fallback(r *resourceState, m pmetric.Metric, points int, reaso
 		if e.set.StampLabel != "" {
 			labels = sample.SetLabel(labels, e.set.StampLabel, e.set.StampValue)
 		}
-		ref := e.seriesOf(e.cloneSorted(labels), true)
+		ref := e.seriesOf(e.labelSet(labels), true)
 		for _, s := range ts.Samples {
 			e.appendPoint(ref, sample.Point{T: s.Timestamp, V: s.Value})
 		}

@@ -22,6 +22,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
 	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/sample"
+	"github.com/otelcol-fleet/otelcol-fleet/internal/seriestable"
 )
 
 // reference is what ordered_rw sent before the encoder: the translator's series, the stamp
@@ -63,14 +64,20 @@ func reference(t testing.TB, md pmetric.Metrics, set Settings) (out map[string][
 }
 
 // encoded is the encoder's series in reference's form, checked for what the engine relies on:
-// labels sorted, the hash of the labels, one series per label set.
+// labels sorted, the hash of the labels, one series per label set; and for what requests rely
+// on: each block is prompb's encoding of its labels.
 func encoded(t testing.TB, series []sample.Series) map[string][]string {
 	out := map[string][]string{}
 	for _, s := range series {
-		require.True(t, slices.IsSortedFunc(s.Labels, func(a, b prompb.Label) int { return strings.Compare(a.Name, b.Name) }), "labels not sorted: %v", s.Labels)
-		hash, _ := sample.HashLabels(s.Labels, nil)
+		labels := s.Labels.Prompb()
+		require.True(t, slices.IsSortedFunc(labels, func(a, b prompb.Label) int { return strings.Compare(a.Name, b.Name) }), "labels not sorted: %v", s.Labels)
+		hash, _ := sample.HashLabels(labels, nil)
 		require.Equal(t, hash, s.Hash, "hash of %v", s.Labels)
-		key := labelsKey(s.Labels)
+		require.Equal(t, hash, s.Labels.Hash(), "hash of %v", s.Labels)
+		block, err := (&prompb.TimeSeries{Labels: labels}).Marshal()
+		require.NoError(t, err)
+		require.Equal(t, string(block), string(s.Labels), "block of %v", s.Labels)
+		key := labelsKey(labels)
 		require.NotContains(t, out, key, "the encoder sent one label set twice")
 		// Float samples, then histograms, as remote write carries them (two lists in a series):
 		// their order between the two kinds means nothing.
@@ -97,7 +104,7 @@ func labelsKey(labels []prompb.Label) string {
 	slices.SortFunc(labels, func(a, b prompb.Label) int {
 		return cmp.Or(strings.Compare(a.Name, b.Name), strings.Compare(a.Value, b.Value))
 	})
-	return sample.LabelsString(labels)
+	return sample.NewLabels(labels).String()
 }
 
 // pointString renders a point exactly: a value's bits (stale markers and NaNs compare), a
@@ -482,4 +489,13 @@ func TestFallbackIsCounted(t *testing.T) {
 		byReason[reason.AsString()] = p.Value
 	}
 	assert.Equal(t, map[string]int64{"exponential_histogram": 3, "reserved_label": 2}, byReason)
+}
+
+// A cached series' hash is its key in the table, but for the hashes 0 and 1 that share key 1:
+// those are hashed again from the labels.
+func TestSeriesHashFromTheTableKey(t *testing.T) {
+	labels := sample.NewLabels([]prompb.Label{{Name: "__name__", Value: "up"}})
+	assert.Equal(t, uint64(0x1234), seriesHash(0x1234, labels))
+	assert.Equal(t, labels.Hash(), seriesHash(seriestable.Key(0), labels))
+	assert.Equal(t, labels.Hash(), seriesHash(seriestable.Key(1), labels))
 }

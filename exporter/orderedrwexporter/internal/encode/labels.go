@@ -4,10 +4,11 @@ import (
 	"errors"
 	"slices"
 	"strings"
-	"unsafe"
 
 	"github.com/prometheus/prometheus/prompb"
 	"go.opentelemetry.io/collector/pdata/pcommon"
+
+	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/sample"
 )
 
 // The resource attributes the translator maps to job and instance (semconv's names).
@@ -35,6 +36,7 @@ type labelBuilder struct {
 	enc    *Encoder
 	labels []prompb.Label // unsorted while being built, names unique unless appended
 	attrs  []prompb.Label
+	sorted []prompb.Label // finish's scratch
 }
 
 func (b *labelBuilder) get(name string) (string, bool) {
@@ -136,10 +138,16 @@ func (b *labelBuilder) checkAppendable(extra string) error {
 	return nil
 }
 
-// finish returns the labels of a series: base (b.labels[:n]) plus extras, the stamp set, sorted,
-// every string copied into one block owned by the series (pdata's strings point into the request
-// they came in, which the cache must not keep alive), and their hash.
-func (b *labelBuilder) finish(n int, extras ...string) []prompb.Label {
+// labelSet is a series' labels, encoded, and their hash (its Hash: sample.HashLabels).
+type labelSet struct {
+	labels sample.Labels
+	hash   uint64
+}
+
+// finish returns the labels of a series: base (b.labels[:n]) plus extras, the stamp set, sorted
+// and encoded into one block owned by the series (pdata's strings point into the request they
+// came in, which the cache must not keep alive), and their hash.
+func (b *labelBuilder) finish(n int, extras ...string) labelSet {
 	b.labels = b.labels[:n]
 	for i := 0; i+1 < len(extras); i += 2 {
 		b.set(extras[i], extras[i+1])
@@ -147,58 +155,17 @@ func (b *labelBuilder) finish(n int, extras ...string) []prompb.Label {
 	if b.enc.set.StampLabel != "" {
 		b.set(b.enc.set.StampLabel, b.enc.set.StampValue)
 	}
-	return b.enc.cloneSorted(b.labels)
+	// Sorted in a copy: b.labels[:n] is the base of the point's next series.
+	b.sorted = append(b.sorted[:0], b.labels...)
+	set := b.enc.labelSet(b.sorted)
+	clear(b.sorted) // the scratch keeps no pdata string alive
+	return set
 }
 
-// cloneSorted returns a sorted copy of labels that shares no memory with them: one slice, the
-// names and the values many series share (metric name, job, instance, scope, external labels,
-// le, quantile) from the interned strings, the other values in one block.
-func (e *Encoder) cloneSorted(labels []prompb.Label) []prompb.Label {
-	size := 0
-	for _, l := range labels {
-		if !sharedValue(l.Name) {
-			size += len(l.Value)
-		}
-	}
-	block := make([]byte, 0, size)
-	out := make([]prompb.Label, len(labels))
-	for i, l := range labels {
-		out[i].Name = e.intern(l.Name)
-		if sharedValue(l.Name) {
-			out[i].Value = e.intern(l.Value)
-			continue
-		}
-		start := len(block)
-		block = append(block, l.Value...)
-		// block never grows beyond its capacity: one array, which the strings share.
-		out[i].Value = unsafe.String((*byte)(unsafe.Add(unsafe.Pointer(unsafe.SliceData(block)), start)), len(l.Value))
-	}
-	slices.SortFunc(out, func(x, y prompb.Label) int { return strings.Compare(x.Name, y.Name) })
-	return out
-}
-
-// sharedValue says whether the values of label name are shared by many series.
-func sharedValue(name string) bool {
-	switch name {
-	case nameLabel, jobLabel, instanceLabel, leLabel, quantileLabel:
-		return true
-	}
-	return strings.HasPrefix(name, "otel_scope_")
-}
-
-// maxInterned bounds the interned strings; the table is emptied when full (the strings already
-// handed out stay with their series).
-const maxInterned = 1 << 16
-
-// intern returns a copy of s that is shared with every other series that has it.
-func (e *Encoder) intern(s string) string {
-	if v, ok := e.interned[s]; ok {
-		return v
-	}
-	if len(e.interned) >= maxInterned {
-		clear(e.interned)
-	}
-	v := strings.Clone(s)
-	e.interned[v] = v
-	return v
+// labelSet sorts labels by name, in place, and returns them encoded, with their hash.
+func (e *Encoder) labelSet(labels []prompb.Label) labelSet {
+	sample.SortLabels(labels)
+	var hash uint64
+	hash, e.buf = sample.HashLabels(labels, e.buf)
+	return labelSet{labels: sample.NewLabels(labels), hash: hash}
 }

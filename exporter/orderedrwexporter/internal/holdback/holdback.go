@@ -24,8 +24,8 @@ import (
 // and leave the table every time: that churn made the lookup the costliest step of holding.
 type seriesRef struct {
 	hash   uint64
-	labels []prompb.Label // while the series has held points; guarded by Holdback.mu
-	held   int            // guarded by Holdback.mu
+	labels sample.Labels // while the series has held points; guarded by Holdback.mu
+	held   int           // guarded by Holdback.mu
 	// lastAdded is when the series last had a point held (wall clock, ms), to free idle refs.
 	lastAdded int64
 	// slot of the series in the release being built, valid when epoch is that release's; used
@@ -174,7 +174,7 @@ func (h *Holdback) OldestDue(nowMillis int64) (int64, bool) {
 // ahead of the clock, with one of their series as an example.
 type TooFarAhead struct {
 	Count   int
-	Example []prompb.Label
+	Example sample.Labels
 }
 
 // Refused is what Add did not hold, by why.
@@ -183,7 +183,7 @@ type Refused struct {
 	TooFarAhead TooFarAhead
 	// OverCap are the points of new series beyond MaxSeries, with one of them as an example.
 	OverCap        int
-	OverCapExample []prompb.Label
+	OverCapExample sample.Labels
 }
 
 // Add holds every point of series, which arrived at nowMillis from the WAL entry entry (0 without
@@ -273,7 +273,7 @@ func (h *Holdback) refuseTooFarAhead(series []sample.Series, nowMillis int64) ([
 		for _, p := range ser.Points {
 			if p.T > limit {
 				refused.Count++
-				if refused.Example == nil {
+				if refused.Example == "" {
 					refused.Example = ser.Labels
 				}
 				continue
@@ -332,7 +332,7 @@ func (h *Holdback) doneLocked(idx uint32, count int) {
 	ref := h.ref(idx)
 	if ref.held -= count; ref.held == 0 {
 		h.heldBytes.Add(-sample.LabelsBytes(ref.labels))
-		ref.labels = nil // the labels of an idle series are not kept alive
+		ref.labels = "" // the labels of an idle series are not kept alive
 	}
 }
 

@@ -17,7 +17,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 func series(i int, ts ...int64) sample.Series {
 	labels := []prompb.Label{{Name: "__name__", Value: "metric"}, {Name: "series", Value: fmt.Sprint(i)}}
 	hash, _ := sample.HashLabels(labels, nil)
-	s := sample.Series{Hash: hash, Labels: labels}
+	s := sample.Series{Hash: hash, Labels: sample.NewLabels(labels)}
 	for _, t := range ts {
 		s.Points = append(s.Points, sample.Point{T: t, V: float64(t)})
 	}

@@ -64,9 +64,14 @@ func TestBudgetRefusesPushesBeyondIt(t *testing.T) {
 func TestBudgetCountsHeldSamples(t *testing.T) {
 	backend := promtest.NewBackend(t)
 	clock := newFakeClock(1_000)
-	push := sample.Bytes(budgetBatch(0))
+	// A budget that the labels of the held series alone reach, far below the push's size.
+	var labels int64
+	for _, ser := range budgetBatch(0) {
+		labels += sample.LabelsBytes(ser.Labels)
+	}
+	require.Less(t, labels, sample.Bytes(budgetBatch(0)))
 	h := newHarness(t, backend, Settings{MinShards: 2, MaxShards: 2, Holdback: true, Window: 5 * time.Second, Clock: clock,
-		MaxHeldSamples: 1000, MaxBufferedBytes: push / 2})
+		MaxHeldSamples: 1000, MaxBufferedBytes: labels})
 
 	require.NoError(t, h.engine.Push(context.Background(), budgetBatch(0)), "below the budget: taken, larger than the budget")
 	require.Positive(t, h.engine.BufferedBytes())

@@ -184,7 +184,7 @@ func reason(r string) attribute.KeyValue { return attribute.String("reason", r) 
 func series(i int, ts ...int64) sample.Series {
 	labels := []prompb.Label{{Name: "__name__", Value: "metric"}, {Name: "series", Value: fmt.Sprint(i)}}
 	hash, _ := sample.HashLabels(labels, nil)
-	s := sample.Series{Hash: hash, Labels: labels}
+	s := sample.Series{Hash: hash, Labels: sample.NewLabels(labels)}
 	for _, t := range ts {
 		s.Points = append(s.Points, sample.Point{T: t, V: float64(t)})
 	}

@@ -16,7 +16,7 @@ func BenchmarkBytes(b *testing.B) {
 		for j := range labels {
 			labels[j] = prompb.Label{Name: fmt.Sprintf("label_%d", j), Value: fmt.Sprintf("value_%d_%d", i, j)}
 		}
-		series[i] = Series{Labels: labels, Points: []Point{{T: 1, V: 1}}}
+		series[i] = Series{Labels: NewLabels(labels), Points: []Point{{T: 1, V: 1}}}
 	}
 	b.ResetTimer()
 	for b.Loop() {

@@ -1,6 +1,7 @@
 // Package sample is the form in which every stage of ordered_rw passes data along: a series,
-// identified by the hash of its labels, and its points; with the helpers that build, identify
-// and order them. It depends on nothing else of the exporter.
+// identified by the hash of its labels, its labels encoded once as remote write carries them
+// (Labels), and its points; with the helpers that build, identify and order them. It depends on
+// nothing else of the exporter.
 package sample // import "github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/sample"
 
 import (
@@ -9,8 +10,6 @@ import (
 
 	"github.com/cespare/xxhash/v2"
 	"github.com/prometheus/prometheus/prompb"
-
-	"github.com/otelcol-fleet/otelcol-fleet/internal/logsafe"
 )
 
 // Point is one sample of a series: a float sample, or a native histogram when H is set.
@@ -20,10 +19,11 @@ type Point struct {
 	H *prompb.Histogram
 }
 
-// Series is the points one push carries for one series, identified by the hash of its labels.
+// Series is the points one push carries for one series, identified by the hash of its labels
+// (Labels.Hash, HashLabels). 48 bytes: it is copied per series and push by every stage.
 type Series struct {
 	Hash   uint64
-	Labels []prompb.Label
+	Labels Labels
 	Points []Point
 }
 
@@ -42,9 +42,10 @@ func AppendPoints(points []Point, ts *prompb.TimeSeries) []Point {
 }
 
 // HashLabels returns the hash of labels, the identity of the series: the algorithm of
-// Prometheus' labels.StableHash. labels must be sorted by name, as the upstream translator
-// returns them (it sorts them in place to compute its own signature) and SetLabel keeps them;
-// checking it here cost a tenth of the exporter's CPU. buf is scratch space, returned for reuse.
+// Prometheus' labels.StableHash, and Labels.Hash of the same labels. labels must be sorted by
+// name, as the upstream translator returns them (it sorts them in place to compute its own
+// signature) and SetLabel keeps them; checking it here cost a tenth of the exporter's CPU. buf
+// is scratch space, returned for reuse.
 func HashLabels(labels []prompb.Label, buf []byte) (uint64, []byte) {
 	buf = buf[:0]
 	for _, l := range labels {
@@ -65,25 +66,6 @@ func SetLabel(labels []prompb.Label, name, value string) []prompb.Label {
 		return labels
 	}
 	return slices.Insert(labels, i, prompb.Label{Name: name, Value: value})
-}
-
-// LabelsString renders labels for a log line, e.g. {__name__="up", job="a"}; a name or value
-// longer than 64 bytes is cut, as `abc…(70000 bytes)` (internal/logsafe): a series with a 19 MB
-// label value wrote a 19.9 MB log line every 10 s.
-func LabelsString(labels []prompb.Label) string {
-	var b strings.Builder
-	b.WriteByte('{')
-	for i, l := range labels {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		logsafe.Write(&b, l.Name)
-		b.WriteString(`="`)
-		logsafe.Write(&b, l.Value)
-		b.WriteByte('"')
-	}
-	b.WriteByte('}')
-	return b.String()
 }
 
 // SortPoints sorts points by timestamp, keeping the order of equal ones; points that are sorted
@@ -115,27 +97,20 @@ func CountPoints(series []Series) int {
 
 // Estimated bytes of the data a series costs while queued or held: what ordered_rw's memory budget
 // (`ordering.max_buffered_bytes`) counts. Sizes of the structures, not measured per value: a
-// Series (hash, two slice headers) and its prompb.TimeSeries twin in a request, a label's two
-// string headers, a Point, and a native histogram's fixed part; the bytes of strings and of
-// histogram buckets are added as they are.
+// Series (hash, labels' string header, points' slice header) and its twin in a request, a Point,
+// and a native histogram's fixed part; the bytes of the labels' block and of histogram buckets
+// are added as they are.
 const (
 	seriesBytes    = 96
-	labelBytes     = 32
 	pointBytes     = 24
 	histogramBytes = 192
 )
 
-// LabelsBytes is the estimated size of labels: their string headers and bytes.
-func LabelsBytes(labels []prompb.Label) int64 {
-	n := int64(len(labels)) * labelBytes
-	for i := range labels {
-		n += int64(len(labels[i].Name) + len(labels[i].Value))
-	}
-	return n
-}
+// LabelsBytes is the estimated size of labels beyond their string header: their encoded block.
+func LabelsBytes(labels Labels) int64 { return int64(len(labels)) }
 
-// Bytes is the estimated size of series, their labels and points: a pass over the label and
-// bucket lengths, no reflection and no encoding.
+// Bytes is the estimated size of series, their labels and points: a pass over the series and
+// their points, no reflection and no encoding.
 func Bytes(series []Series) int64 {
 	var n int64
 	for i := range series {

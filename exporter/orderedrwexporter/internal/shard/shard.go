@@ -16,7 +16,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/prometheus/prometheus/prompb"
 	"go.opentelemetry.io/collector/config/configretry"
 
 	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/reshard"
@@ -108,10 +107,11 @@ type Shard struct {
 	tracked   atomic.Int64
 	lastSweep int64
 
-	// timeseries and samples are the request being built, reused from batch to batch (each is
-	// sent before the next is built), so that building a request allocates nothing.
-	timeseries []prompb.TimeSeries
-	samples    []prompb.Sample
+	// request and points are the request being built, reused from batch to batch (each is sent
+	// before the next is built), so that building a request allocates nothing: a series refers to
+	// its labels' block and, unless some of them are stale, to its points in the batch.
+	request []sample.Series
+	points  []sample.Point
 	// kept tells that a request of the batch being processed was left in the WAL by a shutdown.
 	kept bool
 }
@@ -175,8 +175,8 @@ func (s *Shard) process(batch []sample.Series) (kept bool) {
 	}
 	s.kept = false
 	now := s.set.Clock.Now().UnixMilli()
-	timeseries, samples, total := s.buildRequest(batch, now)
-	defer s.keepScratch(timeseries, samples)
+	request, points, total := s.buildRequest(batch, now)
+	defer s.keepScratch(request, points)
 	if now-s.lastSweep >= s.set.IdleTimeout.Milliseconds()/4 {
 		s.sweep(now)
 	}
@@ -187,7 +187,7 @@ func (s *Shard) process(batch []sample.Series) (kept bool) {
 		s.hooks.Dropped(total, telemetry.ReasonShutdown)
 		return false
 	}
-	s.sendBounded(timeseries)
+	s.sendBounded(request)
 	return s.kept
 }
 
@@ -201,15 +201,16 @@ func countPoints(batch []sample.Series) int {
 
 // buildRequest returns the series of batch with only their points newer than the last sent of
 // their series, in the shard's reused scratch, and the number of samples in them. The removed
-// points are counted stale.
-func (s *Shard) buildRequest(batch []sample.Series, now int64) (timeseries []prompb.TimeSeries, samples []prompb.Sample, total int) {
-	// One array for the float samples of the whole batch, sliced per series.
-	timeseries = reuse(s.timeseries, len(batch))
-	samples = reuse(s.samples, countPoints(batch))
+// points are counted stale. The batch's series are not changed but for the order of their points
+// (its size is counted again once sent); the fresh points of a series that had stale ones are
+// copied into one array for the whole batch.
+func (s *Shard) buildRequest(batch []sample.Series, now int64) (request []sample.Series, points []sample.Point, total int) {
+	request = reuse(s.request, len(batch))
+	points = s.points[:0]
 	stale := 0
 	prev := seriestable.NoSlot
 	refused := 0
-	var refusedExample []prompb.Label
+	var refusedExample sample.Labels
 	for i := range batch {
 		ser := &batch[i]
 		var st *seriesState
@@ -222,28 +223,31 @@ func (s *Shard) buildRequest(batch []sample.Series, now int64) (timeseries []pro
 			continue
 		}
 		sample.SortPoints(ser.Points)
-		ts := prompb.TimeSeries{Labels: ser.Labels}
-		first := len(samples)
-		for _, p := range ser.Points {
-			// Marked sent before the request succeeds: a sample that is not delivered is counted
-			// dropped, and nothing older may follow it in any case.
+		// Marked sent before the request succeeds: a sample that is not delivered is counted
+		// dropped, and nothing older may follow it in any case. Sorted, the series' points are
+		// all fresh unless one is not newer than the one before it (or than the last sent).
+		fresh := ser.Points
+		for j, p := range ser.Points {
 			if p.T <= st.lastSent {
-				stale++
-				continue
+				// The first stale point: the rest of the series is filtered into points.
+				first := len(points)
+				points = append(points, ser.Points[:j]...)
+				for _, p := range ser.Points[j:] {
+					if p.T <= st.lastSent {
+						stale++
+						continue
+					}
+					st.lastSent = p.T
+					points = append(points, p)
+				}
+				fresh = points[first:len(points):len(points)]
+				break
 			}
 			st.lastSent = p.T
-			if p.H != nil {
-				ts.Histograms = append(ts.Histograms, *p.H)
-			} else {
-				samples = append(samples, prompb.Sample{Value: p.V, Timestamp: p.T})
-			}
 		}
-		if len(samples) > first {
-			ts.Samples = samples[first:len(samples):len(samples)]
-		}
-		if n := len(ts.Samples) + len(ts.Histograms); n > 0 {
-			timeseries = append(timeseries, ts)
-			total += n
+		if len(fresh) > 0 {
+			request = append(request, sample.Series{Hash: ser.Hash, Labels: ser.Labels, Points: fresh})
+			total += len(fresh)
 		}
 	}
 	s.hooks.Dropped(stale, telemetry.ReasonStale)
@@ -252,7 +256,7 @@ func (s *Shard) buildRequest(batch []sample.Series, now int64) (timeseries []pro
 		s.hooks.Dropped(refused, telemetry.ReasonMaxTrackedSeries)
 		s.set.Drops.Note(telemetry.ReasonMaxTrackedSeries, refused, refusedExample, errMaxTracked)
 	}
-	return timeseries, samples, total
+	return request, points, total
 }
 
 var errMaxTracked = errors.New("a new series beyond `ordering.max_tracked_series`")
@@ -281,45 +285,46 @@ func (s *Shard) track(prev uint32, hash uint64, now int64) (uint32, *seriesState
 	return idx, st
 }
 
-// keepScratch keeps the request's arrays for the next batch. The labels are not kept alive by
-// the scratch; nor is the scratch of an outsized batch (a shutdown's or an early release's) kept
-// at all.
-func (s *Shard) keepScratch(timeseries []prompb.TimeSeries, samples []prompb.Sample) {
-	clear(timeseries)
-	if cap(timeseries) <= maxScratch && cap(samples) <= maxScratch {
-		s.timeseries, s.samples = timeseries[:0], samples[:0]
+// keepScratch keeps the request's arrays for the next batch. The labels and points are not kept
+// alive by the scratch; nor is the scratch of an outsized batch (a shutdown's or an early
+// release's) kept at all.
+func (s *Shard) keepScratch(request []sample.Series, points []sample.Point) {
+	clear(request)
+	clear(points)
+	if cap(request) <= maxScratch && cap(points) <= maxScratch {
+		s.request, s.points = request[:0], points[:0]
 	} else {
-		s.timeseries, s.samples = nil, nil
+		s.request, s.points = nil, nil
 	}
 }
 
-// sendBounded delivers timeseries in requests of at most MaxBatchBytes. The size of each series
+// sendBounded delivers request in requests of at most MaxBatchBytes. The size of each series
 // is computed once: it bounds the requests and, summed, is the size of the encoded request,
 // which then needs no second pass over the series.
-func (s *Shard) sendBounded(timeseries []prompb.TimeSeries) {
+func (s *Shard) sendBounded(request []sample.Series) {
 	first, size, n := 0, 0, 0
-	for i := range timeseries {
-		sz := transport.SeriesSize(&timeseries[i])
+	for i := range request {
+		sz := transport.SeriesSize(&request[i])
 		if i > first && size+sz > s.set.MaxBatchBytes {
-			s.deliver(timeseries[first:i], n, size)
+			s.deliver(request[first:i], n, size)
 			first, size, n = i, 0, 0
 		}
 		size += sz
-		n += len(timeseries[i].Samples) + len(timeseries[i].Histograms)
+		n += len(request[i].Points)
 	}
-	s.deliver(timeseries[first:], n, size)
+	s.deliver(request[first:], n, size)
 }
 
 // deliver sends one request, retries included, and tells the meter how long that took: the time
 // per sample that the number of shards is computed from.
-func (s *Shard) deliver(timeseries []prompb.TimeSeries, n, size int) {
+func (s *Shard) deliver(request []sample.Series, n, size int) {
 	begin := time.Now()
-	s.sender.Deliver(timeseries, n, size, &s.results)
+	s.sender.Deliver(request, n, size, &s.results)
 	s.set.Meter.Completed(n, time.Since(begin))
 }
 
-// maxScratch bounds the series and the samples of the request scratch a shard keeps between
-// batches: at most 7.3 MB (96 B a series, 16 B a sample).
+// maxScratch bounds the series and the points of the request scratch a shard keeps between
+// batches: at most 4.7 MB (48 B a series, 24 B a point).
 const maxScratch = 1 << 16
 
 // reuse returns buf emptied if it has room for n elements, else a new slice that has.
@@ -373,12 +378,12 @@ func (r results) Sent(n int) {
 }
 func (r results) Split() { r.s.hooks.Split() }
 
-func (r results) Rejected(reason string, n int, labels []prompb.Label, err error) {
+func (r results) Rejected(reason string, n int, labels sample.Labels, err error) {
 	r.s.hooks.Dropped(n, reason)
 	r.s.set.Drops.Note(reason, n, labels, err)
 }
 
-func (r results) Failed(n int, labels []prompb.Label, err error) {
+func (r results) Failed(n int, labels sample.Labels, err error) {
 	if r.s.hooks.Keeping() {
 		// A shutdown with a WAL: the request failed or was cut short, and stays in the log.
 		r.s.kept = true

@@ -53,7 +53,7 @@ func (h *hooks) Done(b Batch, _ bool) { h.mu.Lock(); h.done = append(h.done, b);
 func series(i int, ts ...int64) sample.Series {
 	labels := []prompb.Label{{Name: "__name__", Value: "metric"}, {Name: "series", Value: fmt.Sprint(i)}}
 	hash, _ := sample.HashLabels(labels, nil)
-	s := sample.Series{Hash: hash, Labels: labels}
+	s := sample.Series{Hash: hash, Labels: sample.NewLabels(labels)}
 	for _, t := range ts {
 		s.Points = append(s.Points, sample.Point{T: t, V: float64(t)})
 	}
@@ -96,7 +96,7 @@ func TestProcessDropsStaleSamplesAndBoundsRequests(t *testing.T) {
 	assert.Equal(t, 41, h.sent)
 	for i := range 20 {
 		var got []int64
-		for _, p := range backend.Stored()[promtest.LabelsKey(series(i).Labels)] {
+		for _, p := range backend.Stored()[promtest.LabelsKey(series(i).Labels.Prompb())] {
 			got = append(got, p.T)
 		}
 		want := []int64{1000, 2000}
@@ -109,6 +109,29 @@ func TestProcessDropsStaleSamplesAndBoundsRequests(t *testing.T) {
 	c.ms = 2000
 	s.process([]sample.Series{series(0, 4000)})
 	assert.Equal(t, int64(1), s.Tracked(), "idle series forgotten")
+}
+
+// Stale points anywhere in a series (before the last sent, or repeating a timestamp of the
+// batch) are left out of the request and counted; the fresh ones are sent in order. The batch
+// keeps its points (sorted): its size, counted when it is done, is the size it was queued with.
+func TestProcessFiltersStalePointsWithoutChangingTheBatch(t *testing.T) {
+	backend := promtest.NewBackend(t)
+	s, h := newShard(t, backend, 3_000_000, &clock{})
+	require.False(t, s.process([]sample.Series{series(0, 2000)}))
+	withHistogram := series(1, 1000)
+	withHistogram.Points = append(withHistogram.Points, sample.Point{T: 1000, H: &prompb.Histogram{Timestamp: 1000}})
+	batch := []sample.Series{series(0, 3000, 1000, 3000, 4000, 2000, 5000), series(2, 7, 7), withHistogram}
+	before := sample.Bytes(batch)
+	require.False(t, s.process(batch))
+	assert.Equal(t, map[string]int{telemetry.ReasonStale: 5}, h.dropped, "1000, 2000, the second 3000, the second 7, the histogram at 1000")
+	assert.Equal(t, 1+3+1+1, h.sent)
+	assert.Equal(t, before, sample.Bytes(batch))
+	assert.Equal(t, []sample.Point{{T: 1000, V: 1000}, {T: 2000, V: 2000}, {T: 3000, V: 3000}, {T: 3000, V: 3000}, {T: 4000, V: 4000}, {T: 5000, V: 5000}}, batch[0].Points)
+	var got []int64
+	for _, p := range backend.Stored()[promtest.LabelsKey(series(0).Labels.Prompb())] {
+		got = append(got, p.T)
+	}
+	assert.Equal(t, []int64{2000, 3000, 4000, 5000}, got)
 }
 
 // A shutdown keeping the WAL: nothing is sent, the batch counts as kept; Run reports each batch.
@@ -173,7 +196,7 @@ func TestNewSeriesBeyondTheCapAreDropped(t *testing.T) {
 	assert.Equal(t, int64(2), s.Tracked())
 	assert.Equal(t, 3, h.dropped[telemetry.ReasonMaxTrackedSeries])
 	assert.Equal(t, 4, h.sent)
-	assert.NotContains(t, backend.Stored(), promtest.LabelsKey(series(2).Labels))
+	assert.NotContains(t, backend.Stored(), promtest.LabelsKey(series(2).Labels.Prompb()))
 }
 
 // How a shard counts each answer: a 400 naming no sample drops the request whole as rejected (its
@@ -253,7 +276,7 @@ func TestHandOverKeepsTheStaleFilter(t *testing.T) {
 	assert.Equal(t, n, h.sent)
 	for i := range n {
 		var got []int64
-		for _, p := range backend.Stored()[promtest.LabelsKey(series(i).Labels)] {
+		for _, p := range backend.Stored()[promtest.LabelsKey(series(i).Labels.Prompb())] {
 			got = append(got, p.T)
 		}
 		require.Equal(t, []int64{1000, 2000, 3000}, got, "series %d", i)

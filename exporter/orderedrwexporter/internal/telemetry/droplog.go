@@ -4,7 +4,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/prometheus/prometheus/prompb"
 	"go.uber.org/zap"
 
 	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/sample"
@@ -29,12 +28,12 @@ func NewDropLog(logger *zap.Logger, interval time.Duration) *DropLog {
 }
 
 // Note counts n samples of the series labels dropped for reason, err being why.
-func (r *DropLog) Note(reason string, n int, labels []prompb.Label, err error) {
+func (r *DropLog) Note(reason string, n int, labels sample.Labels, err error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.counts[reason] += n
 	if r.example == "" {
-		r.example, r.err = sample.LabelsString(labels), err
+		r.example, r.err = labels.String(), err
 	}
 	if now := time.Now(); now.Sub(r.last) >= r.interval {
 		r.last = now

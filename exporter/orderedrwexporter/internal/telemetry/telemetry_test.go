@@ -14,6 +14,8 @@ import (
 	"go.uber.org/goleak"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/sample"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -40,7 +42,7 @@ func TestDroppedCountsByReason(t *testing.T) {
 func TestDropLogIsOneLinePerInterval(t *testing.T) {
 	core, logs := observer.New(zap.WarnLevel)
 	log := NewDropLog(zap.New(core), time.Hour)
-	labels := []prompb.Label{{Name: "__name__", Value: "up"}}
+	labels := sample.NewLabels([]prompb.Label{{Name: "__name__", Value: "up"}})
 	log.Note(ReasonOutOfOrder, 1, labels, nil)
 	log.Note(ReasonOutOfOrder, 1, labels, nil)
 	log.Note(ReasonTooOld, 4, labels, nil)
@@ -60,7 +62,7 @@ func TestDropLogIsOneLinePerInterval(t *testing.T) {
 func TestDropLogSaysWhatWasDelivered(t *testing.T) {
 	core, logs := observer.New(zap.WarnLevel)
 	log := NewDropLog(zap.New(core), time.Hour)
-	labels := []prompb.Label{{Name: "__name__", Value: "up"}}
+	labels := sample.NewLabels([]prompb.Label{{Name: "__name__", Value: "up"}})
 	log.Note(ReasonOutOfOrder, 1, labels, nil)
 	log.Note(ReasonRejected, 500, labels, nil)
 	log.Flush()

@@ -6,8 +6,9 @@ import (
 	"time"
 
 	"github.com/cenkalti/backoff/v7"
-	"github.com/prometheus/prometheus/prompb"
 	"go.opentelemetry.io/collector/config/configretry"
+
+	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/sample"
 )
 
 // Sender sends one request at a time for its owner (a shard), retrying each before anything newer
@@ -38,10 +39,10 @@ type Results interface {
 	// Rejected: the backend refused n samples, the first of the series labels, for reason: one
 	// sample it named (n is then 1 unless the split budget ran out), or a whole request refused
 	// with a 4xx other than 429, which is never resent.
-	Rejected(reason string, n int, labels []prompb.Label, err error)
+	Rejected(reason string, n int, labels sample.Labels, err error)
 	// Failed: n samples, the first of the series labels, were neither accepted nor refused:
 	// retries ran out, the shutdown cut them short, or the backend could not be reached.
-	Failed(n int, labels []prompb.Label, err error)
+	Failed(n int, labels sample.Labels, err error)
 }
 
 // MaxSplits bounds the splits of one request: one request the backend rejects causes at most
@@ -51,38 +52,38 @@ type Results interface {
 // rejects every half (a quota it words as a sample rejection) thus costs 63 requests, not 2n-1.
 const MaxSplits = 31
 
-// Deliver sends the n samples of timeseries. When the backend names a sample it rejected (out of
+// Deliver sends the n samples of series (the points of each, in the order they are sent). When the backend names a sample it rejected (out of
 // order, duplicate, too old or out of bounds, invalid labels) the request is split in halves, each
 // delivered the same way, so that one rejected sample costs one sample; resending the accepted
 // part is safe, as a Prometheus-compatible store accepts an identical sample it already holds.
 // Any other 4xx but 429 drops the request whole: remote write 1.0 says it MUST NOT be retried.
 // encodedSize is the size of the encoded request when known, 0 otherwise.
-func (s *Sender) Deliver(timeseries []prompb.TimeSeries, n, encodedSize int, results Results) {
+func (s *Sender) Deliver(series []sample.Series, n, encodedSize int, results Results) {
 	splits := MaxSplits
-	s.deliver(timeseries, n, encodedSize, results, &splits)
+	s.deliver(series, n, encodedSize, results, &splits)
 }
 
-func (s *Sender) deliver(timeseries []prompb.TimeSeries, n, encodedSize int, results Results, splits *int) {
-	err := s.Send(timeseries, encodedSize)
+func (s *Sender) deliver(series []sample.Series, n, encodedSize int, results Results, splits *int) {
+	err := s.Send(series, encodedSize)
 	if err == nil {
 		results.Sent(n)
 		return
 	}
 	var status *StatusError
 	if !errors.As(err, &status) {
-		results.Failed(n, timeseries[0].Labels, err)
+		results.Failed(n, series[0].Labels, err)
 		return
 	}
 	answer, reason := classify(status.Status, status.Body)
 	switch {
 	case answer == answerRetry:
-		results.Failed(n, timeseries[0].Labels, err)
+		results.Failed(n, series[0].Labels, err)
 	case answer == answerDrop, n == 1, *splits == 0:
-		results.Rejected(reason, n, timeseries[0].Labels, err)
+		results.Rejected(reason, n, series[0].Labels, err)
 	default:
 		*splits--
 		results.Split()
-		first, second := splitHalves(timeseries, n/2)
+		first, second := splitHalves(series, n/2)
 		s.deliver(first, n/2, 0, results, splits)
 		s.deliver(second, n-n/2, 0, results, splits)
 	}
@@ -91,8 +92,8 @@ func (s *Sender) deliver(timeseries []prompb.TimeSeries, n, encodedSize int, res
 // Send posts one request, retrying 429 and 5xx answers and network errors with the
 // retry_on_failure backoff, waiting at least what a Retry-After header asks. Nothing else of this
 // sender is sent meanwhile.
-func (s *Sender) Send(timeseries []prompb.TimeSeries, encodedSize int) error {
-	body, err := s.enc.Encode(&prompb.WriteRequest{Timeseries: timeseries}, encodedSize)
+func (s *Sender) Send(series []sample.Series, encodedSize int) error {
+	body, err := s.enc.Encode(series, encodedSize)
 	if err != nil {
 		return err
 	}
@@ -142,30 +143,25 @@ func retryable(err error) bool {
 	return true // connection refused or reset, timeouts: the backend never answered
 }
 
-// splitHalves returns the first `want` samples of timeseries, in order, and the rest. A series is
-// cut in the middle when needed; the translator never mixes float and histogram samples in one
-// series, so cutting either list is enough.
-func splitHalves(timeseries []prompb.TimeSeries, want int) (first, second []prompb.TimeSeries) {
-	for i := range timeseries {
-		ts := timeseries[i]
-		c := len(ts.Samples) + len(ts.Histograms)
+// splitHalves returns the first `want` points of series, in order, and the rest. A series is cut
+// in the middle when needed; the halves share its labels' block.
+func splitHalves(series []sample.Series, want int) (first, second []sample.Series) {
+	for i := range series {
+		ser := series[i]
+		c := len(ser.Points)
 		if c <= want {
-			first = append(first, ts)
+			first = append(first, ser)
 			want -= c
 			if want == 0 {
-				return first, timeseries[i+1:]
+				return first, series[i+1:]
 			}
 			continue
 		}
-		head, tail := ts, ts
-		if len(ts.Samples) > 0 {
-			head.Samples, tail.Samples = ts.Samples[:want], ts.Samples[want:]
-		} else {
-			head.Histograms, tail.Histograms = ts.Histograms[:want], ts.Histograms[want:]
-		}
+		head, tail := ser, ser
+		head.Points, tail.Points = ser.Points[:want:want], ser.Points[want:]
 		first = append(first, head)
-		second = append(make([]prompb.TimeSeries, 0, len(timeseries)-i), tail)
-		return first, append(second, timeseries[i+1:]...)
+		second = append(make([]sample.Series, 0, len(series)-i), tail)
+		return first, append(second, series[i+1:]...)
 	}
 	return first, nil
 }

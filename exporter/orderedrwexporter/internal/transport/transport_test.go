@@ -17,6 +17,7 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/promtest"
+	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/sample"
 	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/telemetry"
 )
 
@@ -27,38 +28,32 @@ func labels(i int) []prompb.Label {
 }
 
 func TestSplitHalves(t *testing.T) {
-	h := func(ts int64) prompb.Histogram { return prompb.Histogram{Timestamp: ts} }
-	timeseries := []prompb.TimeSeries{
-		{Labels: []prompb.Label{{Name: "a"}}, Samples: []prompb.Sample{{Timestamp: 1}, {Timestamp: 2}, {Timestamp: 3}}},
-		{Labels: []prompb.Label{{Name: "b"}}, Histograms: []prompb.Histogram{h(1), h(2), h(3)}},
+	h := func(ts int64) sample.Point { return sample.Point{T: ts, H: &prompb.Histogram{Timestamp: ts}} }
+	a, b := sample.NewLabels([]prompb.Label{{Name: "a"}}), sample.NewLabels([]prompb.Label{{Name: "b"}})
+	series := []sample.Series{
+		{Hash: 1, Labels: a, Points: []sample.Point{{T: 1}, {T: 2}, {T: 3}}},
+		{Hash: 2, Labels: b, Points: []sample.Point{h(1), h(2), h(3)}},
 	}
-	first, second := splitHalves(timeseries, 2)
+	first, second := splitHalves(series, 2)
 	require.Len(t, first, 1)
-	assert.Equal(t, []prompb.Sample{{Timestamp: 1}, {Timestamp: 2}}, first[0].Samples)
+	assert.Equal(t, sample.Series{Hash: 1, Labels: a, Points: []sample.Point{{T: 1}, {T: 2}}}, first[0])
 	require.Len(t, second, 2)
-	assert.Equal(t, []prompb.Sample{{Timestamp: 3}}, second[0].Samples)
+	assert.Equal(t, sample.Series{Hash: 1, Labels: a, Points: []sample.Point{{T: 3}}}, second[0])
+	assert.Equal(t, series[1], second[1])
 
-	first, second = splitHalves(timeseries, 4)
+	first, second = splitHalves(series, 4)
 	require.Len(t, first, 2)
-	assert.Equal(t, []prompb.Histogram{h(1)}, first[1].Histograms)
+	assert.Equal(t, []sample.Point{h(1)}, first[1].Points)
 	require.Len(t, second, 1)
-	assert.Equal(t, []prompb.Histogram{h(2), h(3)}, second[0].Histograms)
+	assert.Equal(t, sample.Series{Hash: 2, Labels: b, Points: []sample.Point{h(2), h(3)}}, second[0])
 
-	first, second = splitHalves(timeseries, 3)
+	first, second = splitHalves(series, 3)
 	assert.Len(t, first, 1)
 	assert.Len(t, second, 1)
-}
-
-// The request size summed from the series' sizes is the size the protobuf encoder computes.
-func TestEncodedSizeFromSeriesSizes(t *testing.T) {
-	var timeseries []prompb.TimeSeries
-	size := 0
-	for i := range 300 {
-		ts := prompb.TimeSeries{Labels: labels(i), Samples: make([]prompb.Sample, i%7+1)}
-		timeseries = append(timeseries, ts)
-		size += SeriesSize(&ts)
-	}
-	assert.Equal(t, (&prompb.WriteRequest{Timeseries: timeseries}).Size(), size)
+	// Appending to the first half does not overwrite the second.
+	first, second = splitHalves(series, 1)
+	_ = append(first[0].Points, sample.Point{T: 99})
+	assert.Equal(t, []sample.Point{{T: 2}, {T: 3}}, second[0].Points)
 }
 
 // Each backend's wording of a rejection is classified as the README's table says.
@@ -162,10 +157,10 @@ type results struct {
 
 func (r *results) Sent(n int) { r.sent += n }
 func (r *results) Split()     { r.splits++ }
-func (r *results) Rejected(reason string, n int, _ []prompb.Label, _ error) {
+func (r *results) Rejected(reason string, n int, _ sample.Labels, _ error) {
 	r.rejected[reason] += n
 }
-func (r *results) Failed(n int, _ []prompb.Label, _ error) { r.failed += n }
+func (r *results) Failed(n int, _ sample.Labels, _ error) { r.failed += n }
 
 func newSender(t *testing.T, backend *promtest.Backend, retry configretry.BackOffConfig) *Sender {
 	t.Helper()
@@ -179,10 +174,11 @@ func fastRetry() configretry.BackOffConfig {
 	return r
 }
 
-func request(numSeries int, ts int64) []prompb.TimeSeries {
-	out := make([]prompb.TimeSeries, numSeries)
+func request(numSeries int, ts int64) []sample.Series {
+	out := make([]sample.Series, numSeries)
 	for i := range out {
-		out[i] = prompb.TimeSeries{Labels: labels(i), Samples: []prompb.Sample{{Timestamp: ts, Value: float64(ts)}}}
+		out[i] = sample.Series{Labels: sample.NewLabels(labels(i)), Points: []sample.Point{{T: ts, V: float64(ts)}}}
+		out[i].Hash = out[i].Labels.Hash()
 	}
 	return out
 }
@@ -192,7 +188,7 @@ func request(numSeries int, ts int64) []prompb.TimeSeries {
 func TestDeliverSplitsUntilOnlyTheRejectedSampleIsLeft(t *testing.T) {
 	backend := promtest.NewBackend(t)
 	sender := newSender(t, backend, fastRetry())
-	sender.Deliver([]prompb.TimeSeries{request(1, 5000)[0]}, 1, 0, &results{rejected: map[string]int{}})
+	sender.Deliver(request(1, 5000), 1, 0, &results{rejected: map[string]int{}})
 
 	r := &results{rejected: map[string]int{}}
 	sender.Deliver(request(100, 4000), 100, 0, r)

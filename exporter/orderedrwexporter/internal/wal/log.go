@@ -78,29 +78,9 @@ func openLog(dir string) (*entryLog, error) {
 // append writes series as one entry and, before anything can compute a watermark past it,
 // registers it with tracker. It returns the entry's index and size.
 func (w *entryLog) append(series []sample.Series, tracker tracker) (uint64, int, error) {
-	req := prompb.WriteRequest{Timeseries: make([]prompb.TimeSeries, len(series))}
-	points := 0
-	for i := range series {
-		points += len(series[i].Points)
-	}
-	// One allocation for the float samples of the whole push, sliced per series.
-	samples := make([]prompb.Sample, 0, points)
-	for i := range series {
-		ts := &req.Timeseries[i]
-		ts.Labels = series[i].Labels
-		first := len(samples)
-		for _, p := range series[i].Points {
-			if p.H != nil {
-				ts.Histograms = append(ts.Histograms, *p.H)
-			} else {
-				samples = append(samples, prompb.Sample{Timestamp: p.T, Value: p.V})
-			}
-		}
-		ts.Samples = samples[first:len(samples):len(samples)]
-	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	data, err := w.enc.Encode(&req, 0)
+	data, err := w.enc.Encode(series, 0)
 	if err != nil {
 		return 0, 0, err
 	}
@@ -133,7 +113,8 @@ func (w *entryLog) read(index uint64) ([]sample.Series, int, error) {
 	for _, ts := range req.Timeseries {
 		var hash uint64
 		hash, scratch = sample.HashLabels(ts.Labels, scratch)
-		s := sample.Series{Hash: hash, Labels: ts.Labels, Points: sample.AppendPoints(make([]sample.Point, 0, len(ts.Samples)+len(ts.Histograms)), &ts)}
+		// Written sorted, read as written: the block is the bytes the entry holds.
+		s := sample.Series{Hash: hash, Labels: sample.NewLabels(ts.Labels), Points: sample.AppendPoints(make([]sample.Point, 0, len(ts.Samples)+len(ts.Histograms)), &ts)}
 		samples += len(s.Points)
 		series = append(series, s)
 	}
