@@ -1,9 +1,10 @@
 // Package encode turns pmetric.Metrics into the series ordered_rw's engine takes, without
 // contrib's translator on the hot path: the labels of each series are built once, by the
-// translator's rules over its public namers, cached by a hash of the series' identity (see
-// identity.go), and reused by every later push, so that a sample costs hashing its identity, a
-// table lookup and appending its timestamp and value. Cached series not seen for the idle timeout
-// are swept; the cache is bounded.
+// translator's rules over its public namers, encoded as remote write carries them (the block
+// every later stage keeps and requests append, sample.Labels), cached by a hash of the series'
+// identity (see identity.go), and reused by every later push, so that a sample costs hashing its
+// identity, a table lookup and appending its timestamp and value. Cached series not seen for the
+// idle timeout are swept; the cache is bounded.
 //
 // What the encoder does not do itself (exponential histograms, NHCB conversion, the rare label
 // sets only the translator's map order decides) goes to the translator

@@ -138,7 +138,7 @@ func (b *labelBuilder) checkAppendable(extra string) error {
 	return nil
 }
 
-// labelSet is a series' labels, encoded, and their hash (its Hash: sample.HashLabels).
+// labelSet is a series' labels, encoded, and their hash (sample.HashLabels, the block's Hash).
 type labelSet struct {
 	labels sample.Labels
 	hash   uint64
