@@ -63,7 +63,6 @@ func TestPointTellsValuesApart(t *testing.T) {
 	assert.NotEqual(t, point(attrs("a", "1")), h, "the metric is part of the identity")
 }
 
-
 func TestResourceReadsOnlyJobAndInstance(t *testing.T) {
 	base := attrs("service.name", "api", "service.namespace", "shop", "service.instance.id", "i-1")
 	h := Resource(nil, base)
