@@ -107,9 +107,10 @@ func Resource(buf []byte, attrs pcommon.Map) uint64 {
 }
 
 // Attributes hashes every attribute of m in m's order: the resource's part of the identity when
-// resource attributes are promoted to labels. buf is scratch.
-func Attributes(buf []byte, m pcommon.Map) uint64 {
-	return xxhash.Sum64(AppendAttributes(buf[:0], m))
+// resource attributes are promoted to labels. It returns buf grown, to be reused as scratch.
+func Attributes(buf []byte, m pcommon.Map) (uint64, []byte) {
+	buf = AppendAttributes(buf[:0], m)
+	return xxhash.Sum64(buf), buf
 }
 
 // Scope is the part of a scope that the labels depend on: nothing (0) when scope info is off.

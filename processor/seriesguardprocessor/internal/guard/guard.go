@@ -198,7 +198,7 @@ func (g *Guard) SeenIdentity(id uint64, now uint32) bool {
 }
 
 // RememberIdentity maps raw identity id to the series last seen or admitted: call it right
-// after Seen returned Admitted or Admit returned ReasonNone for the series id names, and only
+// after Seen returned Admitted (or Admit returned ReasonNone) for the series id names, and only
 // when the series' labels follow from the identity alone (not after truncating values: the
 // next point of that identity must be truncated again). Nothing is remembered once the
 // identities reach MaxTracked (the series' own bound): hostile cardinality, such as one series'

@@ -6,8 +6,9 @@
 // With series caps on, a point is first identified by its raw identity (module-root
 // internal/seriesid, the hash ordered_rw's encoder uses): a hash of its resource, scope, metric
 // and attributes as they come. An identity already mapped to an admitted series is all the
-// point costs; only the first sighting of an identity computes the series' label set, and then
-// maps the identity to it, so series are still counted by label set. It counts what it refused and folded, by reason, for the
+// point costs; until then the series' label set is computed as before, and once an identity is
+// seen again (its series admitted already) it is mapped to that series: series are still
+// counted by label set. It counts what it refused and folded, by reason, for the
 // processor's telemetry, and keeps a sample of the offenders for its log.
 //
 // The processor owns the lifecycle (start, the sweeper, shutdown), the lock and the instruments;
@@ -84,6 +85,9 @@ func New(s Settings, g *guard.Guard, refused *guard.Refused, now func() time.Tim
 		guard:       g,
 		refused:     refused,
 		offenders:   newOffenders(),
+		// Room for a resource's, a scope's and a metric's identity without growing; a point's
+		// grows it as needed (seriesid.Point returns it grown).
+		idBuf: make([]byte, 0, 512),
 	}
 }
 
@@ -101,7 +105,7 @@ func (w *Walker) Walk(md pmetric.Metrics) Counts {
 		w.ids.SetResource(res)
 		if w.guard != nil {
 			if w.promotes {
-				w.resourceID = seriesid.Attributes(w.idBuf, res.Attributes())
+				w.resourceID, w.idBuf = seriesid.Attributes(w.idBuf, res.Attributes())
 			} else {
 				w.resourceID = seriesid.Resource(w.idBuf, res.Attributes())
 			}
@@ -393,6 +397,8 @@ func (w *Walker) decide(attrs pcommon.Map, id pointID, mc *metricContext, layout
 	}
 	switch state, folded := w.guard.Seen(h, tick); state {
 	case guard.Admitted:
+		// An identity not known, of an admitted series: its second sighting, or another raw
+		// form of the series' label set. From now on it is found by its identity alone.
 		if remember {
 			w.guard.RememberIdentity(id.id, tick)
 		}
@@ -405,9 +411,9 @@ func (w *Walker) decide(attrs pcommon.Map, id pointID, mc *metricContext, layout
 	tenant := w.tenant(attrs, mc.resource)
 	reason := w.guard.Admit(h, weight, mc.promName, tenant, tick)
 	if reason == guard.ReasonNone {
-		if remember {
-			w.guard.RememberIdentity(id.id, tick)
-		}
+		// The identity is remembered on its second sighting (above), as ordered_rw's encoder
+		// caches a series: a series seen once costs no identity entry, so pure churn (every
+		// point a new series) pays neither the entry nor its removal.
 		return true, nil
 	}
 	if w.overflow && mc.foldable && reason != guard.ReasonMaxTrackedSeries {
