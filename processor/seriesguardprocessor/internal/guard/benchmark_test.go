@@ -156,11 +156,12 @@ func BenchmarkSweep(b *testing.B) {
 					b.StopTimer()
 					now += 2 * uint32(time.Hour/tick)
 					for i := range series {
-						switch {
-						case expires(i):
-						case identities:
+						if expires(i) {
+							continue
+						}
+						if identities {
 							g.SeenIdentity(identityOf(i), now)
-						default:
+						} else {
 							g.Seen(benchHash(i), now)
 						}
 					}
