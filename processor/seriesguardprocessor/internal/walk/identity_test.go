@@ -175,3 +175,23 @@ func requireNothingRefused(t *testing.T, c Counts) {
 	t.Helper()
 	require.False(t, c.Any(), "refused or folded: %+v", c)
 }
+
+// TestRawIdentitiesAreSkippedUnderChurn: after a run of points of new series the walker stops
+// hashing raw identities ahead (they would only be thrown away), yet still remembers the
+// identity of every point whose series turns out to be admitted, and goes back to identifying
+// ahead once points are of known series again.
+func TestRawIdentitiesAreSkippedUnderChurn(t *testing.T) {
+	g := guard.New(guard.Limits{MaxSeries: 1000, Window: time.Hour, MaxTracked: 1000}, epoch)
+	w := New(Settings{}, g, guard.NewRefused(time.Hour, epoch), clock)
+	requireNothingRefused(t, w.Walk(gauges(600, 1)))
+	require.True(t, w.skipIDs, "600 new series: raw identities are not computed ahead")
+	require.Zero(t, g.Identities())
+
+	requireNothingRefused(t, w.Walk(gauges(600, 1)))
+	assert.Equal(t, 600, g.Identities(), "every admitted series seen again is remembered")
+	assert.False(t, w.skipIDs, "known series: identified ahead again")
+
+	requireNothingRefused(t, w.Walk(gauges(600, 1)))
+	assert.Equal(t, int64(600), g.Active())
+	assert.Equal(t, 600, g.Identities())
+}

@@ -68,6 +68,13 @@ type Walker struct {
 	// The raw identity (internal/seriesid) of the current resource and scope, and its scratch.
 	resourceID, scopeID uint64
 	idBuf               []byte
+	// skipIDs: the last run of points identified ahead was mostly new series, so the next run
+	// computes label sets directly and a raw identity only for a point whose series turns out
+	// to be admitted already (to remember it). Under churn that saves hashing every point
+	// twice; known, repeated series switch it off again. knownInRun counts the points of the
+	// current run whose series was admitted already.
+	skipIDs    bool
+	knownInRun int
 }
 
 // New returns a Walker deciding against g (nil when no series cap is set) and remembering
@@ -218,7 +225,9 @@ type pointID struct {
 	id uint64
 	// known: id names an admitted series, already marked seen; series and hash are not
 	// computed.
-	known  bool
+	known bool
+	// hasID: id is computed (not under skipIDs).
+	hasID  bool
 	series identity.Series
 	hash   uint64 // MixHash: the key of the series group in the guard
 }
@@ -247,17 +256,21 @@ func (w *Walker) labelSet(p *pointID, attrs pcommon.Map, mc *metricContext, layo
 func (w *Walker) identify(from, to int, attrs func(int) pcommon.Map, mc *metricContext, layout uint64, tick uint32) {
 	w.ahead = w.ahead[:0]
 	w.aheadHashes = w.aheadHashes[:0]
-	if w.guard == nil {
+	if w.guard == nil || w.skipIDs {
 		for i := from; i < to; i++ {
 			var p pointID
 			w.labelSet(&p, attrs(i), mc, layout)
 			w.ahead = append(w.ahead, p)
+			w.aheadHashes = append(w.aheadHashes, p.hash)
+		}
+		if w.guard != nil {
+			w.guard.Prefetch(w.aheadHashes)
 		}
 		return
 	}
 	for i := from; i < to; i++ {
 		id := w.rawID(attrs(i), mc, layout)
-		w.ahead = append(w.ahead, pointID{id: id})
+		w.ahead = append(w.ahead, pointID{id: id, hasID: true})
 		w.aheadHashes = append(w.aheadHashes, id)
 	}
 	w.guard.PrefetchIdentities(w.aheadHashes)
@@ -279,7 +292,7 @@ func (w *Walker) identify(from, to int, attrs func(int) pcommon.Map, mc *metricC
 func (w *Walker) identifyOne(attrs pcommon.Map, mc *metricContext, layout uint64, tick uint32) pointID {
 	var p pointID
 	if w.guard != nil {
-		p.id = w.rawID(attrs, mc, layout)
+		p.id, p.hasID = w.rawID(attrs, mc, layout), true
 		if p.known = w.guard.SeenIdentity(p.id, tick); p.known {
 			return p
 		}
@@ -299,9 +312,14 @@ func (w *Walker) numberPoints(dps pmetric.NumberDataPointSlice, mc *metricContex
 	for from := 0; from < n; from += lookahead {
 		to := min(from+lookahead, n)
 		w.identify(from, to, attrs, mc, 0, tick)
+		w.knownInRun = 0
 		for i := from; i < to; i++ {
 			dp := dps.At(i)
-			keep, folded := w.decide(dp.Attributes(), w.ahead[i-from], mc, 0, 1, 0, tick)
+			p := &w.ahead[i-from]
+			if p.known {
+				w.knownInRun++
+			}
+			keep, folded := w.decide(dp.Attributes(), *p, mc, 0, 1, 0, tick)
 			if folded != nil {
 				if dp.Flags().NoRecordedValue() {
 					keep = false
@@ -318,6 +336,8 @@ func (w *Walker) numberPoints(dps pmetric.NumberDataPointSlice, mc *metricContex
 				anyDropped = true
 			}
 		}
+		// Raw identities pay off when most points are of series seen before.
+		w.skipIDs = w.guard != nil && w.knownInRun*2 < to-from
 	}
 	if !anyDropped {
 		return false
@@ -399,7 +419,11 @@ func (w *Walker) decide(attrs pcommon.Map, id pointID, mc *metricContext, layout
 	case guard.Admitted:
 		// An identity not known, of an admitted series: its second sighting, or another raw
 		// form of the series' label set. From now on it is found by its identity alone.
+		w.knownInRun++
 		if remember {
+			if !id.hasID {
+				id.id = w.rawID(attrs, mc, layout)
+			}
 			w.guard.RememberIdentity(id.id, tick)
 		}
 		return true, nil
