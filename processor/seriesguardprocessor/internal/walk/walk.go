@@ -8,7 +8,8 @@
 // and attributes as they come. An identity already mapped to an admitted series is all the
 // point costs; until then the series' label set is computed as before, and once an identity is
 // seen again (its series admitted already) it is mapped to that series: series are still
-// counted by label set. It counts what it refused and folded, by reason, for the
+// counted by label set. While points are mostly of new series (churn), raw identities are not
+// computed ahead, only for the points whose series turn out to be admitted already. It counts what it refused and folded, by reason, for the
 // processor's telemetry, and keeps a sample of the offenders for its log.
 //
 // The processor owns the lifecycle (start, the sweeper, shutdown), the lock and the instruments;
