@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"runtime"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.opentelemetry.io/collector/processor/processortest"
 
 	"github.com/otelcol-fleet/otelcol-fleet/processor/seriesguardprocessor/internal/guard"
 )
@@ -128,9 +130,11 @@ func BenchmarkAdmittedAtScale(b *testing.B) {
 			cfg.SeriesLimits.MaxSeries = series
 			cfg.MaxTrackedSeries = series
 			p := newTestGuard(b, cfg)
-			for off := 0; off < series; off += points {
-				_, err := p.processMetrics(context.Background(), gaugeBatch(points, off))
-				require.NoError(b, err)
+			for range 2 { // admitted, then seen again: the steady state (identities remembered)
+				for off := 0; off < series; off += points {
+					_, err := p.processMetrics(context.Background(), gaugeBatch(points, off))
+					require.NoError(b, err)
+				}
 			}
 			spread := make([]pmetric.Metrics, batches)
 			for i := range spread {
@@ -235,6 +239,10 @@ func BenchmarkPipelineShape(b *testing.B) {
 				require.NoError(b, err)
 				batches = append(batches, md)
 			}
+			for _, md := range batches { // seen again: the steady state (identities remembered)
+				_, err := p.processMetrics(context.Background(), md)
+				require.NoError(b, err)
+			}
 			b.ReportAllocs()
 			i, total := 0, 0
 			for b.Loop() {
@@ -251,6 +259,89 @@ func BenchmarkPipelineShape(b *testing.B) {
 				i++
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(total), "ns/point")
+		})
+	}
+}
+
+// BenchmarkChurn is the hot path with series coming and going: batches of 8,192 points (one
+// attribute, as the bench load) over a window of series that moves by new_series of a batch
+// each time, so that many series are first sightings (admitted, and with this branch their
+// identities remembered) and as many expire; the clock advances one second a batch, the idle
+// timeout is 5 s and a sweep runs after every batch (timed too: it is the price of churn). Each
+// batch is built outside the timer. It reports ns and allocations per point.
+func BenchmarkChurn(b *testing.B) {
+	const points = 8192
+	for _, newShare := range []int{10, 100} {
+		b.Run(fmt.Sprintf("new_series=%d%%", newShare), func(b *testing.B) {
+			cfg := createDefaultConfig().(*Config)
+			cfg.SeriesLimits.MaxSeries = 5_000_000
+			cfg.SeriesLimits.IdleTimeout = 5 * time.Second
+			require.NoError(b, cfg.Validate())
+			now := time.Unix(1_700_000_000, 0)
+			p, err := newSeriesGuard(processortest.NewNopSettings(processortest.NopType), cfg, func() time.Time { return now })
+			require.NoError(b, err)
+			b.Cleanup(func() { require.NoError(b, p.shutdown(context.Background())) })
+			step := points * newShare / 100
+			offset := 0
+			batch := func() pmetric.Metrics {
+				md := pipelineBatch(points, offset, 1)
+				offset += step
+				return md
+			}
+			for range 10 { // reach the steady state: as many series expire as arrive
+				_, err = p.processMetrics(context.Background(), batch())
+				require.NoError(b, err)
+				now = now.Add(time.Second)
+				p.sweep()
+			}
+			b.ReportAllocs()
+			total := 0
+			for b.Loop() {
+				b.StopTimer()
+				md := batch()
+				b.StartTimer()
+				out, err := p.processMetrics(context.Background(), md)
+				if err != nil || out.DataPointCount() != points {
+					b.Fatalf("kept %d of %d points: %v", out.DataPointCount(), points, err)
+				}
+				now = now.Add(time.Second)
+				p.sweep()
+				total += points
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(total), "ns/point")
+			b.ReportMetric(float64(p.guard.Active()), "active_series")
+		})
+	}
+}
+
+// BenchmarkMemoryPerActiveSeries is the live heap of the processor's state per active series,
+// measured through the processor (identities included, where the branch keeps them): 100k and
+// 1M series of the bench load's shape (one attribute) sent twice in batches of 8,192, heap
+// after minus heap before, both after a full GC, with the batches garbage by then.
+func BenchmarkMemoryPerActiveSeries(b *testing.B) {
+	const points = 8192
+	for _, series := range []int{100_000, 1_000_000} {
+		b.Run(fmt.Sprintf("series=%d", series), func(b *testing.B) {
+			for b.Loop() {
+				var before, after runtime.MemStats
+				runtime.GC()
+				runtime.ReadMemStats(&before)
+				cfg := createDefaultConfig().(*Config)
+				cfg.SeriesLimits.MaxSeries = series
+				cfg.MaxTrackedSeries = series
+				p := newTestGuard(b, cfg)
+				for range 2 { // the steady state: every series seen again (identities remembered)
+					for off := 0; off < series; off += points {
+						_, err := p.processMetrics(context.Background(), pipelineBatch(min(points, series-off), off, 1))
+						require.NoError(b, err)
+					}
+				}
+				runtime.GC()
+				runtime.ReadMemStats(&after)
+				require.Equal(b, int64(series), p.guard.Active())
+				b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/float64(series), "bytes/series")
+				runtime.KeepAlive(p)
+			}
 		})
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 
 	"github.com/otelcol-fleet/otelcol-fleet/processor/seriesguardprocessor/internal/identity"
@@ -283,4 +284,90 @@ func identityOf(ids *identity.Builder, rm pmetric.ResourceMetrics) (hash uint64,
 		panic(fmt.Sprintf("unexpected type %s", m.Type()))
 	}
 	return walk.MixHash(s.Hash, nameHash, layout), weight, s.Labels + 1 + extra
+}
+
+// reverseAttributes reverses the order of every data point's attributes: the same series under
+// other raw identities.
+func reverseAttributes(md pmetric.Metrics) {
+	reverse := func(attrs pcommon.Map) {
+		raw := pcommon.NewMap()
+		attrs.CopyTo(raw)
+		keys := make([]string, 0, raw.Len())
+		for k := range raw.All() {
+			keys = append(keys, k)
+		}
+		attrs.Clear()
+		for i := len(keys) - 1; i >= 0; i-- {
+			v, _ := raw.Get(keys[i])
+			v.CopyTo(attrs.PutEmpty(keys[i]))
+		}
+	}
+	for i := 0; i < md.ResourceMetrics().Len(); i++ {
+		m := md.ResourceMetrics().At(i).ScopeMetrics().At(0).Metrics().At(0)
+		switch m.Type() {
+		case pmetric.MetricTypeGauge:
+			reverse(m.Gauge().DataPoints().At(0).Attributes())
+		case pmetric.MetricTypeSum:
+			reverse(m.Sum().DataPoints().At(0).Attributes())
+		case pmetric.MetricTypeHistogram:
+			reverse(m.Histogram().DataPoints().At(0).Attributes())
+		case pmetric.MetricTypeSummary:
+			reverse(m.Summary().DataPoints().At(0).Attributes())
+		}
+	}
+}
+
+// TestSeriesCountMatchesTranslator runs the processor itself, series caps on, over random points
+// sent three times (the third time with every point's attributes in reverse order), so that
+// points are found by their raw identities after the first pass: the series it counts must
+// stay those the real translator makes, whatever the raw form.
+func TestSeriesCountMatchesTranslator(t *testing.T) {
+	variants := map[string]TranslationConfig{
+		"exporter defaults": {AddMetricSuffixes: true},
+		"no suffixes, namespace, external labels": {
+			Namespace: "fleet", TranslationStrategy: "UnderscoreEscapingWithoutSuffixes",
+			ExternalLabels: map[string]string{"cluster": "eu-1", "region": "eu"},
+		},
+		"scope info disabled":              {AddMetricSuffixes: true, DisableScopeInfo: true},
+		"resource_to_telemetry_conversion": {AddMetricSuffixes: true, ResourceToTelemetryConversion: resourcetotelemetry.Settings{Enabled: true}},
+	}
+	for name, tr := range variants {
+		t.Run(name, func(t *testing.T) {
+			cfg := createDefaultConfig().(*Config)
+			cfg.Translation = tr
+			cfg.SeriesLimits.MaxSeries = 1_000_000
+			p := newTestGuard(t, cfg)
+			batch := func() pmetric.Metrics { return randomBatch(rand.New(rand.NewPCG(3, 4)), 300) }
+
+			// The translator's series, one group per distinct series list of a point, as counted.
+			groups := map[string]int{}
+			md := batch()
+			for i := 0; i < md.ResourceMetrics().Len(); i++ {
+				one := pmetric.NewMetrics()
+				md.ResourceMetrics().At(i).CopyTo(one.ResourceMetrics().AppendEmpty())
+				series, _ := translatorSeries(t, one, tr)
+				if len(series) > 0 {
+					groups[strings.Join(series, "|")] = len(series)
+				}
+			}
+			want := int64(0)
+			for _, n := range groups {
+				want += int64(n)
+			}
+			require.Greater(t, len(groups), 50, "the batch must exercise many distinct series")
+
+			for pass := range 3 {
+				md := batch()
+				if pass == 2 {
+					reverseAttributes(md)
+				}
+				points := md.DataPointCount()
+				out, err := p.processMetrics(context.Background(), md)
+				require.NoError(t, err)
+				require.Equal(t, points, out.DataPointCount(), "pass %d: nothing is refused", pass)
+				require.Equal(t, want, p.guard.Active(), "pass %d: the translator's series", pass)
+			}
+			require.Positive(t, p.guard.Identities(), "points were found by their raw identities")
+		})
+	}
 }

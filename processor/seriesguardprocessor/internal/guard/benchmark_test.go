@@ -73,42 +73,117 @@ func BenchmarkSeen(b *testing.B) {
 	}
 }
 
+// BenchmarkSeenIdentity is BenchmarkSeen through raw identities: 1M series admitted, each with
+// one identity remembered, and the batches looked up by identity (SeenIdentity, prefetched in
+// runs of 256 with PrefetchIdentities), as the walker does for points of known identities. A
+// hit writes only the identity's entry, not the series'.
+//
+//	go test -run '^$' -bench BenchmarkSeenIdentity -benchtime 200x ./processor/seriesguardprocessor/internal/guard/
+func BenchmarkSeenIdentity(b *testing.B) {
+	const series, points, run = 1_000_000, 8192, 256
+	g := admitted(b, series)
+	identityOf := func(i int) uint64 { return benchHash(i) ^ 0x5555 }
+	for i := range series {
+		if state, _ := g.Seen(benchHash(i), 0); state != Admitted {
+			b.Fatal("an admitted series was not found")
+		}
+		g.RememberIdentity(identityOf(i), 0)
+	}
+	evict := make([]byte, 64<<20)
+	order := rand.New(rand.NewPCG(1, 2)).Perm(series)
+	for _, shape := range []string{"in_order", "shuffled"} {
+		b.Run(shape, func(b *testing.B) {
+			batch := make([]uint64, points)
+			i, total := 0, 0
+			for b.Loop() {
+				b.StopTimer()
+				first := (i * points) % (series - points)
+				for j := range batch {
+					n := first + j
+					if shape == "shuffled" {
+						n = order[n]
+					}
+					batch[j] = identityOf(n)
+				}
+				evictCaches(evict)
+				b.StartTimer()
+				for from := 0; from < points; from += run {
+					ids := batch[from : from+run]
+					g.PrefetchIdentities(ids)
+					for _, id := range ids {
+						if !g.SeenIdentity(id, 1) {
+							b.Fatal("a remembered identity was not found")
+						}
+					}
+				}
+				total += points
+				i++
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(total), "ns/point")
+		})
+	}
+}
+
 // BenchmarkSweep sweeps 1M admitted series of which none or a quarter expire, then admits the
 // expired ones again (outside the timer), so that every op sweeps the same state. It reports ns
 // per series swept.
 func BenchmarkSweep(b *testing.B) {
 	const series = 1_000_000
-	for _, every := range []int{0, 4} {
-		b.Run(fmt.Sprintf("expiring=%d%%", map[int]int{0: 0, 4: 25}[every]), func(b *testing.B) {
-			g := admitted(b, series)
-			expires := func(i int) bool { return every > 0 && i%every == 0 }
-			now := uint32(0)
-			b.ReportAllocs()
-			for b.Loop() {
-				b.StopTimer()
-				now += 2 * uint32(time.Hour/tick)
-				for i := range series {
-					if !expires(i) {
-						g.Seen(benchHash(i), now)
-					}
-				}
-				want := int64(0)
-				if every > 0 {
-					want = series / int64(every)
-				}
-				b.StartTimer()
-				if expired := g.Sweep(now + 1); expired != want {
-					b.Fatalf("%d expired, want %d", expired, want)
-				}
-				b.StopTimer()
-				for i := range series {
-					if expires(i) {
-						g.Admit(benchHash(i), 1, "m", "", now)
-					}
-				}
-				b.StartTimer()
+	identityOf := func(i int) uint64 { return benchHash(i) ^ 0x5555 }
+	for _, identities := range []bool{false, true} {
+		for _, every := range []int{0, 4} {
+			// identities=1: each series also has a raw identity, through which the series that
+			// stay are seen (so the sweep carries their sighting over to them).
+			name := fmt.Sprintf("expiring=%d%%", map[int]int{0: 0, 4: 25}[every])
+			if identities {
+				name = "identities=1/" + name
 			}
-			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*series), "ns/series")
-		})
+			b.Run(name, func(b *testing.B) {
+				g := admitted(b, series)
+				remember := func(i int, now uint32) {
+					if identities {
+						g.Seen(benchHash(i), now)
+						g.RememberIdentity(identityOf(i), now)
+					}
+				}
+				for i := range series {
+					remember(i, 0)
+				}
+				expires := func(i int) bool { return every > 0 && i%every == 0 }
+				now := uint32(0)
+				b.ReportAllocs()
+				for b.Loop() {
+					b.StopTimer()
+					now += 2 * uint32(time.Hour/tick)
+					for i := range series {
+						if expires(i) {
+							continue
+						}
+						if identities {
+							g.SeenIdentity(identityOf(i), now)
+						} else {
+							g.Seen(benchHash(i), now)
+						}
+					}
+					want := int64(0)
+					if every > 0 {
+						want = series / int64(every)
+					}
+					b.StartTimer()
+					if expired := g.Sweep(now + 1); expired != want {
+						b.Fatalf("%d expired, want %d", expired, want)
+					}
+					b.StopTimer()
+					for i := range series {
+						if expires(i) {
+							g.Admit(benchHash(i), 1, "m", "", now)
+							remember(i, now)
+						}
+					}
+					b.StartTimer()
+				}
+				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*series), "ns/series")
+			})
+		}
 	}
 }

@@ -4,6 +4,15 @@
 // Admitted series are kept in the project's series table (internal/seriestable): per series an
 // 8-byte key and a 16-byte entry in a dense slot, plus a 4-byte index entry at most 3/4 full.
 // Metric names and tenants are interned once and referenced by index.
+//
+// A second table maps the raw identities of data points (internal/seriesid: a hash of the
+// attributes as they come, computed without building labels) to the slot of their admitted
+// series, so that a point of a known identity is found with one hash and one lookup instead of
+// mirroring the translator's label rules again. Several identities may name one series
+// (attributes in another order, names that collide once sanitized); the series, not the
+// identity, is what is counted. Per identity: an 8-byte key and an 8-byte entry, plus a 4-byte
+// index entry. Identities expire with the same idle timeout as series and are bounded by
+// MaxTracked, like the series.
 package guard // import "github.com/otelcol-fleet/otelcol-fleet/processor/seriesguardprocessor/internal/guard"
 
 import (
@@ -63,6 +72,12 @@ type entry struct {
 	weight   uint16 // Prometheus series in this group (buckets, _sum, _count)
 }
 
+// identityEntry is what the guard keeps of a raw identity of an admitted series.
+type identityEntry struct {
+	series   uint32 // the series' slot
+	lastSeen uint32 // ticks since the epoch; propagated to the series by Sweep
+}
+
 type metricState struct {
 	name   string
 	active int64
@@ -89,6 +104,11 @@ type Guard struct {
 	prev   uint32
 	folded map[uint64]*FoldedSeries
 
+	// identities maps a raw identity to the slot of its admitted series (see the package doc);
+	// identityPrev is the slot of the identity last found, as prev is for series.
+	identities   *seriestable.Table[identityEntry]
+	identityPrev uint32
+
 	metricIndex map[string]uint32
 	metrics     []metricState
 	freeMetrics []uint32
@@ -108,16 +128,18 @@ func New(l Limits, epoch time.Time) *Guard {
 		w = 1
 	}
 	return &Guard{
-		limits:      l,
-		epoch:       epoch,
-		windowTicks: uint32(w),
-		series:      seriestable.New[entry](),
-		prev:        seriestable.NoSlot,
-		folded:      map[uint64]*FoldedSeries{},
-		metricIndex: map[string]uint32{},
-		tenantIndex: map[string]uint32{},
-		tenants:     []tenantState{{}},
-		overflows:   map[OverflowKey]*Overflow{},
+		limits:       l,
+		epoch:        epoch,
+		windowTicks:  uint32(w),
+		series:       seriestable.New[entry](),
+		prev:         seriestable.NoSlot,
+		folded:       map[uint64]*FoldedSeries{},
+		identities:   seriestable.New[identityEntry](),
+		identityPrev: seriestable.NoSlot,
+		metricIndex:  map[string]uint32{},
+		tenantIndex:  map[string]uint32{},
+		tenants:      []tenantState{{}},
+		overflows:    map[OverflowKey]*Overflow{},
 	}
 }
 
@@ -152,6 +174,55 @@ func (g *Guard) Seen(hash uint64, now uint32) (State, *FoldedSeries) {
 	}
 	return Unknown, nil
 }
+
+// PrefetchIdentities is Prefetch for raw identities (SeenIdentity).
+func (g *Guard) PrefetchIdentities(ids []uint64) { g.identities.Prefetch(ids) }
+
+// SeenIdentity reports whether raw identity id names an admitted series (RememberIdentity), and
+// if so marks it seen now: the caller need not compute the series' labels. It does not allocate.
+//
+// Only the identity's entry is written: Sweep carries its last sighting over to the series
+// before it expires any, so a series stays active while any of its identities is seen.
+func (g *Guard) SeenIdentity(id uint64, now uint32) bool {
+	i, ok := g.identities.Lookup(g.identityPrev, id)
+	if !ok {
+		return false
+	}
+	g.identityPrev = i
+	e := g.identities.Slot(i)
+	if e.lastSeen != now { // no write, so no dirty cache line, within the same tick
+		e.lastSeen = now
+	}
+	g.prev = e.series // the next series of the batch is likely in the slot after this one
+	return true
+}
+
+// RememberIdentity maps raw identity id to the series last seen or admitted: call it right
+// after Seen returned Admitted (or Admit returned ReasonNone) for the series id names, and only
+// when the series' labels follow from the identity alone (not after truncating values: the
+// next point of that identity must be truncated again). Nothing is remembered once the
+// identities reach MaxTracked (the series' own bound): hostile cardinality, such as one series'
+// attributes sent in every order, then costs the label computation again, not memory.
+func (g *Guard) RememberIdentity(id uint64, now uint32) {
+	if g.prev == seriestable.NoSlot {
+		return
+	}
+	if g.limits.MaxTracked > 0 && g.identities.Len() >= g.limits.MaxTracked {
+		return
+	}
+	i, added := g.identities.Find(g.identityPrev, id)
+	g.identityPrev = i
+	e := g.identities.Slot(i)
+	if added {
+		*e = identityEntry{series: g.prev, lastSeen: now}
+		return
+	}
+	// Known already (ids 0 and 1, which the table keeps as one key): it keeps its series.
+	e.lastSeen = now
+}
+
+// Identities returns the number of raw identities remembered.
+func (g *Guard) Identities() int { return g.identities.Len() }
 
 // Admit decides on a series not known yet. It returns ReasonNone when the series is admitted,
 // else why it is refused; with overflow on, the caller folds it (see Fold).
@@ -258,6 +329,19 @@ func clampWeight(weight int) int { return min(max(weight, 1), 1<<16-1) }
 // many Prometheus series expired.
 func (g *Guard) Sweep(now uint32) int64 {
 	var expired int64
+	// Identities first: an identity that stays carries its last sighting over to its series,
+	// so its series stays too (a series seen at or after an identity of it is not older than the
+	// identity), and no identity is left naming a freed slot. An identity that expires leaves
+	// its series to its own last sighting.
+	g.identities.Sweep(func(id *identityEntry) bool {
+		if now-id.lastSeen <= g.windowTicks || id.lastSeen > now {
+			if e := g.series.Slot(id.series); id.lastSeen > e.lastSeen {
+				e.lastSeen = id.lastSeen
+			}
+			return false
+		}
+		return true
+	})
 	g.series.Sweep(func(e *entry) bool {
 		if now-e.lastSeen <= g.windowTicks || e.lastSeen > now {
 			return false
