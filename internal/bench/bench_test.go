@@ -282,6 +282,7 @@ func TestRunMeasuresTheStockPipeline(t *testing.T) {
 	assert.Positive(t, r.Rate)
 	assert.Positive(t, r.CPUSeconds)
 	assert.Positive(t, r.Memory.PeakRSS)
+	assert.Positive(t, r.StartRSS, "resident memory before load")
 	assert.Zero(t, r.Sink.OutOfOrder+r.Sink.Malformed)
 	assert.Equal(t, 2000, r.Sink.Series)
 }
@@ -308,6 +309,7 @@ func TestRunMeasuresVMAgent(t *testing.T) {
 	assert.Positive(t, r.Rate)
 	assert.Positive(t, r.CPUSeconds)
 	assert.Positive(t, r.Memory.PeakRSS)
+	assert.Positive(t, r.StartRSS, "resident memory before load")
 	assert.Zero(t, r.Sink.OutOfOrder+r.Sink.Malformed)
 	assert.Equal(t, 2000, r.Sink.Series)
 }
@@ -343,11 +345,20 @@ func TestScaleRunsEveryPipelineAtEveryPoint(t *testing.T) {
 		assert.Zero(t, r.Sink.OutOfOrder+r.Sink.Malformed, "(%s)", r.Pipeline)
 		assert.Positive(t, r.Memory.PeakRSS, "(%s)", r.Pipeline)
 		assert.Positive(t, r.IdleRSS, "(%s)", r.Pipeline)
+		assert.Positive(t, r.StartRSS, "(%s)", r.Pipeline)
+		// Warmed up over two whole passes, the second one's cost kept apart; then at least one
+		// more whole pass measured.
+		assert.GreaterOrEqual(t, r.Driver.Passes, int64(2), "(%s)", r.Pipeline)
+		assert.Positive(t, r.FillPass.Seconds, "(%s)", r.Pipeline)
+		assert.InDelta(t, r.Series, r.FillPass.Accepted, float64(r.Series), "(%s): the second pass sent about every series once", r.Pipeline)
+		assert.GreaterOrEqual(t, r.InputRate*r.Seconds, 0.99*float64(r.Series), "(%s): a whole pass measured", r.Pipeline)
 		if r.Pipeline == "s" {
 			assert.Zero(t, r.Driver.HeldMax, "stamp mode holds nothing")
+			assert.NotEqual(t, "n/a", fillText(r)[:3])
 		}
 		if r.Pipeline == "c" {
 			assert.Positive(t, r.Driver.HeldMax, "hold-back holds samples")
+			assert.Equal(t, "n/a (held)", fillText(r))
 		}
 	}
 	var out bytes.Buffer
@@ -356,6 +367,7 @@ func TestScaleRunsEveryPipelineAtEveryPoint(t *testing.T) {
 		assert.Contains(t, out.String(), "| ("+key+") | 1000 | ")
 		assert.Contains(t, out.String(), "| ("+key+") | 1000 → 2000 | ")
 	}
+	assert.Contains(t, out.String(), "sent twice")
 }
 
 type testLog struct{ t *testing.T }
