@@ -42,11 +42,14 @@ func ProcCPUSeconds(pid int) (float64, error) {
 type ProcMemory struct {
 	// PeakRSS is VmHWM, the high-water mark of the resident set over the process' life.
 	PeakRSS int64
-	// RSS is VmRSS, the resident set now.
-	RSS int64
+	// RSS is VmRSS, the resident set now: RSSAnon (heap, stacks, the runtime's own memory)
+	// plus RSSFile (pages of the binary and other files mapped and touched) plus shared memory.
+	RSS     int64
+	RSSAnon int64
+	RSSFile int64
 }
 
-// ReadProcMemory reads VmHWM and VmRSS.
+// ReadProcMemory reads VmHWM, VmRSS, RssAnon and RssFile.
 func ReadProcMemory(pid int) (ProcMemory, error) {
 	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
@@ -62,6 +65,10 @@ func ReadProcMemory(pid int) (ProcMemory, error) {
 			m.PeakRSS, err = parseKB(line)
 		case strings.HasPrefix(line, "VmRSS:"):
 			m.RSS, err = parseKB(line)
+		case strings.HasPrefix(line, "RssAnon:"):
+			m.RSSAnon, err = parseKB(line)
+		case strings.HasPrefix(line, "RssFile:"):
+			m.RSSFile, err = parseKB(line)
 		}
 		if err != nil {
 			return ProcMemory{}, err

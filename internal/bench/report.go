@@ -115,7 +115,7 @@ func (res *Results) Write(w io.Writer) {
 			spread(ratios(res.Throughput, p.Key, cpu), "%.2f"),
 			spread(collect(res.Throughput, p.Key, func(r RunResult) float64 { return r.Cores }), "%.2f"),
 			spread(collect(res.Throughput, p.Key, func(r RunResult) float64 { return float64(r.Memory.PeakRSS) / 1e6 }), "%.0f MB"),
-			spread(collect(res.Throughput, p.Key, func(r RunResult) float64 { return float64(r.StartRSS) / 1e6 }), "%.0f MB"),
+			spread(collect(res.Throughput, p.Key, func(r RunResult) float64 { return float64(r.Start.RSS) / 1e6 }), "%.0f MB"),
 			spread(collect(res.Throughput, p.Key, func(r RunResult) float64 { return r.DriverCPUPerMillion * r.Rate / 1e6 }), "%.2f"))
 	}
 	fmt.Fprintln(w)
@@ -149,7 +149,7 @@ func (res *Results) Write(w io.Writer) {
 		"ordered_rw's encoder caches a series' labels when it sees the series the second time, so the measured pass is the steady state, every series cached. "+
 		"The second pass, when the labels are built and cached, is its own column (CPU per sample accepted in it: what a new series costs; "+
 		"n/a with a hold-back, whose second pass is encoded a window later, overlapping the first and third). "+
-		"RSS before load is read 1 s after the process is ready, before the first request; "+
+		"RSS before load is read 1 s after the process is ready, before the first request, with its file-backed part (the binary's pages touched); "+
 		"memory at rest is read after the load stopped, held samples drained and a GC ran (pprof heap?gc=1; vmagent's live heap is not read: it has no forced GC).\n", rateText, o.Warmup)
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "| pipeline | active series | samples/s | CPU s / M | CPU s / M, second pass (labels cached) | RSS before load | peak RSS | peak RSS / series | live heap at rest | live heap / series | RSS at rest | guard active series | ordered_rw tracked series | held max |")
@@ -166,13 +166,14 @@ func (res *Results) Write(w io.Writer) {
 			heap, heapPer = mb(r.LiveHeap), fmt.Sprintf("%.0f B", float64(r.LiveHeap)/float64(r.Series))
 		}
 		fmt.Fprintf(w, "| (%s) | %d | %.0f | %.2f | %s | %s | %s | %.0f B | %s | %s | %s | %.0f | %.0f | %d |\n", r.Pipeline, r.Series, r.Rate, r.CPUPerMillion,
-			fillText(r), mb(r.StartRSS), mb(r.Memory.PeakRSS), float64(r.Memory.PeakRSS)/float64(r.Series), heap, heapPer,
+			fillText(r), rssText(r.Start), mb(r.Memory.PeakRSS), float64(r.Memory.PeakRSS)/float64(r.Series), heap, heapPer,
 			mb(r.IdleRSS), telemetry(r, "otelcol_processor_series_guard_active_series", nil),
 			telemetry(r, "otelcol_exporter_ordered_rw_tracked_series", nil), r.Driver.HeldMax)
 	}
 	for _, s := range res.ScaleSkipped {
 		fmt.Fprintf(w, "| skipped | %s | | | | | | | | | | | | |\n", s)
 	}
+	res.writeMemoryBreakdown(w)
 	var marginal [][]RunResult
 	for _, key := range res.scaleKeys() {
 		if len(ok[key]) >= 2 {
@@ -219,6 +220,39 @@ func (res *Results) Write(w io.Writer) {
 		fmt.Fprintf(w, "#### %s\n\n`%s`\n\n```\n%s```\n\n", p.Title, p.Path, trimPprof(p.Top))
 	}
 	fmt.Fprintf(w, "Session took %s.\n", res.Duration.Round(1e9))
+}
+
+// writeMemoryBreakdown renders, for the collector's scale runs, what its resident memory was
+// made of at the end of the measured pass: the file-backed pages (the binary), and of the
+// anonymous part what the Go runtime says it holds.
+func (res *Results) writeMemoryBreakdown(w io.Writer) {
+	var rows []RunResult
+	for _, r := range res.Scale {
+		if r.Err == nil && r.MemStats != nil {
+			rows = append(rows, r)
+		}
+	}
+	if len(rows) == 0 {
+		return
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "The collector's resident memory at the end of the measured pass, by what holds it (Go's runtime.MemStats read from pprof at the same moment): "+
+		"the heap's next GC is where the GC lets the heap grow to (GOGC 100: twice what the last GC left live); free kept is heap the runtime holds for reuse and has not returned to the OS.")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "| pipeline | active series | peak RSS | RSS then | of it file-backed (binary) | anonymous | Go heap in use | heap free kept | heap returned to OS | next GC at | stacks | runtime metadata | GCs |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+	for _, r := range rows {
+		m := r.MemStats
+		fmt.Fprintf(w, "| (%s) | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %d |\n", r.Pipeline, r.Series,
+			mb(r.Memory.PeakRSS), mb(r.Memory.RSS), mb(r.Memory.RSSFile), mb(r.Memory.RSSAnon),
+			mb(m["HeapInuse"]), mb(m["HeapIdle"]-m["HeapReleased"]), mb(m["HeapReleased"]), mb(m["NextGC"]),
+			mb(m["StackSys"]), mb(runtimeSys(m)), m["NumGC"])
+	}
+}
+
+// rssText renders resident memory with its file-backed part (pages of the binary touched).
+func rssText(m ProcMemory) string {
+	return fmt.Sprintf("%s (%s file)", mb(m.RSS), mb(m.RSSFile))
 }
 
 // fillText renders the second pass' CPU per sample, with how long that pass took: n/a when

@@ -5,6 +5,7 @@
 package bench
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"io"
@@ -13,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/otelcol-fleet/otelcol-fleet/internal/fleettest"
@@ -99,13 +101,16 @@ type RunResult struct {
 	// forced GC, and resident memory then.
 	LiveHeap int64
 	IdleRSS  int64
-	// StartRSS is the process' resident memory once started and ready, before any load
-	// (the same moment for the collector and vmagent).
-	StartRSS int64
+	// Start is the process' resident memory once started and ready, before any load (the
+	// same moment for the collector and vmagent).
+	Start ProcMemory
 	// FillPass is the second pass over the series (scale runs only): every series is then
 	// seen for the second time, which is when ordered_rw's encoder caches its labels, so this
 	// is what a new series costs. Zero when no second pass was seen.
-	FillPass  PassCost
+	FillPass PassCost
+	// MemStats is the collector's runtime.MemStats at the end of the measured interval, from
+	// pprof's heap?debug=1 ("# NextGC = 1234" becomes "NextGC"); nil for vmagent.
+	MemStats  map[string]int64
 	Sink      SinkCounts
 	Driver    DriverCounts
 	Telemetry map[string]float64
@@ -216,6 +221,12 @@ func (b *Bench) Run(p Pipeline, series, round int, kind runKind) RunResult {
 	} else {
 		b.logf("(%s) round %d, %d series: %.0f samples/s, %.2f CPU s/M samples, %.2f cores, peak RSS %.0f MB, senders waiting %.0f%%, answer %.1fms, backlog stalls %d, refused %d",
 			p.Key, round, series, res.Rate, res.CPUPerMillion, res.Cores, float64(res.Memory.PeakRSS)/1e6, 100*res.Driver.WaitFraction, float64(res.Driver.PostLatency.Microseconds())/1000, res.Driver.Stalls, res.Driver.Refused)
+		if m := res.MemStats; m != nil {
+			b.logf("(%s) at the end of the measured interval: RSS %.0f MB (anon %.0f, file %.0f); Go heap in use %.0f MB, free kept %.0f MB, returned %.0f MB, next GC at %.0f MB; stacks %.0f MB, runtime %.0f MB; %d GCs",
+				p.Key, float64(res.Memory.RSS)/1e6, float64(res.Memory.RSSAnon)/1e6, float64(res.Memory.RSSFile)/1e6,
+				float64(m["HeapInuse"])/1e6, float64(m["HeapIdle"]-m["HeapReleased"])/1e6, float64(m["HeapReleased"])/1e6, float64(m["NextGC"])/1e6,
+				float64(m["StackSys"])/1e6, float64(runtimeSys(m))/1e6, m["NumGC"])
+		}
 	}
 	return res
 }
@@ -236,7 +247,7 @@ func (b *Bench) run(s *fleettest.Scope, p Pipeline, series int, kind runKind, re
 	// pages of the binary it touched), the baseline every figure below adds to.
 	time.Sleep(time.Second)
 	if m, err := ReadProcMemory(pid); err == nil {
-		res.StartRSS = m.RSS
+		res.Start = m
 	}
 
 	ctx, cancel := context.WithCancel(context.Background())
@@ -321,6 +332,14 @@ func (b *Bench) run(s *fleettest.Scope, p Pipeline, series int, kind runKind, re
 		s.Fatal(err)
 	}
 	res.Memory = mem
+	if p.Pprof {
+		// The Go runtime's own account of that memory, at the same moment.
+		if ms, err := fetchMemStats(fmt.Sprintf("http://%s/debug/pprof/heap?debug=1", pprof)); err == nil {
+			res.MemStats = ms
+		} else {
+			b.logf("(%s) memstats: %v", p.Key, err)
+		}
+	}
 	if profileDone != nil {
 		if err := <-profileDone; err != nil {
 			s.Errorf("cpu profile: %v", err)
@@ -429,6 +448,45 @@ func fetch(url, path string) error {
 	}
 	_, err = io.Copy(w, resp.Body)
 	return err
+}
+
+// fetchMemStats reads the runtime.MemStats that pprof's heap?debug=1 ends with, as lines
+// "# Name = value" (the slices among them, such as PauseNs, are skipped).
+func fetchMemStats(url string) (map[string]int64, error) {
+	resp, err := (&http.Client{Timeout: time.Minute}).Get(url)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET %s: status %d", url, resp.StatusCode)
+	}
+	return parseMemStats(resp.Body)
+}
+
+// runtimeSys is what the Go runtime holds for itself: span, cache and GC metadata, profiling
+// buckets, the rest.
+func runtimeSys(m map[string]int64) int64 {
+	return m["MSpanSys"] + m["MCacheSys"] + m["BuckHashSys"] + m["GCSys"] + m["OtherSys"]
+}
+
+func parseMemStats(r io.Reader) (map[string]int64, error) {
+	out := map[string]int64{}
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
+	for sc.Scan() {
+		name, value, ok := strings.Cut(strings.TrimPrefix(sc.Text(), "# "), " = ")
+		if !ok || strings.ContainsAny(name, " #") {
+			continue
+		}
+		if v, err := strconv.ParseInt(value, 10, 64); err == nil {
+			out[name] = v
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("no runtime.MemStats in the heap profile: %v", sc.Err())
+	}
+	return out, sc.Err()
 }
 
 // PprofTop renders `go tool pprof -top` of a profile (empty string when go is not available).
