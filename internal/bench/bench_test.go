@@ -212,6 +212,11 @@ func TestProcReadsThisProcess(t *testing.T) {
 	require.NoError(t, err)
 	assert.Greater(t, after, before, "burned %d iterations", x)
 
+	times, err := ReadProcTimes(os.Getpid())
+	require.NoError(t, err)
+	assert.InDelta(t, after, times.User+times.System, 0.5)
+	assert.Positive(t, times.MinorFaults, "a Go process touches fresh pages as it starts")
+
 	m, err := ReadProcMemory(os.Getpid())
 	require.NoError(t, err)
 	assert.Positive(t, m.RSS)

@@ -237,16 +237,22 @@ func (res *Results) writeMemoryBreakdown(w io.Writer) {
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "The collector's resident memory at the end of the measured pass, by what holds it (Go's runtime.MemStats read from pprof at the same moment): "+
-		"the heap's next GC is where the GC lets the heap grow to (GOGC 100: twice what the last GC left live); free kept is heap the runtime holds for reuse and has not returned to the OS.")
+		"the heap's next GC is where the GC lets the heap grow to (GOGC 100: twice what the last GC left live); free kept is heap the runtime holds for reuse and has not returned to the OS; "+
+		"the kernel's share of the CPU and the minor page faults (pages touched fresh, each zeroed by the kernel) are over the measured interval.")
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "| pipeline | active series | peak RSS | RSS then | of it file-backed (binary) | anonymous | Go heap in use | heap free kept | heap returned to OS | next GC at | stacks | runtime metadata | GCs |")
-	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+	fmt.Fprintln(w, "| pipeline | active series | peak RSS | RSS then | of it file-backed (binary) | anonymous | Go heap in use | heap free kept | heap returned to OS | next GC at | stacks | runtime metadata | GCs | kernel share of CPU | minor page faults / 1k samples |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 	for _, r := range rows {
 		m := r.MemStats
-		fmt.Fprintf(w, "| (%s) | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %d |\n", r.Pipeline, r.Series,
+		kernel, faults := "n/a", "n/a"
+		if r.CPUSeconds > 0 && r.Samples > 0 {
+			kernel = fmt.Sprintf("%.0f%%", 100*r.SystemSeconds/r.CPUSeconds)
+			faults = fmt.Sprintf("%.0f", float64(r.MinorFaults)/(float64(r.Samples)/1000))
+		}
+		fmt.Fprintf(w, "| (%s) | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %d | %s | %s |\n", r.Pipeline, r.Series,
 			mb(r.Memory.PeakRSS), mb(r.Memory.RSS), mb(r.Memory.RSSFile), mb(r.Memory.RSSAnon),
 			mb(m["HeapInuse"]), mb(m["HeapIdle"]-m["HeapReleased"]), mb(m["HeapReleased"]), mb(m["NextGC"]),
-			mb(m["StackSys"]), mb(runtimeSys(m)), m["NumGC"])
+			mb(m["StackSys"]), mb(runtimeSys(m)), m["NumGC"], kernel, faults)
 	}
 }
 
