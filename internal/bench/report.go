@@ -247,7 +247,7 @@ func (res *Results) writeMemoryBreakdown(w io.Writer) {
 		kernel, faults := "n/a", "n/a"
 		if r.CPUSeconds > 0 && r.Samples > 0 {
 			kernel = fmt.Sprintf("%.0f%%", 100*r.SystemSeconds/r.CPUSeconds)
-			faults = fmt.Sprintf("%.0f", float64(r.MinorFaults)/(float64(r.Samples)/1000))
+			faults = fmt.Sprintf("%.1f", float64(r.MinorFaults)/(float64(r.Samples)/1000))
 		}
 		fmt.Fprintf(w, "| (%s) | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %d | %s | %s |\n", r.Pipeline, r.Series,
 			mb(r.Memory.PeakRSS), mb(r.Memory.RSS), mb(r.Memory.RSSFile), mb(r.Memory.RSSAnon),

@@ -232,7 +232,7 @@ func (b *Bench) Run(p Pipeline, series, round int, kind runKind) RunResult {
 				float64(m["StackSys"])/1e6, float64(runtimeSys(m))/1e6, m["NumGC"])
 		}
 		if res.Samples > 0 {
-			b.logf("(%s) measured interval: %.0f%% of the CPU in the kernel, %.0f minor page faults per 1,000 samples",
+			b.logf("(%s) measured interval: %.0f%% of the CPU in the kernel, %.1f minor page faults per 1,000 samples",
 				p.Key, 100*res.SystemSeconds/res.CPUSeconds, float64(res.MinorFaults)/(float64(res.Samples)/1000))
 		}
 	}
