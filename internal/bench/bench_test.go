@@ -357,6 +357,8 @@ func TestScaleRunsEveryPipelineAtEveryPoint(t *testing.T) {
 		// Warmed up over two whole passes, the second one's cost kept apart; then at least one
 		// more whole pass measured.
 		assert.GreaterOrEqual(t, r.Driver.Passes, int64(2), "(%s)", r.Pipeline)
+		assert.GreaterOrEqual(t, r.WarmupPasses, 3, "(%s): two passes, then at least one more for memory", r.Pipeline)
+		assert.LessOrEqual(t, r.WarmupPasses, 2+maxMemoryWarmupPasses, "(%s)", r.Pipeline)
 		assert.Positive(t, r.FillPass.Seconds, "(%s)", r.Pipeline)
 		assert.InDelta(t, r.Series, r.FillPass.Accepted, float64(r.Series), "(%s): the second pass sent about every series once", r.Pipeline)
 		assert.GreaterOrEqual(t, r.InputRate*r.Seconds, 0.99*float64(r.Series), "(%s): a whole pass measured", r.Pipeline)

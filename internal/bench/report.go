@@ -145,19 +145,20 @@ func (res *Results) Write(w io.Writer) {
 	if o.ScaleRate > 0 {
 		rateText = fmt.Sprintf("at a fixed %.0f samples/s (so held samples and CPU per sample compare across series counts)", o.ScaleRate)
 	}
-	fmt.Fprintf(w, "Samples sent %s. Warm-up until every series was sent twice (and at least %s), then measured over at least one more whole pass: "+
+	fmt.Fprintf(w, "Samples sent %s. Warm-up until every series was sent twice (and at least %s), then whole passes more until the resident high-water mark grew by less than 2 %% over one "+
+		"(the Go heap keeps growing into its GC headroom for a few passes at 1M series: fresh pages, faulted and zeroed by the kernel), then measured over at least one more whole pass: "+
 		"ordered_rw's encoder caches a series' labels when it sees the series the second time, so the measured pass is the steady state, every series cached. "+
 		"The second pass, when the labels are built and cached, is its own column (CPU per sample accepted in it: what a new series costs; "+
 		"n/a with a hold-back, whose second pass is encoded a window later, overlapping the first and third). "+
 		"RSS before load is read 1 s after the process is ready, before the first request, with its file-backed part (the binary's pages touched); "+
 		"memory at rest is read after the load stopped, held samples drained and a GC ran (pprof heap?gc=1; vmagent's live heap is not read: it has no forced GC).\n", rateText, o.Warmup)
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "| pipeline | active series | samples/s | CPU s / M | CPU s / M, second pass (labels cached) | RSS before load | peak RSS | peak RSS / series | live heap at rest | live heap / series | RSS at rest | guard active series | ordered_rw tracked series | held max |")
-	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+	fmt.Fprintln(w, "| pipeline | active series | samples/s | CPU s / M | CPU s / M, second pass (labels cached) | RSS before load | peak RSS | peak RSS / series | live heap at rest | live heap / series | RSS at rest | guard active series | ordered_rw tracked series | held max | warm-up passes |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 	ok := map[string][]RunResult{}
 	for _, r := range res.Scale {
 		if r.Err != nil {
-			fmt.Fprintf(w, "| (%s) | %d | failed: %s | | | | | | | | | | | |\n", r.Pipeline, r.Series, oneLine(r.Err.Error()))
+			fmt.Fprintf(w, "| (%s) | %d | failed: %s | | | | | | | | | | | | |\n", r.Pipeline, r.Series, oneLine(r.Err.Error()))
 			continue
 		}
 		ok[r.Pipeline] = append(ok[r.Pipeline], r)
@@ -165,13 +166,13 @@ func (res *Results) Write(w io.Writer) {
 		if r.LiveHeap > 0 {
 			heap, heapPer = mb(r.LiveHeap), fmt.Sprintf("%.0f B", float64(r.LiveHeap)/float64(r.Series))
 		}
-		fmt.Fprintf(w, "| (%s) | %d | %.0f | %.2f | %s | %s | %s | %.0f B | %s | %s | %s | %.0f | %.0f | %d |\n", r.Pipeline, r.Series, r.Rate, r.CPUPerMillion,
+		fmt.Fprintf(w, "| (%s) | %d | %.0f | %.2f | %s | %s | %s | %.0f B | %s | %s | %s | %.0f | %.0f | %d | %d |\n", r.Pipeline, r.Series, r.Rate, r.CPUPerMillion,
 			fillText(r), rssText(r.Start), mb(r.Memory.PeakRSS), float64(r.Memory.PeakRSS)/float64(r.Series), heap, heapPer,
 			mb(r.IdleRSS), telemetry(r, "otelcol_processor_series_guard_active_series", nil),
-			telemetry(r, "otelcol_exporter_ordered_rw_tracked_series", nil), r.Driver.HeldMax)
+			telemetry(r, "otelcol_exporter_ordered_rw_tracked_series", nil), r.Driver.HeldMax, r.WarmupPasses)
 	}
 	for _, s := range res.ScaleSkipped {
-		fmt.Fprintf(w, "| skipped | %s | | | | | | | | | | | | |\n", s)
+		fmt.Fprintf(w, "| skipped | %s | | | | | | | | | | | | | |\n", s)
 	}
 	res.writeMemoryBreakdown(w)
 	var marginal [][]RunResult
