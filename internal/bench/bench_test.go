@@ -212,10 +212,18 @@ func TestProcReadsThisProcess(t *testing.T) {
 	require.NoError(t, err)
 	assert.Greater(t, after, before, "burned %d iterations", x)
 
+	times, err := ReadProcTimes(os.Getpid())
+	require.NoError(t, err)
+	assert.InDelta(t, after, times.User+times.System, 0.5)
+	assert.Positive(t, times.MinorFaults, "a Go process touches fresh pages as it starts")
+
 	m, err := ReadProcMemory(os.Getpid())
 	require.NoError(t, err)
 	assert.Positive(t, m.RSS)
 	assert.GreaterOrEqual(t, m.PeakRSS, m.RSS)
+	assert.Positive(t, m.RSSAnon)
+	assert.Positive(t, m.RSSFile, "the test binary's own pages")
+	assert.LessOrEqual(t, m.RSSAnon+m.RSSFile, m.RSS)
 }
 
 func TestFloorsDoTheSameWork(t *testing.T) {
@@ -282,6 +290,7 @@ func TestRunMeasuresTheStockPipeline(t *testing.T) {
 	assert.Positive(t, r.Rate)
 	assert.Positive(t, r.CPUSeconds)
 	assert.Positive(t, r.Memory.PeakRSS)
+	assert.Positive(t, r.Start.RSS, "resident memory before load")
 	assert.Zero(t, r.Sink.OutOfOrder+r.Sink.Malformed)
 	assert.Equal(t, 2000, r.Sink.Series)
 }
@@ -308,6 +317,7 @@ func TestRunMeasuresVMAgent(t *testing.T) {
 	assert.Positive(t, r.Rate)
 	assert.Positive(t, r.CPUSeconds)
 	assert.Positive(t, r.Memory.PeakRSS)
+	assert.Positive(t, r.Start.RSS, "resident memory before load")
 	assert.Zero(t, r.Sink.OutOfOrder+r.Sink.Malformed)
 	assert.Equal(t, 2000, r.Sink.Series)
 }
@@ -343,11 +353,22 @@ func TestScaleRunsEveryPipelineAtEveryPoint(t *testing.T) {
 		assert.Zero(t, r.Sink.OutOfOrder+r.Sink.Malformed, "(%s)", r.Pipeline)
 		assert.Positive(t, r.Memory.PeakRSS, "(%s)", r.Pipeline)
 		assert.Positive(t, r.IdleRSS, "(%s)", r.Pipeline)
+		assert.Positive(t, r.Start.RSS, "(%s)", r.Pipeline)
+		// Warmed up over two whole passes, the second one's cost kept apart; then at least one
+		// more whole pass measured.
+		assert.GreaterOrEqual(t, r.Driver.Passes, int64(2), "(%s)", r.Pipeline)
+		assert.GreaterOrEqual(t, r.WarmupPasses, 3, "(%s): two passes, then at least one more for memory", r.Pipeline)
+		assert.LessOrEqual(t, r.WarmupPasses, 2+maxMemoryWarmupPasses, "(%s)", r.Pipeline)
+		assert.Positive(t, r.FillPass.Seconds, "(%s)", r.Pipeline)
+		assert.InDelta(t, r.Series, r.FillPass.Accepted, float64(r.Series), "(%s): the second pass sent about every series once", r.Pipeline)
+		assert.GreaterOrEqual(t, r.InputRate*r.Seconds, 0.99*float64(r.Series), "(%s): a whole pass measured", r.Pipeline)
 		if r.Pipeline == "s" {
 			assert.Zero(t, r.Driver.HeldMax, "stamp mode holds nothing")
+			assert.NotEqual(t, "n/a", fillText(r)[:3])
 		}
 		if r.Pipeline == "c" {
 			assert.Positive(t, r.Driver.HeldMax, "hold-back holds samples")
+			assert.Equal(t, "n/a (held)", fillText(r))
 		}
 	}
 	var out bytes.Buffer
@@ -355,6 +376,13 @@ func TestScaleRunsEveryPipelineAtEveryPoint(t *testing.T) {
 	for _, key := range keys {
 		assert.Contains(t, out.String(), "| ("+key+") | 1000 | ")
 		assert.Contains(t, out.String(), "| ("+key+") | 1000 → 2000 | ")
+	}
+	assert.Contains(t, out.String(), "sent twice")
+	assert.Equal(t, 2, strings.Count(out.String(), "| (s) | 2000 | "), "a row in the scale table and one in the memory breakdown")
+	for _, r := range res.Scale {
+		if r.Pipeline != "v" {
+			assert.Positive(t, r.MemStats["NextGC"], "(%s)", r.Pipeline)
+		}
 	}
 }
 
@@ -379,6 +407,29 @@ func TestDriverKeepsToItsRate(t *testing.T) {
 	<-done
 	rate := float64(d.Counts().Accepted) / time.Since(start).Seconds()
 	assert.InDelta(t, 20_000, rate, 4_000)
+}
+
+func TestParseMemStats(t *testing.T) {
+	// The end of pprof's heap?debug=1, as Go 1.26 writes it.
+	text := `heap profile: 1: 2 [3: 4] @ heap/1048576
+1: 2 [3: 4] @ 0x1 0x2
+#	0x1	main.f+0x1	/x.go:1
+
+# runtime.MemStats
+# Alloc = 114000000
+# Sys = 250000000
+# HeapIdle = 90000000
+# HeapReleased = 30000000
+# NextGC = 228000000
+# PauseNs = [1 2 3]
+# NumGC = 42
+# DebugGC = false
+`
+	m, err := parseMemStats(strings.NewReader(text))
+	require.NoError(t, err)
+	assert.Equal(t, map[string]int64{"Alloc": 114e6, "Sys": 250e6, "HeapIdle": 90e6, "HeapReleased": 30e6, "NextGC": 228e6, "NumGC": 42}, m)
+	_, err = parseMemStats(strings.NewReader("heap profile: 0: 0 [0: 0] @ heap/1048576\n"))
+	assert.Error(t, err)
 }
 
 func TestCount(t *testing.T) {

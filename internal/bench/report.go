@@ -91,13 +91,13 @@ func (res *Results) Write(w io.Writer) {
 	fmt.Fprintf(w, "Each run: %s warm-up, %s measured; %d senders, %d points per OTLP request, backlog bound %d samples. "+
 		"Median over rounds (min–max); ratios are per round against (a) of the same round, then the median.\n\n",
 		o.Warmup, o.Measure, o.Senders, o.PointsPerRequest, o.MaxBacklog)
-	fmt.Fprintln(w, "| config | samples/s | ratio to (a) | collector CPU s / M samples | ratio to (a) | collector cores | peak RSS | driver+sink cores |")
-	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|")
+	fmt.Fprintln(w, "| config | samples/s | ratio to (a) | collector CPU s / M samples | ratio to (a) | collector cores | peak RSS | RSS before load | driver+sink cores |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|")
 	rate := func(r RunResult) float64 { return r.Rate }
 	cpu := func(r RunResult) float64 { return r.CPUPerMillion }
 	for _, p := range res.Pipelines {
 		if p.Unavailable != "" {
-			fmt.Fprintf(w, "| (%s) %s | %s | | | | | | |\n", p.Key, p.Name, p.Unavailable)
+			fmt.Fprintf(w, "| (%s) %s | %s | | | | | | | |\n", p.Key, p.Name, p.Unavailable)
 			continue
 		}
 		if !ran(res.Throughput, p.Key) {
@@ -105,16 +105,17 @@ func (res *Results) Write(w io.Writer) {
 		}
 		rates := collect(res.Throughput, p.Key, rate)
 		if len(rates) == 0 {
-			fmt.Fprintf(w, "| (%s) %s | every run failed | | | | | | |\n", p.Key, p.Name)
+			fmt.Fprintf(w, "| (%s) %s | every run failed | | | | | | | |\n", p.Key, p.Name)
 			continue
 		}
-		fmt.Fprintf(w, "| (%s) %s | %s | %s | %s | %s | %s | %s | %s |\n", p.Key, p.Name,
+		fmt.Fprintf(w, "| (%s) %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", p.Key, p.Name,
 			spread(rates, "%.0f"),
 			spread(ratios(res.Throughput, p.Key, rate), "%.2f"),
 			spread(collect(res.Throughput, p.Key, cpu), "%.2f"),
 			spread(ratios(res.Throughput, p.Key, cpu), "%.2f"),
 			spread(collect(res.Throughput, p.Key, func(r RunResult) float64 { return r.Cores }), "%.2f"),
 			spread(collect(res.Throughput, p.Key, func(r RunResult) float64 { return float64(r.Memory.PeakRSS) / 1e6 }), "%.0f MB"),
+			spread(collect(res.Throughput, p.Key, func(r RunResult) float64 { return float64(r.Start.RSS) / 1e6 }), "%.0f MB"),
 			spread(collect(res.Throughput, p.Key, func(r RunResult) float64 { return r.DriverCPUPerMillion * r.Rate / 1e6 }), "%.2f"))
 	}
 	fmt.Fprintln(w)
@@ -144,14 +145,20 @@ func (res *Results) Write(w io.Writer) {
 	if o.ScaleRate > 0 {
 		rateText = fmt.Sprintf("at a fixed %.0f samples/s (so held samples and CPU per sample compare across series counts)", o.ScaleRate)
 	}
-	fmt.Fprintf(w, "Samples sent %s. Warm-up until every series was sent once (and at least %s), then measured over at least one more whole pass; memory at rest is read after the load stopped, held samples drained and a GC ran (pprof heap?gc=1; vmagent's live heap is not read: it has no forced GC).\n", rateText, o.Warmup)
+	fmt.Fprintf(w, "Samples sent %s. Warm-up until every series was sent twice (and at least %s), then whole passes more until the resident high-water mark grew by less than 2 %% over one "+
+		"(the Go heap keeps growing into its GC headroom for a few passes at 1M series: fresh pages, faulted and zeroed by the kernel), then measured over at least one more whole pass: "+
+		"ordered_rw's encoder caches a series' labels when it sees the series the second time, so the measured pass is the steady state, every series cached. "+
+		"The second pass, when the labels are built and cached, is its own column (CPU per sample accepted in it: what a new series costs; "+
+		"n/a with a hold-back, whose second pass is encoded a window later, overlapping the first and third). "+
+		"RSS before load is read 1 s after the process is ready, before the first request, with its file-backed part (the binary's pages touched); "+
+		"memory at rest is read after the load stopped, held samples drained and a GC ran (pprof heap?gc=1; vmagent's live heap is not read: it has no forced GC).\n", rateText, o.Warmup)
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "| pipeline | active series | samples/s | CPU s / M | peak RSS | peak RSS / series | live heap at rest | live heap / series | RSS at rest | guard active series | ordered_rw tracked series | held max |")
-	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|---|")
+	fmt.Fprintln(w, "| pipeline | active series | samples/s | CPU s / M | CPU s / M, second pass (labels cached) | RSS before load | peak RSS | peak RSS / series | live heap at rest | live heap / series | RSS at rest | guard active series | ordered_rw tracked series | held max | warm-up passes |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 	ok := map[string][]RunResult{}
 	for _, r := range res.Scale {
 		if r.Err != nil {
-			fmt.Fprintf(w, "| (%s) | %d | failed: %s | | | | | | | | | |\n", r.Pipeline, r.Series, oneLine(r.Err.Error()))
+			fmt.Fprintf(w, "| (%s) | %d | failed: %s | | | | | | | | | | | | |\n", r.Pipeline, r.Series, oneLine(r.Err.Error()))
 			continue
 		}
 		ok[r.Pipeline] = append(ok[r.Pipeline], r)
@@ -159,14 +166,15 @@ func (res *Results) Write(w io.Writer) {
 		if r.LiveHeap > 0 {
 			heap, heapPer = mb(r.LiveHeap), fmt.Sprintf("%.0f B", float64(r.LiveHeap)/float64(r.Series))
 		}
-		fmt.Fprintf(w, "| (%s) | %d | %.0f | %.2f | %s | %.0f B | %s | %s | %s | %.0f | %.0f | %d |\n", r.Pipeline, r.Series, r.Rate, r.CPUPerMillion,
-			mb(r.Memory.PeakRSS), float64(r.Memory.PeakRSS)/float64(r.Series), heap, heapPer,
+		fmt.Fprintf(w, "| (%s) | %d | %.0f | %.2f | %s | %s | %s | %.0f B | %s | %s | %s | %.0f | %.0f | %d | %d |\n", r.Pipeline, r.Series, r.Rate, r.CPUPerMillion,
+			fillText(r), rssText(r.Start), mb(r.Memory.PeakRSS), float64(r.Memory.PeakRSS)/float64(r.Series), heap, heapPer,
 			mb(r.IdleRSS), telemetry(r, "otelcol_processor_series_guard_active_series", nil),
-			telemetry(r, "otelcol_exporter_ordered_rw_tracked_series", nil), r.Driver.HeldMax)
+			telemetry(r, "otelcol_exporter_ordered_rw_tracked_series", nil), r.Driver.HeldMax, r.WarmupPasses)
 	}
 	for _, s := range res.ScaleSkipped {
-		fmt.Fprintf(w, "| skipped | %s | | | | | | | | | | |\n", s)
+		fmt.Fprintf(w, "| skipped | %s | | | | | | | | | | | | | |\n", s)
 	}
+	res.writeMemoryBreakdown(w)
 	var marginal [][]RunResult
 	for _, key := range res.scaleKeys() {
 		if len(ok[key]) >= 2 {
@@ -213,6 +221,57 @@ func (res *Results) Write(w io.Writer) {
 		fmt.Fprintf(w, "#### %s\n\n`%s`\n\n```\n%s```\n\n", p.Title, p.Path, trimPprof(p.Top))
 	}
 	fmt.Fprintf(w, "Session took %s.\n", res.Duration.Round(1e9))
+}
+
+// writeMemoryBreakdown renders, for the collector's scale runs, what its resident memory was
+// made of at the end of the measured pass: the file-backed pages (the binary), and of the
+// anonymous part what the Go runtime says it holds.
+func (res *Results) writeMemoryBreakdown(w io.Writer) {
+	var rows []RunResult
+	for _, r := range res.Scale {
+		if r.Err == nil && r.MemStats != nil {
+			rows = append(rows, r)
+		}
+	}
+	if len(rows) == 0 {
+		return
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "The collector's resident memory at the end of the measured pass, by what holds it (Go's runtime.MemStats read from pprof at the same moment): "+
+		"the heap's next GC is where the GC lets the heap grow to (GOGC 100: twice what the last GC left live); free kept is heap the runtime holds for reuse and has not returned to the OS; "+
+		"the kernel's share of the CPU and the minor page faults (pages touched fresh, each zeroed by the kernel) are over the measured interval.")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "| pipeline | active series | peak RSS | RSS then | of it file-backed (binary) | anonymous | Go heap in use | heap free kept | heap returned to OS | next GC at | stacks | runtime metadata | GCs | kernel share of CPU | minor page faults / 1k samples |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+	for _, r := range rows {
+		m := r.MemStats
+		kernel, faults := "n/a", "n/a"
+		if r.CPUSeconds > 0 && r.Samples > 0 {
+			kernel = fmt.Sprintf("%.0f%%", 100*r.SystemSeconds/r.CPUSeconds)
+			faults = fmt.Sprintf("%.1f", float64(r.MinorFaults)/(float64(r.Samples)/1000))
+		}
+		fmt.Fprintf(w, "| (%s) | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %d | %s | %s |\n", r.Pipeline, r.Series,
+			mb(r.Memory.PeakRSS), mb(r.Memory.RSS), mb(r.Memory.RSSFile), mb(r.Memory.RSSAnon),
+			mb(m["HeapInuse"]), mb(m["HeapIdle"]-m["HeapReleased"]), mb(m["HeapReleased"]), mb(m["NextGC"]),
+			mb(m["StackSys"]), mb(runtimeSys(m)), m["NumGC"], kernel, faults)
+	}
+}
+
+// rssText renders resident memory with its file-backed part (pages of the binary touched).
+func rssText(m ProcMemory) string {
+	return fmt.Sprintf("%s (%s file)", mb(m.RSS), mb(m.RSSFile))
+}
+
+// fillText renders the second pass' CPU per sample, with how long that pass took: n/a when
+// the pipeline held samples back (the pass is then encoded a window later) or no pass was seen.
+func fillText(r RunResult) string {
+	switch {
+	case r.Driver.HeldMax > 0:
+		return "n/a (held)"
+	case r.FillPass.Accepted == 0:
+		return "n/a"
+	}
+	return fmt.Sprintf("%.2f (%.1f s)", r.FillPass.CPUPerMillion, r.FillPass.Seconds)
 }
 
 // trimPprof drops pprof's preamble lines about the binary and build id.

@@ -86,12 +86,14 @@ func (b *Bench) Scale(res *Results, reserve time.Duration) {
 	for _, series := range b.Opts.ScaleSeries {
 		for _, p := range ps {
 			if rate := lastRate[p.Key]; rate > 0 {
-				// Two passes at the last rate, plus start-up, warm-up floor and drain.
-				est := time.Duration(2*float64(series)/rate*float64(time.Second)) + b.Opts.Warmup + 25*time.Second
+				// Five passes at the last rate (two of warm-up, usually two more until the
+				// resident memory stops growing, one measured), plus start-up, warm-up floor and
+				// drain.
+				est := time.Duration(5*float64(series)/rate*float64(time.Second)) + b.Opts.Warmup + 25*time.Second
 				left := b.Opts.Budget - time.Since(b.Started) - reserve
 				if est > left {
 					res.ScaleSkipped = append(res.ScaleSkipped, fmt.Sprintf(
-						"(%s) %d series: two passes at the %.0f samples/s measured at the previous point need about %s; %s of the %s budget was left",
+						"(%s) %d series: five passes at the %.0f samples/s measured at the previous point need about %s; %s of the %s budget was left",
 						p.Key, series, rate, est.Round(time.Second), left.Round(time.Second), b.Opts.Budget))
 					continue
 				}
