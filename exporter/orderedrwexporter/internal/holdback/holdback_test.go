@@ -3,6 +3,7 @@ package holdback
 import (
 	"fmt"
 	"testing"
+	"unsafe"
 
 	"github.com/prometheus/prometheus/prompb"
 	"github.com/stretchr/testify/assert"
@@ -163,4 +164,98 @@ func TestHeldBytes(t *testing.T) {
 	hold.Take(hold.PopAll(), 2, 6_100)
 	assert.Zero(t, hold.HeldBytes())
 	assert.Zero(t, hold.Held())
+}
+
+// A held float sample is 16 bytes: series index, packed offsets, value.
+func TestHeldEntryIs16Bytes(t *testing.T) {
+	assert.Equal(t, int64(16), heldEntryBytes)
+	assert.Equal(t, 16*1024, int(unsafe.Sizeof(entryChunk{})), "a chunk is a size class of its own")
+}
+
+// Timestamps come back exact from their offsets within the bucket, whatever the bucket's width
+// (a power of two or not, 1 ms), for negative timestamps too and across chunk boundaries; the
+// hold latency comes from the arrival offset, in ms.
+func TestTimestampsRoundTripThroughOffsets(t *testing.T) {
+	for _, bucketMillis := range []int64{1, 100, 128, 250, 999} {
+		t.Run(fmt.Sprint(bucketMillis), func(t *testing.T) {
+			var latencies []int64
+			hold := New(Settings{WindowMillis: 5000, BucketMillis: bucketMillis, IdleMillis: 60_000}, nil,
+				func(ms int64) { latencies = append(latencies, ms) })
+			var want []sample.Point
+			// One series with 3,000 points in a window: several chunks in the larger buckets.
+			s := series(0)
+			for i := range int64(3000) {
+				ts := -1500 + i*7/3
+				s.Points = append(s.Points, sample.Point{T: ts, V: float64(i)})
+				want = append(want, sample.Point{T: ts, V: float64(i)})
+			}
+			const arrived = -6000
+			hold.Add([]sample.Series{s}, arrived, 0)
+			require.Equal(t, int64(3000), hold.Held())
+			const now = 20_000
+			perShard, count := hold.Take(hold.PopDue(now), 1, now)
+			require.Equal(t, 3000, count)
+			require.Len(t, perShard[0], 1)
+			assert.Equal(t, want, perShard[0][0].Points)
+			require.NotEmpty(t, latencies)
+			for _, l := range latencies {
+				assert.Equal(t, int64(now-arrived), l)
+			}
+		})
+	}
+}
+
+// A point added after its bucket was due (a clock going back) has its arrival clamped to the
+// bucket's due time, and its timestamp is still exact.
+func TestArrivalAfterDueIsClamped(t *testing.T) {
+	var latencies []int64
+	hold := New(Settings{WindowMillis: 1000, BucketMillis: 100, IdleMillis: 60_000}, nil,
+		func(ms int64) { latencies = append(latencies, ms) })
+	hold.Add([]sample.Series{series(0, 1_050)}, 9_000, 0)
+	perShard, _ := hold.Take(hold.PopDue(9_000), 1, 9_500)
+	assert.Equal(t, []sample.Point{{T: 1_050, V: 1_050}}, perShard[0][0].Points)
+	assert.Equal(t, []int64{9_500 - 2_100}, latencies, "held since its bucket's due time")
+}
+
+// Released chunks are reused by new buckets: holding in the steady state allocates none.
+func TestChunksAreReused(t *testing.T) {
+	hold := New(Settings{WindowMillis: 1000, BucketMillis: 100, IdleMillis: 60_000}, nil, noLatency)
+	batch := make([]sample.Series, 3000)
+	for i := range batch {
+		batch[i] = series(i, 0)
+	}
+	at := func(ts int64) []sample.Series {
+		for i := range batch {
+			batch[i].Points[0] = sample.Point{T: ts, V: 1}
+		}
+		return batch
+	}
+	hold.Add(at(1000), 1000, 0)
+	hold.Take(hold.PopDue(2100), 4, 2100)
+	require.Len(t, hold.spare, 3, "3,000 entries: 3 chunks")
+	chunk := hold.spare[0]
+	hold.Add(at(2000), 2000, 0)
+	assert.Empty(t, hold.spare, "taken by the new bucket")
+	assert.Same(t, chunk, hold.buckets[hold.key(sample.Point{T: 2000})].floats[2])
+}
+
+// When the release epoch wraps around, no ref keeps a slot of an older release: a ref never
+// released (epoch 0) would otherwise take the wrapped epoch for its own.
+func TestReleaseEpochWraps(t *testing.T) {
+	hold := New(Settings{WindowMillis: 1000, BucketMillis: 100, IdleMillis: 60_000}, nil, noLatency)
+	hold.Add([]sample.Series{series(0, 1000)}, 1000, 0)
+	hold.Take(hold.PopDue(2100), 1, 2100)
+	hold.releaseEpoch = ^uint32(0)
+	hold.Add([]sample.Series{series(0, 2000), series(1, 2000)}, 2000, 0)
+	hold.ref(1).slot = 5 // a stale slot, which an epoch taken for current would make it use
+	perShard, count := hold.Take(hold.PopDue(3100), 1, 3100)
+	assert.Equal(t, 2, count)
+	require.Len(t, perShard[0], 2)
+	assert.Len(t, perShard[0][0].Points, 1)
+	assert.Len(t, perShard[0][1].Points, 1)
+}
+
+// A ref, the hold-back's state of a series, is 40 bytes (48 with its key in the table).
+func TestSeriesRefIs40Bytes(t *testing.T) {
+	assert.Equal(t, 40, int(unsafe.Sizeof(seriesRef{})))
 }

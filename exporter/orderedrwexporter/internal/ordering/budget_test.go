@@ -66,7 +66,7 @@ func TestBudgetCountsHeldSamples(t *testing.T) {
 	clock := newFakeClock(1_000)
 	push := sample.Bytes(budgetBatch(0))
 	h := newHarness(t, backend, Settings{MinShards: 2, MaxShards: 2, Holdback: true, Window: 5 * time.Second, Clock: clock,
-		MaxHeldSamples: 1000, MaxBufferedBytes: push / 2})
+		MaxHeldSamples: 1000, MaxBufferedBytes: push / 4}) // below what the push holds: its labels and 16 B a sample
 
 	require.NoError(t, h.engine.Push(context.Background(), budgetBatch(0)), "below the budget: taken, larger than the budget")
 	require.Positive(t, h.engine.BufferedBytes())
