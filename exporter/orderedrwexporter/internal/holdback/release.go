@@ -8,21 +8,35 @@ const holdLatencySampling = 16
 // Due is when bucket b could first be released: the end of its release-time bucket.
 func (h *Holdback) Due(b *Bucket) int64 { return h.keyDue(b.key) }
 
+// Arrays are what the batches of a release are made of: Take fills them, reusing their room, and
+// returns batches that are slices of them. Once no batch of a release is in use any more, the
+// caller may hand its Arrays to another Take, so that a release allocates nothing in the steady
+// state.
+type Arrays struct {
+	Points   []sample.Point
+	Series   []sample.Series
+	PerShard [][]sample.Series
+}
+
 // Take turns popped buckets into one batch per shard (series hash modulo shards), each series
 // with its points in timestamp order (buckets are popped oldest first), and lets go of the
-// buckets: refs with no point left are freed, the buckets' arrays reused. It returns the batches
-// and the number of points in them. Takes must not overlap; the caller serialises its releases.
-func (h *Holdback) Take(buckets []*Bucket, shards int, nowMillis int64) (perShard [][]sample.Series, count int) {
+// buckets: refs with no point left are freed, the buckets' chunks reused. It returns the batches,
+// slices of into (new arrays when into is nil), and the number of points in them. Takes must not
+// overlap; the caller serialises its releases.
+func (h *Holdback) Take(buckets []*Bucket, shards int, nowMillis int64, into *Arrays) (perShard [][]sample.Series, count int) {
+	if into == nil {
+		into = new(Arrays)
+	}
 	if h.releaseEpoch++; h.releaseEpoch == 0 {
 		h.resetEpochs()
 	}
 	r := &h.scratch
 	h.gather(r, buckets, nowMillis)
-	points := h.place(r, buckets)
-	perShard = r.byShard(points, shards)
+	h.place(r, buckets, into)
+	r.byShard(into, shards)
 	h.free(r.slots, buckets)
 	r.keep()
-	return perShard, len(points)
+	return into.PerShard, len(into.Points)
 }
 
 // resetEpochs makes every ref's epoch older than any release's, when the epoch wraps around
@@ -123,10 +137,10 @@ func (h *Holdback) assign(r *releasing, idx uint32) {
 	r.slotOf = append(r.slotOf, ref.slot)
 }
 
-// place puts the points of buckets into one array, each series' points together and in order.
-// The array is the batches', which outlive the release.
-func (h *Holdback) place(r *releasing, buckets []*Bucket) []sample.Point {
-	points := make([]sample.Point, len(r.slotOf))
+// place puts the points of buckets into into.Points, each series' points together and in order.
+func (h *Holdback) place(r *releasing, buckets []*Bucket, into *Arrays) {
+	points := reuse(into.Points, len(r.slotOf))[:len(r.slotOf)]
+	into.Points = points
 	offsets := reuse(r.offsets, len(r.slots))[:len(r.slots)]
 	r.offsets = offsets
 	next := 0
@@ -151,18 +165,26 @@ func (h *Holdback) place(r *releasing, buckets []*Bucket) []sample.Point {
 			k++
 		}
 	}
-	return points
 }
 
-// byShard slices points into series, one batch per shard, each sized up front.
-func (r *releasing) byShard(points []sample.Point, shards int) [][]sample.Series {
-	perShard := make([][]sample.Series, shards)
-	sizes := make([]int, shards)
+// byShard slices into.Points into series in into.Series, one batch per shard in into.PerShard,
+// each a part of into.Series sized up front.
+func (r *releasing) byShard(into *Arrays, shards int) {
+	points := into.Points
+	// The shard sizes are counted in offsets, free since place.
+	sizes := reuse(r.offsets, shards)[:shards]
+	r.offsets = sizes
+	clear(sizes)
 	for _, sl := range r.slots {
 		sizes[sl.hash%uint64(shards)]++
 	}
+	all := reuse(into.Series, len(r.slots))[:len(r.slots)]
+	perShard := reuse(into.PerShard, shards)[:shards]
+	into.Series, into.PerShard = all, perShard
+	start := 0
 	for i, n := range sizes {
-		perShard[i] = make([]sample.Series, 0, n)
+		perShard[i] = all[start : start : start+n]
+		start += n
 	}
 	end := 0
 	for _, sl := range r.slots {
@@ -171,7 +193,6 @@ func (r *releasing) byShard(points []sample.Point, shards int) [][]sample.Series
 		end += sl.count
 		perShard[shard] = append(perShard[shard], sample.Series{Hash: sl.hash, Labels: sl.ref.labels, Points: points[first:end:end]})
 	}
-	return perShard
 }
 
 // free tells the refs of a release that their points were read, freeing those with none left,
