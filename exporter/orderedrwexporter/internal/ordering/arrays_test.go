@@ -15,7 +15,8 @@ import (
 // Arrays go back to the pool, emptied, only when the producer and every batch made of them let
 // go.
 func TestArraysAreEmptiedOnlyByTheLastRelease(t *testing.T) {
-	a := getArrays()
+	pool := arraysPool{max: 1, maxLen: 10}
+	a := pool.get()
 	a.Points = append(a.Points, sample.Point{T: 1, V: 1})
 	a.Series = append(a.Series, series(0, 1))
 	a.hold()
@@ -27,6 +28,8 @@ func TestArraysAreEmptiedOnlyByTheLastRelease(t *testing.T) {
 	a.Release()
 	assert.Zero(t, a.Points[0], "emptied once the last batch is done")
 	assert.Nil(t, a.Series[0].Labels, "no labels kept alive by the pool")
+	assert.Same(t, a, pool.get(), "kept for the next push")
+	assert.NotSame(t, a, pool.get(), "at most max kept")
 }
 
 // Pushes and releases reuse their arrays while earlier batches are still queued or on the wire:

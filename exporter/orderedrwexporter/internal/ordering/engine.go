@@ -94,6 +94,8 @@ type Engine struct {
 	log journal
 	// acct follows the batches queued on the shards; the shards report to it.
 	acct *accounting
+	// pushArrays and releaseArrays keep the arrays of batches done with (arrays.go).
+	pushArrays, releaseArrays arraysPool
 
 	// sendCtx is canceled when the deadline of the shutdown passes: whatever is not sent by then
 	// is counted dropped.
@@ -138,6 +140,8 @@ func NewEngine(set Settings, tset component.TelemetrySettings, exporterID string
 		retryStop:   make(chan struct{}),
 		stopRelease: make(chan struct{}),
 	}
+	e.pushArrays.max, e.pushArrays.maxLen = maxFreePushArrays, maxPushArrayLen
+	e.releaseArrays.max, e.releaseArrays.maxLen = maxFreeReleaseArrays, maxReleaseArrayLen
 	if err = e.openWAL(tset.Logger); err != nil {
 		tel.Shutdown()
 		return nil, err
@@ -328,7 +332,7 @@ func (e *Engine) push(ctx context.Context, series []sample.Series, entry uint64)
 	e.shards.meter.Queued(sample.CountPoints(series))
 	now := e.clock.Now().UnixMilli()
 	if e.hold == nil {
-		arrays := getArrays()
+		arrays := e.pushArrays.get()
 		defer arrays.Release()
 		return e.enqueue(ctx, e.byShard(series, arrays), now, entry, arrays)
 	}
@@ -338,7 +342,7 @@ func (e *Engine) push(ctx context.Context, series []sample.Series, entry uint64)
 		// the on-time samples are not in that request. Queued before the on-time samples are
 		// held, so that an early release cannot put a newer sample of a series ahead of it.
 		e.tel.Released(lateCount, telemetry.ReleaseLate)
-		arrays := getArrays()
+		arrays := e.pushArrays.get()
 		defer arrays.Release()
 		if err := e.enqueue(ctx, e.byShard(late, arrays), now, entry, arrays); err != nil {
 			e.tel.Refused(sample.CountPoints(onTime)) // never held

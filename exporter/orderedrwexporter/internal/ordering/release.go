@@ -44,7 +44,7 @@ func (e *Engine) release(buckets []*holdback.Bucket, reason string) {
 	defer e.log.Done(entry)
 	now := e.clock.Now().UnixMilli()
 	due := e.releaseDueSince(buckets, reason, now)
-	arrays := getArrays()
+	arrays := e.releaseArrays.get()
 	defer arrays.Release()
 	perShard, count := e.hold.Take(buckets, e.NumShards(), now, &arrays.Arrays)
 	e.tel.Released(count, reason)
