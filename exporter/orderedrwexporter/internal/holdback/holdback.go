@@ -7,6 +7,7 @@ package holdback // import "github.com/otelcol-fleet/otelcol-fleet/exporter/orde
 
 import (
 	"container/heap"
+	"fmt"
 	"math"
 	"math/bits"
 	"sync"
@@ -135,7 +136,8 @@ type Holdback struct {
 type Settings struct {
 	// WindowMillis is how long after its timestamp a point is released.
 	WindowMillis int64
-	// BucketMillis is the granularity of release times.
+	// BucketMillis is the granularity of release times, 1 ms to maxBucketMillis: a held
+	// sample's timestamp is kept as its offset within its bucket, in at most 24 bits.
 	BucketMillis int64
 	// IdleMillis is how long a series is remembered after its last held point.
 	IdleMillis int64
@@ -152,12 +154,19 @@ type Settings struct {
 // not nil, tracks the write-ahead log entries of popped buckets; holdLatency records how long a
 // sample of every holdLatencySampling released was held.
 func New(set Settings, entries Tracker, holdLatency func(millis int64)) *Holdback {
-	offsetBits := uint8(bits.Len64(uint64(max(set.BucketMillis, 1) - 1)))
+	if set.BucketMillis < 1 || set.BucketMillis > maxBucketMillis {
+		panic(fmt.Sprintf("holdback: BucketMillis must be in [1, %d], found %d", maxBucketMillis, set.BucketMillis))
+	}
+	offsetBits := uint8(bits.Len64(uint64(set.BucketMillis - 1)))
 	return &Holdback{windowMillis: set.WindowMillis, bucketMillis: set.BucketMillis, idleMillis: set.IdleMillis,
 		offsetBits: offsetBits, maxArrived: uint32(1<<(32-int(offsetBits)) - 1),
 		maxFutureMillis: set.MaxFutureMillis, maxSeries: set.MaxSeries,
 		buckets: map[int64]*Bucket{}, refs: seriestable.New[seriesRef](), entries: entries, holdLatency: holdLatency}
 }
+
+// maxBucketMillis bounds the release interval (4.6 hours; the engine's is at most 250 ms), so
+// that a timestamp's offset takes at most 24 bits, leaving 8 to the arrival's.
+const maxBucketMillis = 1 << 24
 
 // pack returns a held entry's offsets for a point with timestamp t of bucket key that arrived at
 // nowMillis: in the low offsetBits bits, its release time's offset from the start of the bucket,

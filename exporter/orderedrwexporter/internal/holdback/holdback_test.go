@@ -288,3 +288,13 @@ func TestTakeReusesArrays(t *testing.T) {
 		}, got)
 	}
 }
+
+// A release interval whose offsets would not fit in an entry is a programming error.
+func TestNewRefusesBucketsTooWide(t *testing.T) {
+	assert.Panics(t, func() { New(Settings{WindowMillis: 1000, BucketMillis: 0}, nil, noLatency) })
+	assert.Panics(t, func() { New(Settings{WindowMillis: 1000, BucketMillis: maxBucketMillis + 1}, nil, noLatency) })
+	hold := New(Settings{WindowMillis: 1000, BucketMillis: maxBucketMillis, IdleMillis: 60_000}, nil, noLatency)
+	hold.Add([]sample.Series{series(0, maxBucketMillis*3-1)}, 0, 0)
+	perShard, _ := hold.Take(hold.PopAll(), 1, 0, nil)
+	assert.Equal(t, int64(maxBucketMillis*3-1), perShard[0][0].Points[0].T, "exact at the widest bucket")
+}

@@ -187,6 +187,8 @@ func withDefaults(set Settings) Settings {
 		// coarse enough that a bucket gathers many samples into one request per shard.
 		set.ReleaseInterval = min(max(set.Window/20, 10*time.Millisecond), 250*time.Millisecond)
 	}
+	// Whole milliseconds, and no wider than a held sample's timestamp offset holds (holdback).
+	set.ReleaseInterval = min(max(set.ReleaseInterval, time.Millisecond), time.Hour)
 	return set
 }
 
