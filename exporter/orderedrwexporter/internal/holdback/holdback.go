@@ -7,7 +7,9 @@ package holdback // import "github.com/otelcol-fleet/otelcol-fleet/exporter/orde
 
 import (
 	"container/heap"
+	"fmt"
 	"math"
+	"math/bits"
 	"sync"
 	"sync/atomic"
 	"unsafe"
@@ -22,39 +24,54 @@ import (
 // costs its value and timestamps, not a copy of its labels. It outlives its held points (without
 // their labels) until the series is idle, so that a series held once per scrape does not enter
 // and leave the table every time: that churn made the lookup the costliest step of holding.
+//
+// 40 bytes, 48 with its key in the table: the series' hash is the table's key (seriestable.Key),
+// not kept twice.
 type seriesRef struct {
-	hash   uint64
 	labels sample.Labels // while the series has held points; guarded by Holdback.mu
-	held   int           // guarded by Holdback.mu
-	// lastAdded is when the series last had a point held (wall clock, ms), to free idle refs.
-	lastAdded int64
+	// lastAdded is when the series last had a point held (wall clock, whole seconds), to free
+	// idle refs: one freed up to a second early had no point held anyway.
+	lastAdded uint32
+	// held counts the series' points held or being released; guarded by Holdback.mu. 32 bits:
+	// 2^32 points of one series held would take 64 GiB.
+	held uint32
 	// slot of the series in the release being built, valid when epoch is that release's; used
 	// instead of a map per release. Releases never overlap (Take).
 	slot  int32
-	epoch uint64
+	epoch uint32
 }
 
-// heldEntry is one held float sample. It holds no pointer, so that the garbage collector never
-// scans held data (millions of entries at 500k samples/s and a 5 s window): the series is an
-// index into the ref table, and the arrival time is kept relative to the bucket.
+// heldEntry is one held float sample: 16 bytes. It holds no pointer, so that the garbage
+// collector never scans held data (millions of entries at 500k samples/s and a 5 s window): the
+// series is an index into the ref table, and the timestamp and the arrival time are offsets
+// within the entry's bucket, packed into one word (see Holdback.pack).
 type heldEntry struct {
 	ref     uint32
-	arrived int32 // ms before the start of the entry's bucket's release time
-	t       int64
+	offsets uint32
 	v       float64
 }
 
-// heldHistogram is one held native histogram sample; they are few.
+// heldHistogram is one held native histogram sample; they are few, and kept apart so that the
+// float entries stay small and pointer-free.
 type heldHistogram struct {
 	ref     uint32
-	arrived int32
+	arrived uint32 // ms before the bucket's due time, as in heldEntry.offsets
 	h       *prompb.Histogram
 }
 
+// chunkEntries is the number of float entries of a chunk: 16 KiB, a size class of its own, so
+// that a chunk wastes nothing. A bucket fills chunks one after the other, never copying them as
+// a growing slice would (2x at worst, 1.33x on average), and leaves at most one part-filled.
+const chunkEntries = 1024
+
+type entryChunk [chunkEntries]heldEntry
+
 // Bucket holds the points whose release time falls in [key, key+1) × bucketMillis.
 type Bucket struct {
-	key        int64
-	floats     []heldEntry
+	key int64
+	// floats are the chunks of float entries, filled in order; nFloats entries in all.
+	floats     []*entryChunk
+	nFloats    int
 	histograms []heldHistogram
 	// minEntry is the oldest WAL entry any of its points came from; 0 without a WAL.
 	minEntry uint64
@@ -63,7 +80,12 @@ type Bucket struct {
 }
 
 // Len is the number of points in the bucket.
-func (b *Bucket) Len() int { return len(b.floats) + len(b.histograms) }
+func (b *Bucket) Len() int { return b.nFloats + len(b.histograms) }
+
+// chunk returns the filled part of the bucket's ci-th chunk.
+func (b *Bucket) chunk(ci int) []heldEntry {
+	return b.floats[ci][:min(chunkEntries, b.nFloats-ci*chunkEntries)]
+}
 
 // Tracker is told the oldest write-ahead log entry of the buckets each pop returns, before the
 // pop lets go of them; the release that took them lets it go once it queued their samples.
@@ -74,6 +96,10 @@ type Tracker interface{ Track(entry uint64) }
 type Holdback struct {
 	windowMillis int64
 	bucketMillis int64
+	// offsetBits is the width of a timestamp's offset within its bucket (heldEntry.offsets),
+	// below the arrival's; maxArrived the largest arrival offset stored.
+	offsetBits uint8
+	maxArrived uint32
 	// maxFutureMillis is how far ahead of the clock a timestamp may be and still be held; 0 is no
 	// bound.
 	maxFutureMillis int64
@@ -87,11 +113,10 @@ type Holdback struct {
 	lastSweep int64
 	buckets   map[int64]*Bucket
 	keys      bucketKeys // min-heap of the keys of buckets
-	// spare are the float arrays of released buckets, for new buckets to fill: holding then
-	// allocates nothing in the steady state.
-	spare        [][]heldEntry
-	spareEntries int // the capacity of spare, in entries
-	held         atomic.Int64
+	// spare are the chunks of released buckets, for new buckets to fill: holding then allocates
+	// nothing in the steady state.
+	spare []*entryChunk
+	held  atomic.Int64
 	// heldBytes is the estimated size of what is held: the entries of the buckets, and the labels
 	// of the series that have held points (a ref keeps them until its last point is released).
 	heldBytes atomic.Int64
@@ -100,7 +125,9 @@ type Holdback struct {
 	entries Tracker
 
 	// releaseEpoch numbers releases (Take), which never overlap.
-	releaseEpoch uint64
+	releaseEpoch uint32
+	// scratch is reused by every release (Take) for its series' slots.
+	scratch releasing
 	// holdLatency records how long a released sample was held, in ms.
 	holdLatency func(millis int64)
 }
@@ -109,7 +136,8 @@ type Holdback struct {
 type Settings struct {
 	// WindowMillis is how long after its timestamp a point is released.
 	WindowMillis int64
-	// BucketMillis is the granularity of release times.
+	// BucketMillis is the granularity of release times, 1 ms to maxBucketMillis: a held
+	// sample's timestamp is kept as its offset within its bucket, in at most 24 bits.
 	BucketMillis int64
 	// IdleMillis is how long a series is remembered after its last held point.
 	IdleMillis int64
@@ -126,9 +154,55 @@ type Settings struct {
 // not nil, tracks the write-ahead log entries of popped buckets; holdLatency records how long a
 // sample of every holdLatencySampling released was held.
 func New(set Settings, entries Tracker, holdLatency func(millis int64)) *Holdback {
+	if set.BucketMillis < 1 || set.BucketMillis > maxBucketMillis {
+		panic(fmt.Sprintf("holdback: BucketMillis must be in [1, %d], found %d", maxBucketMillis, set.BucketMillis))
+	}
+	offsetBits := uint8(bits.Len64(uint64(set.BucketMillis - 1)))
 	return &Holdback{windowMillis: set.WindowMillis, bucketMillis: set.BucketMillis, idleMillis: set.IdleMillis,
+		offsetBits: offsetBits, maxArrived: uint32(1<<(32-int(offsetBits)) - 1),
 		maxFutureMillis: set.MaxFutureMillis, maxSeries: set.MaxSeries,
 		buckets: map[int64]*Bucket{}, refs: seriestable.New[seriesRef](), entries: entries, holdLatency: holdLatency}
+}
+
+// maxBucketMillis bounds the release interval (4.6 hours; the engine's is at most 250 ms), so
+// that a timestamp's offset takes at most 24 bits, leaving 8 to the arrival's.
+const maxBucketMillis = 1 << 24
+
+// pack returns a held entry's offsets for a point with timestamp t of bucket key that arrived at
+// nowMillis: in the low offsetBits bits, its release time's offset from the start of the bucket,
+// which is exact (a bucket spans bucketMillis); above them, how long before the bucket's due time
+// it arrived, in ms, which only the hold latency reads: it is clamped to what the remaining bits
+// hold (4.6 hours with the default release interval, 250 ms at most: 8 bits of offset), and to 0
+// for a point that arrived after its bucket was due (a caller's clock going back).
+func (h *Holdback) pack(t, key, nowMillis int64) uint32 {
+	offset := uint32(t + h.windowMillis - key*h.bucketMillis)
+	return offset | h.arrivedOffset(key, nowMillis)<<h.offsetBits
+}
+
+// arrivedOffset is how long before the due time of bucket key a point that arrived at nowMillis
+// did, clamped to [0, maxArrived].
+func (h *Holdback) arrivedOffset(key, nowMillis int64) uint32 {
+	return uint32(min(max(h.keyDue(key)-nowMillis, 0), int64(h.maxArrived)))
+}
+
+// timestamp is the timestamp of an entry of bucket b.
+func (h *Holdback) timestamp(b *Bucket, offsets uint32) int64 {
+	return b.key*h.bucketMillis - h.windowMillis + int64(offsets&(1<<h.offsetBits-1))
+}
+
+// arrivedAt is when a point of bucket b whose arrival offset is arrived came, in wall-clock ms.
+func (h *Holdback) arrivedAt(b *Bucket, arrived uint32) int64 {
+	return h.keyDue(b.key) - int64(arrived)
+}
+
+// appendFloat adds a float entry to b, taking a chunk when the last one is full.
+func (h *Holdback) appendFloat(b *Bucket, e heldEntry) {
+	i := b.nFloats % chunkEntries
+	if i == 0 {
+		b.floats = append(b.floats, h.spareLocked())
+	}
+	b.floats[len(b.floats)-1][i] = e
+	b.nFloats++
 }
 
 // Held is the number of points held.
@@ -216,37 +290,33 @@ func (h *Holdback) Add(series []sample.Series, nowMillis int64, entry uint64) Re
 				continue
 			}
 		}
-		idx, added := h.refs.Find(prev, ser.Hash)
+		idx, _ := h.refs.Find(prev, ser.Hash)
 		prev = idx
 		ref := h.ref(idx)
-		if added {
-			ref.hash = ser.Hash
-		}
 		if ref.held == 0 && len(ser.Points) > 0 {
 			ref.labels = ser.Labels
 			bytes += sample.LabelsBytes(ser.Labels)
 		}
-		ref.held += len(ser.Points)
-		ref.lastAdded = nowMillis
+		ref.held += uint32(len(ser.Points))
+		ref.lastAdded = seconds(nowMillis)
 		n += len(ser.Points)
 		for _, p := range ser.Points {
 			// Points of one push mostly share a bucket: keep it at hand, not in the map.
 			if key := h.key(p); cur == nil || key != cur.key {
 				if cur = h.buckets[key]; cur == nil {
-					cur = &Bucket{key: key, minEntry: entry, floats: h.spareLocked()}
+					cur = &Bucket{key: key, minEntry: entry}
 					h.buckets[key] = cur
 					heap.Push(&h.keys, key)
 				}
 				// Pushes may add to a bucket out of entry order.
 				cur.minEntry = min(cur.minEntry, entry)
 			}
-			arrived := int32(min(max(cur.key*h.bucketMillis-nowMillis, math.MinInt32), math.MaxInt32))
 			if p.H != nil {
-				cur.histograms = append(cur.histograms, heldHistogram{ref: idx, arrived: arrived, h: p.H})
+				cur.histograms = append(cur.histograms, heldHistogram{ref: idx, arrived: h.arrivedOffset(cur.key, nowMillis), h: p.H})
 				cur.bytes += heldHistogramBytes + sample.HistogramBytes(p.H)
 				bytes += heldHistogramBytes + sample.HistogramBytes(p.H)
 			} else {
-				cur.floats = append(cur.floats, heldEntry{ref: idx, arrived: arrived, t: p.T, v: p.V})
+				h.appendFloat(cur, heldEntry{ref: idx, offsets: h.pack(p.T, cur.key, nowMillis), v: p.V})
 				cur.bytes += heldEntryBytes
 				bytes += heldEntryBytes
 			}
@@ -293,44 +363,48 @@ func (h *Holdback) refuseTooFarAhead(series []sample.Series, nowMillis int64) ([
 // popped before it counts them done.
 func (h *Holdback) sweepLocked(nowMillis int64) {
 	h.lastSweep = nowMillis
-	h.refs.Sweep(func(ref *seriesRef) bool { return ref.held == 0 && ref.lastAdded < nowMillis-h.idleMillis })
+	limit := nowMillis - h.idleMillis
+	h.refs.Sweep(func(ref *seriesRef) bool { return ref.held == 0 && int64(ref.lastAdded)*1000 < limit })
 }
 
-// maxSpareEntries bounds the spare arrays kept, in entries: 6 MB.
-const maxSpareEntries = 1 << 18
+// seconds is the wall-clock time nowMillis in whole seconds, as a ref keeps it: 32 bits last
+// until 2106.
+func seconds(nowMillis int64) uint32 {
+	return uint32(min(max(floorDiv(nowMillis, 1000), 0), math.MaxUint32))
+}
 
-// spareLocked returns an empty float array of a released bucket, or nil.
-func (h *Holdback) spareLocked() []heldEntry {
+// maxSpareChunks bounds the spare chunks kept: 4 MiB, 2^18 entries.
+const maxSpareChunks = 256
+
+// spareLocked returns a chunk of a released bucket, or a new one.
+func (h *Holdback) spareLocked() *entryChunk {
 	n := len(h.spare)
 	if n == 0 {
-		return nil
+		return new(entryChunk)
 	}
-	floats := h.spare[n-1]
+	c := h.spare[n-1]
+	h.spare[n-1] = nil
 	h.spare = h.spare[:n-1]
-	h.spareEntries -= cap(floats)
-	return floats
+	return c
 }
 
-// recycleLocked keeps the float array of a released bucket for a new bucket, once its entries
-// were read.
+// recycleLocked keeps the chunks of a released bucket for new buckets, once its entries were
+// read.
 func (h *Holdback) recycleLocked(b *Bucket) {
-	if c := cap(b.floats); c > 0 && h.spareEntries+c <= maxSpareEntries {
-		h.spare = append(h.spare, b.floats[:0])
-		h.spareEntries += c
+	for i, c := range b.floats {
+		if len(h.spare) < maxSpareChunks {
+			h.spare = append(h.spare, c)
+		}
+		b.floats[i] = nil
 	}
-	b.floats = nil
-}
-
-// arrivedAt is when an entry of bucket b arrived, in wall-clock ms.
-func (h *Holdback) arrivedAt(b *Bucket, arrived int32) int64 {
-	return b.key*h.bucketMillis - int64(arrived)
+	b.floats, b.nFloats = nil, 0
 }
 
 // doneLocked tells that count points of the ref at idx were released. The release that popped
 // those points calls it once per series after it read the ref.
 func (h *Holdback) doneLocked(idx uint32, count int) {
 	ref := h.ref(idx)
-	if ref.held -= count; ref.held == 0 {
+	if ref.held -= uint32(count); ref.held == 0 {
 		h.heldBytes.Add(-sample.LabelsBytes(ref.labels))
 		ref.labels = "" // the labels of an idle series are not kept alive
 	}

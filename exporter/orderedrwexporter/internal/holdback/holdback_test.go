@@ -3,6 +3,7 @@ package holdback
 import (
 	"fmt"
 	"testing"
+	"unsafe"
 
 	"github.com/prometheus/prometheus/prompb"
 	"github.com/stretchr/testify/assert"
@@ -66,7 +67,7 @@ func TestTakeOrdersEachSeriesOnItsShard(t *testing.T) {
 	assert.Equal(t, tracked{4}, entries, "the pop tracked the oldest entry of its buckets")
 	assert.Equal(t, uint64(4), MinEntry(buckets))
 	assert.Equal(t, int64(6_100), hold.Due(buckets[0]))
-	perShard, count := hold.Take(buckets, shards, 6_500)
+	perShard, count := hold.Take(buckets, shards, 6_500, nil)
 	assert.Equal(t, 6, count)
 	assert.Zero(t, hold.Held())
 	assert.Len(t, latencies, 1, "one sample of every 16 has its latency recorded")
@@ -101,7 +102,7 @@ func TestAddRefusesPointsTooFarAhead(t *testing.T) {
 	require.True(t, ok)
 	assert.Equal(t, uint64(3), oldest)
 	buckets := hold.PopDue(75_100)
-	perShard, count := hold.Take(buckets, 1, 75_100)
+	perShard, count := hold.Take(buckets, 1, 75_100, nil)
 	assert.Equal(t, 2, count)
 	require.Len(t, perShard[0], 1, "series 1 had no point to hold")
 	assert.Equal(t, []sample.Point{{T: 10_000, V: 10_000}, {T: 70_000, V: 70_000}}, perShard[0][0].Points)
@@ -118,7 +119,7 @@ func TestAddRefusesPointsTooFarAhead(t *testing.T) {
 func TestIdleSeriesAreForgottenByTheRelease(t *testing.T) {
 	hold := New(Settings{WindowMillis: 1000, BucketMillis: 100, IdleMillis: 60_000}, nil, noLatency)
 	hold.Add([]sample.Series{series(0, 1000), series(1, 1000)}, 1000, 0)
-	hold.Take(hold.PopDue(2100), 1, 2100)
+	hold.Take(hold.PopDue(2100), 1, 2100, nil)
 	assert.Equal(t, 2, hold.refs.Len(), "remembered while not idle")
 	hold.PopDue(30_000)
 	assert.Equal(t, 2, hold.refs.Len())
@@ -137,7 +138,7 @@ func TestAddRefusesNewSeriesAtTheCap(t *testing.T) {
 	assert.Equal(t, int64(4), hold.Held())
 	assert.Equal(t, 2, hold.refs.Len())
 	// Once idle, series are forgotten and make room.
-	hold.Take(hold.PopDue(2300), 1, 2300)
+	hold.Take(hold.PopDue(2300), 1, 2300, nil)
 	hold.PopDue(62_000)
 	assert.Zero(t, hold.Add([]sample.Series{series(2, 62_000)}, 62_000, 0).OverCap)
 }
@@ -158,9 +159,142 @@ func TestHeldBytes(t *testing.T) {
 	hold.Add([]sample.Series{hist}, 5_000, 0)
 	assert.Equal(t, 3*labelBytes+4*heldEntryBytes+heldHistogramBytes+sample.HistogramBytes(hist.Points[0].H), hold.HeldBytes())
 
-	hold.Take(hold.PopDue(6_100), 2, 6_100) // the points at 5,000
+	hold.Take(hold.PopDue(6_100), 2, 6_100, nil) // the points at 5,000
 	assert.Equal(t, labelBytes+2*heldEntryBytes, hold.HeldBytes(), "only series 0 is still held, with its points at 5,500 and 5,600")
-	hold.Take(hold.PopAll(), 2, 6_100)
+	hold.Take(hold.PopAll(), 2, 6_100, nil)
 	assert.Zero(t, hold.HeldBytes())
 	assert.Zero(t, hold.Held())
+}
+
+// A held float sample is 16 bytes: series index, packed offsets, value.
+func TestHeldEntryIs16Bytes(t *testing.T) {
+	assert.Equal(t, int64(16), heldEntryBytes)
+	assert.Equal(t, 16*1024, int(unsafe.Sizeof(entryChunk{})), "a chunk is a size class of its own")
+}
+
+// Timestamps come back exact from their offsets within the bucket, whatever the bucket's width
+// (a power of two or not, 1 ms), for negative timestamps too and across chunk boundaries; the
+// hold latency comes from the arrival offset, in ms.
+func TestTimestampsRoundTripThroughOffsets(t *testing.T) {
+	for _, bucketMillis := range []int64{1, 100, 128, 250, 999} {
+		t.Run(fmt.Sprint(bucketMillis), func(t *testing.T) {
+			var latencies []int64
+			hold := New(Settings{WindowMillis: 5000, BucketMillis: bucketMillis, IdleMillis: 60_000}, nil,
+				func(ms int64) { latencies = append(latencies, ms) })
+			var want []sample.Point
+			// One series with 3,000 points in a window: several chunks in the larger buckets.
+			s := series(0)
+			for i := range int64(3000) {
+				ts := -1500 + i*7/3
+				s.Points = append(s.Points, sample.Point{T: ts, V: float64(i)})
+				want = append(want, sample.Point{T: ts, V: float64(i)})
+			}
+			const arrived = -6000
+			hold.Add([]sample.Series{s}, arrived, 0)
+			require.Equal(t, int64(3000), hold.Held())
+			const now = 20_000
+			perShard, count := hold.Take(hold.PopDue(now), 1, now, nil)
+			require.Equal(t, 3000, count)
+			require.Len(t, perShard[0], 1)
+			assert.Equal(t, want, perShard[0][0].Points)
+			require.NotEmpty(t, latencies)
+			for _, l := range latencies {
+				assert.Equal(t, int64(now-arrived), l)
+			}
+		})
+	}
+}
+
+// A point added after its bucket was due (a clock going back) has its arrival clamped to the
+// bucket's due time, and its timestamp is still exact.
+func TestArrivalAfterDueIsClamped(t *testing.T) {
+	var latencies []int64
+	hold := New(Settings{WindowMillis: 1000, BucketMillis: 100, IdleMillis: 60_000}, nil,
+		func(ms int64) { latencies = append(latencies, ms) })
+	hold.Add([]sample.Series{series(0, 1_050)}, 9_000, 0)
+	perShard, _ := hold.Take(hold.PopDue(9_000), 1, 9_500, nil)
+	assert.Equal(t, []sample.Point{{T: 1_050, V: 1_050}}, perShard[0][0].Points)
+	assert.Equal(t, []int64{9_500 - 2_100}, latencies, "held since its bucket's due time")
+}
+
+// Released chunks are reused by new buckets: holding in the steady state allocates none.
+func TestChunksAreReused(t *testing.T) {
+	hold := New(Settings{WindowMillis: 1000, BucketMillis: 100, IdleMillis: 60_000}, nil, noLatency)
+	batch := make([]sample.Series, 3000)
+	for i := range batch {
+		batch[i] = series(i, 0)
+	}
+	at := func(ts int64) []sample.Series {
+		for i := range batch {
+			batch[i].Points[0] = sample.Point{T: ts, V: 1}
+		}
+		return batch
+	}
+	hold.Add(at(1000), 1000, 0)
+	hold.Take(hold.PopDue(2100), 4, 2100, nil)
+	require.Len(t, hold.spare, 3, "3,000 entries: 3 chunks")
+	chunk := hold.spare[0]
+	hold.Add(at(2000), 2000, 0)
+	assert.Empty(t, hold.spare, "taken by the new bucket")
+	assert.Same(t, chunk, hold.buckets[hold.key(sample.Point{T: 2000})].floats[2])
+}
+
+// When the release epoch wraps around, no ref keeps a slot of an older release: a ref never
+// released (epoch 0) would otherwise take the wrapped epoch for its own.
+func TestReleaseEpochWraps(t *testing.T) {
+	hold := New(Settings{WindowMillis: 1000, BucketMillis: 100, IdleMillis: 60_000}, nil, noLatency)
+	hold.Add([]sample.Series{series(0, 1000)}, 1000, 0)
+	hold.Take(hold.PopDue(2100), 1, 2100, nil)
+	hold.releaseEpoch = ^uint32(0)
+	hold.Add([]sample.Series{series(0, 2000), series(1, 2000)}, 2000, 0)
+	hold.ref(1).slot = 5 // a stale slot, which an epoch taken for current would make it use
+	perShard, count := hold.Take(hold.PopDue(3100), 1, 3100, nil)
+	assert.Equal(t, 2, count)
+	require.Len(t, perShard[0], 2)
+	assert.Len(t, perShard[0][0].Points, 1)
+	assert.Len(t, perShard[0][1].Points, 1)
+}
+
+// A ref, the hold-back's state of a series, is 40 bytes (48 with its key in the table).
+func TestSeriesRefIs40Bytes(t *testing.T) {
+	assert.Equal(t, 40, int(unsafe.Sizeof(seriesRef{})))
+}
+
+// A release fills the arrays it is given, reusing their room: the second release of the same
+// shape allocates no array, and its batches are right.
+func TestTakeReusesArrays(t *testing.T) {
+	hold := New(Settings{WindowMillis: 1000, BucketMillis: 100, IdleMillis: 60_000}, nil, noLatency)
+	var arrays Arrays
+	for round := range int64(3) {
+		ts := 1000 + round*1000
+		hold.Add([]sample.Series{series(0, ts, ts+10), series(1, ts), series(2, ts+20)}, ts, 0)
+		points := arrays.Points
+		perShard, count := hold.Take(hold.PopDue(ts+1100), 2, ts+1100, &arrays)
+		require.Equal(t, 4, count)
+		if round > 0 {
+			assert.Same(t, &points[0], &arrays.Points[0], "the points' array is reused")
+		}
+		got := map[uint64][]sample.Point{}
+		for shard, batch := range perShard {
+			for _, s := range batch {
+				assert.Equal(t, uint64(shard), s.Hash%2)
+				got[s.Hash] = s.Points
+			}
+		}
+		assert.Equal(t, map[uint64][]sample.Point{
+			series(0).Hash: {{T: ts, V: float64(ts)}, {T: ts + 10, V: float64(ts + 10)}},
+			series(1).Hash: {{T: ts, V: float64(ts)}},
+			series(2).Hash: {{T: ts + 20, V: float64(ts + 20)}},
+		}, got)
+	}
+}
+
+// A release interval whose offsets would not fit in an entry is a programming error.
+func TestNewRefusesBucketsTooWide(t *testing.T) {
+	assert.Panics(t, func() { New(Settings{WindowMillis: 1000, BucketMillis: 0}, nil, noLatency) })
+	assert.Panics(t, func() { New(Settings{WindowMillis: 1000, BucketMillis: maxBucketMillis + 1}, nil, noLatency) })
+	hold := New(Settings{WindowMillis: 1000, BucketMillis: maxBucketMillis, IdleMillis: 60_000}, nil, noLatency)
+	hold.Add([]sample.Series{series(0, maxBucketMillis*3-1)}, 0, 0)
+	perShard, _ := hold.Take(hold.PopAll(), 1, 0, nil)
+	assert.Equal(t, int64(maxBucketMillis*3-1), perShard[0][0].Points[0].T, "exact at the widest bucket")
 }

@@ -8,60 +8,123 @@ const holdLatencySampling = 16
 // Due is when bucket b could first be released: the end of its release-time bucket.
 func (h *Holdback) Due(b *Bucket) int64 { return h.keyDue(b.key) }
 
+// Arrays are what the batches of a release are made of: Take fills them, reusing their room, and
+// returns batches that are slices of them. Once no batch of a release is in use any more, the
+// caller may hand its Arrays to another Take, so that a release allocates nothing in the steady
+// state.
+type Arrays struct {
+	Points   []sample.Point
+	Series   []sample.Series
+	PerShard [][]sample.Series
+}
+
 // Take turns popped buckets into one batch per shard (series hash modulo shards), each series
 // with its points in timestamp order (buckets are popped oldest first), and lets go of the
-// buckets: refs with no point left are freed, the buckets' arrays reused. It returns the batches
-// and the number of points in them. Takes must not overlap; the caller serialises its releases.
-func (h *Holdback) Take(buckets []*Bucket, shards int, nowMillis int64) (perShard [][]sample.Series, count int) {
-	h.releaseEpoch++
-	r := h.gather(buckets, nowMillis)
-	points := r.place(buckets)
-	perShard = r.byShard(points, shards)
+// buckets: refs with no point left are freed, the buckets' chunks reused. It returns the batches,
+// slices of into (new arrays when into is nil), and the number of points in them. Takes must not
+// overlap; the caller serialises its releases.
+func (h *Holdback) Take(buckets []*Bucket, shards int, nowMillis int64, into *Arrays) (perShard [][]sample.Series, count int) {
+	if into == nil {
+		into = new(Arrays)
+	}
+	if h.releaseEpoch++; h.releaseEpoch == 0 {
+		h.resetEpochs()
+	}
+	r := &h.scratch
+	h.gather(r, buckets, nowMillis)
+	h.place(r, buckets, into)
+	r.byShard(into, shards)
 	h.free(r.slots, buckets)
-	return perShard, len(points)
+	r.keep()
+	return into.PerShard, len(into.Points)
+}
+
+// resetEpochs makes every ref's epoch older than any release's, when the epoch wraps around
+// (once in 2^32 releases): a ref could otherwise take a slot left from 2^32 releases ago.
+func (h *Holdback) resetEpochs() {
+	h.releaseEpoch = 1
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for i := range h.refs.Slots() {
+		h.ref(i).epoch = 0
+	}
 }
 
 // releasing is a release being built. Two passes, so that the points of every series are slices
 // of one allocation: first each series gets a slot and its points are counted (gather), then the
-// points are placed (place).
+// points are placed (place). Its arrays are the hold-back's scratch, reused by the next release:
+// none of them leaves Take.
 type releasing struct {
 	slots []releaseSlot
 	// slotOf is the slot of each point, in the order of the buckets' points.
 	slotOf []int32
+	// offsets is where the next point of each slot goes.
+	offsets []int
+}
+
+// maxScratchPoints bounds the points, and the series, of the scratch kept between releases:
+// 4 MiB of slotOf, 16 MiB of slots and offsets at most. An early release of everything held (a
+// shutdown's) is not kept.
+const maxScratchPoints = 1 << 20
+
+// keep empties the scratch for the next release, or lets it go if it was outsized.
+func (r *releasing) keep() {
+	clear(r.slots) // not keeping refs reachable from the scratch
+	if cap(r.slotOf) > maxScratchPoints || cap(r.slots) > maxScratchPoints {
+		*r = releasing{}
+		return
+	}
+	r.slots, r.slotOf, r.offsets = r.slots[:0], r.slotOf[:0], r.offsets[:0]
 }
 
 // releaseSlot is one series of a release.
 type releaseSlot struct {
 	idx   uint32
-	ref   *seriesRef
 	count int
+	ref   *seriesRef
+	// hash is the series' hash: its key in the table. A series whose hash is 0 is kept under
+	// key 1 (seriestable.Key), and released as the series of hash 1, a one in 2^64 chance, as a
+	// reshard's hand-over does.
+	hash uint64
 }
 
 // gather gives each series of buckets a slot and counts its points; every
 // holdLatencySampling-th point has its hold latency recorded.
-func (h *Holdback) gather(buckets []*Bucket, nowMillis int64) releasing {
+func (h *Holdback) gather(r *releasing, buckets []*Bucket, nowMillis int64) {
 	count := 0
 	for _, b := range buckets {
 		count += b.Len()
 	}
-	r := releasing{slotOf: make([]int32, 0, count)}
+	r.slotOf = reuse(r.slotOf, count)
 	for _, b := range buckets {
-		for i := range b.floats {
-			h.assign(&r, b.floats[i].ref)
-			// Every holdLatencySampling-th sample: recording each one cost 6% of the
-			// collector's CPU at 500k samples/s, and a sample of them shows the same distribution.
-			if len(r.slotOf)%holdLatencySampling == 1 {
-				h.holdLatency(nowMillis - h.arrivedAt(b, b.floats[i].arrived))
+		for ci := range b.floats {
+			for _, entry := range b.chunk(ci) {
+				h.assign(r, entry.ref)
+				// Every holdLatencySampling-th sample: recording each one cost 6% of the
+				// collector's CPU at 500k samples/s, and a sample of them shows the same
+				// distribution.
+				if len(r.slotOf)%holdLatencySampling == 1 {
+					h.holdLatency(nowMillis - h.arrivedAt(b, entry.offsets>>h.offsetBits))
+				}
 			}
 		}
 		for i := range b.histograms {
-			h.assign(&r, b.histograms[i].ref)
+			h.assign(r, b.histograms[i].ref)
 			if len(r.slotOf)%holdLatencySampling == 1 {
 				h.holdLatency(nowMillis - h.arrivedAt(b, b.histograms[i].arrived))
 			}
 		}
 	}
-	return r
+}
+
+// reuse returns buf emptied if it has room for n elements, else a new slice that has, with a
+// quarter more: releases vary in size, and one a little larger than the last would otherwise
+// regrow the array every time.
+func reuse[T any](buf []T, n int) []T {
+	if cap(buf) < n {
+		return make([]T, 0, n+n/4)
+	}
+	return buf[:0]
 }
 
 // assign counts one point of the series at idx, giving the series a slot at its first point.
@@ -69,16 +132,19 @@ func (h *Holdback) assign(r *releasing, idx uint32) {
 	ref := h.ref(idx)
 	if ref.epoch != h.releaseEpoch {
 		ref.epoch, ref.slot = h.releaseEpoch, int32(len(r.slots))
-		r.slots = append(r.slots, releaseSlot{idx: idx, ref: ref})
+		key, _ := h.refs.At(idx)
+		r.slots = append(r.slots, releaseSlot{idx: idx, ref: ref, hash: key})
 	}
 	r.slots[ref.slot].count++
 	r.slotOf = append(r.slotOf, ref.slot)
 }
 
-// place puts the points of buckets into one array, each series' points together and in order.
-func (r *releasing) place(buckets []*Bucket) []sample.Point {
-	points := make([]sample.Point, len(r.slotOf))
-	offsets := make([]int, len(r.slots))
+// place puts the points of buckets into into.Points, each series' points together and in order.
+func (h *Holdback) place(r *releasing, buckets []*Bucket, into *Arrays) {
+	points := reuse(into.Points, len(r.slotOf))[:len(r.slotOf)]
+	into.Points = points
+	offsets := reuse(r.offsets, len(r.slots))[:len(r.slots)]
+	r.offsets = offsets
 	next := 0
 	for i := range r.slots {
 		offsets[i] = next
@@ -86,11 +152,13 @@ func (r *releasing) place(buckets []*Bucket) []sample.Point {
 	}
 	k := 0
 	for _, b := range buckets {
-		for _, entry := range b.floats {
-			i := r.slotOf[k]
-			points[offsets[i]] = sample.Point{T: entry.t, V: entry.v}
-			offsets[i]++
-			k++
+		for ci := range b.floats {
+			for _, entry := range b.chunk(ci) {
+				i := r.slotOf[k]
+				points[offsets[i]] = sample.Point{T: h.timestamp(b, entry.offsets), V: entry.v}
+				offsets[i]++
+				k++
+			}
 		}
 		for _, entry := range b.histograms {
 			i := r.slotOf[k]
@@ -99,27 +167,34 @@ func (r *releasing) place(buckets []*Bucket) []sample.Point {
 			k++
 		}
 	}
-	return points
 }
 
-// byShard slices points into series, one batch per shard, each sized up front.
-func (r *releasing) byShard(points []sample.Point, shards int) [][]sample.Series {
-	perShard := make([][]sample.Series, shards)
-	sizes := make([]int, shards)
+// byShard slices into.Points into series in into.Series, one batch per shard in into.PerShard,
+// each a part of into.Series sized up front.
+func (r *releasing) byShard(into *Arrays, shards int) {
+	points := into.Points
+	// The shard sizes are counted in offsets, free since place.
+	sizes := reuse(r.offsets, shards)[:shards]
+	r.offsets = sizes
+	clear(sizes)
 	for _, sl := range r.slots {
-		sizes[sl.ref.hash%uint64(shards)]++
+		sizes[sl.hash%uint64(shards)]++
 	}
+	all := reuse(into.Series, len(r.slots))[:len(r.slots)]
+	perShard := reuse(into.PerShard, shards)[:shards]
+	into.Series, into.PerShard = all, perShard
+	start := 0
 	for i, n := range sizes {
-		perShard[i] = make([]sample.Series, 0, n)
+		perShard[i] = all[start : start : start+n]
+		start += n
 	}
 	end := 0
 	for _, sl := range r.slots {
-		shard := sl.ref.hash % uint64(shards)
+		shard := sl.hash % uint64(shards)
 		first := end
 		end += sl.count
-		perShard[shard] = append(perShard[shard], sample.Series{Hash: sl.ref.hash, Labels: sl.ref.labels, Points: points[first:end:end]})
+		perShard[shard] = append(perShard[shard], sample.Series{Hash: sl.hash, Labels: sl.ref.labels, Points: points[first:end:end]})
 	}
-	return perShard
 }
 
 // free tells the refs of a release that their points were read, freeing those with none left,

@@ -50,6 +50,9 @@ func (a *accounting) unqueued(b shard.Batch) {
 	a.queuedBytes.Add(-sample.Bytes(b.Series))
 	a.due.Done(b.Due)
 	a.log.Done(b.Entry)
+	if b.Arrays != nil {
+		b.Arrays.Release()
+	}
 }
 
 func (a *accounting) Keeping() bool { return a.keep.Load() }
@@ -74,5 +77,8 @@ func (a *accounting) Done(b shard.Batch, kept bool) {
 	a.queuedBytes.Add(-sample.Bytes(b.Series))
 	if !kept {
 		a.log.Done(b.Entry)
+	}
+	if b.Arrays != nil {
+		b.Arrays.Release() // last: nothing reads b.Series after it
 	}
 }

@@ -94,6 +94,8 @@ type Engine struct {
 	log journal
 	// acct follows the batches queued on the shards; the shards report to it.
 	acct *accounting
+	// pushArrays and releaseArrays keep the arrays of batches done with (arrays.go).
+	pushArrays, releaseArrays arraysPool
 
 	// sendCtx is canceled when the deadline of the shutdown passes: whatever is not sent by then
 	// is counted dropped.
@@ -138,6 +140,8 @@ func NewEngine(set Settings, tset component.TelemetrySettings, exporterID string
 		retryStop:   make(chan struct{}),
 		stopRelease: make(chan struct{}),
 	}
+	e.pushArrays.max, e.pushArrays.maxLen = maxFreePushArrays, maxPushArrayLen
+	e.releaseArrays.max, e.releaseArrays.maxLen = maxFreeReleaseArrays, maxReleaseArrayLen
 	if err = e.openWAL(tset.Logger); err != nil {
 		tel.Shutdown()
 		return nil, err
@@ -183,6 +187,8 @@ func withDefaults(set Settings) Settings {
 		// coarse enough that a bucket gathers many samples into one request per shard.
 		set.ReleaseInterval = min(max(set.Window/20, 10*time.Millisecond), 250*time.Millisecond)
 	}
+	// Whole milliseconds, and no wider than a held sample's timestamp offset holds (holdback).
+	set.ReleaseInterval = min(max(set.ReleaseInterval, time.Millisecond), time.Hour)
 	return set
 }
 
@@ -328,7 +334,9 @@ func (e *Engine) push(ctx context.Context, series []sample.Series, entry uint64)
 	e.shards.meter.Queued(sample.CountPoints(series))
 	now := e.clock.Now().UnixMilli()
 	if e.hold == nil {
-		return e.enqueue(ctx, e.byShard(series), now, entry)
+		arrays := e.pushArrays.get()
+		defer arrays.Release()
+		return e.enqueue(ctx, e.byShard(series, arrays), now, entry, arrays)
 	}
 	late, lateCount, onTime := e.splitLate(series, now)
 	if lateCount > 0 {
@@ -336,7 +344,9 @@ func (e *Engine) push(ctx context.Context, series []sample.Series, entry uint64)
 		// the on-time samples are not in that request. Queued before the on-time samples are
 		// held, so that an early release cannot put a newer sample of a series ahead of it.
 		e.tel.Released(lateCount, telemetry.ReleaseLate)
-		if err := e.enqueue(ctx, e.byShard(late), now, entry); err != nil {
+		arrays := e.pushArrays.get()
+		defer arrays.Release()
+		if err := e.enqueue(ctx, e.byShard(late, arrays), now, entry, arrays); err != nil {
 			e.tel.Refused(sample.CountPoints(onTime)) // never held
 			return err
 		}
@@ -383,23 +393,29 @@ func (e *Engine) splitLate(series []sample.Series, now int64) (late []sample.Ser
 	return late, lateCount, onTime
 }
 
-// byShard splits series by shard, keeping their order, into one array sized up front: growing a
-// slice per shard allocated about twice the series again, per push.
-func (e *Engine) byShard(series []sample.Series) [][]sample.Series {
-	return byShard(series, e.NumShards())
+// byShard splits series by shard, keeping their order, into one array sized up front (growing a
+// slice per shard allocated about twice the series again, per push), in arrays.
+func (e *Engine) byShard(series []sample.Series, arrays *batchArrays) [][]sample.Series {
+	return byShard(series, e.NumShards(), arrays)
 }
 
-func byShard(series []sample.Series, shards int) [][]sample.Series {
+// byShard splits series into shards batches, in arrays; new arrays when arrays is nil.
+func byShard(series []sample.Series, shards int, arrays *batchArrays) [][]sample.Series {
+	if arrays == nil {
+		arrays = new(batchArrays)
+	}
 	n := uint64(shards)
-	ends := make([]int, n)
+	ends := reuse(arrays.ends, shards)[:shards]
+	clear(ends)
 	for _, s := range series {
 		ends[s.Hash%n]++
 	}
 	for i := 1; i < len(ends); i++ {
 		ends[i] += ends[i-1]
 	}
-	all := make([]sample.Series, len(series))
-	perShard := make([][]sample.Series, n)
+	all := reuse(arrays.Series, len(series))[:len(series)]
+	perShard := reuse(arrays.PerShard, shards)[:shards]
+	arrays.ends, arrays.Series, arrays.PerShard = ends, all, perShard
 	start := 0
 	for i, end := range ends {
 		perShard[i] = all[start:start:end]
@@ -412,7 +428,8 @@ func byShard(series []sample.Series, shards int) [][]sample.Series {
 	return perShard
 }
 
-// enqueue queues one batch per shard, due since dueMillis, from the log entry entry (with a WAL);
+// enqueue queues one batch per shard, due since dueMillis, from the log entry entry (with a WAL),
+// made of arrays (nil: arrays of their own, not reused);
 // what it cannot queue before ctx ends is counted dropped when ctx is the send context
 // (shutdown), or returned to the caller otherwise. perShard was split for the shards running when
 // it was built; if a reshard came in between, it is split again for the new ones.
@@ -420,18 +437,23 @@ func byShard(series []sample.Series, shards int) [][]sample.Series {
 // The shard set is held shared until every batch is queued: a reshard waits for that, so that
 // nothing is queued on a shard it stopped, and what was queued before it is sent before the
 // series move.
-func (e *Engine) enqueue(ctx context.Context, perShard [][]sample.Series, dueMillis int64, entry uint64) error {
+func (e *Engine) enqueue(ctx context.Context, perShard [][]sample.Series, dueMillis int64, entry uint64, arrays *batchArrays) error {
 	e.shards.mu.RLock()
 	defer e.shards.mu.RUnlock()
 	shards := e.shards.running
 	if len(perShard) != len(shards) {
-		perShard = byShard(slices.Concat(perShard...), len(shards))
+		// New arrays for the series; their points are still in arrays.
+		perShard = byShard(slices.Concat(perShard...), len(shards), nil)
 	}
 	for i, series := range perShard {
 		if len(series) == 0 {
 			continue
 		}
 		b := shard.Batch{Series: series, Due: dueMillis, Entry: entry}
+		if arrays != nil {
+			arrays.hold()
+			b.Arrays = arrays // not a nil *batchArrays in a non-nil interface
+		}
 		// Counted while it waits for room too: a push blocked on a full queue is late as well.
 		e.acct.queued(b)
 		select {

@@ -44,11 +44,13 @@ func (e *Engine) release(buckets []*holdback.Bucket, reason string) {
 	defer e.log.Done(entry)
 	now := e.clock.Now().UnixMilli()
 	due := e.releaseDueSince(buckets, reason, now)
-	perShard, count := e.hold.Take(buckets, e.NumShards(), now)
+	arrays := e.releaseArrays.get()
+	defer arrays.Release()
+	perShard, count := e.hold.Take(buckets, e.NumShards(), now, &arrays.Arrays)
 	e.tel.Released(count, reason)
 	// Releases wait for room on the shards rather than drop: the shards drain on their own, and
 	// while a release waits, held data and then pushes are held back too.
-	if err := e.enqueue(e.sendCtx, perShard, due, entry); err != nil {
+	if err := e.enqueue(e.sendCtx, perShard, due, entry, arrays); err != nil {
 		e.logger.Warn("Held samples could not be queued before the shutdown deadline.", zap.Error(err))
 	}
 }

@@ -31,7 +31,14 @@ type Batch struct {
 	Due    int64 // wall clock (ms) from which the samples should have been on their way
 	// Entry is the oldest WAL entry the samples came from; 0 without a WAL.
 	Entry uint64
+	// Arrays, when set, are the arrays Series and its points are in, shared with the other
+	// batches of the same push or release; the engine reuses them once told Done of each of
+	// those batches. So a shard keeps no reference into Series past Hooks.Done.
+	Arrays Releaser
 }
+
+// Releaser is told when a batch made of it is done with (Batch.Arrays).
+type Releaser interface{ Release() }
 
 // Clock tells the wall-clock time.
 type Clock interface{ Now() time.Time }

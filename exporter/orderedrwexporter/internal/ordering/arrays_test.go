@@ -1,0 +1,69 @@
+package ordering
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/promtest"
+	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/sample"
+)
+
+// Arrays go back to the pool, emptied, only when the producer and every batch made of them let
+// go.
+func TestArraysAreEmptiedOnlyByTheLastRelease(t *testing.T) {
+	pool := arraysPool{max: 1, maxLen: 10}
+	a := pool.get()
+	a.Points = append(a.Points, sample.Point{T: 1, V: 1})
+	a.Series = append(a.Series, series(0, 1))
+	a.hold()
+	a.hold() // two batches queued
+	a.Release()
+	a.Release()
+	assert.Equal(t, int64(1), a.Points[0].T, "a batch still uses them")
+	assert.NotNil(t, a.Series[0].Labels)
+	a.Release()
+	assert.Zero(t, a.Points[0], "emptied once the last batch is done")
+	assert.Nil(t, a.Series[0].Labels, "no labels kept alive by the pool")
+	assert.Same(t, a, pool.get(), "kept for the next push")
+	assert.NotSame(t, a, pool.get(), "at most max kept")
+}
+
+// Pushes and releases reuse their arrays while earlier batches are still queued or on the wire:
+// every sample still arrives, each series in order.
+func TestReusedArraysDeliverEverySample(t *testing.T) {
+	for _, holdback := range []bool{false, true} {
+		t.Run(map[bool]string{false: "no_holdback", true: "holdback"}[holdback], func(t *testing.T) {
+			backend := promtest.NewBackend(t)
+			backend.SetDelay(2 * time.Millisecond)
+			clock := newFakeClock(0)
+			h := newHarness(t, backend, Settings{MinShards: 3, MaxShards: 3, QueueSize: 6, Holdback: holdback,
+				Window: time.Second, MaxHeldSamples: 1_000_000, Clock: clock})
+			const numSeries, pushes = 50, 40
+			var want []int64
+			for p := range int64(pushes) {
+				ts := 1000 + p*100
+				want = append(want, ts)
+				batch := make([]sample.Series, numSeries)
+				for i := range batch {
+					batch[i] = series(i, ts)
+				}
+				require.NoError(t, h.engine.Push(context.Background(), batch))
+				clock.Set(ts + 100)
+				if holdback {
+					h.engine.ReleaseDue()
+				}
+			}
+			clock.Set(1_000_000)
+			if holdback {
+				h.engine.ReleaseDue()
+			}
+			require.Eventually(t, func() bool { return backend.StoredCount() == numSeries*pushes }, 10*time.Second, time.Millisecond)
+			requireStoredInOrder(t, backend, numSeries, want...)
+			h.shutdown(t)
+		})
+	}
+}
