@@ -25,7 +25,7 @@ import (
 // their labels) until the series is idle, so that a series held once per scrape does not enter
 // and leave the table every time: that churn made the lookup the costliest step of holding.
 //
-// 40 bytes, 48 with its key in the table: the series' hash is the table's key (seriestable.Key),
+// 32 bytes, 40 with its key in the table: the series' hash is the table's key (seriestable.Key),
 // not kept twice.
 type seriesRef struct {
 	labels sample.Labels // while the series has held points; guarded by Holdback.mu

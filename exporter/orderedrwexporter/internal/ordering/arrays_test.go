@@ -24,10 +24,10 @@ func TestArraysAreEmptiedOnlyByTheLastRelease(t *testing.T) {
 	a.Release()
 	a.Release()
 	assert.Equal(t, int64(1), a.Points[0].T, "a batch still uses them")
-	assert.NotNil(t, a.Series[0].Labels)
+	assert.NotEmpty(t, a.Series[0].Labels)
 	a.Release()
 	assert.Zero(t, a.Points[0], "emptied once the last batch is done")
-	assert.Nil(t, a.Series[0].Labels, "no labels kept alive by the pool")
+	assert.Empty(t, a.Series[0].Labels, "no labels kept alive by the pool")
 	assert.Same(t, a, pool.get(), "kept for the next push")
 	assert.NotSame(t, a, pool.get(), "at most max kept")
 }
