@@ -107,7 +107,6 @@ type Encoder struct {
 	start     time.Time
 	now       uint32 // seconds since start, of the current push
 	lastSweep uint32
-	epoch     uint32 // the current push's number, from 1
 	builder   labelBuilder
 	buf       []byte
 
@@ -125,13 +124,14 @@ type identityEntry struct {
 	lastSeen uint32
 }
 
-// seriesEntry is a cached series: its labels' block and 12 bytes, 32 in all with the table's key
-// (the hash of the labels, which the entry does not repeat).
+// seriesEntry is a cached series: its labels' block and 8 bytes, a 32-byte slot with the table's
+// key (the hash of the labels, which the entry does not repeat).
 type seriesEntry struct {
 	labels   sample.Labels
 	lastSeen uint32
-	epoch    uint32 // the push that last appended to out[index]
-	index    int32
+	// index is where the series was last started in a push's output: it is this push's series
+	// when out[index] has the series' hash (see appendPoint), so that no push number is kept.
+	index int32
 }
 
 type nameKey struct {
@@ -179,7 +179,6 @@ func (e *Encoder) CachedSeries() int {
 func (e *Encoder) Encode(md pmetric.Metrics, now time.Time) Result {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.epoch++
 	e.now = uint32(max(now.Sub(e.start)/time.Second, 0))
 	if e.now-e.lastSweep >= max(e.idleSeconds/4, 1) {
 		e.sweep()
@@ -477,7 +476,7 @@ func (e *Encoder) seriesOf(set labelSet, cache bool) slotRef {
 		entry := seriesEntry{labels: set.labels}
 		if index, ok := e.uncached[hash]; ok {
 			// Already in this push's output, uncached: the points of both go there.
-			entry.epoch, entry.index = e.epoch, index
+			entry.index = index
 		}
 		*e.series.Slot(i) = entry
 	}
@@ -503,13 +502,23 @@ func (e *Encoder) appendPoint(ref slotRef, p sample.Point) {
 	}
 	key, s := e.series.At(ref.slot)
 	s.lastSeen = e.now
-	if s.epoch == e.epoch {
-		ser := &e.out[s.index]
+	if i := int(s.index); i < len(e.out) && e.isSeries(i, key, s.labels) {
+		ser := &e.out[i]
 		ser.Points = append(ser.Points[:len(ser.Points):len(ser.Points)], p)
 		return
 	}
-	s.epoch, s.index = e.epoch, int32(len(e.out))
+	s.index = int32(len(e.out))
 	e.startSeries(seriesHash(key, s.labels), s.labels, p)
+}
+
+// isSeries says whether out[i] is the cached series of key and labels. The series of one push's
+// output have distinct hashes (the table and uncached keep one series per hash), so its hash
+// decides; but key 1 stands for hashes 0 and 1 (seriestable.Key), whose labels decide.
+func (e *Encoder) isSeries(i int, key uint64, labels sample.Labels) bool {
+	if key != seriestable.Key(0) {
+		return e.out[i].Hash == key
+	}
+	return e.out[i].Hash <= 1 && e.out[i].Labels == labels
 }
 
 // seriesHash is the hash of a cached series' labels from its key in the table: the hash itself,
