@@ -747,33 +747,29 @@ func ValidTemporality(m pmetric.Metric) bool {
 
 // newestTimestamp is the newest timestamp of m's points (target_info's timestamp).
 func newestTimestamp(m pmetric.Metric) pcommon.Timestamp {
-	var ts pcommon.Timestamp
 	switch m.Type() {
 	case pmetric.MetricTypeGauge:
-		dps := m.Gauge().DataPoints()
-		for x := 0; x < dps.Len(); x++ {
-			ts = max(ts, dps.At(x).Timestamp())
-		}
+		return newestOf(m.Gauge().DataPoints())
 	case pmetric.MetricTypeSum:
-		dps := m.Sum().DataPoints()
-		for x := 0; x < dps.Len(); x++ {
-			ts = max(ts, dps.At(x).Timestamp())
-		}
+		return newestOf(m.Sum().DataPoints())
 	case pmetric.MetricTypeHistogram:
-		dps := m.Histogram().DataPoints()
-		for x := 0; x < dps.Len(); x++ {
-			ts = max(ts, dps.At(x).Timestamp())
-		}
+		return newestOf(m.Histogram().DataPoints())
 	case pmetric.MetricTypeExponentialHistogram:
-		dps := m.ExponentialHistogram().DataPoints()
-		for x := 0; x < dps.Len(); x++ {
-			ts = max(ts, dps.At(x).Timestamp())
-		}
+		return newestOf(m.ExponentialHistogram().DataPoints())
 	case pmetric.MetricTypeSummary:
-		dps := m.Summary().DataPoints()
-		for x := 0; x < dps.Len(); x++ {
-			ts = max(ts, dps.At(x).Timestamp())
-		}
+		return newestOf(m.Summary().DataPoints())
+	}
+	return 0
+}
+
+// newestOf is the newest timestamp of one kind of data point slice.
+func newestOf[P interface{ Timestamp() pcommon.Timestamp }](dps interface {
+	Len() int
+	At(int) P
+}) pcommon.Timestamp {
+	var ts pcommon.Timestamp
+	for x := 0; x < dps.Len(); x++ {
+		ts = max(ts, dps.At(x).Timestamp())
 	}
 	return ts
 }
