@@ -36,34 +36,45 @@ func evictCaches(buf []byte) {
 //
 //	go test -run '^$' -bench BenchmarkSeen -benchtime 200x ./processor/seriesguardprocessor/internal/guard/
 func BenchmarkSeen(b *testing.B) {
-	const series, points, run = 1_000_000, 8192, 256
-	g := admitted(b, series)
+	g := admitted(b, benchSeries)
+	benchLookups(b, benchHash, func(hashes []uint64) {
+		g.Prefetch(hashes)
+		for _, h := range hashes {
+			if state, _ := g.Seen(h, 1); state != Admitted {
+				b.Fatal("an admitted series was not found")
+			}
+		}
+	})
+}
+
+// benchSeries is the number of series the lookup benchmarks admit.
+const benchSeries = 1_000_000
+
+// benchLookups times lookup over batches of 8,192 keys of the benchSeries admitted series (key(n)
+// for series n), in runs of 256, with the CPU caches evicted between batches (outside the timer),
+// in_order and shuffled; it reports ns/point.
+func benchLookups(b *testing.B, key func(int) uint64, lookup func(run []uint64)) {
+	const points, run = 8192, 256
 	evict := make([]byte, 64<<20)
-	order := rand.New(rand.NewPCG(1, 2)).Perm(series)
+	order := rand.New(rand.NewPCG(1, 2)).Perm(benchSeries)
 	for _, shape := range []string{"in_order", "shuffled"} {
 		b.Run(shape, func(b *testing.B) {
 			batch := make([]uint64, points)
 			i, total := 0, 0
 			for b.Loop() {
 				b.StopTimer()
-				first := (i * points) % (series - points)
+				first := (i * points) % (benchSeries - points)
 				for j := range batch {
 					n := first + j
 					if shape == "shuffled" {
 						n = order[n]
 					}
-					batch[j] = benchHash(n)
+					batch[j] = key(n)
 				}
 				evictCaches(evict)
 				b.StartTimer()
 				for from := 0; from < points; from += run {
-					hashes := batch[from : from+run]
-					g.Prefetch(hashes)
-					for _, h := range hashes {
-						if state, _ := g.Seen(h, 1); state != Admitted {
-							b.Fatal("an admitted series was not found")
-						}
-					}
+					lookup(batch[from : from+run])
 				}
 				total += points
 				i++
@@ -80,48 +91,22 @@ func BenchmarkSeen(b *testing.B) {
 //
 //	go test -run '^$' -bench BenchmarkSeenIdentity -benchtime 200x ./processor/seriesguardprocessor/internal/guard/
 func BenchmarkSeenIdentity(b *testing.B) {
-	const series, points, run = 1_000_000, 8192, 256
-	g := admitted(b, series)
+	g := admitted(b, benchSeries)
 	identityOf := func(i int) uint64 { return benchHash(i) ^ 0x5555 }
-	for i := range series {
+	for i := range benchSeries {
 		if state, _ := g.Seen(benchHash(i), 0); state != Admitted {
 			b.Fatal("an admitted series was not found")
 		}
 		g.RememberIdentity(identityOf(i), 0)
 	}
-	evict := make([]byte, 64<<20)
-	order := rand.New(rand.NewPCG(1, 2)).Perm(series)
-	for _, shape := range []string{"in_order", "shuffled"} {
-		b.Run(shape, func(b *testing.B) {
-			batch := make([]uint64, points)
-			i, total := 0, 0
-			for b.Loop() {
-				b.StopTimer()
-				first := (i * points) % (series - points)
-				for j := range batch {
-					n := first + j
-					if shape == "shuffled" {
-						n = order[n]
-					}
-					batch[j] = identityOf(n)
-				}
-				evictCaches(evict)
-				b.StartTimer()
-				for from := 0; from < points; from += run {
-					ids := batch[from : from+run]
-					g.PrefetchIdentities(ids)
-					for _, id := range ids {
-						if !g.SeenIdentity(id, 1) {
-							b.Fatal("a remembered identity was not found")
-						}
-					}
-				}
-				total += points
-				i++
+	benchLookups(b, identityOf, func(ids []uint64) {
+		g.PrefetchIdentities(ids)
+		for _, id := range ids {
+			if !g.SeenIdentity(id, 1) {
+				b.Fatal("a remembered identity was not found")
 			}
-			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(total), "ns/point")
-		})
-	}
+		}
+	})
 }
 
 // BenchmarkSweep sweeps 1M admitted series of which none or a quarter expire, then admits the
