@@ -9,12 +9,9 @@ import (
 
 	"github.com/golang/snappy"
 	"github.com/prometheus/prometheus/prompb"
-	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/promtest"
 	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/sample"
-	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/telemetry"
 )
 
 // randomSeries returns a series with random labels (empty and long names and values among
@@ -109,25 +106,6 @@ func FuzzEncodeIsPrompbMarshal(f *testing.F) {
 		require.Equal(t, string(want), string(got))
 		require.Len(t, got, SeriesSize(&series[0]))
 	})
-}
-
-// A request split on a rejection keeps each series' labels: the backend stores every sample but
-// the rejected one, under its labels.
-func TestDeliverSplitsKeepLabels(t *testing.T) {
-	backend := promtest.NewBackend(t)
-	sender := newSender(t, backend, fastRetry())
-	sender.Deliver(request(1, 5000), 1, 0, &results{rejected: map[string]int{}})
-
-	r := &results{rejected: map[string]int{}}
-	sender.Deliver(request(100, 4000), 100, 0, r)
-	assert.Equal(t, 99, r.sent)
-	assert.Equal(t, map[string]int{telemetry.ReasonOutOfOrder: 1}, r.rejected)
-	assert.Positive(t, r.splits)
-	assert.Equal(t, 100, backend.StoredCount())
-	stored := backend.Stored()
-	for i := range 100 {
-		assert.NotEmpty(t, stored[promtest.LabelsKey(labels(i))], "series %d", i)
-	}
 }
 
 // BenchmarkEncodeRequest encodes a request of 2,000 series of 8 labels and one sample each (the

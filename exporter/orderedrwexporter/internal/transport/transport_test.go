@@ -184,7 +184,7 @@ func request(numSeries int, ts int64) []sample.Series {
 }
 
 // One sample the backend rejects costs that sample: the request is split until it stands alone,
-// every other sample is sent, and the rejection is named.
+// every other sample is sent, under its own labels, and the rejection is named.
 func TestDeliverSplitsUntilOnlyTheRejectedSampleIsLeft(t *testing.T) {
 	backend := promtest.NewBackend(t)
 	sender := newSender(t, backend, fastRetry())
@@ -197,6 +197,11 @@ func TestDeliverSplitsUntilOnlyTheRejectedSampleIsLeft(t *testing.T) {
 	assert.Positive(t, r.splits)
 	assert.LessOrEqual(t, r.splits, 7, "at most log2(100) splits")
 	assert.Zero(t, r.failed)
+	assert.Equal(t, 100, backend.StoredCount())
+	stored := backend.Stored()
+	for i := range 100 {
+		assert.NotEmpty(t, stored[promtest.LabelsKey(labels(i))], "series %d", i)
+	}
 }
 
 // Server errors are retried with backoff until they pass; without retries they fail at once.
