@@ -200,23 +200,25 @@ func fillAttrs(r *rand.Rand, attrs interface {
 	}
 }
 
+// translationVariants are the exporter settings the translation tests run under.
+var translationVariants = map[string]TranslationConfig{
+	"exporter defaults": {AddMetricSuffixes: true},
+	"no suffixes, namespace, external labels": {
+		Namespace: "fleet", TranslationStrategy: "UnderscoreEscapingWithoutSuffixes",
+		ExternalLabels: map[string]string{"cluster": "eu-1", "region": "eu"},
+	},
+	"scope info disabled":               {AddMetricSuffixes: true, DisableScopeInfo: true},
+	"resource_to_telemetry_conversion":  {AddMetricSuffixes: true, ResourceToTelemetryConversion: resourcetotelemetry.Settings{Enabled: true}},
+	"exclude_service_attributes":        {AddMetricSuffixes: true, ResourceToTelemetryConversion: resourcetotelemetry.Settings{Enabled: true, ExcludeServiceAttributes: true}},
+	"resource_constant_labels patterns": {AddMetricSuffixes: true, ResourceConstantLabels: resourcetotelemetry.Settings{Included: []string{"k8s.*", "host.name"}}},
+}
+
 // TestIdentityMatchesTranslator checks the series identity against what the real
 // prometheusremotewrite translator (v0.165.1) emits: two points get the same identity exactly
 // when they become the same Prometheus series, the weight is the number of series, and the label
 // count is the translator's.
 func TestIdentityMatchesTranslator(t *testing.T) {
-	variants := map[string]TranslationConfig{
-		"exporter defaults": {AddMetricSuffixes: true},
-		"no suffixes, namespace, external labels": {
-			Namespace: "fleet", TranslationStrategy: "UnderscoreEscapingWithoutSuffixes",
-			ExternalLabels: map[string]string{"cluster": "eu-1", "region": "eu"},
-		},
-		"scope info disabled":               {AddMetricSuffixes: true, DisableScopeInfo: true},
-		"resource_to_telemetry_conversion":  {AddMetricSuffixes: true, ResourceToTelemetryConversion: resourcetotelemetry.Settings{Enabled: true}},
-		"exclude_service_attributes":        {AddMetricSuffixes: true, ResourceToTelemetryConversion: resourcetotelemetry.Settings{Enabled: true, ExcludeServiceAttributes: true}},
-		"resource_constant_labels patterns": {AddMetricSuffixes: true, ResourceConstantLabels: resourcetotelemetry.Settings{Included: []string{"k8s.*", "host.name"}}},
-	}
-	for name, tr := range variants {
+	for name, tr := range translationVariants {
 		t.Run(name, func(t *testing.T) {
 			cfg := createDefaultConfig().(*Config)
 			cfg.Translation = tr
@@ -322,16 +324,7 @@ func reverseAttributes(md pmetric.Metrics) {
 // points are found by their raw identities after the first pass: the series it counts must
 // stay those the real translator makes, whatever the raw form.
 func TestSeriesCountMatchesTranslator(t *testing.T) {
-	variants := map[string]TranslationConfig{
-		"exporter defaults": {AddMetricSuffixes: true},
-		"no suffixes, namespace, external labels": {
-			Namespace: "fleet", TranslationStrategy: "UnderscoreEscapingWithoutSuffixes",
-			ExternalLabels: map[string]string{"cluster": "eu-1", "region": "eu"},
-		},
-		"scope info disabled":              {AddMetricSuffixes: true, DisableScopeInfo: true},
-		"resource_to_telemetry_conversion": {AddMetricSuffixes: true, ResourceToTelemetryConversion: resourcetotelemetry.Settings{Enabled: true}},
-	}
-	for name, tr := range variants {
+	for name, tr := range translationVariants {
 		t.Run(name, func(t *testing.T) {
 			cfg := createDefaultConfig().(*Config)
 			cfg.Translation = tr
