@@ -177,7 +177,7 @@ func (s *Shard) Run() {
 func (s *Shard) process(batch []sample.Series) (kept bool) {
 	if s.hooks.Keeping() {
 		// Not sent at all: the shutdown keeps them in the WAL, to be sent after the restart.
-		s.hooks.Kept(countPoints(batch))
+		s.hooks.Kept(sample.CountPoints(batch))
 		return true
 	}
 	s.kept = false
@@ -196,14 +196,6 @@ func (s *Shard) process(batch []sample.Series) (kept bool) {
 	}
 	s.sendBounded(request)
 	return s.kept
-}
-
-func countPoints(batch []sample.Series) int {
-	n := 0
-	for i := range batch {
-		n += len(batch[i].Points)
-	}
-	return n
 }
 
 // buildRequest returns the series of batch with only their points newer than the last sent of
