@@ -42,6 +42,10 @@ build: $(OCB) ## Build distribution/_build/otelcol-fleet with OCB, the healthche
 	@# What distribution/Dockerfile (FROM scratch) copies: the binaries, the default config, users, CA bundle.
 	cd distribution/image && $(GO) run . -context $(IMAGE_CONTEXT)
 
+.PHONY: build-gateway
+build-gateway: $(OCB) ## Build distribution/_build/gateway/otelcol-fleet-gateway: only what a gateway runs (distribution/gateway), a third of the binary
+	$(LOCK) $(OCB) --config distribution/gateway/builder-config.yaml
+
 .PHONY: run
 run: build ## Build, then run the collector on distribution/config.yaml
 	$(BINARY) --config $(CONFIG)
@@ -67,7 +71,7 @@ test-deps: ## Install the real servers the tests use (Debian packages; needs roo
 # -count=1 throughout: these tests run real servers and the built binary, which the Go test
 # cache does not see; a cached pass would not be a pass of this build.
 .PHONY: test
-test: build test-deps lint ## Every test: unit tests with -race, the built binary, packaging, then make e2e
+test: build build-gateway test-deps lint ## Every test: unit tests with -race, the built binaries, packaging, then make e2e
 	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 20m $$($(GO) list ./... | grep -v '/internal/e2e$$')
 	$(MAKE) test-packaging
 	$(MAKE) e2e
