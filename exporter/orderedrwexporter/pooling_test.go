@@ -312,7 +312,7 @@ func BenchmarkPooledUnmarshalEncode(b *testing.B) {
 				step(i)
 			}
 			// CPU time (GC workers included) is what a loaded machine does not distort.
-			b.ReportMetric(float64((processCPU(b) - cpu).Nanoseconds())/float64(b.N)/benchBatch, "cpu-ns/sample")
+			b.ReportMetric(float64((processCPU(b)-cpu).Nanoseconds())/float64(b.N)/benchBatch, "cpu-ns/sample")
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/benchBatch, "ns/sample")
 		})
 	}
