@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 )
 
@@ -23,6 +24,9 @@ type Pipeline struct {
 	Needs []string
 	// Unavailable, when not empty, says why the pipeline cannot run with this binary.
 	Unavailable string
+	// Args are extra command-line arguments of the collector, after its --config (e.g.
+	// --feature-gates); unused for a peer agent.
+	Args []string
 	// Agent, when set, is the binary of a peer run instead of the collector (vmagent), which
 	// takes OTLP at OTLPPath; YAML is then unused.
 	Agent    string
@@ -203,6 +207,31 @@ func Pipelines(binary, vmagentBinary, repoRoot string, maxHeldSamples, maxSeries
 		}
 	}
 	return all, nil
+}
+
+// WithCollectorArgs adds args to the command line of every collector pipeline (not the peer's).
+// With variants, each collector pipeline is kept as it is and followed by a copy keyed "<key>+"
+// that has the args, so that both run in the same rounds, interleaved (-only b,b+,c,c+).
+func WithCollectorArgs(pipelines []Pipeline, args []string, variants bool) []Pipeline {
+	if len(args) == 0 {
+		return pipelines
+	}
+	out := make([]Pipeline, 0, 2*len(pipelines))
+	for _, p := range pipelines {
+		if p.Agent != "" {
+			out = append(out, p)
+			continue
+		}
+		with := p
+		with.Args = append(slices.Clone(p.Args), args...)
+		with.Name = p.Name + ", " + strings.Join(args, " ")
+		if variants {
+			with.Key = p.Key + "+"
+			out = append(out, p)
+		}
+		out = append(out, with)
+	}
+	return out
 }
 
 // BinaryComponents lists the component types `otelcol-fleet components` reports.

@@ -251,7 +251,7 @@ func (b *Bench) run(s *fleettest.Scope, p Pipeline, series int, kind runKind, re
 	if p.Agent != "" {
 		c = startVMAgent(s, p.Agent, otlp, b.Sink.URL())
 	} else {
-		c = fleettest.StartCollector(s, p.YAML, append(p.Env(otlp, b.Sink.URL(), pprof, health), b.Opts.CollectorEnv...)...)
+		c = fleettest.StartCollectorWithArgs(s, p.YAML, p.Args, append(p.Env(otlp, b.Sink.URL(), pprof, health), b.Opts.CollectorEnv...)...)
 	}
 	pid := c.Pid()
 	// Resident memory at rest before any load: the binary's fixed cost (its start-up, the

@@ -53,6 +53,18 @@ func StartCollector(t T, configYAML string, env ...string) *Collector {
 // after a crash comes back where its scrapers and peers expect it.
 func StartCollectorOnPort(t T, configYAML string, telemetryPort int, env ...string) *Collector {
 	t.Helper()
+	return startCollector(t, configYAML, telemetryPort, nil, env)
+}
+
+// StartCollectorWithArgs is StartCollector with extra command-line arguments after --config
+// (e.g. --feature-gates=pdata.useProtoPooling).
+func StartCollectorWithArgs(t T, configYAML string, args []string, env ...string) *Collector {
+	t.Helper()
+	return startCollector(t, configYAML, FreePort(t), args, env)
+}
+
+func startCollector(t T, configYAML string, telemetryPort int, extraArgs, env []string) *Collector {
+	t.Helper()
 	bin := CollectorBinary(t)
 	c := &Collector{TelemetryPort: telemetryPort}
 	dir := t.TempDir()
@@ -68,6 +80,7 @@ func StartCollectorOnPort(t T, configYAML string, telemetryPort int, env ...stri
 		}
 		args = append(args, "--config", extra)
 	}
+	args = append(args, extraArgs...)
 	env = append([]string{
 		"FLEET_TELEMETRY_HOST=127.0.0.1",
 		"FLEET_TELEMETRY_PORT=" + strconv.Itoa(c.TelemetryPort),

@@ -30,6 +30,9 @@ func main() {
 		out       string
 		profiles  bool
 		overhead  bool
+		// collectorArgs are added to every collector's command line (-collector-args).
+		collectorArgs []string
+		argsVariants  bool
 	)
 	root := fleettest.RepoRoot()
 	flag.StringVar(&opts.Binary, "binary", filepath.Join(root, "distribution", "_build", "otelcol-fleet"), "collector binary")
@@ -58,6 +61,11 @@ func main() {
 		opts.CollectorEnv = append(opts.CollectorEnv, v)
 		return nil
 	})
+	flag.Func("collector-args", "argument added to every collector's command line (repeatable), e.g. --feature-gates=pdata.useProtoPooling", func(v string) error {
+		collectorArgs = append(collectorArgs, v)
+		return nil
+	})
+	flag.BoolVar(&argsVariants, "collector-args-variants", false, "run each collector pipeline both without and with -collector-args, the latter keyed <key>+ (e.g. -only b,b+,c,c+,v), interleaved in the same rounds")
 	flag.BoolVar(&overhead, "overhead", false, "measure series_guard's CPU overhead instead (each pipeline without and with it, fed in turn at -overhead-rate; the other measurements are skipped)")
 	flag.IntVar(&opts.OverheadRounds, "overhead-rounds", 6, "rounds of the overhead measurement")
 	flag.DurationVar(&opts.OverheadBurst, "overhead-burst", 8*time.Second, "samples sent to each collector per overhead round, as a duration at -overhead-rate")
@@ -104,6 +112,7 @@ func main() {
 	if err != nil {
 		fail(err)
 	}
+	b.Pipelines = bench.WithCollectorArgs(b.Pipelines, collectorArgs, argsVariants)
 	defer b.Close()
 	res := &bench.Results{Opts: b.Opts, Pipelines: b.Pipelines}
 	if overhead {
