@@ -316,10 +316,29 @@ func (t *Table[T]) freeAll(slots []uint32) {
 
 // Prefetch starts loading what looking up these hashes will read (their index entries, then
 // their slots) into the CPU cache, so that the misses of many lookups overlap instead of being
-// taken one at a time. It changes nothing; the lookups that follow may come in any order.
-func (t *Table[T]) Prefetch(hashes []uint64) {
+// taken one at a time. prev is the slot the first lookup will be given (as Lookup's prev). It
+// changes nothing; the lookups that follow may come in any order.
+//
+// The hashes at the head of the run that Lookup will find in the slot after their predecessor's
+// (the batch repeats the slots' order) are only checked there: their lookups read that slot
+// alone, which this check has just loaded (the slots of a run in order share cache lines and
+// follow each other in memory), and their index entries are not touched at all. From the first
+// hash that is not there, every hash is prefetched through the index.
+func (t *Table[T]) Prefetch(prev uint32, hashes []uint64) {
 	if t.used == 0 {
 		return
+	}
+	if !t.disordered {
+		for len(hashes) > 0 {
+			next := prev + 1
+			if next >= t.next || t.at(next).key != Key(hashes[0]) {
+				break
+			}
+			prev, hashes = next, hashes[1:]
+		}
+		if len(hashes) == 0 {
+			return
+		}
 	}
 	index, mask, shift := t.index, len(t.index)-1, 32-t.bits
 	var sum uint64

@@ -320,13 +320,14 @@ func TestTableMatchesMap(t *testing.T) {
 // they were.
 func TestPrefetchChangesNothing(t *testing.T) {
 	table := New[uint64]()
-	table.Prefetch([]uint64{1, 2, 3})
+	table.Prefetch(NoSlot, []uint64{1, 2, 3})
 	require.Zero(t, table.Len())
 	for h := range uint64(1000) {
 		i, _ := table.Find(NoSlot, h)
 		*table.Slot(i) = h
 	}
-	table.Prefetch([]uint64{0, 1, 2, 3, 1000, 1 << 63})
+	table.Prefetch(NoSlot, []uint64{0, 1, 2, 3, 1000, 1 << 63})
+	table.Prefetch(5, []uint64{7, 8, 9, 1000, 3})
 	require.Equal(t, 999, table.Len(), "0 and 1 are one series")
 	for h := uint64(2); h < 1000; h++ {
 		i, ok := table.Lookup(NoSlot, h)
@@ -398,4 +399,37 @@ func TestDisorderIsDetected(t *testing.T) {
 	require.True(t, table.disordered, "a new series in a slot that is not the next one")
 	i, _ = table.Find(i, 1001)
 	require.False(t, table.disordered, "the slot after the previous series'")
+}
+
+// TestPrefetchSkipsTheIndexInOrder: hashes that come in the order of their slots after prev are
+// checked in their slots only, not through the index; from the first that is not, every hash is
+// prefetched through the index, and a table whose last lookup was out of order is prefetched
+// through the index from the first hash.
+func TestPrefetchSkipsTheIndexInOrder(t *testing.T) {
+	table := New[uint64]()
+	prev := NoSlot
+	for h := range uint64(1000) {
+		prev, _ = table.Find(prev, h+10)
+	}
+	table.Prefetch(NoSlot, []uint64{10, 11, 12, 13})
+	require.Zero(t, table.touched, "in slot order from slot 0: no index entry read")
+	table.Prefetch(2, []uint64{13, 14, 15})
+	require.Zero(t, table.touched, "in slot order after slot 2")
+
+	table.Prefetch(2, []uint64{13, 14, 500, 15})
+	require.NotZero(t, table.touched, "500 is out of order: it and what follows are prefetched")
+	table.touched = 0
+	table.Prefetch(2, []uint64{20})
+	require.NotZero(t, table.touched, "not after slot 2")
+
+	table.touched = 0
+	_, ok := table.Lookup(NoSlot, 700) // out of order: the table says so until an in-order hit
+	require.True(t, ok)
+	table.Prefetch(690, []uint64{701})
+	require.NotZero(t, table.touched, "after an out-of-order lookup Lookup reads the index, so Prefetch loads it")
+	table.touched = 0
+	i, ok := table.Lookup(690, 701)
+	require.True(t, ok)
+	table.Prefetch(i, []uint64{702})
+	require.Zero(t, table.touched, "an in-order hit makes the order trusted again")
 }
