@@ -402,34 +402,47 @@ func TestDisorderIsDetected(t *testing.T) {
 }
 
 // TestPrefetchSkipsTheIndexInOrder: hashes that come in the order of their slots after prev are
-// checked in their slots only, not through the index; from the first that is not, every hash is
-// prefetched through the index, and a table whose last lookup was out of order is prefetched
+// checked in their slots only, not through the index; one hash out of order (a jump, or a new
+// series) is looked up at once and the order followed from there; at two in a row, the rest is
+// prefetched through the index; and a table whose lookups were out of order is prefetched
 // through the index from the first hash.
 func TestPrefetchSkipsTheIndexInOrder(t *testing.T) {
 	table := New[uint64]()
 	prev := NoSlot
 	for h := range uint64(1000) {
-		prev, _ = table.Find(prev, h+10)
+		prev, _ = table.Find(prev, h+10) // hash h+10 in slot h
 	}
 	table.Prefetch(NoSlot, []uint64{10, 11, 12, 13})
 	require.Zero(t, table.touched, "in slot order from slot 0: no index entry read")
 	table.Prefetch(2, []uint64{13, 14, 15})
 	require.Zero(t, table.touched, "in slot order after slot 2")
+	table.Prefetch(2, []uint64{13, 500, 501, 502})
+	require.Zero(t, table.touched, "one jump, then in order from there")
+	table.Prefetch(2, []uint64{13, 5000, 14, 15})
+	require.Zero(t, table.touched, "a hash not in the table, then in order")
 
-	table.Prefetch(2, []uint64{13, 14, 500, 15})
-	require.NotZero(t, table.touched, "500 is out of order: it and what follows are prefetched")
+	table.Prefetch(2, []uint64{13, 500, 20, 21})
+	require.NotZero(t, table.touched, "two jumps in a row: the rest is prefetched")
 	table.touched = 0
-	table.Prefetch(2, []uint64{20})
-	require.NotZero(t, table.touched, "not after slot 2")
+	table.Prefetch(2, []uint64{13, 5000, 20})
+	require.NotZero(t, table.touched, "a new series, then a jump: the rest is prefetched")
 
-	table.touched = 0
-	_, ok := table.Lookup(NoSlot, 700) // out of order: the table says so until an in-order hit
+	// Lookup follows the same rules: one jump, and it still guesses the next slot.
+	i, ok := table.Lookup(2, 500)
 	require.True(t, ok)
-	table.Prefetch(690, []uint64{701})
-	require.NotZero(t, table.touched, "after an out-of-order lookup Lookup reads the index, so Prefetch loads it")
+	require.False(t, table.disordered, "one jump")
 	table.touched = 0
-	i, ok := table.Lookup(690, 701)
+	table.Prefetch(i, []uint64{501, 502})
+	require.Zero(t, table.touched)
+	_, ok = table.Lookup(i, 20) // a second jump in a row: out of order until an in-order hit
 	require.True(t, ok)
-	table.Prefetch(i, []uint64{702})
-	require.Zero(t, table.touched, "an in-order hit makes the order trusted again")
+	require.True(t, table.disordered, "two jumps in a row")
+	table.Prefetch(10, []uint64{21})
+	require.NotZero(t, table.touched, "after out-of-order lookups Lookup reads the index, so Prefetch loads it")
+	table.touched = 0
+	i, ok = table.Lookup(10, 21)
+	require.True(t, ok)
+	require.False(t, table.disordered, "an in-order hit makes the order trusted again")
+	table.Prefetch(i, []uint64{22})
+	require.Zero(t, table.touched)
 }
