@@ -13,7 +13,7 @@
 //   - Series mostly come in the order in which they came before (a scrape's order, which batches
 //     repeat), which is the order in which their slots were added. Find and Lookup take the slot of
 //     the previous series of the batch and try the slot after it first; that slot is usually in
-//     the cache already.
+//     the cache already. Prefetch checks those slots only, and leaves the index alone for them.
 //   - Prefetch loads the index entries and then the slots of a whole run of hashes in two tight
 //     loops, so that their misses overlap instead of being taken one at a time by the lookups
 //     that follow. An index entry carries some bits of the series' hash besides its slot number,
