@@ -6,10 +6,10 @@
 // (which maps an identity to its series).
 //
 // A resource's, a scope's and a metric's part (Resource, Attributes, Scope, Metric) are computed
-// once per resource, scope and metric: appended to a scratch buffer and hashed with xxhash. A
-// point's part (Point), paid for every data point by both callers, folds the attribute strings
-// into a running state directly, with no buffer (a wyhash-style step per string, length
-// included), from a seed drawn once per process.
+// once per resource, scope and metric: appended to a scratch buffer after a seed drawn once per
+// process, and hashed with xxhash. A point's part (Point), paid for every data point by both
+// callers, folds the attribute strings into a running state directly, with no buffer (a
+// wyhash-style step per string, length included), from the same seed.
 //
 // The hash is of the raw data, not of the labels: two identities may name one label set
 // (attributes in another order, names that collide once sanitized, attributes whose value is
@@ -31,11 +31,12 @@
 // That is the risk every 64-bit series hash of the project takes (the label-set hashes that both
 // components count series by are 64-bit and unverified too): for a uniform hash, about n²/2⁶⁵
 // among n identities live at once, 3e-8 at 1M. Point is built to be that uniform: each string's
-// bytes and length go through 64×64→128-bit multiplications (wyhash's, which passes SMHasher),
-// values carry their type, and TestPointSpreadsRealisticIdentities hashes half a million
-// near-identical identities without a collision. The per-process seed means that a sender cannot
-// compute colliding attribute sets in advance (xxhash with seed 0, used before, had no such
-// defence), and that a given collision, if one happens, does not repeat after a restart.
+// bytes and length go through 64×64→128-bit multiplications (wyhash's mixing; wyhash passes
+// SMHasher), values carry their type, and TestPointSpreadsRealisticIdentities hashes half a
+// million near-identical identities without a collision. The per-process seed means that a
+// sender cannot search for colliding data offline (a birthday search of an unseeded 64-bit hash
+// takes ~2³² tries; xxhash with seed 0, used before, had no such defence), and that a given
+// collision, if one happens, does not repeat after a restart.
 //
 // No hash of this package is persisted: the encoder's and series_guard's identity tables live in
 // memory only, and ordered_rw's WAL records labels (and hashes them again on replay with
@@ -127,7 +128,7 @@ func AppendAttributes(buf []byte, m pcommon.Map) []byte {
 // Resource is the part of a resource that every series' labels depend on when no resource
 // attribute is promoted to a label: job and instance. buf is scratch.
 func Resource(buf []byte, attrs pcommon.Map) uint64 {
-	buf = buf[:0]
+	buf = seeded(buf)
 	for _, key := range [...]string{serviceName, serviceNamespace, serviceInstanceID} {
 		if v, ok := attrs.Get(key); ok {
 			buf = AppendValue(append(buf, 1), v)
@@ -141,7 +142,7 @@ func Resource(buf []byte, attrs pcommon.Map) uint64 {
 // Attributes hashes every attribute of m in m's order: the resource's part of the identity when
 // resource attributes are promoted to labels. It returns buf grown, to be reused as scratch.
 func Attributes(buf []byte, m pcommon.Map) (uint64, []byte) {
-	buf = AppendAttributes(buf[:0], m)
+	buf = AppendAttributes(seeded(buf), m)
 	return xxhash.Sum64(buf), buf
 }
 
@@ -151,7 +152,7 @@ func Scope(buf []byte, scope pcommon.InstrumentationScope, disabled bool) uint64
 	if disabled {
 		return 0
 	}
-	buf = AppendString(buf[:0], scope.Name())
+	buf = AppendString(seeded(buf), scope.Name())
 	buf = AppendString(buf, scope.Version())
 	buf = AppendAttributes(buf, scope.Attributes())
 	return xxhash.Sum64(buf)
@@ -160,7 +161,7 @@ func Scope(buf []byte, scope pcommon.InstrumentationScope, disabled bool) uint64
 // Metric identifies a metric by what its series' names are made of, under a resource and a
 // scope (their Resource or Attributes, and Scope hashes). buf is scratch.
 func Metric(buf []byte, resource, scope uint64, kind byte, promName string) uint64 {
-	buf = binary.LittleEndian.AppendUint64(buf[:0], resource)
+	buf = binary.LittleEndian.AppendUint64(seeded(buf), resource)
 	buf = binary.LittleEndian.AppendUint64(buf, scope)
 	buf = AppendString(append(buf, kind), promName)
 	return xxhash.Sum64(buf)
@@ -181,9 +182,10 @@ func Point(metric uint64, attrs pcommon.Map) uint64 {
 	return h
 }
 
-// secret seeds Point: drawn once per process, so that which inputs collide differs from one
-// process to the next and cannot be computed in advance by whoever sends the data. Point's
-// values are compared only within one process (see the package doc): nothing persists them.
+// secret seeds every hash of the package: drawn once per process, so that which inputs collide
+// differs from one process to the next and cannot be computed in advance by whoever sends the
+// data. The hashes are compared only within one process (see the package doc): nothing persists
+// them.
 var secret = rand.Uint64() | 1
 
 // The wyhash (final version 4) constants.
@@ -280,9 +282,14 @@ func read4(s string) uint64 {
 // Sub is the identity of one of the series a histogram or summary point makes: sub says which,
 // bound is the bucket's bound or the quantile (0 for the others).
 func Sub(point uint64, sub byte, bound float64) uint64 {
-	var b [17]byte
-	binary.LittleEndian.PutUint64(b[:8], point)
-	b[8] = sub
-	binary.LittleEndian.PutUint64(b[9:], math.Float64bits(bound))
+	var b [25]byte
+	binary.LittleEndian.PutUint64(b[:8], secret)
+	binary.LittleEndian.PutUint64(b[8:16], point)
+	b[16] = sub
+	binary.LittleEndian.PutUint64(b[17:], math.Float64bits(bound))
 	return xxhash.Sum64(b[:])
 }
+
+// seeded empties buf and starts it with the per-process secret, so that the xxhash of what
+// follows is seeded (see secret).
+func seeded(buf []byte) []byte { return binary.LittleEndian.AppendUint64(buf[:0], secret) }
