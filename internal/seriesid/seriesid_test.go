@@ -1,6 +1,7 @@
 package seriesid
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -29,12 +30,7 @@ func attrs(kv ...any) pcommon.Map {
 // TestPointTellsValuesApart: values that differ in type or bytes (even when they render to one
 // label value) and attribute orders give different identities; equal inputs, equal ones.
 func TestPointTellsValuesApart(t *testing.T) {
-	var buf []byte
-	point := func(m pcommon.Map) uint64 {
-		var h uint64
-		h, buf = Point(buf, 42, m)
-		return h
-	}
+	point := func(m pcommon.Map) uint64 { return Point(42, m) }
 	distinct := []pcommon.Map{
 		attrs("a", "1"),
 		attrs("a", 1),
@@ -47,6 +43,14 @@ func TestPointTellsValuesApart(t *testing.T) {
 		attrs("b", "2", "a", "1"),
 		attrs("a", "1b", "", "2"), // length prefixes keep ("a","1b") and ("a","1"),("b",..) apart
 		attrs("a1", "b"),
+		attrs("ab", "c"),
+		attrs("a", "bc"),
+		attrs("", "abc"),
+		attrs("abc", ""),
+		attrs("a", int(^uint64(0)>>1)),
+		attrs("a", 0),
+		attrs("a", false),
+		attrs("a", 0.0),
 	}
 	seen := map[uint64]int{}
 	for i, m := range distinct {
@@ -59,8 +63,7 @@ func TestPointTellsValuesApart(t *testing.T) {
 		m.CopyTo(c)
 		assert.Equal(t, h, point(c), "the identity of attributes %d is not stable", i)
 	}
-	h, _ := Point(nil, 43, attrs("a", "1"))
-	assert.NotEqual(t, point(attrs("a", "1")), h, "the metric is part of the identity")
+	assert.NotEqual(t, point(attrs("a", "1")), Point(43, attrs("a", "1")), "the metric is part of the identity")
 }
 
 func TestResourceReadsOnlyJobAndInstance(t *testing.T) {
@@ -91,4 +94,43 @@ func TestScopeMetricSub(t *testing.T) {
 	assert.NotEqual(t, Sub(7, SubBucket, 1), Sub(7, SubBucket, 2))
 	assert.NotEqual(t, Sub(7, SubSum, 0), Sub(7, SubCount, 0))
 	assert.NotEqual(t, Sub(7, SubSum, 0), Sub(8, SubSum, 0))
+}
+
+// TestPointSpreadsRealisticIdentities hashes half a million identities that differ little (one
+// attribute value of a few bytes, lengths on every side of the 4-, 8- and 16-byte cases of the
+// string step, integer values, attribute sets that differ only in where a string is cut) and
+// requires no collision: at that many a uniform 64-bit hash collides with probability
+// ~7e-9, so a collision here means the hash loses information.
+func TestPointSpreadsRealisticIdentities(t *testing.T) {
+	seen := make(map[uint64]string, 1_100_000)
+	check := func(h uint64, what string) {
+		if prev, ok := seen[h]; ok {
+			t.Fatalf("%s and %s have one identity", prev, what)
+		}
+		seen[h] = what
+	}
+	m := pcommon.NewMap()
+	m.PutEmpty("k8s.pod.name")
+	m.PutStr("http.method", "GET")
+	for i := range 200_000 {
+		m.PutStr("k8s.pod.name", fmt.Sprintf("checkout-%d", i)) // replaced in place: the order stays
+		check(Point(1, m), fmt.Sprintf("pod %d", i))
+		m.PutInt("k8s.pod.name", int64(i))
+		check(Point(1, m), fmt.Sprintf("pod int %d", i))
+	}
+	// Every cut of one string between a key and a value, at every length up to 40.
+	const text = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ-_"
+	for n := 0; n <= 40; n++ {
+		for cut := 0; cut <= n; cut++ {
+			check(Point(2, attrs(text[:cut], text[cut:n])), fmt.Sprintf("cut %d of %d", cut, n))
+		}
+	}
+	// Strings that differ in one byte at every position, at lengths across the cases.
+	for _, n := range []int{1, 3, 4, 7, 8, 9, 15, 16, 17, 31, 32, 33, 48, 49} {
+		for pos := 0; pos < n; pos++ {
+			b := []byte(text[:n])
+			b[pos] ^= 0x20
+			check(Point(3, attrs("k", string(b))), fmt.Sprintf("flip %d of %d", pos, n))
+		}
+	}
 }

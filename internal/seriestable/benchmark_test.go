@@ -83,7 +83,7 @@ func BenchmarkFind(b *testing.B) {
 				prev := NoSlot
 				for from := 0; from < n; from += run {
 					hashes := shuffled[from:min(from+run, n)]
-					t.Prefetch(hashes)
+					t.Prefetch(prev, hashes)
 					for _, h := range hashes {
 						var ok bool
 						if prev, ok = t.Lookup(prev, h); !ok {

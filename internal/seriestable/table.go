@@ -13,7 +13,7 @@
 //   - Series mostly come in the order in which they came before (a scrape's order, which batches
 //     repeat), which is the order in which their slots were added. Find and Lookup take the slot of
 //     the previous series of the batch and try the slot after it first; that slot is usually in
-//     the cache already.
+//     the cache already. Prefetch checks those slots only, and leaves the index alone for them.
 //   - Prefetch loads the index entries and then the slots of a whole run of hashes in two tight
 //     loops, so that their misses overlap instead of being taken one at a time by the lookups
 //     that follow. An index entry carries some bits of the series' hash besides its slot number,
@@ -49,10 +49,12 @@ type Table[T any] struct {
 	free   []uint32 // freed slots, for reuse
 	next   uint32   // slots below next were used once
 	used   int      // series in the table
-	// disordered is set when the last series found was not in the slot after the previous
+	// disordered is set when the last two series found were not in the slot after the previous
 	// one: the batch is not in the order of the slots, so trying the next slot would mostly
-	// cost a cache miss for nothing. It is cleared when a series is found there again.
-	disordered bool
+	// cost a cache miss for nothing. It is cleared when a series is found there again. One
+	// series found elsewhere (jumped) is a batch that goes on in order from another place (the
+	// next request of a sender, another metric): the next slot is still tried after it.
+	disordered, jumped bool
 	// touched keeps Prefetch's loads from being optimised away.
 	touched uint64
 }
@@ -130,7 +132,7 @@ func (t *Table[T]) Find(prev uint32, hash uint64) (i uint32, added bool) {
 	}
 	*t.at(i) = slot[T]{key: key}
 	t.insert(key, i)
-	t.disordered = i != prev+1
+	t.disordered, t.jumped = i != prev+1, false
 	return i, true
 }
 
@@ -147,9 +149,21 @@ func (t *Table[T]) Lookup(prev uint32, hash uint64) (uint32, bool) {
 	}
 	i, ok := t.lookup(key)
 	if ok {
-		t.disordered = i != next
+		t.found(i, next)
 	}
 	return i, ok
+}
+
+// found records that a lookup found its series in slot i, where next was guessed.
+func (t *Table[T]) found(i, next uint32) {
+	switch {
+	case i == next:
+		t.disordered, t.jumped = false, false
+	case t.jumped:
+		t.disordered = true
+	default:
+		t.jumped = true
+	}
 }
 
 // scramble spreads a key's bits: its top bits are the key's home in the index, the bits after
@@ -316,9 +330,21 @@ func (t *Table[T]) freeAll(slots []uint32) {
 
 // Prefetch starts loading what looking up these hashes will read (their index entries, then
 // their slots) into the CPU cache, so that the misses of many lookups overlap instead of being
-// taken one at a time. It changes nothing; the lookups that follow may come in any order.
-func (t *Table[T]) Prefetch(hashes []uint64) {
+// taken one at a time. prev is the slot the first lookup will be given (as Lookup's prev). It
+// changes nothing; the lookups that follow may come in any order.
+//
+// The hashes that Lookup will find in the slot after their predecessor's (the batch repeats the
+// slots' order) are only checked there: their lookups read that slot alone, which this check
+// has just loaded (the slots of a run in order share cache lines and follow each other in
+// memory), and their index entries are not touched at all. A hash that is not there after one
+// that was (a batch in order from another place: the next request; or a new series) is looked
+// up at once, and the check goes on from its slot, as Lookup's guesses will; at two such hashes
+// in a row every hash left is prefetched through the index.
+func (t *Table[T]) Prefetch(prev uint32, hashes []uint64) {
 	if t.used == 0 {
+		return
+	}
+	if hashes = t.inOrder(prev, hashes); len(hashes) == 0 {
 		return
 	}
 	index, mask, shift := t.index, len(t.index)-1, 32-t.bits
@@ -344,4 +370,34 @@ func (t *Table[T]) Prefetch(hashes []uint64) {
 		}
 	}
 	t.touched += sum
+}
+
+// inOrder follows Lookup's guesses through hashes from prev and returns the hashes from the
+// first one whose lookup will read the index unprefetched: see Prefetch. It loads the slots it
+// checks and the index entries of the hashes it looks up.
+func (t *Table[T]) inOrder(prev uint32, hashes []uint64) []uint64 {
+	if t.disordered {
+		return hashes
+	}
+	// probe: the previous hash was found in order (or this is the first), so a hash that is not
+	// may be looked up at once.
+	jumped, probe := t.jumped, true
+	for len(hashes) > 0 {
+		key, next := Key(hashes[0]), prev+1
+		switch {
+		case next < t.next && t.at(next).key == key:
+			prev, jumped, probe = next, false, true
+		case jumped || !probe:
+			return hashes
+		default:
+			// Looked up now, its index entry and slot are cached for Lookup; a series not in the
+			// table (new) leaves prev as it is, as it leaves Lookup's caller's.
+			if i, ok := t.lookup(key); ok {
+				prev, jumped = i, true
+			}
+			probe = false
+		}
+		hashes = hashes[1:]
+	}
+	return nil
 }

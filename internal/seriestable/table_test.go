@@ -320,13 +320,14 @@ func TestTableMatchesMap(t *testing.T) {
 // they were.
 func TestPrefetchChangesNothing(t *testing.T) {
 	table := New[uint64]()
-	table.Prefetch([]uint64{1, 2, 3})
+	table.Prefetch(NoSlot, []uint64{1, 2, 3})
 	require.Zero(t, table.Len())
 	for h := range uint64(1000) {
 		i, _ := table.Find(NoSlot, h)
 		*table.Slot(i) = h
 	}
-	table.Prefetch([]uint64{0, 1, 2, 3, 1000, 1 << 63})
+	table.Prefetch(NoSlot, []uint64{0, 1, 2, 3, 1000, 1 << 63})
+	table.Prefetch(5, []uint64{7, 8, 9, 1000, 3})
 	require.Equal(t, 999, table.Len(), "0 and 1 are one series")
 	for h := uint64(2); h < 1000; h++ {
 		i, ok := table.Lookup(NoSlot, h)
@@ -398,4 +399,50 @@ func TestDisorderIsDetected(t *testing.T) {
 	require.True(t, table.disordered, "a new series in a slot that is not the next one")
 	i, _ = table.Find(i, 1001)
 	require.False(t, table.disordered, "the slot after the previous series'")
+}
+
+// TestPrefetchSkipsTheIndexInOrder: hashes that come in the order of their slots after prev are
+// checked in their slots only, not through the index; one hash out of order (a jump, or a new
+// series) is looked up at once and the order followed from there; at two in a row, the rest is
+// prefetched through the index; and a table whose lookups were out of order is prefetched
+// through the index from the first hash.
+func TestPrefetchSkipsTheIndexInOrder(t *testing.T) {
+	table := New[uint64]()
+	prev := NoSlot
+	for h := range uint64(1000) {
+		prev, _ = table.Find(prev, h+10) // hash h+10 in slot h
+	}
+	table.Prefetch(NoSlot, []uint64{10, 11, 12, 13})
+	require.Zero(t, table.touched, "in slot order from slot 0: no index entry read")
+	table.Prefetch(2, []uint64{13, 14, 15})
+	require.Zero(t, table.touched, "in slot order after slot 2")
+	table.Prefetch(2, []uint64{13, 500, 501, 502})
+	require.Zero(t, table.touched, "one jump, then in order from there")
+	table.Prefetch(2, []uint64{13, 5000, 14, 15})
+	require.Zero(t, table.touched, "a hash not in the table, then in order")
+
+	table.Prefetch(2, []uint64{13, 500, 20, 21})
+	require.NotZero(t, table.touched, "two jumps in a row: the rest is prefetched")
+	table.touched = 0
+	table.Prefetch(2, []uint64{13, 5000, 20})
+	require.NotZero(t, table.touched, "a new series, then a jump: the rest is prefetched")
+
+	// Lookup follows the same rules: one jump, and it still guesses the next slot.
+	i, ok := table.Lookup(2, 500)
+	require.True(t, ok)
+	require.False(t, table.disordered, "one jump")
+	table.touched = 0
+	table.Prefetch(i, []uint64{501, 502})
+	require.Zero(t, table.touched)
+	_, ok = table.Lookup(i, 20) // a second jump in a row: out of order until an in-order hit
+	require.True(t, ok)
+	require.True(t, table.disordered, "two jumps in a row")
+	table.Prefetch(10, []uint64{21})
+	require.NotZero(t, table.touched, "after out-of-order lookups Lookup reads the index, so Prefetch loads it")
+	table.touched = 0
+	i, ok = table.Lookup(10, 21)
+	require.True(t, ok)
+	require.False(t, table.disordered, "an in-order hit makes the order trusted again")
+	table.Prefetch(i, []uint64{22})
+	require.Zero(t, table.touched)
 }

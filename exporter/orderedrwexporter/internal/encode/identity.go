@@ -44,7 +44,7 @@ func metricHash(buf []byte, resource, scope uint64, kind byte, promName string) 
 }
 
 func pointHash(buf []byte, metric uint64, attrs pcommon.Map) (uint64, []byte) {
-	return seriesid.Point(buf, metric, attrs)
+	return seriesid.Point(metric, attrs), buf
 }
 
 func subHash(point uint64, sub byte, bound float64) uint64 { return seriesid.Sub(point, sub, bound) }

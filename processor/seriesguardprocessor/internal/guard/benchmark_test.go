@@ -29,41 +29,47 @@ func evictCaches(buf []byte) {
 	}
 }
 
-// BenchmarkSeen is the guard's part of the processor's hot path with 1M series admitted and the
-// CPU caches evicted between batches (outside the timer): batches of 8,192 points, in runs of
-// 256 whose state is prefetched before they are decided (as the processor does). in_order: the
-// batch repeats the admission order (a scrape's order); shuffled: any order. It reports ns/point.
+// BenchmarkSeen is the guard's part of the processor's hot path with 200k and 1M series admitted
+// and the CPU caches evicted between batches (outside the timer): batches of 8,192 points, in
+// runs of 256 whose state is prefetched before they are decided (as the processor does).
+// in_order: the batch repeats the admission order (a scrape's order); shuffled: any order. It
+// reports ns/point.
 //
 //	go test -run '^$' -bench BenchmarkSeen -benchtime 200x ./processor/seriesguardprocessor/internal/guard/
 func BenchmarkSeen(b *testing.B) {
-	g := admitted(b, benchSeries)
-	benchLookups(b, benchHash, func(hashes []uint64) {
-		g.Prefetch(hashes)
-		for _, h := range hashes {
-			if state, _ := g.Seen(h, 1); state != Admitted {
-				b.Fatal("an admitted series was not found")
-			}
-		}
-	})
+	for _, series := range benchSeries {
+		b.Run(fmt.Sprintf("series=%d", series), func(b *testing.B) {
+			g := admitted(b, series)
+			benchLookups(b, series, benchHash, func(hashes []uint64) {
+				g.Prefetch(hashes)
+				for _, h := range hashes {
+					if state, _ := g.Seen(h, 1); state != Admitted {
+						b.Fatal("an admitted series was not found")
+					}
+				}
+			})
+		})
+	}
 }
 
-// benchSeries is the number of series the lookup benchmarks admit.
-const benchSeries = 1_000_000
+// benchSeries are the numbers of series the lookup benchmarks admit: the gateway's sizes
+// (BENCHMARKS.md's fixed-rate points).
+var benchSeries = []int{200_000, 1_000_000}
 
-// benchLookups times lookup over batches of 8,192 keys of the benchSeries admitted series (key(n)
+// benchLookups times lookup over batches of 8,192 keys of the series admitted series (key(n)
 // for series n), in runs of 256, with the CPU caches evicted between batches (outside the timer),
 // in_order and shuffled; it reports ns/point.
-func benchLookups(b *testing.B, key func(int) uint64, lookup func(run []uint64)) {
+func benchLookups(b *testing.B, series int, key func(int) uint64, lookup func(run []uint64)) {
 	const points, run = 8192, 256
 	evict := make([]byte, 64<<20)
-	order := rand.New(rand.NewPCG(1, 2)).Perm(benchSeries)
+	order := rand.New(rand.NewPCG(1, 2)).Perm(series)
 	for _, shape := range []string{"in_order", "shuffled"} {
 		b.Run(shape, func(b *testing.B) {
 			batch := make([]uint64, points)
 			i, total := 0, 0
 			for b.Loop() {
 				b.StopTimer()
-				first := (i * points) % (benchSeries - points)
+				first := (i * points) % (series - points)
 				for j := range batch {
 					n := first + j
 					if shape == "shuffled" {
@@ -84,29 +90,33 @@ func benchLookups(b *testing.B, key func(int) uint64, lookup func(run []uint64))
 	}
 }
 
-// BenchmarkSeenIdentity is BenchmarkSeen through raw identities: 1M series admitted, each with
-// one identity remembered, and the batches looked up by identity (SeenIdentity, prefetched in
+// BenchmarkSeenIdentity is BenchmarkSeen through raw identities: 200k and 1M series admitted,
+// each with one identity remembered, and the batches looked up by identity (SeenIdentity, prefetched in
 // runs of 256 with PrefetchIdentities), as the walker does for points of known identities. A
 // hit writes only the identity's entry, not the series'.
 //
 //	go test -run '^$' -bench BenchmarkSeenIdentity -benchtime 200x ./processor/seriesguardprocessor/internal/guard/
 func BenchmarkSeenIdentity(b *testing.B) {
-	g := admitted(b, benchSeries)
 	identityOf := func(i int) uint64 { return benchHash(i) ^ 0x5555 }
-	for i := range benchSeries {
-		if state, _ := g.Seen(benchHash(i), 0); state != Admitted {
-			b.Fatal("an admitted series was not found")
-		}
-		g.RememberIdentity(identityOf(i), 0)
-	}
-	benchLookups(b, identityOf, func(ids []uint64) {
-		g.PrefetchIdentities(ids)
-		for _, id := range ids {
-			if !g.SeenIdentity(id, 1) {
-				b.Fatal("a remembered identity was not found")
+	for _, series := range benchSeries {
+		b.Run(fmt.Sprintf("series=%d", series), func(b *testing.B) {
+			g := admitted(b, series)
+			for i := range series {
+				if state, _ := g.Seen(benchHash(i), 0); state != Admitted {
+					b.Fatal("an admitted series was not found")
+				}
+				g.RememberIdentity(identityOf(i), 0)
 			}
-		}
-	})
+			benchLookups(b, series, identityOf, func(ids []uint64) {
+				g.PrefetchIdentities(ids)
+				for _, id := range ids {
+					if !g.SeenIdentity(id, 1) {
+						b.Fatal("a remembered identity was not found")
+					}
+				}
+			})
+		})
+	}
 }
 
 // BenchmarkSweep sweeps 1M admitted series of which none or a quarter expire, then admits the

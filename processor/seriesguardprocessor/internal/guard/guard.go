@@ -153,8 +153,10 @@ func (g *Guard) Tick(now time.Time) uint32 {
 }
 
 // Prefetch starts loading the state of these series into the CPU cache, so that the Seen calls
-// that follow (in any order) do not each wait for memory in turn. It changes nothing.
-func (g *Guard) Prefetch(hashes []uint64) { g.series.Prefetch(hashes) }
+// that follow (in any order) do not each wait for memory in turn. Series that follow the last
+// one seen in the order of their slots (a batch that repeats its order) are only checked in
+// their slot, which Seen then reads alone (seriestable.Table.Prefetch). It changes nothing.
+func (g *Guard) Prefetch(hashes []uint64) { g.series.Prefetch(g.prev, hashes) }
 
 // Seen marks a known series as seen now and says what it is. It does not allocate.
 func (g *Guard) Seen(hash uint64, now uint32) (State, *FoldedSeries) {
@@ -176,7 +178,7 @@ func (g *Guard) Seen(hash uint64, now uint32) (State, *FoldedSeries) {
 }
 
 // PrefetchIdentities is Prefetch for raw identities (SeenIdentity).
-func (g *Guard) PrefetchIdentities(ids []uint64) { g.identities.Prefetch(ids) }
+func (g *Guard) PrefetchIdentities(ids []uint64) { g.identities.Prefetch(g.identityPrev, ids) }
 
 // SeenIdentity reports whether raw identity id names an admitted series (RememberIdentity), and
 // if so marks it seen now: the caller need not compute the series' labels. It does not allocate.

@@ -93,8 +93,8 @@ func New(s Settings, g *guard.Guard, refused *guard.Refused, now func() time.Tim
 		guard:       g,
 		refused:     refused,
 		offenders:   newOffenders(),
-		// Room for a resource's, a scope's and a metric's identity without growing; a point's
-		// grows it as needed (seriesid.Point returns it grown).
+		// Room for a resource's, a scope's and a metric's identity without growing
+		// (seriesid.Attributes returns it grown for a resource of many attributes).
 		idBuf: make([]byte, 0, 512),
 	}
 }
@@ -235,8 +235,7 @@ type pointID struct {
 
 // rawID is the raw identity of a point of the metric with these attributes and layout.
 func (w *Walker) rawID(attrs pcommon.Map, mc *metricContext, layout uint64) uint64 {
-	var id uint64
-	id, w.idBuf = seriesid.Point(w.idBuf, mc.id, attrs)
+	id := seriesid.Point(mc.id, attrs)
 	if layout != 0 {
 		id = identity.Mix(id, layout)
 	}
