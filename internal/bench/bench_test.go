@@ -407,7 +407,14 @@ func TestDriverKeepsToItsRate(t *testing.T) {
 	cancel()
 	<-done
 	rate := float64(d.Counts().Accepted) / time.Since(start).Seconds()
-	assert.InDelta(t, 20_000, rate, 4_000)
+	assert.LessOrEqual(t, rate, 24_000.0, "never above its rate")
+	// Below it only when the fake collector could not keep up (a loaded machine, -race): then
+	// the senders spent their time in requests, not waiting for their turn.
+	c := d.Counts()
+	t.Logf("%.0f samples/s, senders waiting %.0f%% of the time", rate, 100*c.WaitFraction)
+	if c.WaitFraction > 0.8 {
+		assert.GreaterOrEqual(t, rate, 16_000.0, "the senders mostly waited for their turn (%.0f%%), so the rate is what paced them", 100*c.WaitFraction)
+	}
 }
 
 func TestParseMemStats(t *testing.T) {

@@ -229,8 +229,8 @@ func (b *Bench) Run(p Pipeline, series, round int, kind runKind) RunResult {
 	if res.Err != nil {
 		b.logf("(%s) round %d, %d series: FAILED: %v", p.Key, round, series, res.Err)
 	} else {
-		b.logf("(%s) round %d, %d series: %.0f samples/s, %.2f CPU s/M samples, %.2f cores, peak RSS %.0f MB, senders waiting %.0f%%, answer %.1fms, backlog stalls %d, refused %d",
-			p.Key, round, series, res.Rate, res.CPUPerMillion, res.Cores, float64(res.Memory.PeakRSS)/1e6, 100*res.Driver.WaitFraction, float64(res.Driver.PostLatency.Microseconds())/1000, res.Driver.Stalls, res.Driver.Refused)
+		b.logf("(%s) round %d, %d series: %.0f samples/s, %.2f CPU s/M samples, %.2f cores, peak RSS %.0f MB, senders waiting %.0f%%, answer %.1fms, backlog stalls %d, refused %d, /metrics scraped %.2f times a second",
+			p.Key, round, series, res.Rate, res.CPUPerMillion, res.Cores, float64(res.Memory.PeakRSS)/1e6, 100*res.Driver.WaitFraction, float64(res.Driver.PostLatency.Microseconds())/1000, res.Driver.Stalls, res.Driver.Refused, res.ScrapesPerSecond)
 		if m := res.MemStats; m != nil {
 			b.logf("(%s) at the end of the measured interval: RSS %.0f MB (anon %.0f, file %.0f); Go heap in use %.0f MB, free kept %.0f MB, returned %.0f MB, next GC at %.0f MB; stacks %.0f MB, runtime %.0f MB; %d GCs",
 				p.Key, float64(res.Memory.RSS)/1e6, float64(res.Memory.RSSAnon)/1e6, float64(res.Memory.RSSFile)/1e6,
