@@ -379,6 +379,11 @@ func TestScaleRunsEveryPipelineAtEveryPoint(t *testing.T) {
 		assert.Contains(t, out.String(), "| ("+key+") | 1000 → 2000 | ")
 	}
 	assert.Contains(t, out.String(), "sent twice")
+	assert.Contains(t, out.String(), "is scraped every 15s, a realistic Prometheus interval", "the scale runs' scrape interval is stated")
+	for _, r := range res.Scale {
+		assert.Less(t, r.ScrapesPerSecond, 1/MinHeldEvery.Seconds(), "(%s): at a fixed rate, fewer scrapes than at saturation", r.Pipeline)
+		assert.Positive(t, r.Sink.Requests, "(%s)", r.Pipeline)
+	}
 	assert.Equal(t, 2, strings.Count(out.String(), "| (s) | 2000 | "), "a row in the scale table and one in the memory breakdown")
 	for _, r := range res.Scale {
 		if r.Pipeline != "v" {

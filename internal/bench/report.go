@@ -159,12 +159,12 @@ func (res *Results) Write(w io.Writer) {
 		"RSS before load is read 1 s after the process is ready, before the first request, with its file-backed part (the binary's pages touched); "+
 		"memory at rest is read after the load stopped, held samples drained and a GC ran (pprof heap?gc=1; vmagent's live heap is not read: it has no forced GC).\n", rateText, scrapeText, o.Warmup)
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "| pipeline | active series | samples/s | CPU s / M | CPU s / M, second pass (labels cached) | RSS before load | peak RSS | peak RSS / series | live heap at rest | live heap / series | RSS at rest | guard active series | ordered_rw tracked series | held max | warm-up passes | /metrics scrapes / s |")
-	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+	fmt.Fprintln(w, "| pipeline | active series | samples/s | CPU s / M | CPU s / M, second pass (labels cached) | RSS before load | peak RSS | peak RSS / series | live heap at rest | live heap / series | RSS at rest | guard active series | ordered_rw tracked series | held max | warm-up passes | /metrics scrapes / s | samples / remote-write request |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 	ok := map[string][]RunResult{}
 	for _, r := range res.Scale {
 		if r.Err != nil {
-			fmt.Fprintf(w, "| (%s) | %d | failed: %s | | | | | | | | | | | | | |\n", r.Pipeline, r.Series, oneLine(r.Err.Error()))
+			fmt.Fprintf(w, "| (%s) | %d | failed: %s | | | | | | | | | | | | | | |\n", r.Pipeline, r.Series, oneLine(r.Err.Error()))
 			continue
 		}
 		ok[r.Pipeline] = append(ok[r.Pipeline], r)
@@ -172,13 +172,14 @@ func (res *Results) Write(w io.Writer) {
 		if r.LiveHeap > 0 {
 			heap, heapPer = mb(r.LiveHeap), fmt.Sprintf("%.0f B", float64(r.LiveHeap)/float64(r.Series))
 		}
-		fmt.Fprintf(w, "| (%s) | %d | %.0f | %.2f | %s | %s | %s | %.0f B | %s | %s | %s | %.0f | %.0f | %d | %d | %.2f |\n", r.Pipeline, r.Series, r.Rate, r.CPUPerMillion,
+		fmt.Fprintf(w, "| (%s) | %d | %.0f | %.2f | %s | %s | %s | %.0f B | %s | %s | %s | %.0f | %.0f | %d | %d | %.2f | %.0f |\n", r.Pipeline, r.Series, r.Rate, r.CPUPerMillion,
 			fillText(r), rssText(r.Start), mb(r.Memory.PeakRSS), float64(r.Memory.PeakRSS)/float64(r.Series), heap, heapPer,
 			mb(r.IdleRSS), telemetry(r, "otelcol_processor_series_guard_active_series", nil),
-			telemetry(r, "otelcol_exporter_ordered_rw_tracked_series", nil), r.Driver.HeldMax, r.WarmupPasses, r.ScrapesPerSecond)
+			telemetry(r, "otelcol_exporter_ordered_rw_tracked_series", nil), r.Driver.HeldMax, r.WarmupPasses, r.ScrapesPerSecond,
+			float64(r.Sink.Samples)/float64(max(1, r.Sink.Requests)))
 	}
 	for _, s := range res.ScaleSkipped {
-		fmt.Fprintf(w, "| skipped | %s | | | | | | | | | | | | | | |\n", s)
+		fmt.Fprintf(w, "| skipped | %s | | | | | | | | | | | | | | | |\n", s)
 	}
 	res.writeMemoryBreakdown(w)
 	var marginal [][]RunResult
