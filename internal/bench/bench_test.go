@@ -550,3 +550,16 @@ func TestIdleMeasuresEachPhase(t *testing.T) {
 	assert.Contains(t, out.String(), "| (g) distribution/config.yaml | ")
 	assert.Contains(t, out.String(), "| (s) series_guard + ordered_rw stamp")
 }
+
+func TestThreadsCPUSecondsAgreesWithProcStat(t *testing.T) {
+	deadline := time.Now().Add(200 * time.Millisecond)
+	for time.Now().Before(deadline) {
+	}
+	precise, err := threadsCPUSeconds(os.Getpid())
+	require.NoError(t, err)
+	ticks, err := ProcCPUSeconds(os.Getpid())
+	require.NoError(t, err)
+	assert.GreaterOrEqual(t, precise, 0.2, "at least the busy loop")
+	// /proc/<pid>/stat also counts exited threads and rounds to 10 ms ticks.
+	assert.InDelta(t, ticks, precise, 0.1+0.2*ticks)
+}
