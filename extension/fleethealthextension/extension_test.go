@@ -293,7 +293,9 @@ func TestSelfMetrics(t *testing.T) {
 
 func TestConfigSnapshotLocatesTelemetryAndMemoryLimit(t *testing.T) {
 	page := "# TYPE otelcol_process_memory_rss gauge\notelcol_process_memory_rss 9.5e+08\n"
-	telemetry := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+	var encodings sync.Map
+	telemetry := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		encodings.Store(r.Header.Get("Accept-Encoding"), true)
 		_, _ = io.WriteString(w, page)
 	}))
 	defer telemetry.Close()
@@ -316,6 +318,13 @@ func TestConfigSnapshotLocatesTelemetryAndMemoryLimit(t *testing.T) {
 	require.Contains(t, body, fmt.Sprintf(`"telemetry_endpoint": "http://localhost:%d/metrics"`, port))
 	require.Contains(t, body, `"limit_source": "memory_limiter"`)
 	require.Contains(t, body, "resident memory is 91% of the memory_limiter limit (906 MiB of 1000 MiB)")
+	// The page comes over loopback: the check does not ask the collector to gzip it.
+	encodings.Range(func(k, _ any) bool {
+		require.Empty(t, k, "Accept-Encoding of the check's scrape")
+		return true
+	})
+	_, asked := encodings.Load("")
+	require.True(t, asked, "the check scraped the telemetry endpoint")
 }
 
 // withOpAMPServer turns the server side on, on a free local port; it returns the agents' URL.

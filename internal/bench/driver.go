@@ -21,10 +21,14 @@ import (
 //
 // Pacing is closed-loop on the collector's backlog: samples the collector accepted (2xx) minus
 // samples the sink received, minus the samples ordered_rw holds back on purpose (its
-// held_samples gauge, scraped every 250 ms). Senders wait while the backlog exceeds
-// MaxBacklog. Without that bound the stock exporter's queue (10,000 requests, not blocking)
-// would absorb far more than it sends, and memory and CPU per sample would describe a queue
-// filling up, not a pipeline at saturation.
+// held_samples gauge, scraped from the collector's /metrics by WatchHeld). Senders wait while
+// the backlog exceeds MaxBacklog. Without that bound the stock exporter's queue (10,000
+// requests, not blocking) would absorb far more than it sends, and memory and CPU per sample
+// would describe a queue filling up, not a pipeline at saturation.
+//
+// A scrape of /metrics is not free (the collector gathers and encodes every self-metric, about
+// as much CPU as a few OTLP requests), so how often it is scraped is part of the load: see
+// HeldEvery.
 type Driver struct {
 	// Endpoint is the receiver's host:port; Path its OTLP/HTTP metrics path ("": /v1/metrics).
 	Endpoint string
@@ -41,10 +45,21 @@ type Driver struct {
 	// Limit, when positive, is how many samples to send in all: Run returns once the senders
 	// have sent that many (the overhead bursts give each collector the same samples).
 	Limit int64
+	// HeldEvery is how often WatchHeld scrapes the held samples when nothing asks for them
+	// sooner (0: DefaultHeldEvery). Whatever it is, a sender that finds the backlog above
+	// MaxBacklog asks for a fresh value at once (at most every MinHeldEvery), so the bound
+	// never acts on a stale count: at saturation, where the backlog sits at the bound, that is
+	// a scrape every MinHeldEvery, for the collector and the peer alike; at a fixed rate below
+	// saturation, one every HeldEvery.
+	HeldEvery time.Duration
 
-	paceMu   sync.Mutex
-	paceNext time.Time
-	claimed  atomic.Int64 // samples the senders took on, against Limit
+	// heldWanted asks WatchHeld for a fresh held count (buffered 1: asks coalesce).
+	heldWanted     chan struct{}
+	heldWantedOnce sync.Once
+	scrapes        atomic.Int64
+	paceMu         sync.Mutex
+	paceNext       time.Time
+	claimed        atomic.Int64 // samples the senders took on, against Limit
 
 	held     atomic.Int64
 	heldMax  atomic.Int64
@@ -83,6 +98,8 @@ type DriverCounts struct {
 	// the collector pushes back (a blocking exporter), short ones with no waiting would mean
 	// the driver is the limit.
 	PostLatency time.Duration
+	// Scrapes is how many times WatchHeld scraped the collector's /metrics.
+	Scrapes int64
 }
 
 // Run sends until ctx is done.
@@ -179,6 +196,8 @@ func (d *Driver) waitForRoom(ctx context.Context) bool {
 		if ctx.Err() != nil {
 			return false
 		}
+		// The held count may be a scrape old: ask for a fresh one before waiting on it.
+		d.WantHeld()
 		now := time.Now()
 		if deadline.IsZero() {
 			deadline = now.Add(2 * time.Second)
@@ -215,6 +234,7 @@ func (d *Driver) Counts() DriverCounts {
 		Stalls:   d.stalls.Load(),
 		HeldMax:  d.heldMax.Load(),
 		Passes:   -1,
+		Scrapes:  d.scrapes.Load(),
 	}
 	if wait, post := d.waitNanos.Load(), d.postNanos.Load(); wait+post > 0 {
 		c.WaitFraction = float64(wait) / float64(wait+post)
@@ -235,24 +255,78 @@ func (d *Driver) Counts() DriverCounts {
 // heldSamplesMetric is ordered_rw's gauge of samples held back on purpose.
 const heldSamplesMetric = "otelcol_exporter_ordered_rw_held_samples"
 
-// WatchHeld scrapes the collector's self-telemetry every 250 ms until ctx is done and keeps the
-// held-samples gauge for the backlog computation. It reads only the lines it needs.
+// DefaultHeldEvery is WatchHeld's interval when nothing asks sooner: a realistic Prometheus
+// scrape interval. MinHeldEvery bounds how often a sender's ask makes it scrape.
+const (
+	DefaultHeldEvery = 15 * time.Second
+	MinHeldEvery     = 250 * time.Millisecond
+)
+
+// WantHeld asks WatchHeld for a fresh held count (it coalesces asks and scrapes at most every
+// MinHeldEvery). It does not wait for it.
+func (d *Driver) WantHeld() {
+	select {
+	case d.wanted() <- struct{}{}:
+	default:
+	}
+}
+
+// Held is the last held count scraped.
+func (d *Driver) Held() int64 { return d.held.Load() }
+
+func (d *Driver) wanted() chan struct{} {
+	d.heldWantedOnce.Do(func() { d.heldWanted = make(chan struct{}, 1) })
+	return d.heldWanted
+}
+
+// WatchHeld scrapes the collector's self-telemetry for the held-samples gauge until ctx is
+// done: at once, then every HeldEvery, and when asked (WantHeld) at most every MinHeldEvery.
+// It reads only the lines it needs.
 func (d *Driver) WatchHeld(ctx context.Context, metricsURL string) {
 	client := &http.Client{Timeout: 5 * time.Second}
-	tick := time.NewTicker(250 * time.Millisecond)
+	every := cmp.Or(d.HeldEvery, DefaultHeldEvery)
+	wanted := d.wanted()
+	tick := time.NewTicker(every)
 	defer tick.Stop()
 	for {
-		if v, err := scrapeSum(ctx, client, metricsURL, heldSamplesMetric); err == nil {
-			d.held.Store(int64(v))
-			if int64(v) > d.heldMax.Load() {
-				d.heldMax.Store(int64(v))
-			}
-		}
+		d.scrapeHeld(ctx, client, metricsURL)
+		last := time.Now()
 		select {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
+		case <-wanted:
+			if wait := MinHeldEvery - time.Since(last); wait > 0 {
+				select {
+				case <-ctx.Done():
+					return
+				case <-time.After(wait):
+				}
+			}
 		}
+		// An ask that came while scraping is answered by the next scrape anyway.
+		select {
+		case <-wanted:
+		default:
+		}
+	}
+}
+
+// RefreshHeld scrapes the held samples now and waits for the answer (the measured interval's
+// ends read them this way, whatever WatchHeld's interval).
+func (d *Driver) RefreshHeld(ctx context.Context, metricsURL string) {
+	d.scrapeHeld(ctx, &http.Client{Timeout: 5 * time.Second}, metricsURL)
+}
+
+func (d *Driver) scrapeHeld(ctx context.Context, client *http.Client, metricsURL string) {
+	d.scrapes.Add(1)
+	v, err := scrapeSum(ctx, client, metricsURL, heldSamplesMetric)
+	if err != nil {
+		return
+	}
+	d.held.Store(int64(v))
+	if int64(v) > d.heldMax.Load() {
+		d.heldMax.Store(int64(v))
 	}
 }
 

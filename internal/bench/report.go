@@ -88,9 +88,10 @@ func (res *Results) Write(w io.Writer) {
 	if len(o.CollectorEnv) > 0 {
 		fmt.Fprintf(w, "Collector environment added: `%s`.\n\n", strings.Join(o.CollectorEnv, " "))
 	}
-	fmt.Fprintf(w, "Each run: %s warm-up, %s measured; %d senders, %d points per OTLP request, backlog bound %d samples. "+
+	fmt.Fprintf(w, "Each run: %s warm-up, %s measured; %d senders, %d points per OTLP request, backlog bound %d samples "+
+		"(beyond ordered_rw's held samples, read from the process' /metrics every %s: every process, vmagent too, is scraped that often). "+
 		"Median over rounds (min–max); ratios are per round against (a) of the same round, then the median.\n\n",
-		o.Warmup, o.Measure, o.Senders, o.PointsPerRequest, o.MaxBacklog)
+		o.Warmup, o.Measure, o.Senders, o.PointsPerRequest, o.MaxBacklog, MinHeldEvery)
 	fmt.Fprintln(w, "| config | samples/s | ratio to (a) | collector CPU s / M samples | ratio to (a) | collector cores | peak RSS | RSS before load | driver+sink cores |")
 	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|")
 	rate := func(r RunResult) float64 { return r.Rate }
@@ -145,20 +146,25 @@ func (res *Results) Write(w io.Writer) {
 	if o.ScaleRate > 0 {
 		rateText = fmt.Sprintf("at a fixed %.0f samples/s (so held samples and CPU per sample compare across series counts)", o.ScaleRate)
 	}
-	fmt.Fprintf(w, "Samples sent %s. Warm-up until every series was sent twice (and at least %s), then whole passes more until the resident high-water mark grew by less than 2 %% over one "+
+	scrapeText := fmt.Sprintf("Each process' /metrics is scraped every %s (its held samples, for the backlog bound), as the throughput runs do.", MinHeldEvery)
+	if o.ScaleRate > 0 {
+		scrapeText = fmt.Sprintf("At a fixed rate the rate paces the senders and the backlog bound is a safeguard: each process' /metrics (ordered_rw's held samples) "+
+			"is scraped every %s, a realistic Prometheus interval, and at once when the bound is reached (at most every %s); the last column says how often that was.", DefaultHeldEvery, MinHeldEvery)
+	}
+	fmt.Fprintf(w, "Samples sent %s. %s Warm-up until every series was sent twice (and at least %s), then whole passes more until the resident high-water mark grew by less than 2 %% over one "+
 		"(the Go heap keeps growing into its GC headroom for a few passes at 1M series: fresh pages, faulted and zeroed by the kernel), then measured over at least one more whole pass: "+
 		"ordered_rw's encoder caches a series' labels when it sees the series the second time, so the measured pass is the steady state, every series cached. "+
 		"The second pass, when the labels are built and cached, is its own column (CPU per sample accepted in it: what a new series costs; "+
 		"n/a with a hold-back, whose second pass is encoded a window later, overlapping the first and third). "+
 		"RSS before load is read 1 s after the process is ready, before the first request, with its file-backed part (the binary's pages touched); "+
-		"memory at rest is read after the load stopped, held samples drained and a GC ran (pprof heap?gc=1; vmagent's live heap is not read: it has no forced GC).\n", rateText, o.Warmup)
+		"memory at rest is read after the load stopped, held samples drained and a GC ran (pprof heap?gc=1; vmagent's live heap is not read: it has no forced GC).\n", rateText, scrapeText, o.Warmup)
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "| pipeline | active series | samples/s | CPU s / M | CPU s / M, second pass (labels cached) | RSS before load | peak RSS | peak RSS / series | live heap at rest | live heap / series | RSS at rest | guard active series | ordered_rw tracked series | held max | warm-up passes |")
-	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+	fmt.Fprintln(w, "| pipeline | active series | samples/s | CPU s / M | CPU s / M, second pass (labels cached) | RSS before load | peak RSS | peak RSS / series | live heap at rest | live heap / series | RSS at rest | guard active series | ordered_rw tracked series | held max | warm-up passes | /metrics scrapes / s | samples / remote-write request |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 	ok := map[string][]RunResult{}
 	for _, r := range res.Scale {
 		if r.Err != nil {
-			fmt.Fprintf(w, "| (%s) | %d | failed: %s | | | | | | | | | | | | |\n", r.Pipeline, r.Series, oneLine(r.Err.Error()))
+			fmt.Fprintf(w, "| (%s) | %d | failed: %s | | | | | | | | | | | | | | |\n", r.Pipeline, r.Series, oneLine(r.Err.Error()))
 			continue
 		}
 		ok[r.Pipeline] = append(ok[r.Pipeline], r)
@@ -166,13 +172,14 @@ func (res *Results) Write(w io.Writer) {
 		if r.LiveHeap > 0 {
 			heap, heapPer = mb(r.LiveHeap), fmt.Sprintf("%.0f B", float64(r.LiveHeap)/float64(r.Series))
 		}
-		fmt.Fprintf(w, "| (%s) | %d | %.0f | %.2f | %s | %s | %s | %.0f B | %s | %s | %s | %.0f | %.0f | %d | %d |\n", r.Pipeline, r.Series, r.Rate, r.CPUPerMillion,
+		fmt.Fprintf(w, "| (%s) | %d | %.0f | %.2f | %s | %s | %s | %.0f B | %s | %s | %s | %.0f | %.0f | %d | %d | %.2f | %.0f |\n", r.Pipeline, r.Series, r.Rate, r.CPUPerMillion,
 			fillText(r), rssText(r.Start), mb(r.Memory.PeakRSS), float64(r.Memory.PeakRSS)/float64(r.Series), heap, heapPer,
 			mb(r.IdleRSS), telemetry(r, "otelcol_processor_series_guard_active_series", nil),
-			telemetry(r, "otelcol_exporter_ordered_rw_tracked_series", nil), r.Driver.HeldMax, r.WarmupPasses)
+			telemetry(r, "otelcol_exporter_ordered_rw_tracked_series", nil), r.Driver.HeldMax, r.WarmupPasses, r.ScrapesPerSecond,
+			float64(r.Sink.Samples)/float64(max(1, r.Sink.Requests)))
 	}
 	for _, s := range res.ScaleSkipped {
-		fmt.Fprintf(w, "| skipped | %s | | | | | | | | | | | | | |\n", s)
+		fmt.Fprintf(w, "| skipped | %s | | | | | | | | | | | | | | | |\n", s)
 	}
 	res.writeMemoryBreakdown(w)
 	var marginal [][]RunResult

@@ -98,6 +98,9 @@ type RunResult struct {
 	// touched fresh in the interval (each one zeroed by the kernel, in SystemSeconds).
 	SystemSeconds float64
 	MinorFaults   int64
+	// ScrapesPerSecond is how often the driver scraped the process' /metrics for the held
+	// samples in the measured interval (see Driver.HeldEvery).
+	ScrapesPerSecond float64
 	// DriverCPUPerMillion is this process' CPU (load driver and sink) per million samples.
 	DriverCPUPerMillion float64
 	Memory              ProcMemory
@@ -226,8 +229,8 @@ func (b *Bench) Run(p Pipeline, series, round int, kind runKind) RunResult {
 	if res.Err != nil {
 		b.logf("(%s) round %d, %d series: FAILED: %v", p.Key, round, series, res.Err)
 	} else {
-		b.logf("(%s) round %d, %d series: %.0f samples/s, %.2f CPU s/M samples, %.2f cores, peak RSS %.0f MB, senders waiting %.0f%%, answer %.1fms, backlog stalls %d, refused %d",
-			p.Key, round, series, res.Rate, res.CPUPerMillion, res.Cores, float64(res.Memory.PeakRSS)/1e6, 100*res.Driver.WaitFraction, float64(res.Driver.PostLatency.Microseconds())/1000, res.Driver.Stalls, res.Driver.Refused)
+		b.logf("(%s) round %d, %d series: %.0f samples/s, %.2f CPU s/M samples, %.2f cores, peak RSS %.0f MB, senders waiting %.0f%%, answer %.1fms, backlog stalls %d, refused %d, /metrics scraped %.2f times a second",
+			p.Key, round, series, res.Rate, res.CPUPerMillion, res.Cores, float64(res.Memory.PeakRSS)/1e6, 100*res.Driver.WaitFraction, float64(res.Driver.PostLatency.Microseconds())/1000, res.Driver.Stalls, res.Driver.Refused, res.ScrapesPerSecond)
 		if m := res.MemStats; m != nil {
 			b.logf("(%s) at the end of the measured interval: RSS %.0f MB (anon %.0f, file %.0f); Go heap in use %.0f MB, free kept %.0f MB, returned %.0f MB, next GC at %.0f MB; stacks %.0f MB, runtime %.0f MB; %d GCs",
 				p.Key, float64(res.Memory.RSS)/1e6, float64(res.Memory.RSSAnon)/1e6, float64(res.Memory.RSSFile)/1e6,
@@ -272,6 +275,11 @@ func (b *Bench) run(s *fleettest.Scope, p Pipeline, series int, kind runKind, re
 		MaxBacklog: b.Opts.MaxBacklog,
 		Sink:       b.Sink,
 		Rate:       kind.rate,
+		// At saturation the backlog sits at its bound, which needs the held count fresh: every
+		// process is scraped every MinHeldEvery, the peer too. At a fixed rate the rate paces
+		// the senders and the bound is only a safeguard: a scrape every DefaultHeldEvery (a
+		// realistic Prometheus interval), and one at once whenever the bound is reached.
+		HeldEvery: heldEvery(kind.rate),
 	}
 	go d.WatchHeld(ctx, c.MetricsURL())
 	sendCtx, stopSending := context.WithCancel(ctx)
@@ -313,7 +321,8 @@ func (b *Bench) run(s *fleettest.Scope, p Pipeline, series int, kind runKind, re
 		}
 		res.WarmupPasses = 2 + b.warmMemory(s, c, d, pid, series, maxWait)
 	}
-	accepted0, held0 := d.accepted.Load(), d.held.Load()
+	d.RefreshHeld(ctx, c.MetricsURL())
+	accepted0, held0, scrapes0 := d.accepted.Load(), d.held.Load(), d.scrapes.Load()
 	sink0 := b.Sink.Samples()
 	cpu0 := mustCPU(s, pid)
 	times0, _ := ReadProcTimes(pid)
@@ -336,11 +345,14 @@ func (b *Bench) run(s *fleettest.Scope, p Pipeline, series int, kind runKind, re
 	// (the senders cycle through the series, so any such stretch sends each about once).
 	waitUntil(s, c, measure, maxWait, func() bool { return !kind.scale || d.accepted.Load()-accepted0 >= int64(series) }, "measured pass")
 	sink1 := b.Sink.Samples()
-	accepted1, held1 := d.accepted.Load(), d.held.Load()
+	accepted1, scrapes1 := d.accepted.Load(), d.scrapes.Load()
 	cpu1 := mustCPU(s, pid)
 	times1, _ := ReadProcTimes(pid)
 	self1 := mustCPU(s, os.Getpid())
 	res.Seconds = time.Since(t0).Seconds()
+	res.ScrapesPerSecond = float64(scrapes1-scrapes0) / res.Seconds
+	d.RefreshHeld(ctx, c.MetricsURL())
+	held1 := d.held.Load()
 	mem, err := ReadProcMemory(pid)
 	if err != nil {
 		s.Fatal(err)
@@ -387,7 +399,10 @@ func (b *Bench) run(s *fleettest.Scope, p Pipeline, series int, kind runKind, re
 	if kind.scale {
 		// Memory at rest: no load, nothing held, every accepted sample delivered. What is left
 		// on the heap after a GC is the per-series state (and the collector's fixed cost).
-		drained := func() bool { return d.held.Load() == 0 && b.Sink.Samples() >= d.accepted.Load() }
+		drained := func() bool {
+			d.WantHeld()
+			return d.held.Load() == 0 && b.Sink.Samples() >= d.accepted.Load()
+		}
 		waitUntil(s, c, 0, 30*time.Second, drained, "held samples to drain")
 		heap := ""
 		if b.Opts.ProfileDir != "" && p.Pprof {
@@ -414,6 +429,15 @@ func (b *Bench) run(s *fleettest.Scope, p Pipeline, series int, kind runKind, re
 	res.Driver = d.Counts()
 	cancel()
 	c.Stop(s)
+}
+
+// heldEvery is how often a run scrapes the held samples when the backlog bound does not ask
+// sooner: MinHeldEvery at saturation (rate 0), DefaultHeldEvery at a fixed rate.
+func heldEvery(rate float64) time.Duration {
+	if rate > 0 {
+		return DefaultHeldEvery
+	}
+	return MinHeldEvery
 }
 
 // maxMemoryWarmupPasses bounds the passes warmMemory adds.

@@ -23,6 +23,7 @@ type Results struct {
 	Floor        []FloorResult
 	Profiles     []Profile
 	Overhead     []OverheadResult
+	Idle         []IdleResult
 	Duration     time.Duration
 }
 

@@ -33,6 +33,9 @@ func main() {
 		// collectorArgs are added to every collector's command line (-collector-args).
 		collectorArgs []string
 		argsVariants  bool
+		idle          bool
+		idleOpts      bench.IdleOptions
+		idleKeys      string
 	)
 	root := fleettest.RepoRoot()
 	flag.StringVar(&opts.Binary, "binary", filepath.Join(root, "distribution", "_build", "otelcol-fleet"), "collector binary")
@@ -72,6 +75,11 @@ func main() {
 	flag.Float64Var(&opts.OverheadRate, "overhead-rate", 100_000, "samples per second sent in the overhead measurement")
 	flag.BoolVar(&opts.OverheadTogether, "overhead-together", true, "feed both collectors of a pair at the same time in each round, so that load from other processes on the machine hits both alike (false: in turn, alternating the order)")
 	flag.IntVar(&opts.ExtraAttributes, "extra-attributes", 0, fmt.Sprintf("attributes added to every data point besides series (0 to %d)", len(bench.ExtraAttributes)))
+	flag.BoolVar(&idle, "idle", false, "measure idle and fixed costs instead (no load, per scrape of /metrics, at a trickle; the other measurements are skipped)")
+	flag.StringVar(&idleKeys, "idle-only", "g,c,s,v", "comma-separated pipeline keys of -idle; g is distribution/config.yaml")
+	flag.DurationVar(&idleOpts.Window, "idle-window", 30*time.Second, "length of each -idle phase")
+	flag.DurationVar(&idleOpts.ScrapeEvery, "idle-scrape-every", 250*time.Millisecond, "scrape interval of -idle's scraped phase")
+	flag.Float64Var(&idleOpts.TrickleRate, "idle-trickle", 1000, "samples per second of -idle's trickle phase")
 	flag.StringVar(&out, "out", "", "also write the Markdown report to this file")
 	flag.Parse()
 
@@ -90,7 +98,7 @@ func main() {
 		}
 		opts.ScaleSeries = append(opts.ScaleSeries, n)
 	}
-	if overhead {
+	if overhead || idle {
 		opts.ScaleSeries = nil // the load is built for the largest series count: only -series
 	}
 	if profiles {
@@ -124,6 +132,13 @@ func main() {
 				os.Exit(1)
 			}
 		}
+		return
+	}
+	if idle {
+		idleOpts.Keys = keys(idleKeys)
+		res.Idle = b.Idle(idleOpts)
+		res.Duration = time.Since(b.Started)
+		writeReport(out, b, opts, root, func(w io.Writer) { res.WriteIdle(w, idleOpts) })
 		return
 	}
 	if err := b.Floor(res); err != nil {
