@@ -4,18 +4,20 @@ import (
 	"context"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/promtest"
 	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/sample"
+	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/scratch"
 )
 
 // Arrays go back to the pool, emptied, only when the producer and every batch made of them let
 // go.
 func TestArraysAreEmptiedOnlyByTheLastRelease(t *testing.T) {
-	pool := arraysPool{max: 1, maxLen: 10}
+	pool := arraysPool{max: 1, floor: 10}
 	a := pool.get()
 	a.Points = append(a.Points, sample.Point{T: 1, V: 1})
 	a.Series = append(a.Series, series(0, 1))
@@ -30,6 +32,32 @@ func TestArraysAreEmptiedOnlyByTheLastRelease(t *testing.T) {
 	assert.Empty(t, a.Series[0].Labels, "no labels kept alive by the pool")
 	assert.Same(t, a, pool.get(), "kept for the next push")
 	assert.NotSame(t, a, pool.get(), "at most max kept")
+}
+
+// Arrays beyond the floor are kept while the batches need them (a release at a high rate), and
+// let go once an outsized batch (a shutdown's) is past.
+func TestArraysBeyondTheFloorAreKeptWhileNeeded(t *testing.T) {
+	pool := arraysPool{max: 1, floor: 10}
+	// use makes a batch of points from the pool's arrays and returns the array it used.
+	use := func(points int) *sample.Point {
+		a := pool.get()
+		a.Points = scratch.Reuse(a.Points, points)[:points]
+		used := unsafe.SliceData(a.Points)
+		a.Release()
+		return used
+	}
+	steady := use(1000)
+	for range 10 {
+		require.True(t, steady == use(1000), "a steady 1,000 points, 100 times the floor: kept")
+	}
+	outsized := use(100_000)
+	require.True(t, outsized == use(1000), "an outsized one is kept while recent")
+	for range 200 {
+		if use(1000) != outsized {
+			return // let go, and one of the steady size kept instead
+		}
+	}
+	t.Fatal("the outsized arrays were kept 200 batches after the last one that needed them")
 }
 
 // Pushes and releases reuse their arrays while earlier batches are still queued or on the wire:

@@ -20,6 +20,7 @@ import (
 
 	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/holdback"
 	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/sample"
+	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/scratch"
 	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/shard"
 	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/telemetry"
 	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/transport"
@@ -140,8 +141,8 @@ func NewEngine(set Settings, tset component.TelemetrySettings, exporterID string
 		retryStop:   make(chan struct{}),
 		stopRelease: make(chan struct{}),
 	}
-	e.pushArrays.max, e.pushArrays.maxLen = maxFreePushArrays, maxPushArrayLen
-	e.releaseArrays.max, e.releaseArrays.maxLen = maxFreeReleaseArrays, maxReleaseArrayLen
+	e.pushArrays.max, e.pushArrays.floor = maxFreePushArrays, pushArraysFloor
+	e.releaseArrays.max, e.releaseArrays.floor = maxFreeReleaseArrays, releaseArraysFloor
 	if err = e.openWAL(tset.Logger); err != nil {
 		tel.Shutdown()
 		return nil, err
@@ -405,7 +406,7 @@ func byShard(series []sample.Series, shards int, arrays *batchArrays) [][]sample
 		arrays = new(batchArrays)
 	}
 	n := uint64(shards)
-	ends := reuse(arrays.ends, shards)[:shards]
+	ends := scratch.Reuse(arrays.ends, shards)[:shards]
 	clear(ends)
 	for _, s := range series {
 		ends[s.Hash%n]++
@@ -413,8 +414,8 @@ func byShard(series []sample.Series, shards int, arrays *batchArrays) [][]sample
 	for i := 1; i < len(ends); i++ {
 		ends[i] += ends[i-1]
 	}
-	all := reuse(arrays.Series, len(series))[:len(series)]
-	perShard := reuse(arrays.PerShard, shards)[:shards]
+	all := scratch.Reuse(arrays.Series, len(series))[:len(series)]
+	perShard := scratch.Reuse(arrays.PerShard, shards)[:shards]
 	arrays.ends, arrays.Series, arrays.PerShard = ends, all, perShard
 	start := 0
 	for i, end := range ends {
