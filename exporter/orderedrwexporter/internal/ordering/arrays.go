@@ -5,6 +5,7 @@ import (
 	"sync/atomic"
 
 	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/holdback"
+	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/sample"
 	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/scratch"
 )
 
@@ -102,4 +103,25 @@ func (a *batchArrays) Release() {
 	clear(a.Series[:cap(a.Series)])
 	clear(a.PerShard[:cap(a.PerShard)])
 	a.pool.put(a)
+}
+
+// keepPoints copies the points of perShard's series, which are in a (byShard), into a.Points:
+// a push's batches then keep nothing of the pusher's arrays once Push returns, and the encoder
+// reuses its output for the next push instead of making 8,192 points' worth anew for each.
+func (a *batchArrays) keepPoints(perShard [][]sample.Series) {
+	n := 0
+	for _, batch := range perShard {
+		n += sample.CountPoints(batch)
+	}
+	points := scratch.Reuse(a.Points, n)[:n]
+	a.Points = points
+	next := 0
+	for _, batch := range perShard {
+		for i := range batch {
+			s := &batch[i]
+			end := next + copy(points[next:], s.Points)
+			s.Points = points[next:end:end]
+			next = end
+		}
+	}
 }

@@ -95,3 +95,41 @@ func TestReusedArraysDeliverEverySample(t *testing.T) {
 		})
 	}
 }
+
+// Push keeps nothing of its caller's arrays once it returns (the encoder reuses them for the next
+// push): a pusher that overwrites its points right after Push still has the original ones sent,
+// whether they were queued at once (no hold-back; late under hold-back) or held.
+func TestPushKeepsNothingOfTheCallersArrays(t *testing.T) {
+	for _, holdback := range []bool{false, true} {
+		t.Run(map[bool]string{false: "no_holdback", true: "holdback"}[holdback], func(t *testing.T) {
+			backend := promtest.NewBackend(t)
+			backend.SetDelay(5 * time.Millisecond) // batches still queued when Push returns
+			clock := newFakeClock(10_000)
+			h := newHarness(t, backend, Settings{MinShards: 2, MaxShards: 2, QueueSize: 8, Holdback: holdback,
+				Window: time.Second, MaxHeldSamples: 1_000_000, Clock: clock})
+			const numSeries = 20
+			// Under hold-back, 1000 and 2000 are late at 10,000 and queued at once; 9500 is held.
+			want := []int64{1000, 2000, 9500}
+			// One array of points for the whole batch, as the encoder makes it.
+			points := make([]sample.Point, 0, numSeries*len(want))
+			batch := make([]sample.Series, numSeries)
+			for i := range batch {
+				batch[i] = series(i, want...)
+				first := len(points)
+				points = append(points, batch[i].Points...)
+				batch[i].Points = points[first:]
+			}
+			require.NoError(t, h.engine.Push(context.Background(), batch))
+			// What an encoder reusing its output does next.
+			clear(points)
+			clear(batch)
+			clock.Set(1_000_000)
+			if holdback {
+				h.engine.ReleaseDue()
+			}
+			require.Eventually(t, func() bool { return backend.StoredCount() == numSeries*len(want) }, 10*time.Second, time.Millisecond)
+			requireStoredInOrder(t, backend, numSeries, want...)
+			h.shutdown(t)
+		})
+	}
+}

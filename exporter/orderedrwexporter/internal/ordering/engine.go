@@ -274,7 +274,8 @@ func (e *Engine) TrackedSeries() int64 { return e.shards.allTracked.Load() }
 // ErrClosed is returned by Push after Shutdown.
 var ErrClosed = errors.New("ordered_rw exporter is shut down")
 
-// Push takes the series of one batch. Without hold-back they are queued on their shards at once;
+// Push takes the series of one batch, and keeps nothing of their arrays once it returns: what
+// it queues or holds is copied (the encoder reuses its output from one push to the next). Without hold-back they are queued on their shards at once;
 // with it, each sample is held until its release time, or queued at once (apart from on-time
 // samples) when it arrives after it. Push blocks while the shard queues are full.
 //
@@ -395,9 +396,12 @@ func (e *Engine) splitLate(series []sample.Series, now int64) (late []sample.Ser
 }
 
 // byShard splits series by shard, keeping their order, into one array sized up front (growing a
-// slice per shard allocated about twice the series again, per push), in arrays.
+// slice per shard allocated about twice the series again, per push), in arrays; their points
+// are copied into arrays too, so that Push keeps nothing of its caller's arrays.
 func (e *Engine) byShard(series []sample.Series, arrays *batchArrays) [][]sample.Series {
-	return byShard(series, e.NumShards(), arrays)
+	perShard := byShard(series, e.NumShards(), arrays)
+	arrays.keepPoints(perShard)
+	return perShard
 }
 
 // byShard splits series into shards batches, in arrays; new arrays when arrays is nil.
