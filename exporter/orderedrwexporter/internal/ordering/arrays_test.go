@@ -103,11 +103,18 @@ func TestPushKeepsNothingOfTheCallersArrays(t *testing.T) {
 	for _, holdback := range []bool{false, true} {
 		t.Run(map[bool]string{false: "no_holdback", true: "holdback"}[holdback], func(t *testing.T) {
 			backend := promtest.NewBackend(t)
-			backend.SetDelay(5 * time.Millisecond) // batches still queued when Push returns
+			backend.SetDelay(100 * time.Millisecond)
 			clock := newFakeClock(10_000)
 			h := newHarness(t, backend, Settings{MinShards: 2, MaxShards: 2, QueueSize: 8, Holdback: holdback,
 				Window: time.Second, MaxHeldSamples: 1_000_000, Clock: clock})
 			const numSeries = 20
+			// Other series first, sent at once (late under hold-back): the shards are busy
+			// sending them while the batch under test waits in their queues.
+			others := make([]sample.Series, numSeries)
+			for i := range others {
+				others[i] = series(numSeries+i, 1000)
+			}
+			require.NoError(t, h.engine.Push(context.Background(), others))
 			// Under hold-back, 1000 and 2000 are late at 10,000 and queued at once; 9500 is held.
 			want := []int64{1000, 2000, 9500}
 			// One array of points for the whole batch, as the encoder makes it.
@@ -127,7 +134,7 @@ func TestPushKeepsNothingOfTheCallersArrays(t *testing.T) {
 			if holdback {
 				h.engine.ReleaseDue()
 			}
-			require.Eventually(t, func() bool { return backend.StoredCount() == numSeries*len(want) }, 10*time.Second, time.Millisecond)
+			require.Eventually(t, func() bool { return backend.StoredCount() == numSeries*(len(want)+1) }, 10*time.Second, time.Millisecond)
 			requireStoredInOrder(t, backend, numSeries, want...)
 			h.shutdown(t)
 		})
