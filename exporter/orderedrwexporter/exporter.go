@@ -190,6 +190,7 @@ func (e *ordExporter) pushMetrics(ctx context.Context, md pmetric.Metrics) error
 	if len(series) == 0 {
 		return nil
 	}
+	defer e.encoder.Recycle(series) // Push keeps nothing of them: the next push reuses their arrays
 	return e.engine.Push(ctx, series)
 }
 

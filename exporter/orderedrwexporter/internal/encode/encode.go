@@ -110,10 +110,11 @@ type Encoder struct {
 	builder   labelBuilder
 	buf       []byte
 
-	// The current push's output.
-	out    []sample.Series
-	points []sample.Point
-	errs   []error
+	// The current push's output, from outputs.
+	out     []sample.Series
+	points  []sample.Point
+	outputs outputs
+	errs    []error
 	// uncached finds the series of this push that are not cached (the cache is full) by the
 	// hash of their labels, to merge them as cached series are.
 	uncached map[uint64]int32
@@ -175,7 +176,17 @@ func (e *Encoder) CachedSeries() int {
 	return e.series.Len()
 }
 
-// Encode turns md into series, at now (which drives the cache's idle sweep).
+// Recycle tells that the caller is done with series, which Encode returned: their arrays are
+// reused by the next pushes. Nothing may refer to them afterwards (ordering.Engine.Push keeps
+// nothing of them once it returns).
+func (e *Encoder) Recycle(series []sample.Series) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.outputs.recycle(series)
+}
+
+// Encode turns md into series, at now (which drives the cache's idle sweep). Once done with
+// them, the caller may Recycle them.
 func (e *Encoder) Encode(md pmetric.Metrics, now time.Time) Result {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -183,14 +194,14 @@ func (e *Encoder) Encode(md pmetric.Metrics, now time.Time) Result {
 	if e.now-e.lastSweep >= max(e.idleSeconds/4, 1) {
 		e.sweep()
 	}
-	n := countSeries(md)
-	e.out = make([]sample.Series, 0, n)
-	e.points = make([]sample.Point, 0, n)
+	out := e.outputs.get(countSeries(md))
+	e.out, e.points = out.series, out.points
 	var res Result
 	rms := md.ResourceMetrics()
 	for i := 0; i < rms.Len(); i++ {
 		e.encodeResource(rms.At(i), &res)
 	}
+	e.outputs.lend(output{series: e.out, points: e.points})
 	res.Series, e.out, e.points = e.out, nil, nil
 	clear(e.uncached)
 	res.Err, e.errs = errors.Join(e.errs...), e.errs[:0]

@@ -499,3 +499,35 @@ func TestSeriesHashFromTheTableKey(t *testing.T) {
 	assert.Equal(t, labels.Hash(), seriesHash(seriestable.Key(0), labels))
 	assert.Equal(t, labels.Hash(), seriesHash(seriestable.Key(1), labels))
 }
+
+// A recycled output's arrays carry the next push, emptied of the last one's; an output not
+// recycled is never written again, and an empty one is reused at once.
+func TestRecycledOutputIsReused(t *testing.T) {
+	set := Settings{MaxSeries: 100, IdleTimeout: time.Minute}
+	enc := New(set)
+	push := func(value float64) Result {
+		md := pmetric.NewMetrics()
+		_, ms := newResource(md)
+		dps := gauge(ms, "g", "", 3, "k", "v")
+		for i := range dps.Len() {
+			dps.At(i).SetDoubleValue(value)
+		}
+		res := enc.Encode(md, enc.start)
+		require.Equal(t, func() map[string][]string { want, _ := reference(t, md, set); return want }(), encoded(t, res.Series))
+		return res
+	}
+	first := push(1)
+	kept := slices.Clone(first.Series)
+	second := push(2)
+	require.NotSame(t, &first.Series[0], &second.Series[0], "lent: not reused")
+	assert.Equal(t, kept, first.Series, "an output lent is not written by later pushes")
+
+	enc.Recycle(first.Series)
+	third := push(3)
+	assert.Same(t, &first.Series[0], &third.Series[0], "recycled: reused")
+	enc.Recycle(third.Series)
+	enc.Recycle(third.Series) // twice is harmless
+	enc.Recycle(second.Series)
+	assert.Len(t, enc.outputs.free, 2)
+	assert.Empty(t, enc.outputs.lent)
+}

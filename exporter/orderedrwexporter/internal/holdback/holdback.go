@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"math"
 	"math/bits"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"unsafe"
@@ -17,6 +18,7 @@ import (
 	"github.com/prometheus/prometheus/prompb"
 
 	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/sample"
+	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/scratch"
 	"github.com/otelcol-fleet/otelcol-fleet/internal/seriestable"
 )
 
@@ -116,7 +118,9 @@ type Holdback struct {
 	// spare are the chunks of released buckets, for new buckets to fill: holding then allocates
 	// nothing in the steady state.
 	spare []*entryChunk
-	held  atomic.Int64
+	// sparePeak is the chunks recent releases freed.
+	sparePeak scratch.Peak
+	held      atomic.Int64
 	// heldBytes is the estimated size of what is held: the entries of the buckets, and the labels
 	// of the series that have held points (a ref keeps them until its last point is released).
 	heldBytes atomic.Int64
@@ -332,12 +336,18 @@ func (h *Holdback) Add(series []sample.Series, nowMillis int64, entry uint64) Re
 
 // refuseTooFarAhead filters series, in place, to the points at most maxFutureMillis ahead of
 // nowMillis, and counts the others. Series with no point left are removed. The common case, no
-// point too far ahead, copies nothing.
+// point too far ahead, is one pass that only reads the timestamps and copies nothing.
 func (h *Holdback) refuseTooFarAhead(series []sample.Series, nowMillis int64) ([]sample.Series, TooFarAhead) {
-	var refused TooFarAhead
 	limit := nowMillis + h.maxFutureMillis
-	kept := series[:0] // filtered in place: position i is read before it can be written
-	for i := range series {
+	first := slices.IndexFunc(series, func(ser sample.Series) bool {
+		return slices.ContainsFunc(ser.Points, func(p sample.Point) bool { return p.T > limit })
+	})
+	if first < 0 {
+		return series, TooFarAhead{}
+	}
+	var refused TooFarAhead
+	kept := series[:first] // filtered in place: position i is read before it can be written
+	for i := first; i < len(series); i++ {
 		ser := series[i]
 		points := ser.Points[:0]
 		for _, p := range ser.Points {
@@ -373,8 +383,10 @@ func seconds(nowMillis int64) uint32 {
 	return uint32(min(max(floorDiv(nowMillis, 1000), 0), math.MaxUint32))
 }
 
-// maxSpareChunks bounds the spare chunks kept: 4 MiB, 2^18 entries.
-const maxSpareChunks = 256
+// spareFloor is the spare chunks always kept: 4 MiB, 2^18 entries. More are kept while the
+// releases free that many (sparePeak): each frees a release interval's samples, which new buckets
+// fill again; at 1.5M samples/s and 250 ms, 366 chunks.
+const spareFloor = 256
 
 // spareLocked returns a chunk of a released bucket, or a new one.
 func (h *Holdback) spareLocked() *entryChunk {
@@ -392,7 +404,7 @@ func (h *Holdback) spareLocked() *entryChunk {
 // read.
 func (h *Holdback) recycleLocked(b *Bucket) {
 	for i, c := range b.floats {
-		if len(h.spare) < maxSpareChunks {
+		if h.sparePeak.Keeps(len(h.spare)+1, spareFloor) {
 			h.spare = append(h.spare, c)
 		}
 		b.floats[i] = nil

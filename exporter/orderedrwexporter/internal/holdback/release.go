@@ -1,6 +1,9 @@
 package holdback // import "github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/holdback"
 
-import "github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/sample"
+import (
+	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/sample"
+	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/scratch"
+)
 
 // holdLatencySampling is one over the share of released samples whose hold latency is recorded.
 const holdLatencySampling = 16
@@ -60,18 +63,21 @@ type releasing struct {
 	slotOf []int32
 	// offsets is where the next point of each slot goes.
 	offsets []int
+	// peak is what recent releases needed, to keep the arrays they need.
+	peak scratch.Peak
 }
 
-// maxScratchPoints bounds the points, and the series, of the scratch kept between releases:
-// 4 MiB of slotOf, 16 MiB of slots and offsets at most. An early release of everything held (a
-// shutdown's) is not kept.
-const maxScratchPoints = 1 << 20
+// scratchFloor is the points, and the series, of the scratch always kept between releases: 4 MiB
+// of slotOf, 16 MiB of slots and offsets. Larger, it is kept while the releases need it (a high
+// rate); an early release of everything held (a shutdown's) leaves one that is let go later.
+const scratchFloor = 1 << 20
 
-// keep empties the scratch for the next release, or lets it go if it was outsized.
+// keep empties the scratch for the next release, or lets it go if it is outsized.
 func (r *releasing) keep() {
 	clear(r.slots) // not keeping refs reachable from the scratch
-	if cap(r.slotOf) > maxScratchPoints || cap(r.slots) > maxScratchPoints {
-		*r = releasing{}
+	r.peak.Note(max(len(r.slotOf), len(r.slots)))
+	if !r.peak.Keeps(max(cap(r.slotOf), cap(r.slots), cap(r.offsets)), scratchFloor) {
+		*r = releasing{peak: r.peak}
 		return
 	}
 	r.slots, r.slotOf, r.offsets = r.slots[:0], r.slotOf[:0], r.offsets[:0]
@@ -95,7 +101,7 @@ func (h *Holdback) gather(r *releasing, buckets []*Bucket, nowMillis int64) {
 	for _, b := range buckets {
 		count += b.Len()
 	}
-	r.slotOf = reuse(r.slotOf, count)
+	r.slotOf = scratch.Reuse(r.slotOf, count)
 	for _, b := range buckets {
 		for ci := range b.floats {
 			for _, entry := range b.chunk(ci) {
@@ -117,16 +123,6 @@ func (h *Holdback) gather(r *releasing, buckets []*Bucket, nowMillis int64) {
 	}
 }
 
-// reuse returns buf emptied if it has room for n elements, else a new slice that has, with a
-// quarter more: releases vary in size, and one a little larger than the last would otherwise
-// regrow the array every time.
-func reuse[T any](buf []T, n int) []T {
-	if cap(buf) < n {
-		return make([]T, 0, n+n/4)
-	}
-	return buf[:0]
-}
-
 // assign counts one point of the series at idx, giving the series a slot at its first point.
 func (h *Holdback) assign(r *releasing, idx uint32) {
 	ref := h.ref(idx)
@@ -141,9 +137,9 @@ func (h *Holdback) assign(r *releasing, idx uint32) {
 
 // place puts the points of buckets into into.Points, each series' points together and in order.
 func (h *Holdback) place(r *releasing, buckets []*Bucket, into *Arrays) {
-	points := reuse(into.Points, len(r.slotOf))[:len(r.slotOf)]
+	points := scratch.Reuse(into.Points, len(r.slotOf))[:len(r.slotOf)]
 	into.Points = points
-	offsets := reuse(r.offsets, len(r.slots))[:len(r.slots)]
+	offsets := scratch.Reuse(r.offsets, len(r.slots))[:len(r.slots)]
 	r.offsets = offsets
 	next := 0
 	for i := range r.slots {
@@ -174,14 +170,14 @@ func (h *Holdback) place(r *releasing, buckets []*Bucket, into *Arrays) {
 func (r *releasing) byShard(into *Arrays, shards int) {
 	points := into.Points
 	// The shard sizes are counted in offsets, free since place.
-	sizes := reuse(r.offsets, shards)[:shards]
+	sizes := scratch.Reuse(r.offsets, shards)[:shards]
 	r.offsets = sizes
 	clear(sizes)
 	for _, sl := range r.slots {
 		sizes[sl.hash%uint64(shards)]++
 	}
-	all := reuse(into.Series, len(r.slots))[:len(r.slots)]
-	perShard := reuse(into.PerShard, shards)[:shards]
+	all := scratch.Reuse(into.Series, len(r.slots))[:len(r.slots)]
+	perShard := scratch.Reuse(into.PerShard, shards)[:shards]
 	into.Series, into.PerShard = all, perShard
 	start := 0
 	for i, n := range sizes {
@@ -205,6 +201,11 @@ func (h *Holdback) free(slots []releaseSlot, buckets []*Bucket) {
 	for _, sl := range slots {
 		h.doneLocked(sl.idx, sl.count)
 	}
+	chunks := 0
+	for _, b := range buckets {
+		chunks += len(b.floats)
+	}
+	h.sparePeak.Note(chunks)
 	for _, b := range buckets {
 		h.recycleLocked(b)
 	}

@@ -5,6 +5,8 @@ import (
 	"sync/atomic"
 
 	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/holdback"
+	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/sample"
+	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/scratch"
 )
 
 // batchArrays are the arrays the batches of one push or release are made of: its series, split
@@ -35,19 +37,23 @@ type arraysPool struct {
 	// max is the number of arrays kept: what is in use at once in the steady state is taken
 	// from the free list and comes back to it; more would only be idle memory.
 	max int
-	// maxLen bounds the series and the points of the arrays kept: those of an outsized push or
-	// release (a shutdown's, an early one) are left to the garbage collector.
-	maxLen int
+	// floor is the series and points of arrays that are always kept; larger ones are kept while
+	// the recent batches (peak) needed that much. A fixed bound let go of every release's
+	// arrays at saturation (a 250 ms release of 1.5M samples/s is 375k points), which were then
+	// made anew, zeroed and faulted in, at every release; what an outsized push or release (a
+	// shutdown's, an early one of everything held) leaves is let go once it is not needed.
+	floor int
+	peak  scratch.Peak // guarded by mu
 }
 
-// Arrays kept per engine. Pushes: a few in flight at once, each of one batch (8,192 points in
-// the benchmarks): at most 4 x 7 MiB of series. Releases never overlap, and one holds a release
-// interval's points (125k at 500k samples/s and 250 ms): at most 2 x (8 + 14) MiB.
+// Arrays always kept per engine. Pushes: a few in flight at once, each of one batch (8,192
+// points in the benchmarks): 4 x 7 MiB of series. Releases never overlap, and one holds a release
+// interval's points: 2 x (6 + 12) MiB at 2^18 points; more at a higher rate, while it lasts.
 const (
 	maxFreePushArrays    = 4
-	maxPushArrayLen      = 1 << 17
+	pushArraysFloor      = 1 << 17
 	maxFreeReleaseArrays = 2
-	maxReleaseArrayLen   = 1 << 18
+	releaseArraysFloor   = 1 << 18
 )
 
 // get returns arrays held by the caller, which Releases them once it queued its batches.
@@ -67,6 +73,14 @@ func (p *arraysPool) get() *batchArrays {
 	return a
 }
 
+// keeps notes what a, done with, was used for, and reports whether it is worth keeping.
+func (p *arraysPool) keeps(a *batchArrays) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.peak.Note(max(len(a.Points), len(a.Series)))
+	return len(p.free) < p.max && p.peak.Keeps(max(cap(a.Points), cap(a.Series)), p.floor)
+}
+
 func (p *arraysPool) put(a *batchArrays) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -82,10 +96,7 @@ func (a *batchArrays) hold() { a.refs.Add(1) }
 // Emptied first, up to their capacity, so that pooled arrays keep no labels, points or
 // histograms alive.
 func (a *batchArrays) Release() {
-	if a.refs.Add(-1) != 0 {
-		return
-	}
-	if cap(a.Points) > a.pool.maxLen || cap(a.Series) > a.pool.maxLen {
+	if a.refs.Add(-1) != 0 || !a.pool.keeps(a) {
 		return
 	}
 	clear(a.Points[:cap(a.Points)])
@@ -94,12 +105,23 @@ func (a *batchArrays) Release() {
 	a.pool.put(a)
 }
 
-// reuse returns buf emptied if it has room for n elements, else a new slice that has, with a
-// quarter more: batches vary in size, and one a little larger than the last would otherwise
-// regrow the array every time.
-func reuse[T any](buf []T, n int) []T {
-	if cap(buf) < n {
-		return make([]T, 0, n+n/4)
+// keepPoints copies the points of perShard's series, which are in a (byShard), into a.Points:
+// a push's batches then keep nothing of the pusher's arrays once Push returns, and the encoder
+// reuses its output for the next push instead of making 8,192 points' worth anew for each.
+func (a *batchArrays) keepPoints(perShard [][]sample.Series) {
+	n := 0
+	for _, batch := range perShard {
+		n += sample.CountPoints(batch)
 	}
-	return buf[:0]
+	points := scratch.Reuse(a.Points, n)[:n]
+	a.Points = points
+	next := 0
+	for _, batch := range perShard {
+		for i := range batch {
+			s := &batch[i]
+			end := next + copy(points[next:], s.Points)
+			s.Points = points[next:end:end]
+			next = end
+		}
+	}
 }

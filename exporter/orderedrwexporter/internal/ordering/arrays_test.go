@@ -4,18 +4,20 @@ import (
 	"context"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/promtest"
 	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/sample"
+	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/scratch"
 )
 
 // Arrays go back to the pool, emptied, only when the producer and every batch made of them let
 // go.
 func TestArraysAreEmptiedOnlyByTheLastRelease(t *testing.T) {
-	pool := arraysPool{max: 1, maxLen: 10}
+	pool := arraysPool{max: 1, floor: 10}
 	a := pool.get()
 	a.Points = append(a.Points, sample.Point{T: 1, V: 1})
 	a.Series = append(a.Series, series(0, 1))
@@ -30,6 +32,32 @@ func TestArraysAreEmptiedOnlyByTheLastRelease(t *testing.T) {
 	assert.Empty(t, a.Series[0].Labels, "no labels kept alive by the pool")
 	assert.Same(t, a, pool.get(), "kept for the next push")
 	assert.NotSame(t, a, pool.get(), "at most max kept")
+}
+
+// Arrays beyond the floor are kept while the batches need them (a release at a high rate), and
+// let go once an outsized batch (a shutdown's) is past.
+func TestArraysBeyondTheFloorAreKeptWhileNeeded(t *testing.T) {
+	pool := arraysPool{max: 1, floor: 10}
+	// use makes a batch of points from the pool's arrays and returns the array it used.
+	use := func(points int) *sample.Point {
+		a := pool.get()
+		a.Points = scratch.Reuse(a.Points, points)[:points]
+		used := unsafe.SliceData(a.Points)
+		a.Release()
+		return used
+	}
+	steady := use(1000)
+	for range 10 {
+		require.True(t, steady == use(1000), "a steady 1,000 points, 100 times the floor: kept")
+	}
+	outsized := use(100_000)
+	require.True(t, outsized == use(1000), "an outsized one is kept while recent")
+	for range 200 {
+		if use(1000) != outsized {
+			return // let go, and one of the steady size kept instead
+		}
+	}
+	t.Fatal("the outsized arrays were kept 200 batches after the last one that needed them")
 }
 
 // Pushes and releases reuse their arrays while earlier batches are still queued or on the wire:
@@ -62,6 +90,51 @@ func TestReusedArraysDeliverEverySample(t *testing.T) {
 				h.engine.ReleaseDue()
 			}
 			require.Eventually(t, func() bool { return backend.StoredCount() == numSeries*pushes }, 10*time.Second, time.Millisecond)
+			requireStoredInOrder(t, backend, numSeries, want...)
+			h.shutdown(t)
+		})
+	}
+}
+
+// Push keeps nothing of its caller's arrays once it returns (the encoder reuses them for the next
+// push): a pusher that overwrites its points right after Push still has the original ones sent,
+// whether they were queued at once (no hold-back; late under hold-back) or held.
+func TestPushKeepsNothingOfTheCallersArrays(t *testing.T) {
+	for _, holdback := range []bool{false, true} {
+		t.Run(map[bool]string{false: "no_holdback", true: "holdback"}[holdback], func(t *testing.T) {
+			backend := promtest.NewBackend(t)
+			backend.SetDelay(100 * time.Millisecond)
+			clock := newFakeClock(10_000)
+			h := newHarness(t, backend, Settings{MinShards: 2, MaxShards: 2, QueueSize: 8, Holdback: holdback,
+				Window: time.Second, MaxHeldSamples: 1_000_000, Clock: clock})
+			const numSeries = 20
+			// Other series first, sent at once (late under hold-back): the shards are busy
+			// sending them while the batch under test waits in their queues.
+			others := make([]sample.Series, numSeries)
+			for i := range others {
+				others[i] = series(numSeries+i, 1000)
+			}
+			require.NoError(t, h.engine.Push(context.Background(), others))
+			// Under hold-back, 1000 and 2000 are late at 10,000 and queued at once; 9500 is held.
+			want := []int64{1000, 2000, 9500}
+			// One array of points for the whole batch, as the encoder makes it.
+			points := make([]sample.Point, 0, numSeries*len(want))
+			batch := make([]sample.Series, numSeries)
+			for i := range batch {
+				batch[i] = series(i, want...)
+				first := len(points)
+				points = append(points, batch[i].Points...)
+				batch[i].Points = points[first:]
+			}
+			require.NoError(t, h.engine.Push(context.Background(), batch))
+			// What an encoder reusing its output does next.
+			clear(points)
+			clear(batch)
+			clock.Set(1_000_000)
+			if holdback {
+				h.engine.ReleaseDue()
+			}
+			require.Eventually(t, func() bool { return backend.StoredCount() == numSeries*(len(want)+1) }, 10*time.Second, time.Millisecond)
 			requireStoredInOrder(t, backend, numSeries, want...)
 			h.shutdown(t)
 		})

@@ -20,6 +20,7 @@ import (
 
 	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/holdback"
 	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/sample"
+	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/scratch"
 	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/shard"
 	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/telemetry"
 	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/transport"
@@ -140,8 +141,8 @@ func NewEngine(set Settings, tset component.TelemetrySettings, exporterID string
 		retryStop:   make(chan struct{}),
 		stopRelease: make(chan struct{}),
 	}
-	e.pushArrays.max, e.pushArrays.maxLen = maxFreePushArrays, maxPushArrayLen
-	e.releaseArrays.max, e.releaseArrays.maxLen = maxFreeReleaseArrays, maxReleaseArrayLen
+	e.pushArrays.max, e.pushArrays.floor = maxFreePushArrays, pushArraysFloor
+	e.releaseArrays.max, e.releaseArrays.floor = maxFreeReleaseArrays, releaseArraysFloor
 	if err = e.openWAL(tset.Logger); err != nil {
 		tel.Shutdown()
 		return nil, err
@@ -273,7 +274,8 @@ func (e *Engine) TrackedSeries() int64 { return e.shards.allTracked.Load() }
 // ErrClosed is returned by Push after Shutdown.
 var ErrClosed = errors.New("ordered_rw exporter is shut down")
 
-// Push takes the series of one batch. Without hold-back they are queued on their shards at once;
+// Push takes the series of one batch, and keeps nothing of their arrays once it returns: what
+// it queues or holds is copied (the encoder reuses its output from one push to the next). Without hold-back they are queued on their shards at once;
 // with it, each sample is held until its release time, or queued at once (apart from on-time
 // samples) when it arrives after it. Push blocks while the shard queues are full.
 //
@@ -373,9 +375,9 @@ func (e *Engine) push(ctx context.Context, series []sample.Series, entry uint64)
 // splitLate sorts the points of each series and parts them into the late ones, whose release
 // time passed at now, and the on-time ones; series is filtered in place into onTime.
 func (e *Engine) splitLate(series []sample.Series, now int64) (late []sample.Series, lateCount int, onTime []sample.Series) {
-	onTime = series[:0] // filtered in place: position i is read before it can be written
+	kept := 0 // series[:kept] are the on-time ones so far, filtered in place
 	for i := range series {
-		ser := series[i]
+		ser := &series[i]
 		split := 0 // points before split are late: sorted, a series' late points come first
 		sample.SortPoints(ser.Points)
 		for split < len(ser.Points) && e.hold.ReleaseTime(ser.Points[split]) <= now {
@@ -386,17 +388,24 @@ func (e *Engine) splitLate(series []sample.Series, now int64) (late []sample.Ser
 			lateCount += split
 		}
 		if split < len(ser.Points) {
-			ser.Points = ser.Points[split:]
-			onTime = append(onTime, ser)
+			// Written only if it changed: most pushes have nothing late, and rewriting every
+			// series (pointers, so with write barriers while the GC marks) cost 5% of the push.
+			if split > 0 || kept < i {
+				series[kept] = sample.Series{Hash: ser.Hash, Labels: ser.Labels, Points: ser.Points[split:]}
+			}
+			kept++
 		}
 	}
-	return late, lateCount, onTime
+	return late, lateCount, series[:kept]
 }
 
 // byShard splits series by shard, keeping their order, into one array sized up front (growing a
-// slice per shard allocated about twice the series again, per push), in arrays.
+// slice per shard allocated about twice the series again, per push), in arrays; their points
+// are copied into arrays too, so that Push keeps nothing of its caller's arrays.
 func (e *Engine) byShard(series []sample.Series, arrays *batchArrays) [][]sample.Series {
-	return byShard(series, e.NumShards(), arrays)
+	perShard := byShard(series, e.NumShards(), arrays)
+	arrays.keepPoints(perShard)
+	return perShard
 }
 
 // byShard splits series into shards batches, in arrays; new arrays when arrays is nil.
@@ -405,7 +414,7 @@ func byShard(series []sample.Series, shards int, arrays *batchArrays) [][]sample
 		arrays = new(batchArrays)
 	}
 	n := uint64(shards)
-	ends := reuse(arrays.ends, shards)[:shards]
+	ends := scratch.Reuse(arrays.ends, shards)[:shards]
 	clear(ends)
 	for _, s := range series {
 		ends[s.Hash%n]++
@@ -413,8 +422,8 @@ func byShard(series []sample.Series, shards int, arrays *batchArrays) [][]sample
 	for i := 1; i < len(ends); i++ {
 		ends[i] += ends[i-1]
 	}
-	all := reuse(arrays.Series, len(series))[:len(series)]
-	perShard := reuse(arrays.PerShard, shards)[:shards]
+	all := scratch.Reuse(arrays.Series, len(series))[:len(series)]
+	perShard := scratch.Reuse(arrays.PerShard, shards)[:shards]
 	arrays.ends, arrays.Series, arrays.PerShard = ends, all, perShard
 	start := 0
 	for i, end := range ends {

@@ -20,6 +20,7 @@ import (
 
 	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/reshard"
 	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/sample"
+	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/scratch"
 	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/telemetry"
 	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/transport"
 	"github.com/otelcol-fleet/otelcol-fleet/internal/seriestable"
@@ -119,6 +120,8 @@ type Shard struct {
 	// its labels' block and, unless some of them are stale, to its points in the batch.
 	request []sample.Series
 	points  []sample.Point
+	// scratchPeak is what recent batches needed of them.
+	scratchPeak scratch.Peak
 	// kept tells that a request of the batch being processed was left in the WAL by a shutdown.
 	kept bool
 }
@@ -204,7 +207,7 @@ func (s *Shard) process(batch []sample.Series) (kept bool) {
 // (its size is counted again once sent); the fresh points of a series that had stale ones are
 // copied into one array for the whole batch.
 func (s *Shard) buildRequest(batch []sample.Series, now int64) (request []sample.Series, points []sample.Point, total int) {
-	request = reuse(s.request, len(batch))
+	request = scratch.Reuse(s.request, len(batch))
 	points = s.points[:0]
 	stale := 0
 	prev := seriestable.NoSlot
@@ -290,7 +293,8 @@ func (s *Shard) track(prev uint32, hash uint64, now int64) (uint32, *seriesState
 func (s *Shard) keepScratch(request []sample.Series, points []sample.Point) {
 	clear(request)
 	clear(points)
-	if cap(request) <= maxScratch && cap(points) <= maxScratch {
+	s.scratchPeak.Note(max(len(request), len(points)))
+	if s.scratchPeak.Keeps(max(cap(request), cap(points)), scratchFloor) {
 		s.request, s.points = request[:0], points[:0]
 	} else {
 		s.request, s.points = nil, nil
@@ -322,17 +326,10 @@ func (s *Shard) deliver(request []sample.Series, n, size int) {
 	s.set.Meter.Completed(n, time.Since(begin))
 }
 
-// maxScratch bounds the series and the points of the request scratch a shard keeps between
-// batches: at most 4.7 MB (48 B a series, 24 B a point).
-const maxScratch = 1 << 16
-
-// reuse returns buf emptied if it has room for n elements, else a new slice that has.
-func reuse[T any](buf []T, n int) []T {
-	if cap(buf) < n {
-		return make([]T, 0, n)
-	}
-	return buf[:0]
-}
+// scratchFloor is the series and the points of the request scratch a shard always keeps between
+// batches: 4.7 MB (48 B a series, 24 B a point). Larger, it is kept while the batches need it: a
+// shard's part of a 250 ms release at 1.5M samples/s is larger, and was made anew every time.
+const scratchFloor = 1 << 16
 
 // sweep forgets series idle longer than IdleTimeout, bounding the state to active series.
 func (s *Shard) sweep(now int64) {

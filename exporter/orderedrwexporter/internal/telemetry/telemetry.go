@@ -21,14 +21,20 @@ type Telemetry struct {
 	builder *metadata.TelemetryBuilder
 	id      attribute.KeyValue
 	common  metric.MeasurementOption
+	// commonAdd, commonRecord and stdSent are option slices built once: passed as one variadic
+	// option, each call allocated its slice (the methods are an interface's), for every push,
+	// request and sample in 16 released.
+	commonAdd    []metric.AddOption
+	commonRecord []metric.RecordOption
+	stdSent      []metric.AddOption
 
 	// std are the standard exporter metrics (standard.go), recorded by the same verbs.
 	std *standard
 
 	mu       sync.Mutex
-	byReason map[string]metric.MeasurementOption
+	byReason map[string][]metric.AddOption
 	// failedByReason caches the attributes of the standard send_failed by drop reason.
-	failedByReason map[string]metric.MeasurementOption
+	failedByReason map[string][]metric.AddOption
 }
 
 // New builds the instruments; exporterID is the value of their `exporter` attribute.
@@ -43,38 +49,42 @@ func New(set component.TelemetrySettings, exporterID string) (*Telemetry, error)
 		builder.Shutdown()
 		return nil, err
 	}
+	common := metric.WithAttributeSet(attribute.NewSet(id))
 	return &Telemetry{
 		builder:        builder,
 		id:             id,
-		common:         metric.WithAttributeSet(attribute.NewSet(id)),
+		common:         common,
+		commonAdd:      []metric.AddOption{common},
+		commonRecord:   []metric.RecordOption{common},
+		stdSent:        []metric.AddOption{std.exporterAttr},
 		std:            std,
-		byReason:       map[string]metric.MeasurementOption{},
-		failedByReason: map[string]metric.MeasurementOption{},
+		byReason:       map[string][]metric.AddOption{},
+		failedByReason: map[string][]metric.AddOption{},
 	}, nil
 }
 
 // withReason caches the attribute set of each reason: they are few and used on hot paths.
-func (t *Telemetry) withReason(reason string) metric.MeasurementOption {
+func (t *Telemetry) withReason(reason string) []metric.AddOption {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	opt, ok := t.byReason[reason]
+	opts, ok := t.byReason[reason]
 	if !ok {
-		opt = metric.WithAttributeSet(attribute.NewSet(t.id, attribute.String("reason", reason)))
-		t.byReason[reason] = opt
+		opts = []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(t.id, attribute.String("reason", reason)))}
+		t.byReason[reason] = opts
 	}
-	return opt
+	return opts
 }
 
 // failedWith caches the attribute set of the standard send_failed of each reason.
-func (t *Telemetry) failedWith(reason string) metric.MeasurementOption {
+func (t *Telemetry) failedWith(reason string) []metric.AddOption {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	opt, ok := t.failedByReason[reason]
+	opts, ok := t.failedByReason[reason]
 	if !ok {
-		opt = t.std.failedAttrs(reason)
-		t.failedByReason[reason] = opt
+		opts = []metric.AddOption{t.std.failedAttrs(reason)}
+		t.failedByReason[reason] = opts
 	}
-	return opt
+	return opts
 }
 
 // Gauges are what the asynchronous instruments read when the telemetry is collected.
@@ -131,8 +141,8 @@ func (t *Telemetry) RegisterGauges(g Gauges) error {
 // Dropped counts n samples dropped for reason; they are the standard send_failed too.
 func (t *Telemetry) Dropped(n int, reason string) {
 	if n > 0 {
-		t.builder.ExporterOrderedRwDroppedSamples.Add(context.Background(), int64(n), t.withReason(reason))
-		t.std.sendFailed.Add(context.Background(), int64(n), t.failedWith(reason))
+		t.builder.ExporterOrderedRwDroppedSamples.Add(context.Background(), int64(n), t.withReason(reason)...)
+		t.std.sendFailed.Add(context.Background(), int64(n), t.failedWith(reason)...)
 	}
 }
 
@@ -140,7 +150,7 @@ func (t *Telemetry) Dropped(n int, reason string) {
 // the sender got the error, but failed as exporterhelper counts an error of the push function.
 func (t *Telemetry) Refused(n int) {
 	if n > 0 {
-		t.std.sendFailed.Add(context.Background(), int64(n), t.failedWith(reasonRefused))
+		t.std.sendFailed.Add(context.Background(), int64(n), t.failedWith(reasonRefused)...)
 	}
 }
 
@@ -148,7 +158,7 @@ func (t *Telemetry) Refused(n int) {
 // refused_samples, and in the standard send_failed as Refused does.
 func (t *Telemetry) RefusedFor(n int, reason string) {
 	if n > 0 {
-		t.builder.ExporterOrderedRwRefusedSamples.Add(context.Background(), int64(n), t.withReason(reason))
+		t.builder.ExporterOrderedRwRefusedSamples.Add(context.Background(), int64(n), t.withReason(reason)...)
 		t.Refused(n)
 	}
 }
@@ -156,55 +166,55 @@ func (t *Telemetry) RefusedFor(n int, reason string) {
 // Released counts n samples released from hold-back for reason.
 func (t *Telemetry) Released(n int, reason string) {
 	if n > 0 {
-		t.builder.ExporterOrderedRwReleasedSamples.Add(context.Background(), int64(n), t.withReason(reason))
+		t.builder.ExporterOrderedRwReleasedSamples.Add(context.Background(), int64(n), t.withReason(reason)...)
 	}
 }
 
 // Sent counts n samples the backend accepted, in sent_samples and the standard sent.
 func (t *Telemetry) Sent(n int) {
 	if n > 0 {
-		t.builder.ExporterOrderedRwSentSamples.Add(context.Background(), int64(n), t.common)
-		t.std.sent.Add(context.Background(), int64(n), t.std.exporterAttr)
+		t.builder.ExporterOrderedRwSentSamples.Add(context.Background(), int64(n), t.commonAdd...)
+		t.std.sent.Add(context.Background(), int64(n), t.stdSent...)
 	}
 }
 
 // Split counts one request split in halves after a rejection of its content.
 func (t *Telemetry) Split() {
-	t.builder.ExporterOrderedRwRequestSplits.Add(context.Background(), 1, t.common)
+	t.builder.ExporterOrderedRwRequestSplits.Add(context.Background(), 1, t.commonAdd...)
 }
 
 // Held records how long one sample was held.
 func (t *Telemetry) Held(latencyMillis int64) {
-	t.builder.ExporterOrderedRwHoldLatency.Record(context.Background(), latencyMillis, t.common)
+	t.builder.ExporterOrderedRwHoldLatency.Record(context.Background(), latencyMillis, t.commonRecord...)
 }
 
 // WALWritten counts one entry of the given size written to the write-ahead log.
 func (t *Telemetry) WALWritten(bytes int) {
-	t.builder.ExporterOrderedRwWalWrittenEntries.Add(context.Background(), 1, t.common)
-	t.builder.ExporterOrderedRwWalWrittenBytes.Add(context.Background(), int64(bytes), t.common)
+	t.builder.ExporterOrderedRwWalWrittenEntries.Add(context.Background(), 1, t.commonAdd...)
+	t.builder.ExporterOrderedRwWalWrittenBytes.Add(context.Background(), int64(bytes), t.commonAdd...)
 }
 
 // WALWriteFailed counts one batch refused because the log could not take it.
 func (t *Telemetry) WALWriteFailed() {
-	t.builder.ExporterOrderedRwWalWriteFailures.Add(context.Background(), 1, t.common)
+	t.builder.ExporterOrderedRwWalWriteFailures.Add(context.Background(), 1, t.commonAdd...)
 }
 
 // WALReadFailed counts one log entry that could not be read at replay.
 func (t *Telemetry) WALReadFailed() {
-	t.builder.ExporterOrderedRwWalReadFailures.Add(context.Background(), 1, t.common)
+	t.builder.ExporterOrderedRwWalReadFailures.Add(context.Background(), 1, t.commonAdd...)
 }
 
 // WALReplayed counts samples pushed again from the log.
 func (t *Telemetry) WALReplayed(samples int) {
 	if samples > 0 {
-		t.builder.ExporterOrderedRwWalReplayedSamples.Add(context.Background(), int64(samples), t.common)
+		t.builder.ExporterOrderedRwWalReplayedSamples.Add(context.Background(), int64(samples), t.commonAdd...)
 	}
 }
 
 // WALTruncated counts log entries removed.
 func (t *Telemetry) WALTruncated(entries uint64) {
 	if entries > 0 {
-		t.builder.ExporterOrderedRwWalTruncatedEntries.Add(context.Background(), int64(entries), t.common)
+		t.builder.ExporterOrderedRwWalTruncatedEntries.Add(context.Background(), int64(entries), t.commonAdd...)
 	}
 }
 

@@ -70,3 +70,23 @@ func TestDropLogSaysWhatWasDelivered(t *testing.T) {
 	assert.Contains(t, logs.All()[0].Message, "every other sample of their requests was delivered")
 	assert.Equal(t, "Samples were dropped.", logs.All()[1].Message)
 }
+
+// The verbs of the hot path (every push, release and request; the hold latency of a sample in
+// 16) record without allocating: at saturation the hold latency's option slice alone was one
+// allocation per 16 samples released.
+func TestHotPathVerbsDoNotAllocate(t *testing.T) {
+	tt := componenttest.NewTelemetry()
+	t.Cleanup(func() { require.NoError(t, tt.Shutdown(context.Background())) })
+	tel, err := New(tt.NewTelemetrySettings(), "ordered_rw")
+	require.NoError(t, err)
+	t.Cleanup(tel.Shutdown)
+	for name, verb := range map[string]func(){
+		"Held":     func() { tel.Held(42) },
+		"Sent":     func() { tel.Sent(10) },
+		"Released": func() { tel.Released(10, ReleaseOnTime) },
+		"Dropped":  func() { tel.Dropped(10, ReasonStale) },
+	} {
+		verb() // the first use of an attribute set makes its series
+		assert.Zero(t, testing.AllocsPerRun(100, verb), name)
+	}
+}
