@@ -13,13 +13,13 @@ import (
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/exporter/exportertest"
-	"go.opentelemetry.io/collector/featuregate"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/pdata/xpdata/pref"
 
 	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/metadata"
 	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/promtest"
+	"github.com/otelcol-fleet/otelcol-fleet/internal/pooltest"
 )
 
 // With the pdata.useProtoPooling feature gate, the pipeline (service/internal/refconsumer)
@@ -30,15 +30,6 @@ import (
 // the gate on, overwrite each batch after the push, release it to the pools and reuse its
 // objects with a decoy batch, and require what the backend stores to be what it stores when the
 // batches are left alone.
-
-const poolingGate = "pdata.useProtoPooling"
-
-func enablePooling(t *testing.T) {
-	t.Helper()
-	reg := featuregate.GlobalRegistry()
-	require.NoError(t, reg.Set(poolingGate, true))
-	t.Cleanup(func() { require.NoError(t, reg.Set(poolingGate, false)) })
-}
 
 // poolingBatch is batch i at ts: two resources with attributes beyond service name and instance
 // (so target_info), a gauge, a counter, a histogram, a summary and an exponential histogram (the
@@ -125,69 +116,8 @@ func poolingBatch(i int, ts time.Time) pmetric.Metrics {
 	return md
 }
 
-// poison overwrites, in place, what md carries that the exporter could keep.
-func poison(md pmetric.Metrics) {
-	poisonMap := func(m pcommon.Map) {
-		m.Range(func(k string, v pcommon.Value) bool {
-			v.SetStr("poison-" + k)
-			return true
-		})
-		m.PutStr("poison", "poison")
-	}
-	rms := md.ResourceMetrics()
-	for i := 0; i < rms.Len(); i++ {
-		poisonMap(rms.At(i).Resource().Attributes())
-		sms := rms.At(i).ScopeMetrics()
-		for j := 0; j < sms.Len(); j++ {
-			sms.At(j).Scope().SetName("poison")
-			ms := sms.At(j).Metrics()
-			for k := 0; k < ms.Len(); k++ {
-				m := ms.At(k)
-				m.SetName("poison_" + m.Name())
-				m.SetUnit("poison")
-				switch m.Type() {
-				case pmetric.MetricTypeGauge, pmetric.MetricTypeSum:
-					var dps pmetric.NumberDataPointSlice
-					if m.Type() == pmetric.MetricTypeSum {
-						dps = m.Sum().DataPoints()
-					} else {
-						dps = m.Gauge().DataPoints()
-					}
-					for x := 0; x < dps.Len(); x++ {
-						poisonMap(dps.At(x).Attributes())
-						dps.At(x).SetDoubleValue(-1)
-						dps.At(x).SetTimestamp(1)
-					}
-				case pmetric.MetricTypeHistogram:
-					dps := m.Histogram().DataPoints()
-					for x := 0; x < dps.Len(); x++ {
-						poisonMap(dps.At(x).Attributes())
-						dps.At(x).BucketCounts().FromRaw([]uint64{9, 9, 9})
-						dps.At(x).ExplicitBounds().FromRaw([]float64{-1, -2})
-						dps.At(x).SetTimestamp(1)
-					}
-				case pmetric.MetricTypeSummary:
-					dps := m.Summary().DataPoints()
-					for x := 0; x < dps.Len(); x++ {
-						poisonMap(dps.At(x).Attributes())
-						dps.At(x).QuantileValues().At(0).SetValue(-1)
-						dps.At(x).SetTimestamp(1)
-					}
-				case pmetric.MetricTypeExponentialHistogram:
-					dps := m.ExponentialHistogram().DataPoints()
-					for x := 0; x < dps.Len(); x++ {
-						poisonMap(dps.At(x).Attributes())
-						dps.At(x).Positive().BucketCounts().FromRaw([]uint64{9, 9})
-						dps.At(x).SetTimestamp(1)
-					}
-				}
-			}
-		}
-	}
-}
-
 func TestPooledBatchesAreNotRetained(t *testing.T) {
-	enablePooling(t)
+	pooltest.Enable(t)
 	base := time.UnixMilli(1_700_000_000_000)
 	const batches = 6
 	for _, mode := range []struct {
@@ -206,10 +136,7 @@ func TestPooledBatchesAreNotRetained(t *testing.T) {
 			// pipeline-owned); with recycle, each is poisoned and released to the pools when
 			// pushMetrics returns and its objects reused by a poisoned decoy.
 			run := func(recycle bool) map[string][]promtest.Sample {
-				var (
-					marshaler   pmetric.ProtoMarshaler
-					unmarshaler pmetric.ProtoUnmarshaler
-				)
+				var marshaler pmetric.ProtoMarshaler
 				backend := promtest.NewBackend(t)
 				clock := &fakeClock{now: base.Add(batches * time.Second)}
 				cfg := testConfig(backend.URL())
@@ -229,20 +156,11 @@ func TestPooledBatchesAreNotRetained(t *testing.T) {
 				decoy, err := marshaler.MarshalMetrics(poolingBatch(99, base.Add(-time.Minute)))
 				require.NoError(t, err)
 				for i := range batches {
-					raw, err := marshaler.MarshalMetrics(poolingBatch(i, base.Add(time.Duration(i)*time.Second)))
-					require.NoError(t, err)
-					md, err := unmarshaler.UnmarshalMetrics(raw)
-					require.NoError(t, err)
-					require.True(t, pref.MarkPipelineOwnedMetrics(md))
+					md := pooltest.Unmarshal(t, poolingBatch(i, base.Add(time.Duration(i)*time.Second)))
 					require.NoError(t, exp.pushMetrics(context.Background(), md))
-					if !recycle {
-						continue
+					if recycle {
+						pooltest.Recycle(t, md, decoy)
 					}
-					poison(md)
-					pref.UnrefMetrics(md)
-					reuse, err := unmarshaler.UnmarshalMetrics(decoy)
-					require.NoError(t, err)
-					poison(reuse)
 				}
 				if mode.holds {
 					held := exp.engine.HeldSamples()
@@ -287,9 +205,7 @@ func BenchmarkPooledUnmarshalEncode(b *testing.B) {
 	}
 	for _, pooling := range []bool{false, true} {
 		b.Run("pooling="+strconv.FormatBool(pooling), func(b *testing.B) {
-			reg := featuregate.GlobalRegistry()
-			require.NoError(b, reg.Set(poolingGate, pooling))
-			b.Cleanup(func() { require.NoError(b, reg.Set(poolingGate, false)) })
+			pooltest.SetGate(b, pooling)
 			exp, err := newExporter(testConfig("http://127.0.0.1:1/api/v1/write"), exportertest.NewNopSettings(metadata.Type))
 			require.NoError(b, err)
 			var unmarshaler pmetric.ProtoUnmarshaler

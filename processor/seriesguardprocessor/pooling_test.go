@@ -8,10 +8,10 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.opentelemetry.io/collector/featuregate"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
-	"go.opentelemetry.io/collector/pdata/xpdata/pref"
+
+	"github.com/otelcol-fleet/otelcol-fleet/internal/pooltest"
 )
 
 // With the pdata.useProtoPooling feature gate, the pipeline (service/internal/refconsumer)
@@ -21,16 +21,6 @@ import (
 // tests run series_guard with the gate on over batches that are, after each call, overwritten,
 // released to the pools and reused by a decoy batch, and require the same output as when the
 // batches are left alone.
-
-const poolingGate = "pdata.useProtoPooling"
-
-// enablePooling turns the gate on for the test (it is global: these tests are not parallel).
-func enablePooling(t *testing.T) {
-	t.Helper()
-	reg := featuregate.GlobalRegistry()
-	require.NoError(t, reg.Set(poolingGate, true))
-	t.Cleanup(func() { require.NoError(t, reg.Set(poolingGate, false)) })
-}
 
 // poolingBatch is batch i: two resources (one tenant each), every metric type, string, int and
 // bool attributes, a value longer than the label limit (40 > 24); later batches bring new series, so that
@@ -114,68 +104,6 @@ func poolingConfig() *Config {
 	return cfg
 }
 
-// poison overwrites, in place, everything md carries that a component could keep: names,
-// attribute values, point values and timestamps.
-func poison(md pmetric.Metrics) {
-	poisonMap := func(m pcommon.Map) {
-		m.Range(func(k string, v pcommon.Value) bool {
-			v.SetStr("poison-" + k)
-			return true
-		})
-		m.PutStr("poison", "poison")
-	}
-	rms := md.ResourceMetrics()
-	for i := 0; i < rms.Len(); i++ {
-		poisonMap(rms.At(i).Resource().Attributes())
-		sms := rms.At(i).ScopeMetrics()
-		for j := 0; j < sms.Len(); j++ {
-			sms.At(j).Scope().SetName("poison")
-			ms := sms.At(j).Metrics()
-			for k := 0; k < ms.Len(); k++ {
-				m := ms.At(k)
-				m.SetName("poison_" + m.Name())
-				m.SetUnit("poison")
-				switch m.Type() {
-				case pmetric.MetricTypeGauge, pmetric.MetricTypeSum:
-					var dps pmetric.NumberDataPointSlice
-					if m.Type() == pmetric.MetricTypeSum {
-						dps = m.Sum().DataPoints()
-					} else {
-						dps = m.Gauge().DataPoints()
-					}
-					for x := 0; x < dps.Len(); x++ {
-						poisonMap(dps.At(x).Attributes())
-						dps.At(x).SetDoubleValue(-1)
-						dps.At(x).SetTimestamp(1)
-					}
-				case pmetric.MetricTypeHistogram:
-					dps := m.Histogram().DataPoints()
-					for x := 0; x < dps.Len(); x++ {
-						poisonMap(dps.At(x).Attributes())
-						dps.At(x).BucketCounts().FromRaw([]uint64{9, 9, 9})
-						dps.At(x).ExplicitBounds().FromRaw([]float64{-1, -2})
-						dps.At(x).SetTimestamp(1)
-					}
-				case pmetric.MetricTypeSummary:
-					dps := m.Summary().DataPoints()
-					for x := 0; x < dps.Len(); x++ {
-						poisonMap(dps.At(x).Attributes())
-						dps.At(x).QuantileValues().At(0).SetValue(-1)
-						dps.At(x).SetTimestamp(1)
-					}
-				case pmetric.MetricTypeExponentialHistogram:
-					dps := m.ExponentialHistogram().DataPoints()
-					for x := 0; x < dps.Len(); x++ {
-						poisonMap(dps.At(x).Attributes())
-						dps.At(x).Positive().BucketCounts().FromRaw([]uint64{9, 9})
-						dps.At(x).SetTimestamp(1)
-					}
-				}
-			}
-		}
-	}
-}
-
 // feedPooled unmarshals each batch as the otlp receiver does (from the pools, with the gate on),
 // hands it to consume as the pipeline does (pipeline-owned), and returns what consume output, as
 // JSON. With recycle, each batch is then poisoned, released to the pools (as refconsumer does
@@ -183,37 +111,27 @@ func poison(md pmetric.Metrics) {
 func feedPooled(t *testing.T, batches []pmetric.Metrics, recycle bool, consume func(pmetric.Metrics) pmetric.Metrics) []string {
 	t.Helper()
 	var (
-		marshaler   pmetric.ProtoMarshaler
-		unmarshaler pmetric.ProtoUnmarshaler
-		jsonOut     pmetric.JSONMarshaler
+		marshaler pmetric.ProtoMarshaler
+		jsonOut   pmetric.JSONMarshaler
 	)
 	decoy, err := marshaler.MarshalMetrics(poolingBatch(9))
 	require.NoError(t, err)
 	var outputs []string
 	for _, batch := range batches {
-		raw, err := marshaler.MarshalMetrics(batch)
-		require.NoError(t, err)
-		md, err := unmarshaler.UnmarshalMetrics(raw)
-		require.NoError(t, err)
-		require.True(t, pref.MarkPipelineOwnedMetrics(md))
+		md := pooltest.Unmarshal(t, batch)
 		out := consume(md)
 		b, err := jsonOut.MarshalMetrics(out)
 		require.NoError(t, err)
 		outputs = append(outputs, string(b))
-		if !recycle {
-			continue // md stays alive and untouched: the reference run
+		if recycle { // otherwise md stays alive and untouched: the reference run
+			pooltest.Recycle(t, md, decoy)
 		}
-		poison(md)
-		pref.UnrefMetrics(md)
-		reuse, err := unmarshaler.UnmarshalMetrics(decoy)
-		require.NoError(t, err)
-		poison(reuse)
 	}
 	return outputs
 }
 
 func TestPooledBatchesAreNotRetained(t *testing.T) {
-	enablePooling(t)
+	pooltest.Enable(t)
 	var batches []pmetric.Metrics
 	for i := range 6 {
 		batches = append(batches, poolingBatch(i))
@@ -240,7 +158,7 @@ func TestPooledBatchesAreNotRetained(t *testing.T) {
 // A component that keeps a batch's attributes and reads them in the next call is what the test
 // above exists to catch: feedPooled must show it.
 func TestPooledBatchesCatchRetention(t *testing.T) {
-	enablePooling(t)
+	pooltest.Enable(t)
 	batches := []pmetric.Metrics{poolingBatch(0), poolingBatch(1)}
 	run := func(recycle bool) []string {
 		var kept pcommon.Map
