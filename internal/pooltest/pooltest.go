@@ -63,6 +63,71 @@ func Recycle(tb testing.TB, md pmetric.Metrics, decoy []byte) {
 	Poison(UnmarshalRaw(tb, decoy))
 }
 
+// AppendSeries appends series s of batch i to ms in every metric type (gauge, monotonic counter,
+// histogram, summary, exponential histogram), each point with attrs, at ts (start for the
+// cumulative ones); values change with i.
+func AppendSeries(ms pmetric.MetricSlice, attrs func(pcommon.Map), start, ts pcommon.Timestamp, i, s int) {
+	g := ms.AppendEmpty()
+	g.SetName("pool.gauge")
+	g.SetUnit("By")
+	dp := g.SetEmptyGauge().DataPoints().AppendEmpty()
+	attrs(dp.Attributes())
+	dp.SetTimestamp(ts)
+	dp.SetDoubleValue(float64(i*100 + s))
+
+	c := ms.AppendEmpty()
+	c.SetName("pool.requests")
+	sum := c.SetEmptySum()
+	sum.SetIsMonotonic(true)
+	sum.SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
+	cdp := sum.DataPoints().AppendEmpty()
+	attrs(cdp.Attributes())
+	cdp.SetStartTimestamp(start)
+	cdp.SetTimestamp(ts)
+	cdp.SetIntValue(int64(i*10 + s))
+
+	h := ms.AppendEmpty()
+	h.SetName("pool.latency")
+	h.SetUnit("s")
+	hist := h.SetEmptyHistogram()
+	hist.SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
+	hdp := hist.DataPoints().AppendEmpty()
+	attrs(hdp.Attributes())
+	hdp.SetStartTimestamp(start)
+	hdp.SetTimestamp(ts)
+	hdp.ExplicitBounds().FromRaw([]float64{0.1, 1})
+	hdp.BucketCounts().FromRaw([]uint64{uint64(i), 1, uint64(s)})
+	hdp.SetCount(uint64(i + 1 + s))
+	hdp.SetSum(float64(i + s))
+
+	q := ms.AppendEmpty()
+	q.SetName("pool.summary")
+	qdp := q.SetEmptySummary().DataPoints().AppendEmpty()
+	attrs(qdp.Attributes())
+	qdp.SetStartTimestamp(start)
+	qdp.SetTimestamp(ts)
+	qdp.SetCount(uint64(i + 1))
+	qdp.SetSum(float64(i))
+	qv := qdp.QuantileValues().AppendEmpty()
+	qv.SetQuantile(0.5)
+	qv.SetValue(float64(s))
+
+	e := ms.AppendEmpty()
+	e.SetName("pool.size")
+	eh := e.SetEmptyExponentialHistogram()
+	eh.SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
+	edp := eh.DataPoints().AppendEmpty()
+	attrs(edp.Attributes())
+	edp.SetStartTimestamp(start)
+	edp.SetTimestamp(ts)
+	edp.SetScale(1)
+	edp.SetCount(uint64(2*i + 1))
+	edp.SetSum(float64(i))
+	edp.SetZeroCount(1)
+	edp.Positive().SetOffset(int32(s))
+	edp.Positive().BucketCounts().FromRaw([]uint64{uint64(i), uint64(i)})
+}
+
 // Poison overwrites, in place, everything md carries that a component could keep: names,
 // attribute values, point values and timestamps.
 func Poison(md pmetric.Metrics) {
