@@ -95,7 +95,13 @@ func startExample(t *testing.T, cfg string, env ...string) (*fleettest.LockedBuf
 	t.Helper()
 	// Shipped configs listen on the collector's fixed ports.
 	fleettest.LockDefaultPorts(t)
-	cmd := exec.Command(fleettest.CollectorBinary(t), "--config", cfg)
+	return startBinary(t, fleettest.CollectorBinary(t), cfg, env...)
+}
+
+// startBinary runs bin on cfg with the examples' environment plus env; see startExample.
+func startBinary(t *testing.T, bin, cfg string, env ...string) (*fleettest.LockedBuffer, func()) {
+	t.Helper()
+	cmd := exec.Command(bin, "--config", cfg)
 	cmd.Env = append(exampleEnv(t), env...)
 	out := &fleettest.LockedBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
