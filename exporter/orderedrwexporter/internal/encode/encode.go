@@ -22,7 +22,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/cespare/xxhash/v2"
 	prometheustranslator "github.com/open-telemetry/opentelemetry-collector-contrib/pkg/translator/prometheus"
 	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/translator/prometheusremotewrite"
 	"github.com/prometheus/otlptranslator"
@@ -398,7 +397,7 @@ func (e *Encoder) numbers(r *resourceState, m pmetric.Metric, dps pmetric.Number
 	for x := 0; x < dps.Len(); x++ {
 		pt := dps.At(x)
 		var id uint64
-		id, e.buf = pointHash(e.buf, mh, pt.Attributes())
+		id = pointHash(mh, pt.Attributes())
 		slot, ok := e.lookup(&prev, id)
 		if !ok {
 			if err := e.builder.base(r.attrs, pt.Attributes(), r.scope.Scope(), false); err != nil {
@@ -558,7 +557,7 @@ func (e *Encoder) histogram(r *resourceState, m pmetric.Metric, dps pmetric.Hist
 	for x := 0; x < dps.Len(); x++ {
 		pt := dps.At(x)
 		var id uint64
-		id, e.buf = pointHash(e.buf, mh, pt.Attributes())
+		id = pointHash(mh, pt.Attributes())
 		p := point{enc: e, r: r, attrs: pt.Attributes(), prev: &prev, id: id, t: timestampMillis(pt.Timestamp()), stale: pt.Flags().NoRecordedValue()}
 		if pt.HasSum() {
 			if !p.emit(subSum, 0, pt.Sum(), sumName) {
@@ -593,7 +592,7 @@ func (e *Encoder) summary(r *resourceState, m pmetric.Metric, dps pmetric.Summar
 	for x := 0; x < dps.Len(); x++ {
 		pt := dps.At(x)
 		var id uint64
-		id, e.buf = pointHash(e.buf, mh, pt.Attributes())
+		id = pointHash(mh, pt.Attributes())
 		p := point{enc: e, r: r, attrs: pt.Attributes(), prev: &prev, id: id, t: timestampMillis(pt.Timestamp()), stale: pt.Flags().NoRecordedValue()}
 		if !p.emit(subSum, 0, pt.Sum(), sumName) {
 			continue
@@ -613,7 +612,7 @@ func (e *Encoder) summary(r *resourceState, m pmetric.Metric, dps pmetric.Summar
 func (e *Encoder) reservedLabel(r *resourceState, mh uint64, n int, attrs func(int) pcommon.Map, label string) bool {
 	for x := 0; x < n; x++ {
 		var id uint64
-		id, e.buf = pointHash(e.buf, mh, attrs(x))
+		id = pointHash(mh, attrs(x))
 		if _, ok := e.identities.Lookup(seriestable.NoSlot, subHash(id, subCount, 0)); ok {
 			continue
 		}
@@ -676,8 +675,9 @@ func (e *Encoder) targetInfo(r *resourceState) {
 			return
 		}
 	}
-	e.buf = appendAttributes(e.buf[:0], r.attrs)
-	id := subHash(xxhash.Sum64(e.buf), kindTargetInfo, 0)
+	var attrsID uint64
+	attrsID, e.buf = attributesHash(e.buf, r.attrs)
+	id := subHash(attrsID, kindTargetInfo, 0)
 	prev := seriestable.NoSlot
 	ref, ok := e.lookup(&prev, id)
 	if !ok {

@@ -31,7 +31,7 @@ const (
 	subQuantile = seriesid.SubQuantile // with the quantile
 )
 
-func appendAttributes(buf []byte, m pcommon.Map) []byte { return seriesid.AppendAttributes(buf, m) }
+func attributesHash(buf []byte, m pcommon.Map) (uint64, []byte) { return seriesid.Attributes(buf, m) }
 
 func resourceHash(buf []byte, attrs pcommon.Map) uint64 { return seriesid.Resource(buf, attrs) }
 
@@ -43,8 +43,6 @@ func metricHash(buf []byte, resource, scope uint64, kind byte, promName string) 
 	return seriesid.Metric(buf, resource, scope, kind, promName)
 }
 
-func pointHash(buf []byte, metric uint64, attrs pcommon.Map) (uint64, []byte) {
-	return seriesid.Point(metric, attrs), buf
-}
+func pointHash(metric uint64, attrs pcommon.Map) uint64 { return seriesid.Point(metric, attrs) }
 
 func subHash(point uint64, sub byte, bound float64) uint64 { return seriesid.Sub(point, sub, bound) }
