@@ -236,6 +236,13 @@ func TestDefaultConfigRuns(t *testing.T) {
 	require.Equal(t, http.StatusOK, code)
 	assert.Contains(t, body, "otelcol_process_memory_rss")
 
+	// Ready only once every pipeline started: `/` answers (alive) from the extension's start,
+	// before the receivers listen.
+	require.Eventually(t, func() bool {
+		code, _ := get("http://localhost:13133/readyz")
+		return code == http.StatusOK
+	}, 30*time.Second, 250*time.Millisecond, "fleet_health never reported ready:\n%s", out)
+
 	// Data sent to the agent's OTLP/HTTP port arrives in Prometheus.
 	deliverProbe(t, prom, "localhost:4318", "disttest", "fleet_distribution_probe", 42, out)
 	_, body = get("http://localhost:8888/metrics")
@@ -244,10 +251,6 @@ func TestDefaultConfigRuns(t *testing.T) {
 	assert.Contains(t, body, `otelcol_exporter_ordered_rw_sent_samples`)
 	code, _ = get("http://localhost:13133/livez")
 	assert.Equal(t, http.StatusOK, code)
-	require.Eventually(t, func() bool {
-		code, _ := get("http://localhost:13133/readyz")
-		return code == http.StatusOK
-	}, 30*time.Second, 250*time.Millisecond, "fleet_health never reported ready:\n%s", out)
 	// The probe program shipped next to the collector agrees.
 	probe := exec.Command(filepath.Join(fleettest.RepoRoot(), "distribution", "_build", "healthcheck"))
 	probeOut, err := probe.CombinedOutput()
