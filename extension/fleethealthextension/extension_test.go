@@ -368,10 +368,12 @@ func testFleetReporting(t *testing.T, scheme string) {
 		require.NoError(t, json.Unmarshal([]byte(body), &v))
 		return v
 	}
+	// The health (verdict, reasons) and the figures (signals) reach the gateway in separate OpAMP
+	// messages, so the view may show agent-1's reasons a report before its signals: wait for both.
 	require.Eventually(t, func() bool {
 		v := read()
 		return len(v.Members) == 3 && v.Members[1].Verdict == "not_ready" && len(v.Members[1].Reasons) > 0 &&
-			byID(v, "agent-0").State == fleet.StateReady
+			v.Members[1].Signals["queue"] > 0 && byID(v, "agent-0").State == fleet.StateReady
 	}, 10*time.Second, 10*time.Millisecond)
 	v := read()
 	require.Equal(t, "gw-1", v.Members[0].ID)
