@@ -236,8 +236,8 @@ func TestDefaultConfigRuns(t *testing.T) {
 	require.Equal(t, http.StatusOK, code)
 	assert.Contains(t, body, "otelcol_process_memory_rss")
 
-	// Ready only once every pipeline started: `/` answers (alive) from the extension's start,
-	// before the receivers listen.
+	// Ready: every pipeline started (what `/` says too, as health_check) and no signal over its
+	// threshold.
 	require.Eventually(t, func() bool {
 		code, _ := get("http://localhost:13133/readyz")
 		return code == http.StatusOK

@@ -120,6 +120,7 @@ func newFleetHealth(cfg *Config, set extension.Settings, now func() time.Time) (
 	}
 	fh.server = fhhttp.NewServer(cfg.ServerConfig, set.TelemetrySettings, fhhttp.Settings{
 		Report:            fh.evaluator.Report,
+		Running:           fh.evaluator.Running,
 		Self:              fh.selfReport,
 		SelfTrend:         fh.selfTrendSnapshot,
 		TelemetryEndpoint: fh.telemetryEndpoint,

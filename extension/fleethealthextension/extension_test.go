@@ -167,6 +167,9 @@ func TestReadinessFollowsSignalsAndLivenessStaysCalm(t *testing.T) {
 	require.Contains(t, body, `"verdict": "starting"`)
 	code, _ = get(t, h.base+"/livez")
 	require.Equal(t, http.StatusOK, code)
+	code, body = get(t, h.base+"/")
+	require.Equal(t, http.StatusServiceUnavailable, code, "`/` as health_check: not available before the pipelines run")
+	require.Contains(t, body, `"status":"Server not available"`)
 
 	require.NoError(t, h.ext.Ready())
 	h.waitChecks(t, 1)
@@ -181,11 +184,12 @@ func TestReadinessFollowsSignalsAndLivenessStaysCalm(t *testing.T) {
 	require.Contains(t, body, `"component": "exporter/otlp_http/backend"`)
 	require.Contains(t, body, "sending queue is 90% full")
 	require.Contains(t, body, "scale out")
-	for _, path := range []string{"/livez", "/"} {
-		code, body = get(t, h.base+path)
-		require.Equal(t, http.StatusOK, code, path)
-		require.Contains(t, body, `"status": "alive"`)
-	}
+	code, body = get(t, h.base+"/livez")
+	require.Equal(t, http.StatusOK, code)
+	require.Contains(t, body, `"status": "alive"`)
+	code, body = get(t, h.base+"/")
+	require.Equal(t, http.StatusOK, code, "`/` as health_check: backpressure is /readyz's")
+	require.Contains(t, body, `"status":"Server available"`)
 
 	var st struct {
 		ID        string `json:"id"`
@@ -226,6 +230,10 @@ func TestReadinessFollowsSignalsAndLivenessStaysCalm(t *testing.T) {
 	code, body = get(t, h.base+"/readyz")
 	require.Equal(t, http.StatusServiceUnavailable, code)
 	require.Contains(t, body, `"verdict": "stopping"`)
+	code, _ = get(t, h.base+"/")
+	require.Equal(t, http.StatusServiceUnavailable, code, "`/` as health_check: not available once shutdown began")
+	code, _ = get(t, h.base+"/livez")
+	require.Equal(t, http.StatusOK, code, "alive until the process stops")
 }
 
 func TestPermanentComponentErrorIsNotReady(t *testing.T) {

@@ -52,6 +52,7 @@ type Evaluator struct {
 	view          Report // signal part of the report from the last check
 	components    map[string]ComponentStatus
 
+	runningSince time.Time // when the pipelines last started (PipelinesReady)
 	problem      bool      // a problem was present at the last evaluation
 	everProblem  bool      // recovery applies only after a problem
 	healthySince time.Time // when the last problem cleared
@@ -91,7 +92,18 @@ func (e *Evaluator) MemoryLimit() signals.MemoryLimit {
 func (e *Evaluator) PipelinesReady() {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	if e.lifecycle != lifecycleRunning {
+		e.runningSince = e.now()
+	}
 	e.lifecycle = lifecycleRunning
+}
+
+// Running tells whether the pipelines run (started, not stopping) and since when: what
+// health_check's `/` answers, whatever the signals say.
+func (e *Evaluator) Running() (bool, time.Time) {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	return e.lifecycle == lifecycleRunning, e.runningSince
 }
 
 // PipelinesStopping marks the collector as shutting down: not ready from now on.

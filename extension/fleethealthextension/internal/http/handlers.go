@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"strings"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -15,7 +16,7 @@ import (
 // routes maps the endpoints. GET patterns also answer HEAD.
 func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /{$}", s.livez)
+	mux.HandleFunc("GET /{$}", s.healthCheck)
 	mux.HandleFunc("GET /livez", s.livez)
 	mux.HandleFunc("GET /readyz", s.readyz)
 	mux.HandleFunc("GET /status", s.status)
@@ -33,6 +34,29 @@ type livenessDoc struct {
 // busy collector loses its queues and makes the pressure worse.
 func (s *Server) livez(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, livenessDoc{Status: "alive", UptimeSeconds: s.set.Now().Sub(s.startedAt()).Seconds()})
+}
+
+// healthCheckDoc is health_check's answer (contrib extension/healthcheckextension v0.165.1,
+// internal/healthcheck), field for field, so that probes and scripts written for it keep working.
+type healthCheckDoc struct {
+	Status  string    `json:"status"`
+	UpSince time.Time `json:"upSince"`
+	Uptime  string    `json:"uptime"`
+}
+
+// healthCheck answers `/` as health_check does: 200 "Server available" while the pipelines run,
+// 503 "Server not available" before they started and once shutdown began; never for
+// backpressure (that is /readyz). /livez is the probe that stays 200 from start to stop.
+func (s *Server) healthCheck(w http.ResponseWriter, _ *http.Request) {
+	doc, code := healthCheckDoc{Status: "Server not available"}, http.StatusServiceUnavailable
+	if running, since := s.set.Running(); running {
+		doc = healthCheckDoc{Status: "Server available", UpSince: since, Uptime: s.set.Now().Sub(since).String()}
+		code = http.StatusOK
+	}
+	body, _ := json.Marshal(doc)
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_, _ = w.Write(body)
 }
 
 type readinessDoc struct {

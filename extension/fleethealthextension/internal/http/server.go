@@ -27,6 +27,8 @@ var _ component.Component = (*Server)(nil)
 type Settings struct {
 	// Report returns the current verdict with every signal.
 	Report func() health.Report
+	// Running tells whether the pipelines run and since when (`/`, as health_check answers it).
+	Running func() (bool, time.Time)
 	// Self renders this collector as a fleet member from a verdict (what it reports over OpAMP).
 	Self func(health.Report) fleet.Report
 	// SelfTrend, when set, is this collector's own trend, shown on its row.

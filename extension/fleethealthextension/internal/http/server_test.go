@@ -35,6 +35,7 @@ type fixture struct {
 	srv      *Server
 	registry *fleet.Registry
 	report   health.Report
+	running  bool // the pipelines run; since epoch
 
 	mu sync.Mutex // the clock is read by the serving goroutines
 	t  time.Time
@@ -54,13 +55,14 @@ func (f *fixture) advance(d time.Duration) {
 
 func newFixture(t *testing.T, endpoint string) *fixture {
 	t.Helper()
-	f := &fixture{t: epoch, report: health.Report{Ready: true, Verdict: health.VerdictReady}}
+	f := &fixture{t: epoch, report: health.Report{Ready: true, Verdict: health.VerdictReady}, running: true}
 	cfg := confighttp.NewDefaultServerConfig()
 	cfg.NetAddr.Endpoint = endpoint
 	registry := fleet.NewRegistry(30*time.Second, time.Hour, 2, f.now)
 	f.registry = registry
 	f.srv = NewServer(cfg, componenttest.NewNopTelemetrySettings(), Settings{
-		Report: func() health.Report { return f.report },
+		Report:  func() health.Report { return f.report },
+		Running: func() (bool, time.Time) { return f.running, epoch },
 		Self: func(r health.Report) fleet.Report {
 			return fleet.Report{ID: "self", Role: "gateway", Ready: r.Ready, Verdict: r.Verdict}
 		},
@@ -96,12 +98,31 @@ func TestReadyzFollowsTheVerdict(t *testing.T) {
 	require.Equal(t, http.StatusServiceUnavailable, w.Code)
 	require.JSONEq(t, `{"ready":false,"verdict":"not_ready","reasons":[{"signal":"queue","message":"queue full"}],"actions":["scale out"]}`, w.Body.String())
 
-	// Liveness ignores the verdict.
-	for _, path := range []string{"/", "/livez"} {
-		w = f.do(t, http.MethodGet, path, "")
-		require.Equal(t, http.StatusOK, w.Code, path)
-		require.Contains(t, w.Body.String(), `"status": "alive"`)
-	}
+	// Liveness ignores the verdict; so does `/`, as health_check's does.
+	w = f.do(t, http.MethodGet, "/livez", "")
+	require.Equal(t, http.StatusOK, w.Code)
+	require.Contains(t, w.Body.String(), `"status": "alive"`)
+	w = f.do(t, http.MethodGet, "/", "")
+	require.Equal(t, http.StatusOK, w.Code)
+}
+
+// `/` answers what health_check answers (contrib healthcheckextension v0.165.1), byte for byte
+// but for the times: 200 while the pipelines run, 503 before and after.
+func TestRootAnswersAsHealthCheck(t *testing.T) {
+	f := newFixture(t, "127.0.0.1:0")
+	f.running = false
+	w := f.do(t, http.MethodGet, "/", "")
+	require.Equal(t, http.StatusServiceUnavailable, w.Code)
+	require.Equal(t, "application/json", w.Header().Get("Content-Type"))
+	require.JSONEq(t, `{"status":"Server not available","upSince":"0001-01-01T00:00:00Z","uptime":""}`, w.Body.String())
+	w = f.do(t, http.MethodGet, "/livez", "")
+	require.Equal(t, http.StatusOK, w.Code, "alive while starting")
+
+	f.running = true
+	f.advance(90 * time.Second)
+	w = f.do(t, http.MethodGet, "/", "")
+	require.Equal(t, http.StatusOK, w.Code)
+	require.JSONEq(t, `{"status":"Server available","upSince":"`+epoch.Format(time.RFC3339Nano)+`","uptime":"1m30s"}`, w.Body.String())
 }
 
 func TestStatusNamesThisCollector(t *testing.T) {
