@@ -23,18 +23,6 @@ import (
 // gatewayManifest is the gateway build's manifest path, relative to the repository root.
 const gatewayManifest = "distribution/gateway/builder-config.yaml"
 
-// gatewayBinary returns the path of the built gateway binary. Like fleettest.CollectorBinary, it
-// fails when the binary is missing rather than skipping: `make test` builds it first.
-func gatewayBinary(t *testing.T) string {
-	t.Helper()
-	fleettest.SkipIfE2EDisabled(t)
-	p := filepath.Join(fleettest.RepoRoot(), "distribution", "_build", "gateway", "otelcol-fleet-gateway")
-	if _, err := os.Stat(p); err != nil {
-		t.Fatalf("gateway binary not built (%v): run `make build-gateway` first", err)
-	}
-	return p
-}
-
 func readManifest(t *testing.T, rel string) manifest {
 	t.Helper()
 	raw, err := os.ReadFile(filepath.Join(fleettest.RepoRoot(), rel))
@@ -47,7 +35,7 @@ func readManifest(t *testing.T, rel string) manifest {
 // TestGatewayComponents checks that the gateway binary holds exactly the components its manifest
 // names, and no more: the point of the build is what it leaves out.
 func TestGatewayComponents(t *testing.T) {
-	cmd := exec.Command(gatewayBinary(t), "components")
+	cmd := exec.Command(fleettest.GatewayBinary(t), "components")
 	cmd.Env = exampleEnv(t)
 	out, err := cmd.CombinedOutput()
 	require.NoError(t, err, "%s", out)
@@ -99,7 +87,7 @@ func gatewayExampleConfigs(t *testing.T) []string {
 // examples/gateway, and checks that a config needing what the gateway build leaves out (the
 // default config scrapes itself with the prometheus receiver) is refused by name.
 func TestGatewayValidatesGatewayExamples(t *testing.T) {
-	bin := gatewayBinary(t)
+	bin := fleettest.GatewayBinary(t)
 	validate := func(cfg string) (string, error) {
 		cmd := exec.Command(bin, "validate", "--config", cfg)
 		cmd.Env = exampleEnv(t)
@@ -123,7 +111,7 @@ func TestGatewayValidatesGatewayExamples(t *testing.T) {
 // OTLP/HTTP reaches a real Prometheus through series_guard and ordered_rw, and SIGTERM stops it
 // cleanly.
 func TestGatewayExampleRuns(t *testing.T) {
-	bin := gatewayBinary(t)
+	bin := fleettest.GatewayBinary(t)
 	prom := fleettest.StartPrometheus(t)
 	addr := func() string { return "127.0.0.1:" + strconv.Itoa(fleettest.FreePort(t)) }
 	otlp, health, opampServer, telemetryPort := addr(), addr(), addr(), strconv.Itoa(fleettest.FreePort(t))

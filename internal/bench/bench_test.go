@@ -253,7 +253,7 @@ func TestFloorsDoTheSameWork(t *testing.T) {
 // benchmark gives it.
 func TestConfigsValidate(t *testing.T) {
 	bin := fleettest.CollectorBinary(t)
-	ps, err := Pipelines(bin, "", fleettest.RepoRoot(), 5_000_000, 5_000_000)
+	ps, err := Pipelines(bin, "", "", fleettest.RepoRoot(), 5_000_000, 5_000_000)
 	require.NoError(t, err)
 	require.Len(t, ps, 7)
 	for _, p := range ps {
@@ -304,7 +304,7 @@ func TestRunMeasuresVMAgent(t *testing.T) {
 		t.Skipf("no vmagent binary (make bench builds it): %v", err)
 	}
 	b, err := New(Options{
-		Binary: fleettest.CollectorBinary(t), VMAgent: vmagent, RepoRoot: fleettest.RepoRoot(), Rounds: 1, Warmup: time.Second, Measure: 2 * time.Second,
+		Binary: fleettest.CollectorBinary(t), GatewayBinary: fleettest.GatewayBinary(t), VMAgent: vmagent, RepoRoot: fleettest.RepoRoot(), Rounds: 1, Warmup: time.Second, Measure: 2 * time.Second,
 		Series: 2000, Senders: 2, PointsPerRequest: 500, MaxBacklog: 20_000, MaxHeldSamples: 100_000, MaxSeries: 10_000,
 		Log: testLog{t},
 	})
@@ -324,10 +324,11 @@ func TestRunMeasuresVMAgent(t *testing.T) {
 }
 
 // TestScaleRunsEveryPipelineAtEveryPoint runs the scale runs at two small series counts with
-// (c), the no-hold (s) and, when make bench has built it, the peer (v): each pipeline runs at each
-// point, in order, nothing is held in (s), and the report has a row and a marginal line for each.
+// (c), the no-hold (s), (s) on the gateway-only binary (gw) and, when make bench has built it, the
+// peer (v): each pipeline runs at each point, in order, nothing is held in (s) and (gw), and the
+// report has a row and a marginal line for each.
 func TestScaleRunsEveryPipelineAtEveryPoint(t *testing.T) {
-	keys := []string{"c", "s"}
+	keys := []string{"c", "s", GatewayStampKey}
 	vmagent := cmp.Or(os.Getenv("FLEET_VMAGENT"), filepath.Join(fleettest.RepoRoot(), ".tools", "vmagent-"+VMAgentVersion))
 	if _, err := os.Stat(vmagent); err == nil {
 		keys = append(keys, "v")
@@ -336,7 +337,7 @@ func TestScaleRunsEveryPipelineAtEveryPoint(t *testing.T) {
 		vmagent = ""
 	}
 	b, err := New(Options{
-		Binary: fleettest.CollectorBinary(t), VMAgent: vmagent, RepoRoot: fleettest.RepoRoot(), Warmup: time.Second, Measure: time.Second,
+		Binary: fleettest.CollectorBinary(t), GatewayBinary: fleettest.GatewayBinary(t), VMAgent: vmagent, RepoRoot: fleettest.RepoRoot(), Warmup: time.Second, Measure: time.Second,
 		ScaleSeries: []int{1000, 2000}, ScaleKeys: keys, ScaleRate: 20_000, Budget: 5 * time.Minute,
 		Senders: 2, PointsPerRequest: 500, MaxBacklog: 20_000, MaxHeldSamples: 100_000, MaxSeries: 10_000,
 		Log: testLog{t},
@@ -363,7 +364,7 @@ func TestScaleRunsEveryPipelineAtEveryPoint(t *testing.T) {
 		assert.Positive(t, r.FillPass.Seconds, "(%s)", r.Pipeline)
 		assert.InDelta(t, r.Series, r.FillPass.Accepted, float64(r.Series), "(%s): the second pass sent about every series once", r.Pipeline)
 		assert.GreaterOrEqual(t, r.InputRate*r.Seconds, 0.99*float64(r.Series), "(%s): a whole pass measured", r.Pipeline)
-		if r.Pipeline == "s" {
+		if r.Pipeline == "s" || r.Pipeline == GatewayStampKey {
 			assert.Zero(t, r.Driver.HeldMax, "stamp mode holds nothing")
 			assert.NotEqual(t, "n/a", fillText(r)[:3])
 		}

@@ -1,12 +1,15 @@
 package bench
 
 import (
+	"cmp"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
+
+	"github.com/otelcol-fleet/otelcol-fleet/internal/fleettest"
 )
 
 // Pipeline is one collector configuration under test.
@@ -27,6 +30,9 @@ type Pipeline struct {
 	// Args are extra command-line arguments of the collector, after its --config (e.g.
 	// --feature-gates); unused for a peer agent.
 	Args []string
+	// Binary, when set, is the build of the distribution this pipeline runs instead of the
+	// session's (the gateway-only binary of (gw)).
+	Binary string
 	// Agent, when set, is the binary of a peer run instead of the collector (vmagent), which
 	// takes OTLP at OTLPPath; YAML is then unused.
 	Agent    string
@@ -182,23 +188,47 @@ func gatewayPipelines(repoRoot string) ([]Pipeline, error) {
 	return out, nil
 }
 
-// Pipelines returns (a)-(e), (s) and the peer (v), each marked unavailable when the binary lacks a
-// component it needs (or, for (v), when there is no vmagent binary).
-func Pipelines(binary, vmagentBinary, repoRoot string, maxHeldSamples, maxSeries int) ([]Pipeline, error) {
+// GatewayStampKey is (s) run by the gateway-only binary (make build-gateway): the same
+// pipeline, so that the two differ only by what the binary links.
+const GatewayStampKey = "gw"
+
+// gatewayStamp is (s) on the gateway-only binary; unavailable without one.
+func gatewayStamp(s Pipeline, gatewayBinary string) Pipeline {
+	g := s
+	g.Key, g.Name, g.Binary = GatewayStampKey, s.Name+", gateway-only binary", gatewayBinary
+	if gatewayBinary == "" {
+		g.Unavailable = "no gateway-only binary given (-gateway-binary)"
+	} else if _, err := os.Stat(gatewayBinary); err != nil {
+		g.Unavailable = fmt.Sprintf("gateway-only binary: %v (make build-gateway builds it)", err)
+	}
+	return g
+}
+
+// Pipelines returns (a)-(e), (s), (gw) and the peer (v), each marked unavailable when its binary
+// lacks a component it needs (or, for (v) and (gw), when there is no such binary).
+func Pipelines(binary, gatewayBinary, vmagentBinary, repoRoot string, maxHeldSamples, maxSeries int) ([]Pipeline, error) {
 	gws, err := gatewayPipelines(repoRoot)
 	if err != nil {
 		return nil, err
 	}
-	all := append(minimalPipelines(maxHeldSamples, maxSeries), gws...)
+	all := minimalPipelines(maxHeldSamples, maxSeries)
+	all = append(all, gatewayStamp(all[len(all)-1], gatewayBinary))
+	all = append(all, gws...)
 	all = append(all, vmagentPipeline(vmagentBinary))
-	have, err := BinaryComponents(binary)
-	if err != nil {
-		return nil, err
-	}
+	components := map[string]map[string]bool{}
 	for i := range all {
+		if all[i].Unavailable != "" || all[i].Agent != "" {
+			continue
+		}
+		bin := cmp.Or(all[i].Binary, binary)
+		if components[bin] == nil {
+			if components[bin], err = BinaryComponents(bin); err != nil {
+				return nil, err
+			}
+		}
 		var missing []string
 		for _, n := range all[i].Needs {
-			if !have[n] {
+			if !components[bin][n] {
 				missing = append(missing, n)
 			}
 		}
@@ -207,6 +237,14 @@ func Pipelines(binary, vmagentBinary, repoRoot string, maxHeldSamples, maxSeries
 		}
 	}
 	return all, nil
+}
+
+// start runs the pipeline's collector (not a peer's) with env, on its own binary if it has one.
+func (p Pipeline) start(s *fleettest.Scope, env []string) *fleettest.Collector {
+	if p.Binary != "" {
+		return fleettest.StartBinaryWithArgs(s, p.Binary, p.YAML, p.Args, env...)
+	}
+	return fleettest.StartCollectorWithArgs(s, p.YAML, p.Args, env...)
 }
 
 // WithCollectorArgs adds args to the command line of every collector pipeline (not the peer's).

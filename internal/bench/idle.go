@@ -116,7 +116,7 @@ func (b *Bench) idle(s *fleettest.Scope, key string, o IdleOptions, r *IdleResul
 		} else {
 			pprof := "127.0.0.1:" + strconv.Itoa(fleettest.FreePort(s))
 			health := "127.0.0.1:" + strconv.Itoa(fleettest.FreePort(s))
-			c = fleettest.StartCollector(s, p.YAML, append(p.Env(otlp, b.Sink.URL(), pprof, health), b.Opts.CollectorEnv...)...)
+			c = p.start(s, append(p.Env(otlp, b.Sink.URL(), pprof, health), b.Opts.CollectorEnv...))
 		}
 	}
 	pid := c.Pid()

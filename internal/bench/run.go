@@ -28,6 +28,9 @@ const MinSteadyWarmup = 12 * time.Second
 // Options of a benchmark session.
 type Options struct {
 	Binary string
+	// GatewayBinary is the gateway-only build (make build-gateway), run as pipeline (gw); "": (gw)
+	// is unavailable.
+	GatewayBinary string
 	// VMAgent is the peer's binary, run as pipeline (v); "": (v) is unavailable.
 	VMAgent  string
 	RepoRoot string
@@ -176,7 +179,7 @@ func New(opts Options) (*Bench, error) {
 		b.Opts.Log = io.Discard
 	}
 	var err error
-	b.Pipelines, err = Pipelines(opts.Binary, opts.VMAgent, opts.RepoRoot, opts.MaxHeldSamples, opts.MaxSeries)
+	b.Pipelines, err = Pipelines(opts.Binary, opts.GatewayBinary, opts.VMAgent, opts.RepoRoot, opts.MaxHeldSamples, opts.MaxSeries)
 	if err != nil {
 		return nil, err
 	}
@@ -254,7 +257,7 @@ func (b *Bench) run(s *fleettest.Scope, p Pipeline, series int, kind runKind, re
 	if p.Agent != "" {
 		c = startVMAgent(s, p.Agent, otlp, b.Sink.URL())
 	} else {
-		c = fleettest.StartCollectorWithArgs(s, p.YAML, p.Args, append(p.Env(otlp, b.Sink.URL(), pprof, health), b.Opts.CollectorEnv...)...)
+		c = p.start(s, append(p.Env(otlp, b.Sink.URL(), pprof, health), b.Opts.CollectorEnv...))
 	}
 	pid := c.Pid()
 	// Resident memory at rest before any load: the binary's fixed cost (its start-up, the

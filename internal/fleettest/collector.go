@@ -53,19 +53,26 @@ func StartCollector(t T, configYAML string, env ...string) *Collector {
 // after a crash comes back where its scrapers and peers expect it.
 func StartCollectorOnPort(t T, configYAML string, telemetryPort int, env ...string) *Collector {
 	t.Helper()
-	return startCollector(t, configYAML, telemetryPort, nil, env)
+	return startCollector(t, CollectorBinary(t), configYAML, telemetryPort, nil, env)
 }
 
 // StartCollectorWithArgs is StartCollector with extra command-line arguments after --config
 // (e.g. --feature-gates=pdata.useProtoPooling).
 func StartCollectorWithArgs(t T, configYAML string, args []string, env ...string) *Collector {
 	t.Helper()
-	return startCollector(t, configYAML, FreePort(t), args, env)
+	return startCollector(t, CollectorBinary(t), configYAML, FreePort(t), args, env)
 }
 
-func startCollector(t T, configYAML string, telemetryPort int, extraArgs, env []string) *Collector {
+// StartBinaryWithArgs is StartCollectorWithArgs with another build of the distribution than
+// CollectorBinary (the gateway-only binary).
+func StartBinaryWithArgs(t T, bin, configYAML string, args []string, env ...string) *Collector {
 	t.Helper()
-	bin := CollectorBinary(t)
+	SkipIfE2EDisabled(t)
+	return startCollector(t, bin, configYAML, FreePort(t), args, env)
+}
+
+func startCollector(t T, bin, configYAML string, telemetryPort int, extraArgs, env []string) *Collector {
+	t.Helper()
 	c := &Collector{TelemetryPort: telemetryPort}
 	dir := t.TempDir()
 	c.ConfigPath = filepath.Join(dir, "config.yaml")

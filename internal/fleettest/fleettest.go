@@ -58,6 +58,23 @@ func CollectorBinary(t T) string {
 	return p
 }
 
+// GatewayBinary returns the gateway-only build of the distribution (`make build-gateway`). Like
+// CollectorBinary, it fails when the binary is missing rather than skipping: `make test` builds it.
+func GatewayBinary(t T) string {
+	t.Helper()
+	SkipIfE2EDisabled(t)
+	p := GatewayBinaryPath()
+	if _, err := os.Stat(p); err != nil {
+		t.Fatalf("gateway binary not built (%v): run `make build-gateway` first", err)
+	}
+	return p
+}
+
+// GatewayBinaryPath is where `make build-gateway` puts the gateway-only binary.
+func GatewayBinaryPath() string {
+	return filepath.Join(RepoRoot(), "distribution", "_build", "gateway", "otelcol-fleet-gateway")
+}
+
 // SkipIfE2EDisabled skips the test when FLEET_SKIP_E2E=1.
 func SkipIfE2EDisabled(t T) {
 	t.Helper()

@@ -39,6 +39,7 @@ func main() {
 	)
 	root := fleettest.RepoRoot()
 	flag.StringVar(&opts.Binary, "binary", filepath.Join(root, "distribution", "_build", "otelcol-fleet"), "collector binary")
+	flag.StringVar(&opts.GatewayBinary, "gateway-binary", fleettest.GatewayBinaryPath(), "gateway-only binary (make build-gateway), run as pipeline (gw): (s) on it")
 	flag.StringVar(&opts.VMAgent, "vmagent", filepath.Join(root, ".tools", "vmagent-"+bench.VMAgentVersion), "vmagent binary, run as pipeline (v) beside the collector (make bench builds it)")
 	flag.IntVar(&opts.Rounds, "rounds", 3, "rounds of the throughput comparison")
 	flag.DurationVar(&opts.Warmup, "warmup", 15*time.Second, "warm-up per run: ordered_rw accepts without releasing for the first 5s (its window), then drains that backlog; it reaches a steady state after about 12s here")
