@@ -167,6 +167,8 @@ type Holdback struct {
 	scratch releasing
 	// holdLatency records how long a released sample was held, in ms.
 	holdLatency func(millis int64)
+	// filled receives when an Add holds points while nothing was held (Filled).
+	filled chan struct{}
 }
 
 // Settings configure a Holdback. Times are in milliseconds.
@@ -198,7 +200,21 @@ func New(set Settings, entries Tracker, holdLatency func(millis int64)) *Holdbac
 	return &Holdback{windowMillis: set.WindowMillis, bucketMillis: set.BucketMillis, idleMillis: set.IdleMillis,
 		offsetBits: offsetBits, maxArrived: uint32(1<<(32-int(offsetBits)) - 1),
 		maxFutureMillis: set.MaxFutureMillis, maxSeries: set.MaxSeries,
-		buckets: map[int64]*Bucket{}, refs: seriestable.New[seriesRef](), entries: entries, holdLatency: holdLatency}
+		buckets: map[int64]*Bucket{}, refs: seriestable.New[seriesRef](), entries: entries, holdLatency: holdLatency,
+		filled: make(chan struct{}, 1)}
+}
+
+// Filled receives after an Add held points while nothing was held, so that the release need not
+// wake while there is nothing to release. A value may wait in it from before the release last
+// found nothing held: receiving one does not mean that something is held now.
+func (h *Holdback) Filled() <-chan struct{} { return h.filled }
+
+// Series is the number of series remembered: those with held points, and those idle for less
+// than IdleMillis, which PopDue forgets once they are idle.
+func (h *Holdback) Series() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.refs.Len()
 }
 
 // maxBucketMillis bounds the release interval (4.6 hours; the engine's is at most 250 ms), so
@@ -312,6 +328,9 @@ func (h *Holdback) Add(series []sample.Series, nowMillis int64, entry uint64) Re
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if len(h.keys) == 0 {
+		defer h.signalFilled()
+	}
 	n := 0
 	var bytes int64
 	var cur *Bucket
@@ -367,6 +386,17 @@ func (h *Holdback) Add(series []sample.Series, nowMillis int64, entry uint64) Re
 		h.sweepLocked(nowMillis)
 	}
 	return refused
+}
+
+// signalFilled tells Filled's receiver, if points are held now; the caller holds h.mu.
+func (h *Holdback) signalFilled() {
+	if len(h.keys) == 0 {
+		return
+	}
+	select {
+	case h.filled <- struct{}{}:
+	default: // one waits already
+	}
 }
 
 // refuseTooFarAhead filters series, in place, to the points at most maxFutureMillis ahead of
