@@ -30,7 +30,13 @@ func (e *Engine) releaseLoop() {
 			continue
 		}
 		ticker.Stop()
-		if !e.waitForHeld() {
+		// A signal left from an Add before this tick is not a reason to wake: drop it, then
+		// look again, as an Add since may have been what sent it.
+		select {
+		case <-e.hold.Filled():
+		default:
+		}
+		if e.hold.Held() == 0 && !e.waitForHeld() {
 			return
 		}
 		ticker.Reset(e.set.ReleaseInterval)
