@@ -27,20 +27,55 @@ import (
 // their labels) until the series is idle, so that a series held once per scrape does not enter
 // and leave the table every time: that churn made the lookup the costliest step of holding.
 //
-// 32 bytes, 40 with its key in the table: the series' hash is the table's key (seriestable.Key),
-// not kept twice.
+// 24 bytes, 32 with its key in the table: the series' hash is the table's key (seriestable.Key),
+// not kept twice; its labels are a pointer to their block's first byte and a 32-bit length rather
+// than a string's 16-byte header.
 type seriesRef struct {
-	labels sample.Labels // while the series has held points; guarded by Holdback.mu
+	// labels is the first byte of the series' labels block (sample.Labels), labelsLen bytes,
+	// while the series has held points. Add points it at the block of the latest push, which once
+	// the encoder caches the series is its cached block, shared: a series held without a pause
+	// (a sample at least every window) would otherwise pin the block of its first push, uncached,
+	// for as long as it lives. Add stores it atomically, as a release reads it without the lock;
+	// labelsLen is written only while the series has no held point, so no release reads it then.
+	labels    unsafe.Pointer
+	labelsLen uint32
 	// lastAdded is when the series last had a point held (wall clock, whole seconds), to free
 	// idle refs: one freed up to a second early had no point held anyway.
 	lastAdded uint32
 	// held counts the series' points held or being released; guarded by Holdback.mu. 32 bits:
 	// 2^32 points of one series held would take 64 GiB.
 	held uint32
-	// slot of the series in the release being built, valid when epoch is that release's; used
-	// instead of a map per release. Releases never overlap (Take).
-	slot  int32
-	epoch uint32
+	// slot is 1 + the series' slot in the release being built, 0 outside one; set by the
+	// release (Take) without the lock, reset under it when the release lets the ref go. Releases
+	// never overlap.
+	slot int32
+}
+
+// setLabels keeps labels as the series' labels; the caller holds Holdback.mu and the series has
+// no held point.
+func (r *seriesRef) setLabels(labels sample.Labels) {
+	atomic.StorePointer(&r.labels, unsafe.Pointer(unsafe.StringData(string(labels))))
+	r.labelsLen = uint32(len(labels))
+}
+
+// refreshLabels points the series' labels at labels, the same block as those kept (the same
+// series) but maybe another copy of it, so that the older copy can be freed. The caller holds
+// Holdback.mu. A block of another length (two series with one hash) is left alone: the length a
+// release may be reading does not change under it, and the accounting stays exact.
+func (r *seriesRef) refreshLabels(labels sample.Labels) {
+	p := unsafe.Pointer(unsafe.StringData(string(labels)))
+	if uint32(len(labels)) == r.labelsLen && atomic.LoadPointer(&r.labels) != p {
+		atomic.StorePointer(&r.labels, p)
+	}
+}
+
+// labelsBlock returns the series' labels: "" once it has no held point.
+func (r *seriesRef) labelsBlock() sample.Labels {
+	p := atomic.LoadPointer(&r.labels)
+	if p == nil {
+		return ""
+	}
+	return sample.Labels(unsafe.String((*byte)(p), int(r.labelsLen)))
 }
 
 // heldEntry is one held float sample: 16 bytes. It holds no pointer, so that the garbage
@@ -128,12 +163,12 @@ type Holdback struct {
 	// the pop until the release has queued them; nil without one.
 	entries Tracker
 
-	// releaseEpoch numbers releases (Take), which never overlap.
-	releaseEpoch uint32
 	// scratch is reused by every release (Take) for its series' slots.
 	scratch releasing
 	// holdLatency records how long a released sample was held, in ms.
 	holdLatency func(millis int64)
+	// filled receives when an Add holds points while nothing was held (Filled).
+	filled chan struct{}
 }
 
 // Settings configure a Holdback. Times are in milliseconds.
@@ -165,7 +200,21 @@ func New(set Settings, entries Tracker, holdLatency func(millis int64)) *Holdbac
 	return &Holdback{windowMillis: set.WindowMillis, bucketMillis: set.BucketMillis, idleMillis: set.IdleMillis,
 		offsetBits: offsetBits, maxArrived: uint32(1<<(32-int(offsetBits)) - 1),
 		maxFutureMillis: set.MaxFutureMillis, maxSeries: set.MaxSeries,
-		buckets: map[int64]*Bucket{}, refs: seriestable.New[seriesRef](), entries: entries, holdLatency: holdLatency}
+		buckets: map[int64]*Bucket{}, refs: seriestable.New[seriesRef](), entries: entries, holdLatency: holdLatency,
+		filled: make(chan struct{}, 1)}
+}
+
+// Filled receives after an Add held points while nothing was held, so that the release need not
+// wake while there is nothing to release. A value may wait in it from before the release last
+// found nothing held: receiving one does not mean that something is held now.
+func (h *Holdback) Filled() <-chan struct{} { return h.filled }
+
+// Series is the number of series remembered: those with held points, and those idle for less
+// than IdleMillis, which PopDue forgets once they are idle.
+func (h *Holdback) Series() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.refs.Len()
 }
 
 // maxBucketMillis bounds the release interval (4.6 hours; the engine's is at most 250 ms), so
@@ -279,6 +328,9 @@ func (h *Holdback) Add(series []sample.Series, nowMillis int64, entry uint64) Re
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if len(h.keys) == 0 {
+		defer h.signalFilled()
+	}
 	n := 0
 	var bytes int64
 	var cur *Bucket
@@ -298,8 +350,10 @@ func (h *Holdback) Add(series []sample.Series, nowMillis int64, entry uint64) Re
 		prev = idx
 		ref := h.ref(idx)
 		if ref.held == 0 && len(ser.Points) > 0 {
-			ref.labels = ser.Labels
+			ref.setLabels(ser.Labels)
 			bytes += sample.LabelsBytes(ser.Labels)
+		} else if len(ser.Points) > 0 {
+			ref.refreshLabels(ser.Labels)
 		}
 		ref.held += uint32(len(ser.Points))
 		ref.lastAdded = seconds(nowMillis)
@@ -332,6 +386,17 @@ func (h *Holdback) Add(series []sample.Series, nowMillis int64, entry uint64) Re
 		h.sweepLocked(nowMillis)
 	}
 	return refused
+}
+
+// signalFilled tells Filled's receiver, if points are held now; the caller holds h.mu.
+func (h *Holdback) signalFilled() {
+	if len(h.keys) == 0 {
+		return
+	}
+	select {
+	case h.filled <- struct{}{}:
+	default: // one waits already
+	}
 }
 
 // refuseTooFarAhead filters series, in place, to the points at most maxFutureMillis ahead of
@@ -416,9 +481,12 @@ func (h *Holdback) recycleLocked(b *Bucket) {
 // those points calls it once per series after it read the ref.
 func (h *Holdback) doneLocked(idx uint32, count int) {
 	ref := h.ref(idx)
+	ref.slot = 0
 	if ref.held -= uint32(count); ref.held == 0 {
-		h.heldBytes.Add(-sample.LabelsBytes(ref.labels))
-		ref.labels = "" // the labels of an idle series are not kept alive
+		h.heldBytes.Add(-sample.LabelsBytes(ref.labelsBlock()))
+		// The labels of an idle series are not kept alive.
+		atomic.StorePointer(&ref.labels, nil)
+		ref.labelsLen = 0
 	}
 }
 

@@ -239,25 +239,57 @@ func TestChunksAreReused(t *testing.T) {
 	assert.Same(t, chunk, hold.buckets[hold.key(sample.Point{T: 2000})].floats[2])
 }
 
-// When the release epoch wraps around, no ref keeps a slot of an older release: a ref never
-// released (epoch 0) would otherwise take the wrapped epoch for its own.
-func TestReleaseEpochWraps(t *testing.T) {
+// A release lets go of the slots it gave its series: the next release numbers its own series from
+// the first slot, whatever slots an older release gave them, and a ref released never keeps one.
+func TestReleaseSlotsAreReset(t *testing.T) {
 	hold := New(Settings{WindowMillis: 1000, BucketMillis: 100, IdleMillis: 60_000}, nil, noLatency)
-	hold.Add([]sample.Series{series(0, 1000)}, 1000, 0)
+	hold.Add([]sample.Series{series(0, 1000), series(1, 1000), series(2, 1000)}, 1000, 0)
 	hold.Take(hold.PopDue(2100), 1, 2100, nil)
-	hold.releaseEpoch = ^uint32(0)
-	hold.Add([]sample.Series{series(0, 2000), series(1, 2000)}, 2000, 0)
-	hold.ref(1).slot = 5 // a stale slot, which an epoch taken for current would make it use
+	for i := range uint32(3) {
+		assert.Zero(t, hold.ref(i).slot, "ref %d", i)
+	}
+	// Series 2 first now: it takes the first slot; series 0, released before at slot 1, the
+	// second. A slot kept from the older release would put series 0's point with series 2's.
+	hold.Add([]sample.Series{series(2, 2000), series(0, 2000, 2010)}, 2000, 0)
 	perShard, count := hold.Take(hold.PopDue(3100), 1, 3100, nil)
-	assert.Equal(t, 2, count)
+	assert.Equal(t, 3, count)
 	require.Len(t, perShard[0], 2)
-	assert.Len(t, perShard[0][0].Points, 1)
-	assert.Len(t, perShard[0][1].Points, 1)
+	assert.Equal(t, series(2).Hash, perShard[0][0].Hash)
+	assert.Equal(t, []sample.Point{{T: 2000, V: 2000}}, perShard[0][0].Points)
+	assert.Equal(t, series(0).Hash, perShard[0][1].Hash)
+	assert.Equal(t, []sample.Point{{T: 2000, V: 2000}, {T: 2010, V: 2010}}, perShard[0][1].Points)
 }
 
-// A ref, the hold-back's state of a series, is 32 bytes (40 with its key in the table).
-func TestSeriesRefIs32Bytes(t *testing.T) {
-	assert.Equal(t, 32, int(unsafe.Sizeof(seriesRef{})))
+// A ref, the hold-back's state of a series, is 24 bytes (32 with its key in the table).
+func TestSeriesRefIs24Bytes(t *testing.T) {
+	assert.Equal(t, 24, int(unsafe.Sizeof(seriesRef{})))
+}
+
+// A series held without a pause keeps the labels block of its latest push (the encoder's cached
+// one, in the exporter), not that of its first: the older copy can be freed. The accounting does
+// not move, and a block of another length under the same hash (a collision) is not taken.
+func TestHeldSeriesFollowsItsLatestLabels(t *testing.T) {
+	hold := New(Settings{WindowMillis: 1000, BucketMillis: 100, IdleMillis: 60_000}, nil, noLatency)
+	first := series(0, 1000)
+	hold.Add([]sample.Series{first}, 1000, 0)
+	bytes := hold.HeldBytes()
+	again := series(0, 1500) // the same labels, in a block of its own
+	require.NotSame(t, unsafe.StringData(string(first.Labels)), unsafe.StringData(string(again.Labels)))
+	hold.Add([]sample.Series{again}, 1500, 0)
+	assert.Same(t, unsafe.StringData(string(again.Labels)), unsafe.StringData(string(hold.ref(0).labelsBlock())))
+	assert.Equal(t, bytes+heldEntryBytes, hold.HeldBytes(), "the labels are counted once, as before")
+
+	colliding := sample.Series{Hash: first.Hash, Labels: first.Labels + "x", Points: []sample.Point{{T: 1600, V: 1}}}
+	hold.Add([]sample.Series{colliding}, 1600, 0)
+	assert.Equal(t, again.Labels, hold.ref(0).labelsBlock(), "a block of another length is not taken")
+	assert.Equal(t, bytes+2*heldEntryBytes, hold.HeldBytes())
+
+	perShard, count := hold.Take(hold.PopAll(), 1, 1600, nil)
+	assert.Equal(t, 3, count)
+	require.Len(t, perShard[0], 1)
+	assert.Same(t, unsafe.StringData(string(again.Labels)), unsafe.StringData(string(perShard[0][0].Labels)))
+	assert.Zero(t, hold.HeldBytes())
+	assert.Equal(t, sample.Labels(""), hold.ref(0).labelsBlock(), "no labels kept once nothing is held")
 }
 
 // A release fills the arrays it is given, reusing their room: the second release of the same

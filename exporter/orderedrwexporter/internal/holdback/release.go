@@ -30,9 +30,6 @@ func (h *Holdback) Take(buckets []*Bucket, shards int, nowMillis int64, into *Ar
 	if into == nil {
 		into = new(Arrays)
 	}
-	if h.releaseEpoch++; h.releaseEpoch == 0 {
-		h.resetEpochs()
-	}
 	r := &h.scratch
 	h.gather(r, buckets, nowMillis)
 	h.place(r, buckets, into)
@@ -40,17 +37,6 @@ func (h *Holdback) Take(buckets []*Bucket, shards int, nowMillis int64, into *Ar
 	h.free(r.slots, buckets)
 	r.keep()
 	return into.PerShard, len(into.Points)
-}
-
-// resetEpochs makes every ref's epoch older than any release's, when the epoch wraps around
-// (once in 2^32 releases): a ref could otherwise take a slot left from 2^32 releases ago.
-func (h *Holdback) resetEpochs() {
-	h.releaseEpoch = 1
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	for i := range h.refs.Slots() {
-		h.ref(i).epoch = 0
-	}
 }
 
 // releasing is a release being built. Two passes, so that the points of every series are slices
@@ -126,13 +112,14 @@ func (h *Holdback) gather(r *releasing, buckets []*Bucket, nowMillis int64) {
 // assign counts one point of the series at idx, giving the series a slot at its first point.
 func (h *Holdback) assign(r *releasing, idx uint32) {
 	ref := h.ref(idx)
-	if ref.epoch != h.releaseEpoch {
-		ref.epoch, ref.slot = h.releaseEpoch, int32(len(r.slots))
+	if ref.slot == 0 {
 		key, _ := h.refs.At(idx)
 		r.slots = append(r.slots, releaseSlot{idx: idx, ref: ref, hash: key})
+		ref.slot = int32(len(r.slots))
 	}
-	r.slots[ref.slot].count++
-	r.slotOf = append(r.slotOf, ref.slot)
+	slot := ref.slot - 1
+	r.slots[slot].count++
+	r.slotOf = append(r.slotOf, slot)
 }
 
 // place puts the points of buckets into into.Points, each series' points together and in order.
@@ -189,7 +176,7 @@ func (r *releasing) byShard(into *Arrays, shards int) {
 		shard := sl.hash % uint64(shards)
 		first := end
 		end += sl.count
-		perShard[shard] = append(perShard[shard], sample.Series{Hash: sl.hash, Labels: sl.ref.labels, Points: points[first:end:end]})
+		perShard[shard] = append(perShard[shard], sample.Series{Hash: sl.hash, Labels: sl.ref.labelsBlock(), Points: points[first:end:end]})
 	}
 }
 

@@ -9,6 +9,12 @@ import (
 	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/telemetry"
 )
 
+// releaseLoop releases what is due every release interval while samples are held. While nothing
+// is held it does not wake (an idle collector's CPU): it waits for the hold-back to hold points
+// again, then ticks from then on, so that the first of them is released no later than with a
+// ticker that never stopped (a bucket is due at the end of its interval, at least a window after
+// the point came). While series are remembered it still wakes every quarter of the idle timeout,
+// for PopDue to forget the idle ones, as it does while ticking.
 func (e *Engine) releaseLoop() {
 	defer e.releaseDone.Done()
 	ticker := time.NewTicker(e.set.ReleaseInterval)
@@ -20,7 +26,57 @@ func (e *Engine) releaseLoop() {
 		case <-ticker.C:
 			e.ReleaseDue()
 		}
+		if e.hold.Held() > 0 {
+			continue
+		}
+		ticker.Stop()
+		// A signal left from an Add before this tick is not a reason to wake: drop it, then
+		// look again, as an Add since may have been what sent it.
+		select {
+		case <-e.hold.Filled():
+		default:
+		}
+		if e.hold.Held() == 0 && !e.waitForHeld() {
+			return
+		}
+		ticker.Reset(e.set.ReleaseInterval)
 	}
+}
+
+// waitForHeld waits, while nothing is held, until the hold-back holds points again, forgetting
+// idle series meanwhile; false: the loop is to stop.
+func (e *Engine) waitForHeld() bool {
+	sweep := time.NewTimer(e.idleSweepInterval())
+	defer sweep.Stop()
+	for {
+		select {
+		case <-e.stopRelease:
+			return false
+		case <-e.hold.Filled():
+			return true
+		case <-sweep.C:
+			e.ReleaseDue() // nothing due, but PopDue forgets the idle series
+			if e.hold.Held() > 0 {
+				return true // held since, and the signal waits in Filled: taken next time
+			}
+			if e.hold.Series() == 0 {
+				// Nothing left to forget: only an Add can give the loop work.
+				select {
+				case <-e.stopRelease:
+					return false
+				case <-e.hold.Filled():
+					return true
+				}
+			}
+			sweep.Reset(e.idleSweepInterval())
+		}
+	}
+}
+
+// idleSweepInterval is how often the release forgets idle series while nothing is held, as often
+// as the hold-back's own sweep runs: a quarter of the idle timeout.
+func (e *Engine) idleSweepInterval() time.Duration {
+	return max(e.set.SeriesIdleTimeout/4, e.set.ReleaseInterval)
 }
 
 // ReleaseDue releases every held sample whose release time has passed on the engine's clock.

@@ -1,8 +1,11 @@
 package shard
 
 import (
+	"fmt"
 	"math/rand/v2"
+	"runtime"
 	"testing"
+	"time"
 
 	"github.com/otelcol-fleet/otelcol-fleet/internal/seriestable"
 )
@@ -28,11 +31,45 @@ func BenchmarkHandOver(b *testing.B) {
 		for _, h := range hashes {
 			s := from[h%5]
 			idx, _ := s.state.Find(seriestable.NoSlot, h)
-			s.state.Slot(idx).lastSent = 1
+			s.state.Slot(idx).setLastSent(1)
 			s.tracked.Add(1)
 		}
 		to := fill(4)
 		b.StartTimer()
 		HandOver(from, to)
 	}
+}
+
+// BenchmarkTrackedMemory reports the live heap a shard's state takes per series it tracks (the
+// state in its table, the table's index), n series each seen once.
+//
+//	go test -run '^$' -bench BenchmarkTrackedMemory -benchtime 1x ./exporter/orderedrwexporter/internal/shard/
+func BenchmarkTrackedMemory(b *testing.B) {
+	for _, n := range []int{10_000, 100_000, 1_000_000} {
+		b.Run(fmt.Sprintf("series=%d", n), func(b *testing.B) {
+			hashes := make([]uint64, n)
+			for i := range hashes {
+				hashes[i] = rand.Uint64()
+			}
+			for range b.N {
+				before := liveHeap()
+				s := New(Settings{IdleTimeout: 15 * time.Minute}, nil)
+				prev := seriestable.NoSlot
+				for _, h := range hashes {
+					prev, _ = s.track(prev, h, 1_000_000)
+				}
+				after := liveHeap()
+				b.ReportMetric((float64(after)-float64(before))/float64(n), "B/series")
+				runtime.KeepAlive(s)
+			}
+		})
+	}
+}
+
+func liveHeap() uint64 {
+	runtime.GC()
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapAlloc
 }

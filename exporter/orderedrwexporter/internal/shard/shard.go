@@ -96,12 +96,49 @@ type Settings struct {
 	Meter *reshard.Meter
 }
 
-// seriesState is all a shard keeps per series: what it sent last and when it last saw it. A
-// series' state is in the shard's table from its first sample until it is idle.
-type seriesState struct {
-	lastSent int64 // timestamp (ms) of the newest sample sent; MinInt64 before the first
-	lastSeen int64 // wall clock (ms), to expire idle series
+// seriesState is all a shard keeps per series, in 8 bytes (16 with its key in the table): the
+// timestamp of the newest sample sent, in the low sentBits bits, and when the series was last
+// seen, in the top 16, in units of the shard's seenUnit. A series' state is in the shard's table
+// from its first sample until it is idle.
+type seriesState uint64
+
+const (
+	// sentBits hold a sent timestamp (ms), biased by sentBias so that 0 is "nothing sent yet":
+	// ±4,400 years around 1970. A translated timestamp is at most 2^63 ns, ±2^44 ms; one beyond
+	// [minSent, maxSent] would be kept clamped to it.
+	sentBits = 48
+	sentMask = 1<<sentBits - 1
+	sentBias = 1 << (sentBits - 1)
+	minSent  = 1 - sentBias
+	maxSent  = sentBias - 1
+	// seenBits are the width of the last-seen stamp.
+	seenBits = 64 - sentBits
+	// idleUnitsMax is the most units an idle timeout spans: a stamp wraps around after 2^16 units,
+	// 8 idle timeouts, far beyond a sweep's interval (a quarter of one).
+	idleUnitsMax = 1 << (seenBits - 3)
+)
+
+// lastSent is the timestamp (ms) of the series' newest sample sent; MinInt64 before the first.
+func (st seriesState) lastSent() int64 {
+	if biased := int64(st & sentMask); biased != 0 {
+		return biased - sentBias
+	}
+	return math.MinInt64
 }
+
+// setLastSent keeps t, in [minSent, maxSent], as the newest sample sent.
+func (st *seriesState) setLastSent(t int64) {
+	*st = *st&^sentMask | seriesState(min(max(t, minSent), maxSent)+sentBias)
+}
+
+// seen keeps stamp as when the series was last seen.
+func (st *seriesState) seen(stamp uint16) {
+	*st = *st&sentMask | seriesState(stamp)<<sentBits
+}
+
+// idleUnits is how many units of the shard's clock went by since the series was last seen, at
+// stamp: never more than went by, less only once 2^16 units went by without a sweep.
+func (st seriesState) idleUnits(stamp uint16) uint16 { return stamp - uint16(st>>sentBits) }
 
 // Shard owns its series' state, touched only by its own goroutine (Run).
 type Shard struct {
@@ -114,6 +151,9 @@ type Shard struct {
 	state     *seriestable.Table[seriesState]
 	tracked   atomic.Int64
 	lastSweep int64
+	// seenUnit is the unit (ms) of the last-seen stamps, a 2^13th of the idle timeout (at least
+	// 1 ms): 110 ms at the default 15 minutes; idleUnits the idle timeout in them.
+	seenUnit, idleUnits int64
 
 	// request and points are the request being built, reused from batch to batch (each is sent
 	// before the next is built), so that building a request allocates nothing: a series refers to
@@ -135,6 +175,9 @@ func New(set Settings, hooks Hooks) *Shard {
 		sender: transport.NewSender(set.SendContext, set.Poster, set.Retry, set.RetryStop),
 		state:  seriestable.New[seriesState](),
 	}
+	idle := max(set.IdleTimeout.Milliseconds(), 0)
+	s.seenUnit = max((idle+idleUnitsMax-1)/idleUnitsMax, 1)
+	s.idleUnits = (idle + s.seenUnit - 1) / s.seenUnit
 	if s.set.AllTracked == nil {
 		s.set.AllTracked = new(atomic.Int64)
 	}
@@ -228,24 +271,28 @@ func (s *Shard) buildRequest(batch []sample.Series, now int64) (request []sample
 		// Marked sent before the request succeeds: a sample that is not delivered is counted
 		// dropped, and nothing older may follow it in any case. Sorted, the series' points are
 		// all fresh unless one is not newer than the one before it (or than the last sent).
+		lastSent := st.lastSent()
 		fresh := ser.Points
 		for j, p := range ser.Points {
-			if p.T <= st.lastSent {
+			if p.T <= lastSent {
 				// The first stale point: the rest of the series is filtered into points.
 				first := len(points)
 				points = append(points, ser.Points[:j]...)
 				for _, p := range ser.Points[j:] {
-					if p.T <= st.lastSent {
+					if p.T <= lastSent {
 						stale++
 						continue
 					}
-					st.lastSent = p.T
+					lastSent = p.T
 					points = append(points, p)
 				}
 				fresh = points[first:len(points):len(points)]
 				break
 			}
-			st.lastSent = p.T
+			lastSent = p.T
+		}
+		if len(fresh) > 0 {
+			st.setLastSent(lastSent)
 		}
 		if len(fresh) > 0 {
 			request = append(request, sample.Series{Hash: ser.Hash, Labels: ser.Labels, Points: fresh})
@@ -273,17 +320,16 @@ func (s *Shard) track(prev uint32, hash uint64, now int64) (uint32, *seriesState
 			return prev, nil
 		}
 		st := s.state.Slot(idx)
-		st.lastSeen = now
+		st.seen(s.stamp(now))
 		return idx, st
 	}
 	idx, added := s.state.Find(prev, hash)
-	st := s.state.Slot(idx)
+	st := s.state.Slot(idx) // a new series' state is 0: nothing sent
 	if added {
-		st.lastSent = math.MinInt64
 		s.tracked.Add(1)
 		s.set.AllTracked.Add(1)
 	}
-	st.lastSeen = now
+	st.seen(s.stamp(now))
 	return idx, st
 }
 
@@ -334,11 +380,16 @@ const scratchFloor = 1 << 16
 // sweep forgets series idle longer than IdleTimeout, bounding the state to active series.
 func (s *Shard) sweep(now int64) {
 	s.lastSweep = now
-	limit := now - s.set.IdleTimeout.Milliseconds()
-	swept := int64(s.state.Sweep(func(st *seriesState) bool { return st.lastSeen < limit }))
+	stamp := s.stamp(now)
+	swept := int64(s.state.Sweep(func(st *seriesState) bool { return int64(st.idleUnits(stamp)) > s.idleUnits }))
 	s.tracked.Add(-swept)
 	s.set.AllTracked.Add(-swept)
 }
+
+// stamp is the last-seen stamp of the wall-clock time now (ms): whole units, modulo 2^16. Two
+// stamps differ by at most one unit more than the time between them; a series is idle once its
+// stamp is more than idleUnits old, so it is never forgotten before IdleTimeout.
+func (s *Shard) stamp(now int64) uint16 { return uint16(now / s.seenUnit) }
 
 // HandOver moves the state of every series tracked by from, shards that are stopped (their Run
 // returned), to the shard of to that its hash selects (hash modulo len(to), as the engine and the

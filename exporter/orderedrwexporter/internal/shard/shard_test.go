@@ -3,10 +3,12 @@ package shard
 import (
 	"context"
 	"fmt"
+	"math"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/prometheus/prometheus/prompb"
 	"github.com/stretchr/testify/assert"
@@ -282,4 +284,64 @@ func TestHandOverKeepsTheStaleFilter(t *testing.T) {
 		require.Equal(t, []int64{1000, 2000, 3000}, got, "series %d", i)
 	}
 	assert.Equal(t, reshard.Counts{Out: 3 * n, Removed: 2 * n}, meter.Counts())
+}
+
+// A series' state is 8 bytes: 16 with its key in the table.
+func TestSeriesStateIs8Bytes(t *testing.T) {
+	assert.Equal(t, 8, int(unsafe.Sizeof(seriesState(0))))
+}
+
+// The last sent timestamp comes back as kept, whatever the last-seen stamp beside it; nothing sent
+// is MinInt64; a timestamp beyond the 48 bits is kept clamped.
+func TestSeriesStateRoundTrips(t *testing.T) {
+	var st seriesState
+	assert.Equal(t, int64(math.MinInt64), st.lastSent(), "nothing sent yet")
+	for _, ts := range []int64{0, 1, -1, 1_733_000_000_000, -9_223_372_036_854, 9_223_372_036_854, minSent, maxSent} {
+		for _, stamp := range []uint16{0, 1, math.MaxUint16} {
+			st = 0
+			st.seen(stamp)
+			st.setLastSent(ts)
+			assert.Equal(t, ts, st.lastSent(), "ts %d, stamp %d", ts, stamp)
+			assert.Equal(t, uint16(0), st.idleUnits(stamp))
+			assert.Equal(t, uint16(7), st.idleUnits(stamp+7))
+			st.seen(stamp + 7)
+			assert.Equal(t, ts, st.lastSent(), "the stamp leaves the timestamp alone")
+			assert.Equal(t, uint16(0), st.idleUnits(stamp+7))
+		}
+	}
+	st.setLastSent(math.MaxInt64)
+	assert.Equal(t, int64(maxSent), st.lastSent())
+	st.setLastSent(math.MinInt64)
+	assert.Equal(t, int64(minSent), st.lastSent())
+}
+
+// A series is never forgotten before IdleTimeout since it was last seen, whatever the phase of
+// the stamps' units and however long ago the last sweep was (a stamp wraps around); it is
+// forgotten within a unit after.
+func TestIdleExpiryIsNeverEarly(t *testing.T) {
+	for _, idle := range []time.Duration{0, time.Millisecond, time.Second, 15 * time.Minute, 100 * time.Hour} {
+		t.Run(idle.String(), func(t *testing.T) {
+			s := New(Settings{IdleTimeout: idle}, nil)
+			idleMillis := idle.Milliseconds()
+			for _, seenAt := range []int64{1_733_000_000_000, 1_733_000_000_001, 1_733_000_000_000 + s.seenUnit - 1} {
+				st := seriesState(0)
+				st.seen(s.stamp(seenAt))
+				expired := func(now int64) bool { return int64(st.idleUnits(s.stamp(now))) > s.idleUnits }
+				for _, after := range []int64{0, idleMillis - 1, idleMillis} {
+					if after >= 0 {
+						assert.False(t, expired(seenAt+after), "seen at %d, %d ms later", seenAt, after)
+					}
+				}
+				assert.True(t, expired(seenAt+idleMillis+s.seenUnit), "forgotten a unit after the idle timeout")
+				// Long after (no sweep meanwhile): a wrapped stamp may keep it longer, never
+				// forget it early.
+				for k := int64(1); k < 1<<17; k += 4093 {
+					now := seenAt + k*s.seenUnit
+					if now-seenAt < idleMillis {
+						assert.False(t, expired(now), "seen at %d, %d ms later", seenAt, now-seenAt)
+					}
+				}
+			}
+		})
+	}
 }
