@@ -140,6 +140,7 @@ type Guard struct {
 	groupIndex  map[groupKey]uint32
 	groups      []group
 	freeGroups  []uint32
+	lastGroup   uint32 // the group of the series admitted last
 	metricIndex map[string]uint32
 	metrics     []metricState
 	freeMetrics []uint32
@@ -186,8 +187,23 @@ func (g *Guard) Tick(now time.Time) uint32 {
 }
 
 // Prefetch starts loading the state of these series into the CPU cache, so that the Seen calls
-// that follow (in any order) do not each wait for memory in turn. It changes nothing.
-func (g *Guard) Prefetch(hashes []uint64) { g.touched += g.bySeries.prefetch(hashes, seriestable.Key) }
+// that follow (in any order) do not each wait for memory in turn. Series that follow the last
+// one seen in the order of their slots (a batch that repeats its order) are only checked in
+// their slot, which Seen then reads alone; from the first that does not, the rest go through
+// the index. It changes nothing.
+func (g *Guard) Prefetch(hashes []uint64) {
+	prev, slots := g.prev, g.table.Slots()
+	for j, h := range hashes {
+		if next := prev + 1; next < slots {
+			if k, e := g.table.At(next); k != 0 && e.series == seriestable.Key(h) {
+				prev = next
+				continue
+			}
+		}
+		g.touched += g.bySeries.prefetch(hashes[j:], seriestable.Key)
+		return
+	}
+}
 
 // lookupSeries returns the slot of an admitted series: the slot after the last one first (a
 // batch that repeats its order), else through the index.
@@ -275,19 +291,16 @@ func (g *Guard) RememberIdentity(id uint64, now uint32) {
 	}
 	series := g.prev
 	if s := g.table.Slot(series); s.ref&seriesKeyed != 0 {
-		// The series' first identity: the slot is keyed by it from now on. The slot freed is
-		// the one taken again, so the series keeps its slot and its place in the index.
+		// The series' first identity: the slot is keyed by it from now on (the table gives
+		// back the slot freed last: the series keeps its slot, and links can name it).
 		kept := *s
 		kept.ref &^= seriesKeyed
+		g.bySeries.remove(kept.series)
 		g.table.Remove(series)
 		i, _ := g.table.Find(series-1, id)
 		*g.table.Slot(i) = kept
-		if i != series { // not expected: the table reuses the slot freed last
-			g.bySeries.remove(kept.series, series)
-			g.bySeries.insert(kept.series, i, g.table.Slots())
-			g.prev = i
-		}
-		g.identityPrev = i
+		g.bySeries.insert(kept.series, i, g.table.Slots())
+		g.prev, g.identityPrev = i, i
 		g.identities++
 		return
 	}
@@ -371,9 +384,23 @@ func (g *Guard) Admit(hash uint64, weight int, metric, tenant string, now uint32
 }
 
 func (g *Guard) internGroup(k groupKey) uint32 {
-	if i, ok := g.groupIndex[k]; ok {
+	// Series of one metric tend to come together: the group of the last one admitted first.
+	if i := g.lastGroup; int(i) < len(g.groups) && g.groups[i].members > 0 && g.groups[i].key() == k {
 		return i
 	}
+	i, ok := g.groupIndex[k]
+	if !ok {
+		i = g.newGroup(k)
+	}
+	g.lastGroup = i
+	return i
+}
+
+func (gr *group) key() groupKey {
+	return groupKey{metric: gr.metric, tenant: gr.tenant, weight: gr.weight}
+}
+
+func (g *Guard) newGroup(k groupKey) uint32 {
 	var i uint32
 	if n := len(g.freeGroups); n > 0 {
 		i = g.freeGroups[n-1]
@@ -447,6 +474,20 @@ func (g *Guard) Sweep(now uint32) int64 {
 			}
 		}
 	}
+	// The series that expire leave the index before the table frees their slots, which the
+	// index reads to confirm its entries: in runs, whose index entries are loaded together.
+	var run [256]uint64
+	n := 0
+	for i := range g.table.Slots() {
+		if key, e := g.table.At(i); key != 0 && !e.link() && idle(e.lastSeen) {
+			run[n] = e.series
+			if n++; n == len(run) {
+				g.touched += g.bySeries.removeAll(run[:n])
+				n = 0
+			}
+		}
+	}
+	g.touched += g.bySeries.removeAll(run[:n])
 	g.table.Sweep(func(e *entry) bool {
 		if !idle(e.lastSeen) {
 			return false
@@ -459,8 +500,6 @@ func (g *Guard) Sweep(now uint32) int64 {
 		if e.ref&seriesKeyed == 0 {
 			g.identities--
 		}
-		i, _ := g.bySeries.lookup(e.series)
-		g.bySeries.remove(e.series, i)
 		gr := &g.groups[e.ref&^seriesKeyed]
 		w := int64(gr.weight)
 		g.metrics[gr.metric].active -= w
@@ -469,7 +508,7 @@ func (g *Guard) Sweep(now uint32) int64 {
 		g.tracked -= w
 		expired += w
 		if gr.members--; gr.members == 0 {
-			delete(g.groupIndex, groupKey{metric: gr.metric, tenant: gr.tenant, weight: gr.weight})
+			delete(g.groupIndex, gr.key())
 			g.freeGroups = append(g.freeGroups, e.ref&^seriesKeyed)
 		}
 		return true

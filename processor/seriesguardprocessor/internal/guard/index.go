@@ -5,16 +5,19 @@ import "math/bits"
 // seriesIndex finds the slot of an admitted series by the hash of its label set, when the slots
 // themselves are keyed by something else (a raw identity, see the package doc). It holds no keys:
 // an entry is the slot number plus a tag of the hash, and a hit is confirmed against the series
-// key kept in the slot (keyOf). Open addressing with linear probing, deletion by backward shift.
+// key kept in the slot (keyOf). Open addressing with linear probing, deletion by backward shift;
+// an entry also holds its distance from its home (up to 15), so that deleting does not read the
+// slots of the entries it moves.
 // Its size is not a power of two: it grows by a quarter once more than 4/5 full, so an entry of
 // 4 bytes costs 5 to 6.25 bytes a series (a power-of-two index at most 3/4 full: 5.3 to 10.7). The
 // tag keeps a probe from reading a slot that cannot match, so the longer runs of a fuller index
 // cost reads of adjacent entries, not cache misses.
 type seriesIndex struct {
-	entries []uint32 // tag<<slotBits | slot+1; 0 is empty
-	// slotBits are the low bits of an entry that hold slot+1; the tag is the rest.
-	slotBits uint8
-	used     int
+	entries []uint32 // tag<<(distBits+slotBits) | distance<<slotBits | slot+1; 0 is empty
+	// slotBits are the low bits of an entry that hold slot+1, distBits the next ones, holding
+	// the entry's distance from its home (distMax: that or more); the tag is the rest.
+	slotBits, distBits uint8
+	used               int
 	// keyOf returns the series key kept in slot i; it is only called for slots in the index.
 	keyOf func(i uint32) uint64
 }
@@ -23,6 +26,8 @@ const (
 	// fibonacci scrambles a key into the index's position and tag bits.
 	fibonacci = 0x9E3779B97F4A7C15
 	minIndex  = 64
+	// maxDistBits bound the bits of an entry's distance from its home.
+	maxDistBits = 4
 )
 
 func scramble(key uint64) uint32 { return uint32((key * fibonacci) >> 32) }
@@ -45,9 +50,24 @@ func (x *seriesIndex) distance(from, to int) int {
 	return to - from + len(x.entries)
 }
 
-func (x *seriesIndex) entry(h, slot uint32) uint32 { return h<<x.slotBits | (slot + 1) }
+func (x *seriesIndex) tagShift() uint8 { return x.slotBits + x.distBits }
 
-func (x *seriesIndex) tagged(e, h uint32) bool { return (e^h<<x.slotBits)>>x.slotBits == 0 }
+func (x *seriesIndex) distMax() uint32 { return 1<<x.distBits - 1 }
+
+func (x *seriesIndex) entry(h, slot uint32, dist int) uint32 {
+	return h<<x.tagShift() | min(uint32(dist), x.distMax())<<x.slotBits | (slot + 1)
+}
+
+func (x *seriesIndex) tagged(e, h uint32) bool { return (e^h<<x.tagShift())>>x.tagShift() == 0 }
+
+// dist is the distance from its home of entry e at position p: read from the entry, or, past
+// distMax, computed from its key.
+func (x *seriesIndex) dist(e uint32, p int) int {
+	if d := e >> x.slotBits & x.distMax(); d < x.distMax() {
+		return int(d)
+	}
+	return x.distance(x.home(scramble(x.keyOf(x.slotOf(e)))), p)
+}
 
 func (x *seriesIndex) slotOf(e uint32) uint32 { return e&(1<<x.slotBits-1) - 1 }
 
@@ -104,11 +124,11 @@ func (x *seriesIndex) insert(key uint64, slot uint32, slots uint32) {
 		x.grow(x.used+1, int(slots))
 	}
 	h := scramble(key)
-	p := x.home(h)
+	p, dist := x.home(h), 0
 	for x.entries[p] != 0 {
-		p = x.next(p)
+		p, dist = x.next(p), dist+1
 	}
-	x.entries[p] = x.entry(h, slot)
+	x.entries[p] = x.entry(h, slot, dist)
 	x.used++
 }
 
@@ -122,34 +142,50 @@ func (x *seriesIndex) grow(n, slots int) {
 	old, oldBits := x.entries, x.slotBits
 	x.entries = make([]uint32, size)
 	x.slotBits = uint8(bits.Len(uint(size)))
+	x.distBits = min(maxDistBits, 32-x.slotBits)
 	for _, e := range old {
 		if e == 0 {
 			continue
 		}
 		i := e&(1<<oldBits-1) - 1
 		h := scramble(x.keyOf(i))
-		p := x.home(h)
+		p, dist := x.home(h), 0
 		for x.entries[p] != 0 {
-			p = x.next(p)
+			p, dist = x.next(p), dist+1
 		}
-		x.entries[p] = x.entry(h, i)
+		x.entries[p] = x.entry(h, i, dist)
 	}
 }
 
-// remove takes the series with this key, in slot, out of the index.
-func (x *seriesIndex) remove(key uint64, slot uint32) {
-	hole := x.home(scramble(key))
-	for x.slotOf(x.entries[hole]) != slot {
+// removeAll removes the series with these keys, which must be in the index: their first
+// entries are read together first, so that the cache misses overlap. It returns a sum for the
+// caller to keep, so that the reads are not removed.
+func (x *seriesIndex) removeAll(keys []uint64) uint64 {
+	var sum uint64
+	for _, k := range keys {
+		sum += uint64(x.entries[x.home(scramble(k))])
+	}
+	for _, k := range keys {
+		x.remove(k)
+	}
+	return sum
+}
+
+// remove takes the series with this key out of the index; it must be in it.
+func (x *seriesIndex) remove(key uint64) {
+	h := scramble(key)
+	hole := x.home(h)
+	for e := x.entries[hole]; !x.tagged(e, h) || x.keyOf(x.slotOf(e)) != key; e = x.entries[hole] {
 		hole = x.next(hole)
 	}
 	// Backward shift: move into the hole every later entry of the run whose probe passes it.
 	for p := x.next(hole); x.entries[p] != 0; p = x.next(p) {
 		e := x.entries[p]
-		home := x.home(scramble(x.keyOf(x.slotOf(e))))
-		if x.distance(home, p) < x.distance(hole, p) {
+		dist, gap := x.dist(e, p), x.distance(hole, p)
+		if dist < gap {
 			continue // its home is after the hole: its probe does not pass the hole
 		}
-		x.entries[hole] = e
+		x.entries[hole] = e&^(x.distMax()<<x.slotBits) | min(uint32(dist-gap), x.distMax())<<x.slotBits
 		hole = p
 	}
 	x.entries[hole] = 0

@@ -23,7 +23,7 @@ func TestSeriesIndexAgreesWithAMap(t *testing.T) {
 		for step := range 20_000 {
 			if len(want) > 0 && (r.IntN(3) == 0 || full && len(want) >= 2806) {
 				for k, i := range want { // any one
-					x.remove(k, i)
+					x.remove(k)
 					slots[i] = 0
 					free = append(free, i)
 					delete(want, k)
