@@ -71,21 +71,33 @@ const (
 )
 
 // entry is one slot of the guard's table: a series, or a link from a second raw identity of a
-// series to the series' slot (see the package doc). 16 bytes.
+// series to the series' slot (see the package doc). 16 bytes. What a point of a known identity
+// reads and writes (lastSeen, ref) comes first, right after the slot's key, so that it is in
+// the key's cache line for 7 slots in 8 (a slot is 24 bytes).
 type entry struct {
-	// series is the key (seriestable.Key) of the series' hash in a series entry, 0 in a link.
-	series   uint64
 	lastSeen uint32 // ticks since the epoch
 	// ref is, in a series entry, the index of its group in groups, with seriesKeyed set when the
 	// slot is keyed by the series' hash (no raw identity known for it yet); in a link, the slot
-	// of its series.
+	// of its series with linkRef set.
 	ref uint32
+	// series is the key (seriestable.Key) of the series' hash in a series entry, 0 in a link.
+	series uint64
 }
 
-// seriesKeyed marks, in entry.ref, a series slot keyed by the series' hash.
-const seriesKeyed = 1 << 31
+const (
+	// seriesKeyed marks, in entry.ref, a series slot keyed by the series' hash.
+	seriesKeyed = 1 << 31
+	// linkRef marks, in entry.ref, a link.
+	linkRef = 1 << 30
+	// refMask keeps the group index or slot of entry.ref: neither reaches 2^30 (a billion series
+	// would take 24 GB of slots).
+	refMask = linkRef - 1
+)
 
-func (e *entry) link() bool { return e.series == 0 }
+func (e *entry) link() bool { return e.ref&linkRef != 0 }
+
+// target is the group of a series entry, the series' slot of a link.
+func (e *entry) target() uint32 { return e.ref & refMask }
 
 // group is what series share: the metric and tenant they count against, and their weight.
 // Interned, so that an entry holds 4 bytes for all three, not 10.
@@ -259,7 +271,7 @@ func (g *Guard) SeenIdentity(id uint64, now uint32) bool {
 		e.lastSeen = now
 	}
 	if e.link() {
-		g.prev = e.ref
+		g.prev = e.target()
 	} else {
 		g.prev = i // the next series of the batch is likely in the slot after this one
 	}
@@ -306,7 +318,7 @@ func (g *Guard) RememberIdentity(id uint64, now uint32) {
 	}
 	i, _ := g.table.Find(g.identityPrev, id)
 	g.identityPrev = i
-	*g.table.Slot(i) = entry{lastSeen: now, ref: series}
+	*g.table.Slot(i) = entry{lastSeen: now, ref: series | linkRef}
 	g.identities++
 	g.links++
 }
@@ -468,7 +480,7 @@ func (g *Guard) Sweep(now uint32) int64 {
 	if g.links > 0 {
 		for i := range g.table.Slots() {
 			if key, l := g.table.At(i); key != 0 && l.link() && !idle(l.lastSeen) {
-				if e := g.table.Slot(l.ref); l.lastSeen > e.lastSeen {
+				if e := g.table.Slot(l.target()); l.lastSeen > e.lastSeen {
 					e.lastSeen = l.lastSeen
 				}
 			}
@@ -500,7 +512,7 @@ func (g *Guard) Sweep(now uint32) int64 {
 		if e.ref&seriesKeyed == 0 {
 			g.identities--
 		}
-		gr := &g.groups[e.ref&^seriesKeyed]
+		gr := &g.groups[e.target()]
 		w := int64(gr.weight)
 		g.metrics[gr.metric].active -= w
 		g.tenants[gr.tenant].active -= w
@@ -509,7 +521,7 @@ func (g *Guard) Sweep(now uint32) int64 {
 		expired += w
 		if gr.members--; gr.members == 0 {
 			delete(g.groupIndex, gr.key())
-			g.freeGroups = append(g.freeGroups, e.ref&^seriesKeyed)
+			g.freeGroups = append(g.freeGroups, e.target())
 		}
 		return true
 	})
