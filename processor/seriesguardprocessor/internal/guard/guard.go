@@ -12,12 +12,13 @@
 //
 // Both keys lead to one slot of the project's series table (internal/seriestable), keyed by the
 // series' first raw identity (by its label-set hash until that identity is known: a series seen
-// once costs no identity), which holds the series inline: its label-set hash, its last sighting
-// and its group (metric, tenant and weight, interned), 8 + 16 bytes plus a 4-byte index entry at
-// most 3/4 full. A second index of 4-byte entries (seriesIndex) finds the slot by the label-set
-// hash. A point of a known identity is one lookup, and writes only its slot. Each further raw
-// identity of a series is a link: a slot of its own naming the series' slot, whose last
-// sighting Sweep carries over to the series. Links are bounded by MaxTracked, like the series.
+// once costs no identity), which holds the series inline: its last sighting and its group
+// (metric, tenant and weight, interned), 8 + 8 bytes plus a 4-byte index entry at most 3/4
+// full. The label-set hash sits beside the table, 8 bytes by slot, and a second index of 4-byte
+// entries (seriesIndex) finds the slot by it. A point of a known identity is one lookup, and
+// touches only its 16-byte slot, as the identity table of old did. Each further raw identity of
+// a series is a link: a slot of its own naming the series' slot, whose last sighting Sweep
+// carries over to the series. Links are bounded by MaxTracked, like the series.
 package guard // import "github.com/otelcol-fleet/otelcol-fleet/processor/seriesguardprocessor/internal/guard"
 
 import (
@@ -71,17 +72,16 @@ const (
 )
 
 // entry is one slot of the guard's table: a series, or a link from a second raw identity of a
-// series to the series' slot (see the package doc). 16 bytes. What a point of a known identity
-// reads and writes (lastSeen, ref) comes first, right after the slot's key, so that it is in
-// the key's cache line for 7 slots in 8 (a slot is 24 bytes).
+// series to the series' slot (see the package doc). 8 bytes, so that a slot (with its key) is
+// 16 and never straddles two cache lines: it is all a point of a known identity touches. The
+// series' label-set hash, which only the label-set index needs, is kept beside the table
+// (Guard.seriesKeys).
 type entry struct {
 	lastSeen uint32 // ticks since the epoch
 	// ref is, in a series entry, the index of its group in groups, with seriesKeyed set when the
 	// slot is keyed by the series' hash (no raw identity known for it yet); in a link, the slot
 	// of its series with linkRef set.
 	ref uint32
-	// series is the key (seriestable.Key) of the series' hash in a series entry, 0 in a link.
-	series uint64
 }
 
 const (
@@ -134,9 +134,11 @@ type Guard struct {
 	windowTicks uint32
 
 	// table holds the admitted series and the links of their other raw identities (see the
-	// package doc); bySeries finds a series' slot by the hash of its label set.
-	table    *seriestable.Table[entry]
-	bySeries seriesIndex
+	// package doc); bySeries finds a series' slot by the hash of its label set, which
+	// seriesKeys holds by slot (0 for a link), in chunks of keyChunk.
+	table      *seriestable.Table[entry]
+	bySeries   seriesIndex
+	seriesKeys []*[keyChunk]uint64
 	// prev is the slot of the series last seen or admitted: a batch repeats the order in which
 	// its series were first admitted, so the next one is usually in the slot after it.
 	prev uint32
@@ -185,8 +187,32 @@ func New(l Limits, epoch time.Time) *Guard {
 		tenants:      []tenantState{{}},
 		overflows:    map[OverflowKey]*Overflow{},
 	}
-	g.bySeries.keyOf = func(i uint32) uint64 { return g.table.Slot(i).series }
+	g.bySeries.keyOf = g.seriesKey
 	return g
+}
+
+// keyChunk is how many slots' series keys one chunk of Guard.seriesKeys holds (32 KiB).
+const keyChunk = 1 << 12
+
+// seriesKey returns the key of the label-set hash of the series in slot i (0: a link).
+func (g *Guard) seriesKey(i uint32) uint64 { return g.seriesKeys[i/keyChunk][i%keyChunk] }
+
+func (g *Guard) setSeriesKey(i uint32, key uint64) {
+	for int(i/keyChunk) >= len(g.seriesKeys) {
+		g.seriesKeys = append(g.seriesKeys, new([keyChunk]uint64))
+	}
+	g.seriesKeys[i/keyChunk][i%keyChunk] = key
+}
+
+// isSeries reports whether slot i holds the series of this key.
+func (g *Guard) isSeries(i uint32, key uint64) bool {
+	k, e := g.table.At(i)
+	return k != 0 && !e.link() && g.seriesKey(i) == key
+}
+
+// touchSeries reads what Seen reads of the series in slot i, for Prefetch.
+func (g *Guard) touchSeries(i uint32) uint64 {
+	return g.seriesKey(i) + uint64(g.table.Slot(i).lastSeen)
 }
 
 // Tick converts a time to the Guard's clock.
@@ -207,12 +233,12 @@ func (g *Guard) Prefetch(hashes []uint64) {
 	prev, slots := g.prev, g.table.Slots()
 	for j, h := range hashes {
 		if next := prev + 1; next < slots {
-			if k, e := g.table.At(next); k != 0 && e.series == seriestable.Key(h) {
+			if g.isSeries(next, seriestable.Key(h)) {
 				prev = next
 				continue
 			}
 		}
-		g.touched += g.bySeries.prefetch(hashes[j:], seriestable.Key)
+		g.touched += g.bySeries.prefetch(hashes[j:], seriestable.Key, g.touchSeries)
 		return
 	}
 }
@@ -221,7 +247,7 @@ func (g *Guard) Prefetch(hashes []uint64) {
 // batch that repeats its order), else through the index.
 func (g *Guard) lookupSeries(key uint64) (uint32, bool) {
 	if next := g.prev + 1; next < g.table.Slots() {
-		if k, e := g.table.At(next); k != 0 && e.series == key {
+		if g.isSeries(next, key) {
 			return next, true
 		}
 	}
@@ -305,13 +331,14 @@ func (g *Guard) RememberIdentity(id uint64, now uint32) {
 	if s := g.table.Slot(series); s.ref&seriesKeyed != 0 {
 		// The series' first identity: the slot is keyed by it from now on (the table gives
 		// back the slot freed last: the series keeps its slot, and links can name it).
-		kept := *s
+		kept, key := *s, g.seriesKey(series)
 		kept.ref &^= seriesKeyed
-		g.bySeries.remove(kept.series)
+		g.bySeries.remove(key)
 		g.table.Remove(series)
 		i, _ := g.table.Find(series-1, id)
 		*g.table.Slot(i) = kept
-		g.bySeries.insert(kept.series, i, g.table.Slots())
+		g.setSeriesKey(i, key)
+		g.bySeries.insert(key, i, g.table.Slots())
 		g.prev, g.identityPrev = i, i
 		g.identities++
 		return
@@ -319,6 +346,7 @@ func (g *Guard) RememberIdentity(id uint64, now uint32) {
 	i, _ := g.table.Find(g.identityPrev, id)
 	g.identityPrev = i
 	*g.table.Slot(i) = entry{lastSeen: now, ref: series | linkRef}
+	g.setSeriesKey(i, 0)
 	g.identities++
 	g.links++
 }
@@ -385,7 +413,8 @@ func (g *Guard) Admit(hash uint64, weight int, metric, tenant string, now uint32
 		mi = g.internMetric(metric)
 	}
 	gi := g.internGroup(groupKey{metric: mi, tenant: ti, weight: uint16(weight)})
-	*g.table.Slot(i) = entry{series: key, lastSeen: now, ref: gi | seriesKeyed}
+	*g.table.Slot(i) = entry{lastSeen: now, ref: gi | seriesKeyed}
+	g.setSeriesKey(i, key)
 	g.bySeries.insert(key, i, g.table.Slots())
 	g.groups[gi].members++
 	g.metrics[mi].active += w
@@ -492,7 +521,7 @@ func (g *Guard) Sweep(now uint32) int64 {
 	n := 0
 	for i := range g.table.Slots() {
 		if key, e := g.table.At(i); key != 0 && !e.link() && idle(e.lastSeen) {
-			run[n] = e.series
+			run[n] = g.seriesKey(i)
 			if n++; n == len(run) {
 				g.touched += g.bySeries.removeAll(run[:n])
 				n = 0

@@ -90,10 +90,10 @@ func (x *seriesIndex) lookup(key uint64) (uint32, bool) {
 	}
 }
 
-// prefetch reads the index entries and slots of these keys, so that the lookups that follow find
-// them in the CPU cache; it returns a sum for the caller to keep, so that the reads are not
-// removed.
-func (x *seriesIndex) prefetch(keys []uint64, key func(uint64) uint64) uint64 {
+// prefetch reads the index entries of these keys, and with touch what the caller reads of
+// their slots, so that the lookups that follow find them in the CPU cache; it returns a sum for
+// the caller to keep, so that the reads are not removed.
+func (x *seriesIndex) prefetch(keys []uint64, key func(uint64) uint64, touch func(slot uint32) uint64) uint64 {
 	if x.used == 0 {
 		return 0
 	}
@@ -109,7 +109,7 @@ func (x *seriesIndex) prefetch(keys []uint64, key func(uint64) uint64) uint64 {
 				break
 			}
 			if x.tagged(e, h) {
-				sum += x.keyOf(x.slotOf(e))
+				sum += touch(x.slotOf(e))
 				break
 			}
 		}
