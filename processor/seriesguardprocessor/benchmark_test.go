@@ -92,7 +92,7 @@ func BenchmarkAdmitted(b *testing.B) {
 
 // scaleSteps are the tracked-series counts the scale benchmarks sweep, so the cost curve as the
 // state grows is visible, not one point.
-var scaleSteps = []int{10_000, 100_000, 1_000_000}
+var scaleSteps = []int{10_000, 100_000, 200_000, 1_000_000}
 
 // BenchmarkMemoryPerSeries measures the live heap of the guard's state per tracked series at
 // 10k, 100k and 1M series: heap after admitting them minus heap before, both after a full GC.
@@ -120,7 +120,7 @@ func BenchmarkMemoryPerSeries(b *testing.B) {
 }
 
 // BenchmarkAdmittedAtScale is BenchmarkAdmitted's hot path (1,000-point batches, 10 attributes,
-// every series admitted, series caps on) with 10k, 100k and 1M series tracked: batches are
+// every series admitted, series caps on) with 10k, 100k, 200k and 1M series tracked: batches are
 // taken from across the whole admitted range, so lookups hit a table of that size.
 func BenchmarkAdmittedAtScale(b *testing.B) {
 	const points, batches = 1000, 8
@@ -315,12 +315,12 @@ func BenchmarkChurn(b *testing.B) {
 }
 
 // BenchmarkMemoryPerActiveSeries is the live heap of the processor's state per active series,
-// measured through the processor (identities included, where the branch keeps them): 100k and
+// measured through the processor (identities included, where the branch keeps them): 100k, 200k and
 // 1M series of the bench load's shape (one attribute) sent twice in batches of 8,192, heap
 // after minus heap before, both after a full GC, with the batches garbage by then.
 func BenchmarkMemoryPerActiveSeries(b *testing.B) {
 	const points = 8192
-	for _, series := range []int{100_000, 1_000_000} {
+	for _, series := range []int{100_000, 200_000, 1_000_000} {
 		b.Run(fmt.Sprintf("series=%d", series), func(b *testing.B) {
 			for b.Loop() {
 				var before, after runtime.MemStats

@@ -92,8 +92,8 @@ func benchLookups(b *testing.B, series int, key func(int) uint64, lookup func(ru
 
 // BenchmarkSeenIdentity is BenchmarkSeen through raw identities: 200k and 1M series admitted,
 // each with one identity remembered, and the batches looked up by identity (SeenIdentity, prefetched in
-// runs of 256 with PrefetchIdentities), as the walker does for points of known identities. A
-// hit writes only the identity's entry, not the series'.
+// runs of 256 with PrefetchIdentities), as the walker does for points of known identities. The
+// identity keys its series' slot: a hit is one lookup and writes that slot only.
 //
 //	go test -run '^$' -bench BenchmarkSeenIdentity -benchtime 200x ./processor/seriesguardprocessor/internal/guard/
 func BenchmarkSeenIdentity(b *testing.B) {

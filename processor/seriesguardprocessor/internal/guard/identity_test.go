@@ -1,6 +1,7 @@
 package guard
 
 import (
+	"math/rand/v2"
 	"testing"
 	"time"
 
@@ -69,4 +70,101 @@ func TestIdentitiesAreBoundedByMaxTracked(t *testing.T) {
 	require.Equal(t, 4, g.Identities())
 	require.Equal(t, int64(1), g.Active())
 	require.True(t, g.SeenIdentity(10, 0), "the identities remembered before the bound still work")
+}
+
+// TestGuardAgreesWithAModel drives the guard as the walker does (series seen directly or
+// through raw identities, several identities per series, first identities re-keying their
+// series' slot, links for the others, sweeps while the clock advances) and checks after every
+// sweep that exactly the series a plain model keeps active are active, with their weights, and
+// that each is found by its hash and by every identity the model still knows.
+func TestGuardAgreesWithAModel(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	const window = time.Minute
+	g := New(Limits{Window: window, MaxTracked: 1 << 20}, epoch)
+	type series struct {
+		weight   int
+		lastSeen time.Time
+	}
+	model := map[uint64]*series{}     // series hash -> state, while active
+	identities := map[uint64]uint64{} // raw identity -> series hash, while remembered
+	idSeen := map[uint64]time.Time{}  // raw identity -> its last sighting
+	keyOf := map[uint64]uint64{}      // series hash -> the identity that keys its slot
+	idle := func(last, now time.Time) bool { return g.Tick(now)-g.Tick(last) > uint32(window/tick) }
+	now := epoch
+	nextHash, nextID := uint64(1000), uint64(1<<40)
+	for step := range 3000 {
+		now = now.Add(time.Duration(r.IntN(2000)) * time.Millisecond)
+		tick := g.Tick(now)
+		switch op := r.IntN(10); {
+		case op < 3: // a new series
+			nextHash++
+			w := 1 + r.IntN(5)
+			state, _ := g.Seen(nextHash, tick)
+			require.Equal(t, Unknown, state)
+			require.Equal(t, ReasonNone, g.Admit(nextHash, w, "m", "", tick))
+			model[nextHash] = &series{weight: w, lastSeen: now}
+		case op < 6 && len(model) > 0: // an active series seen by its hash, maybe a new identity
+			h := anyKey(r, model)
+			state, _ := g.Seen(h, tick)
+			require.Equal(t, Admitted, state, "step %d", step)
+			model[h].lastSeen = now
+			if r.IntN(2) == 0 {
+				nextID++
+				g.RememberIdentity(nextID, tick)
+				identities[nextID] = h
+				idSeen[nextID] = now
+				if _, ok := keyOf[h]; !ok {
+					keyOf[h] = nextID
+				}
+			}
+		case op < 9 && len(identities) > 0: // a point found by a remembered identity
+			id := anyKey(r, identities)
+			require.True(t, g.SeenIdentity(id, tick), "step %d", step)
+			model[identities[id]].lastSeen = now
+			idSeen[id] = now
+		default:
+			g.Sweep(tick)
+			// A series not seen within the window expires, its identities with it; an
+			// identity not seen within the window expires, unless it keys its series' slot
+			// (the first one remembered): then it lasts as long as the series.
+			var active int64
+			for h, s := range model {
+				if idle(s.lastSeen, now) {
+					delete(model, h)
+					delete(keyOf, h)
+					continue
+				}
+				active += int64(s.weight)
+			}
+			for id, h := range identities {
+				if _, ok := model[h]; !ok || keyOf[h] != id && idle(idSeen[id], now) {
+					delete(identities, id)
+					delete(idSeen, id)
+				}
+			}
+			require.Equal(t, len(identities), g.Identities(), "step %d", step)
+			require.Equal(t, active, g.Active(), "step %d", step)
+			require.Equal(t, len(model), g.TrackedEntries(), "step %d", step)
+			// Found at their last sightings, which changes nothing: identities first, as an
+			// identity that keys its series' slot shares the series' last sighting.
+			for id := range identities {
+				require.True(t, g.SeenIdentity(id, g.Tick(idSeen[id])), "step %d", step)
+			}
+			for h := range model {
+				state, _ := g.Seen(h, g.Tick(model[h].lastSeen))
+				require.Equal(t, Admitted, state, "step %d", step)
+			}
+		}
+	}
+}
+
+func anyKey[V any](r *rand.Rand, m map[uint64]V) uint64 {
+	n := r.IntN(len(m))
+	for k := range m {
+		if n == 0 {
+			return k
+		}
+		n--
+	}
+	panic("unreachable")
 }

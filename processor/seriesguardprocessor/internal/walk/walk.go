@@ -436,8 +436,8 @@ func (w *Walker) decide(attrs pcommon.Map, id pointID, mc *metricContext, layout
 	reason := w.guard.Admit(h, weight, mc.promName, tenant, tick)
 	if reason == guard.ReasonNone {
 		// The identity is remembered on its second sighting (above), as ordered_rw's encoder
-		// caches a series: a series seen once costs no identity entry, so pure churn (every
-		// point a new series) pays neither the entry nor its removal.
+		// caches a series: a series seen once is not re-keyed by its identity, so pure churn
+		// (every point a new series) does not pay for it.
 		return true, nil
 	}
 	if w.overflow && mc.foldable && reason != guard.ReasonMaxTrackedSeries {
