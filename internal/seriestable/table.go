@@ -315,7 +315,7 @@ func (t *Table[T]) Sweep(expired func(*T) bool) int {
 		}
 	}
 	t.freeAll(run[:k])
-	if n > 0 {
+	if n > 0 || (t.used == 0 && t.next > 0) {
 		t.release()
 	}
 	return n
