@@ -25,7 +25,9 @@
 // series_guard about 1.6x as much per lookup at 1M series out of the caches (see README.md).
 //
 // Memory: a slot is an 8-byte key and the value; an index entry is 4 bytes, the index at most
-// 3/4 full (5.3–10.7 bytes per series). See README.md for measured figures.
+// 3/4 full (5.3–10.7 bytes per series). A sweep gives back what the table no longer needs (see
+// Sweep), so that its memory follows the series down as well as up. See README.md for measured
+// figures.
 package seriestable // import "github.com/otelcol-fleet/otelcol-fleet/internal/seriestable"
 
 import (
@@ -297,7 +299,7 @@ func (t *Table[T]) remove(key uint64, i uint32) {
 
 // Sweep frees the slots whose value expired says to, and returns how many it freed. It visits
 // every used slot once, in slot order. A freed slot is marked so that Find never takes it for the
-// series it had.
+// series it had. Then it gives back what the table no longer needs (release).
 func (t *Table[T]) Sweep(expired func(*T) bool) int {
 	// The expired slots are freed in runs, each run's index entries loaded together first (see
 	// freeAll): found one at a time, each would wait for its own cache miss.
@@ -319,6 +321,14 @@ func (t *Table[T]) Sweep(expired func(*T) bool) int {
 		t.release()
 	}
 	return n
+}
+
+// Release gives back what the table no longer needs, as a sweep does once it has freed slots
+// (release): for a table that Remove emptied, whose owner need not wait for its next sweep.
+func (t *Table[T]) Release() {
+	if t.next > 0 {
+		t.release()
+	}
 }
 
 // release gives back what a sweep left unused, so that a table's memory follows its series

@@ -498,6 +498,13 @@ func TestSweepReleases(t *testing.T) {
 	require.Zero(t, table.Sweep(func(*uint64) bool { return true }))
 	assert.Zero(t, table.Slots())
 	assert.Nil(t, table.index)
+	// Or at once by Release.
+	i, _ = table.Find(NoSlot, 8)
+	table.Remove(i)
+	require.NotZero(t, table.Slots())
+	table.Release()
+	assert.Zero(t, table.Slots())
+	assert.Nil(t, table.index)
 	_, ok := table.Lookup(NoSlot, 7)
 	assert.False(t, ok)
 	checkIndex(t, table)

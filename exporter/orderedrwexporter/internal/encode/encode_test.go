@@ -562,3 +562,32 @@ func TestLinkedIdentitiesShareOneSeries(t *testing.T) {
 	assert.Equal(t, 0, enc.identities.Len())
 	assert.Zero(t, enc.identities.Slots(), "the table's memory given back")
 }
+
+// When every series seen once has been seen again, the table of series seen once gives its
+// memory back at once (not at the next sweep); a small one keeps it.
+func TestSeenOnceTableGivesMemoryBack(t *testing.T) {
+	for _, series := range []int{100, keepSeen + 100} {
+		enc := New(Settings{MaxSeries: 2 * series, IdleTimeout: time.Hour})
+		md := pmetric.NewMetrics()
+		rm := md.ResourceMetrics().AppendEmpty()
+		rm.Resource().Attributes().PutStr("service.name", "svc")
+		m := rm.ScopeMetrics().AppendEmpty().Metrics().AppendEmpty()
+		m.SetName("g")
+		dps := m.SetEmptyGauge().DataPoints()
+		for i := range series {
+			dp := dps.AppendEmpty()
+			dp.Attributes().PutInt("series", int64(i))
+			dp.SetTimestamp(testStart)
+		}
+		enc.Encode(md, enc.start)
+		require.Equal(t, series, enc.seen.Len())
+		enc.Encode(md, enc.start.Add(time.Second))
+		require.Equal(t, series, enc.CachedSeries())
+		require.Zero(t, enc.seen.Len())
+		if series > keepSeen {
+			assert.Zero(t, enc.seen.Slots(), "%d series: given back", series)
+		} else {
+			assert.Equal(t, uint32(series), enc.seen.Slots(), "%d series: kept", series)
+		}
+	}
+}
