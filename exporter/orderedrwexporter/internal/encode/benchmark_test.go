@@ -175,6 +175,13 @@ func liveHeap() uint64 {
 // fleet_bench_samples, one attribute series="s<n>", 2,000 points a push, every series once per
 // pass; first is the first series of the load (a new load: new series).
 func fleetbenchPush(i, numSeries, first int) pmetric.Metrics {
+	return fleetbenchPushOrdered(i, numSeries, first, false)
+}
+
+// fleetbenchPushOrdered is fleetbenchPush, with the series in an order unrelated to the one in
+// which the encoder first saw them if shuffled (series n*g mod numSeries at position g: every
+// series once per pass, neighbours in a push far apart in the table).
+func fleetbenchPushOrdered(i, numSeries, first int, shuffled bool) pmetric.Metrics {
 	md := pmetric.NewMetrics()
 	rm := md.ResourceMetrics().AppendEmpty()
 	rm.Resource().Attributes().PutStr("service.name", "fleet-bench")
@@ -184,7 +191,12 @@ func fleetbenchPush(i, numSeries, first int) pmetric.Metrics {
 	for j := range fleetbenchBatch {
 		g := i*fleetbenchBatch + j
 		dp := dps.AppendEmpty()
-		dp.Attributes().PutStr("series", "s"+strconv.Itoa(first+g%numSeries))
+		n := g % numSeries
+		if shuffled {
+			// 999,983 is prime, so coprime with the series counts used (2^a·5^b): a permutation.
+			n = int(uint64(n) * 999_983 % uint64(numSeries))
+		}
+		dp.Attributes().PutStr("series", "s"+strconv.Itoa(first+n))
 		dp.SetTimestamp(pcommon.NewTimestampFromTime(time.Unix(1_700_000_000+int64(g/numSeries), 0)))
 		dp.SetDoubleValue(float64(i))
 	}
@@ -263,12 +275,21 @@ func (e *Encoder) builderLabels(i int) sample.Labels {
 // BenchmarkEncodeFleetbench is the encoder's CPU per sample in the steady state at fleetbench's
 // label shapes, at 200k and 1M series (each once per pass, cached after two unmeasured passes):
 // between two pushes of one series, the other series' pushes evict its state from the caches,
-// so this is the cost of the cache misses per sample.
+// so this is the cost of the cache misses per sample. shuffled: the measured pushes send the
+// series in another order than the one they were cached in (a table lookup out of order).
 //
 //	go test -run '^$' -bench BenchmarkEncodeFleetbench -benchtime 200x ./exporter/orderedrwexporter/internal/encode/
 func BenchmarkEncodeFleetbench(b *testing.B) {
-	for _, numSeries := range []int{200_000, 1_000_000} {
-		b.Run("series="+strconv.Itoa(numSeries), func(b *testing.B) {
+	for _, run := range []struct {
+		numSeries int
+		shuffled  bool
+	}{{200_000, false}, {1_000_000, false}, {200_000, true}, {1_000_000, true}} {
+		numSeries := run.numSeries
+		name := "series=" + strconv.Itoa(numSeries)
+		if run.shuffled {
+			name += "/shuffled"
+		}
+		b.Run(name, func(b *testing.B) {
 			enc := New(fleetbenchSettings)
 			pushes := numSeries / fleetbenchBatch
 			for i := range 2 * pushes {
@@ -278,7 +299,7 @@ func BenchmarkEncodeFleetbench(b *testing.B) {
 			// the encoder does not look at).
 			load := make([]pmetric.Metrics, pushes)
 			for i := range load {
-				load[i] = fleetbenchPush(i, numSeries, 0)
+				load[i] = fleetbenchPushOrdered(i, numSeries, 0, run.shuffled)
 			}
 			b.ResetTimer()
 			for i := range b.N {

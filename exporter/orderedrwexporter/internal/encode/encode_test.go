@@ -591,3 +591,39 @@ func TestSeenOnceTableGivesMemoryBack(t *testing.T) {
 		}
 	}
 }
+
+// Points in another order than the one their series were cached in are looked up a run at a
+// time, their table reads started together (prefetched); the series are the translator's
+// whatever the order, and the runs in order again are looked up as they come.
+func TestPointsOutOfOrderArePrefetched(t *testing.T) {
+	const series = 4 * prefetchRun
+	set := Settings{MaxSeries: 2 * series, IdleTimeout: time.Hour}
+	enc := New(set)
+	push := func(at time.Duration, order func(int) int) {
+		md := pmetric.NewMetrics()
+		rm := md.ResourceMetrics().AppendEmpty()
+		rm.Resource().Attributes().PutStr("service.name", "svc")
+		m := rm.ScopeMetrics().AppendEmpty().Metrics().AppendEmpty()
+		m.SetName("g")
+		dps := m.SetEmptyGauge().DataPoints()
+		for i := range series {
+			dp := dps.AppendEmpty()
+			dp.Attributes().PutInt("series", int64(order(i)))
+			dp.SetTimestamp(testStart + pcommon.Timestamp(at))
+			dp.SetDoubleValue(float64(i))
+		}
+		res := enc.Encode(md, enc.start.Add(at))
+		want, _ := reference(t, md, set)
+		require.Equal(t, want, encoded(t, res.Series))
+	}
+	inOrder := func(i int) int { return i }
+	shuffled := func(i int) int { return i * 769 % series } // 769 is prime: a permutation
+	push(0, inOrder)
+	push(time.Second, inOrder)
+	require.Equal(t, series, enc.CachedSeries())
+	push(2*time.Second, shuffled)
+	assert.Greater(t, enc.disordered, prefetchRun/16, "the last run was out of order")
+	push(3*time.Second, shuffled)
+	push(4*time.Second, inOrder)
+	assert.Zero(t, enc.disordered, "the last run was in order")
+}
