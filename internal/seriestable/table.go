@@ -25,11 +25,15 @@
 // series_guard about 1.6x as much per lookup at 1M series out of the caches (see README.md).
 //
 // Memory: a slot is an 8-byte key and the value; an index entry is 4 bytes, the index at most
-// 3/4 full (5.3–10.7 bytes per series). See README.md for measured figures.
+// 3/4 full (5.3–10.7 bytes per series). A sweep gives back what the table no longer needs (see
+// Sweep), so that its memory follows the series down as well as up. See README.md for measured
+// figures.
 package seriestable // import "github.com/otelcol-fleet/otelcol-fleet/internal/seriestable"
 
 import (
+	"cmp"
 	"math/bits"
+	"slices"
 	"sync/atomic"
 )
 
@@ -237,9 +241,12 @@ func (t *Table[T]) insert(key uint64, i uint32) {
 }
 
 // grow doubles the index and places every series again. It runs log2(series) times in all.
-func (t *Table[T]) grow() {
+func (t *Table[T]) grow() { t.resize(max(2*len(t.index), minIndex)) }
+
+// resize makes the index n entries long and places every series again; n must be a power of
+// two above the slots ever used (t.next).
+func (t *Table[T]) resize(n int) {
 	old, oldBits := t.index, t.bits
-	n := max(2*len(old), minIndex)
 	t.index = make([]uint32, n)
 	t.bits = uint8(bits.Len(uint(n)) - 1)
 	t.distBits = min(maxDistBits, 32-t.bits)
@@ -292,7 +299,7 @@ func (t *Table[T]) remove(key uint64, i uint32) {
 
 // Sweep frees the slots whose value expired says to, and returns how many it freed. It visits
 // every used slot once, in slot order. A freed slot is marked so that Find never takes it for the
-// series it had.
+// series it had. Then it gives back what the table no longer needs (release).
 func (t *Table[T]) Sweep(expired func(*T) bool) int {
 	// The expired slots are freed in runs, each run's index entries loaded together first (see
 	// freeAll): found one at a time, each would wait for its own cache miss.
@@ -310,7 +317,62 @@ func (t *Table[T]) Sweep(expired func(*T) bool) int {
 		}
 	}
 	t.freeAll(run[:k])
+	if n > 0 || (t.used == 0 && t.next > 0) {
+		t.release()
+	}
 	return n
+}
+
+// Release gives back what the table no longer needs, as a sweep does once it has freed slots
+// (release): for a table that Remove emptied, whose owner need not wait for its next sweep.
+func (t *Table[T]) Release() {
+	if t.next > 0 {
+		t.release()
+	}
+}
+
+// release gives back what a sweep left unused, so that a table's memory follows its series
+// down as well as up: all of it when the table is empty (a table of series seen once, which
+// empties when they are seen again, kept its chunks, index and free list at their peak: 26
+// bytes per series that once passed through); else the chunks after the last used slot, and
+// the index when a quarter of it would do. The free slots are then reused lowest first, so that
+// the slots in use gather at the start and a later sweep can release the tail. Slots in use
+// stay where they are.
+func (t *Table[T]) release() {
+	if t.used == 0 {
+		t.index, t.bits, t.distBits = nil, 0, 0
+		t.chunks.Store(&[]*chunk[T]{})
+		t.free, t.next = nil, 0
+		t.disordered, t.jumped = false, false
+		return
+	}
+	last := t.next
+	for last > 0 && t.at(last-1).key == 0 {
+		last--
+	}
+	if last < t.next {
+		t.next = last
+		t.free = slices.DeleteFunc(t.free, func(i uint32) bool { return i >= last })
+		chunks := *t.chunks.Load()
+		if n := int((last + 1<<chunkBits - 1) >> chunkBits); n < len(chunks) {
+			// A new slice of chunks, so that readers of the old one are not disturbed.
+			kept := slices.Clone(chunks[:n])
+			t.chunks.Store(&kept)
+		}
+	}
+	slices.SortFunc(t.free, func(a, b uint32) int { return cmp.Compare(b, a) })
+	if cap(t.free) > 2*len(t.free)+minIndex {
+		t.free = slices.Clone(t.free)
+	}
+	// The smallest index that insert would not grow at once, if it is a quarter of this one or
+	// less (not at every sweep's small change); slot+1 must fit in its entries.
+	n := minIndex
+	for 4*(t.used+1) > 3*n || 4*int(t.next) > 3*n {
+		n *= 2
+	}
+	if 4*n <= len(t.index) {
+		t.resize(n)
+	}
 }
 
 // freeAll frees the given slots, in order, after loading their index entries' cache lines.

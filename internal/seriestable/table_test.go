@@ -446,3 +446,66 @@ func TestPrefetchSkipsTheIndexInOrder(t *testing.T) {
 	table.Prefetch(i, []uint64{22})
 	require.Zero(t, table.touched)
 }
+
+// TestSweepReleases: a sweep that empties the table gives back its chunks, index and free list;
+// one that frees the last slots gives back their chunks and, when a quarter would do, the
+// index; free slots are then reused lowest first, and the series left keep their slots.
+func TestSweepReleases(t *testing.T) {
+	table := New[uint64]()
+	const n = 3 << chunkBits
+	prev := NoSlot
+	for h := range uint64(n) {
+		i, added := table.Find(prev, h+100)
+		require.True(t, added)
+		*table.Slot(i), prev = h+100, i
+	}
+	require.Len(t, *table.chunks.Load(), 3)
+	bigIndex := len(table.index)
+
+	// Series 100-199, and every 10th of 200-1099.
+	kept := func(v uint64) bool { return v < 200 || (v < 1100 && v%10 == 0) }
+	freed := table.Sweep(func(v *uint64) bool { return !kept(*v) })
+	require.Equal(t, n-190, freed)
+	require.Equal(t, 190, table.Len())
+	assert.Equal(t, uint32(991), table.Slots(), "slots after the last used one are released")
+	assert.Len(t, *table.chunks.Load(), 1)
+	assert.Less(t, len(table.index), bigIndex/4)
+	checkIndex(t, table)
+	for v := range uint64(n) {
+		i, ok := table.Lookup(NoSlot, v+100)
+		require.Equal(t, kept(v+100), ok, "series %d", v+100)
+		if ok {
+			require.Equal(t, uint32(v), i, "series %d keeps its slot", v+100)
+		}
+	}
+	i, added := table.Find(NoSlot, 1)
+	require.True(t, added)
+	assert.Equal(t, uint32(101), i, "the lowest free slot first")
+	*table.Slot(i) = 1
+
+	require.Equal(t, 191, table.Sweep(func(*uint64) bool { return true }))
+	assert.Zero(t, table.Slots())
+	assert.Empty(t, *table.chunks.Load())
+	assert.Nil(t, table.index)
+	assert.Nil(t, table.free)
+	checkIndex(t, table)
+	i, added = table.Find(NoSlot, 7)
+	require.True(t, added)
+	assert.Zero(t, i)
+	// Emptied by Remove (a table of series seen once, each removed when seen again): given back
+	// by the next sweep, which frees nothing itself.
+	table.Remove(i)
+	require.Zero(t, table.Sweep(func(*uint64) bool { return true }))
+	assert.Zero(t, table.Slots())
+	assert.Nil(t, table.index)
+	// Or at once by Release.
+	i, _ = table.Find(NoSlot, 8)
+	table.Remove(i)
+	require.NotZero(t, table.Slots())
+	table.Release()
+	assert.Zero(t, table.Slots())
+	assert.Nil(t, table.index)
+	_, ok := table.Lookup(NoSlot, 7)
+	assert.False(t, ok)
+	checkIndex(t, table)
+}

@@ -169,3 +169,143 @@ func liveHeap() uint64 {
 	runtime.ReadMemStats(&m)
 	return m.HeapAlloc
 }
+
+// fleetbenchPush is push i of fleetbench's load (internal/bench, internal/loadgen) as ordered_rw
+// stamp mode encodes it: one resource with service.name only (no target_info), the gauge
+// fleet_bench_samples, one attribute series="s<n>", 2,000 points a push, every series once per
+// pass; first is the first series of the load (a new load: new series).
+func fleetbenchPush(i, numSeries, first int) pmetric.Metrics {
+	return fleetbenchPushOrdered(i, numSeries, first, false)
+}
+
+// fleetbenchPushOrdered is fleetbenchPush, with the series in an order unrelated to the one in
+// which the encoder first saw them if shuffled (series n*g mod numSeries at position g: every
+// series once per pass, neighbours in a push far apart in the table).
+func fleetbenchPushOrdered(i, numSeries, first int, shuffled bool) pmetric.Metrics {
+	md := pmetric.NewMetrics()
+	rm := md.ResourceMetrics().AppendEmpty()
+	rm.Resource().Attributes().PutStr("service.name", "fleet-bench")
+	m := rm.ScopeMetrics().AppendEmpty().Metrics().AppendEmpty()
+	m.SetName("fleet_bench_samples")
+	dps := m.SetEmptyGauge().DataPoints()
+	for j := range fleetbenchBatch {
+		g := i*fleetbenchBatch + j
+		dp := dps.AppendEmpty()
+		n := g % numSeries
+		if shuffled {
+			// 999,983 is prime, so coprime with the series counts used (2^a·5^b): a permutation.
+			n = int(uint64(n) * 999_983 % uint64(numSeries))
+		}
+		dp.Attributes().PutStr("series", "s"+strconv.Itoa(first+n))
+		dp.SetTimestamp(pcommon.NewTimestampFromTime(time.Unix(1_700_000_000+int64(g/numSeries), 0)))
+		dp.SetDoubleValue(float64(i))
+	}
+	return md
+}
+
+// fleetbenchBatch is the points of one of fleetbench's requests.
+const fleetbenchBatch = 2000
+
+// fleetbenchSettings are ordered_rw's stamp mode's, as fleetbench's (s) pipeline runs it.
+var fleetbenchSettings = Settings{StampLabel: "collector_gateway", StampValue: "bench", IdleTimeout: 15 * time.Minute, MaxSeries: 1_000_000}
+
+// BenchmarkCacheMemoryFleetbench is the encoder's live heap per series at fleetbench's label
+// shapes (see fleetbenchPush), at 200k series: cached (after two passes; label blocks
+// included, then without them: B/series-state), and seen once (one pass of new series). After a
+// GC, minus before, divided by the series.
+//
+//	go test -run '^$' -bench BenchmarkCacheMemoryFleetbench -benchtime 3x ./exporter/orderedrwexporter/internal/encode/
+func BenchmarkCacheMemoryFleetbench(b *testing.B) {
+	const numSeries = 200_000
+	passes := func(enc *Encoder, n, first int) {
+		for i := range n * numSeries / fleetbenchBatch {
+			res := enc.Encode(fleetbenchPush(i, numSeries, first), enc.start)
+			enc.Recycle(res.Series)
+		}
+	}
+	b.Run("cached", func(b *testing.B) {
+		for range b.N {
+			enc := New(fleetbenchSettings)
+			before := liveHeap()
+			passes(enc, 2, 0)
+			after := liveHeap()
+			if enc.CachedSeries() != numSeries {
+				b.Fatalf("%d series cached, want %d", enc.CachedSeries(), numSeries)
+			}
+			// The label blocks, as NewLabels allocates them (size-class rounding included).
+			blocks := liveHeap()
+			kept := make([]sample.Labels, numSeries)
+			for i := range numSeries {
+				kept[i] = enc.builderLabels(i)
+			}
+			blocks = liveHeap() - blocks - uint64(numSeries*16)
+			runtime.KeepAlive(kept)
+			perSeries := (float64(after) - float64(before)) / numSeries
+			b.ReportMetric(perSeries, "B/series")
+			b.ReportMetric(perSeries-float64(blocks)/numSeries, "B/series-state")
+			runtime.KeepAlive(enc)
+		}
+	})
+	b.Run("seen-once", func(b *testing.B) {
+		for range b.N {
+			enc := New(fleetbenchSettings)
+			before := liveHeap()
+			passes(enc, 1, 0)
+			after := liveHeap()
+			if enc.CachedSeries() != 0 {
+				b.Fatalf("%d series cached, want none", enc.CachedSeries())
+			}
+			b.ReportMetric((float64(after)-float64(before))/numSeries, "B/series")
+			runtime.KeepAlive(enc)
+		}
+	})
+}
+
+// builderLabels builds the labels of fleetbench's series i as the encoder caches them.
+func (e *Encoder) builderLabels(i int) sample.Labels {
+	resource, attrs := pcommon.NewMap(), pcommon.NewMap()
+	resource.PutStr("service.name", "fleet-bench")
+	attrs.PutStr("series", "s"+strconv.Itoa(i))
+	if err := e.builder.base(resource, attrs, pcommon.NewInstrumentationScope(), false); err != nil {
+		panic(err)
+	}
+	return e.builder.finish(len(e.builder.labels), nameLabel, "fleet_bench_samples").labels
+}
+
+// BenchmarkEncodeFleetbench is the encoder's CPU per sample in the steady state at fleetbench's
+// label shapes, at 200k and 1M series (each once per pass, cached after two unmeasured passes):
+// between two pushes of one series, the other series' pushes evict its state from the caches,
+// so this is the cost of the cache misses per sample. shuffled: the measured pushes send the
+// series in another order than the one they were cached in (a table lookup out of order).
+//
+//	go test -run '^$' -bench BenchmarkEncodeFleetbench -benchtime 200x ./exporter/orderedrwexporter/internal/encode/
+func BenchmarkEncodeFleetbench(b *testing.B) {
+	for _, run := range []struct {
+		numSeries int
+		shuffled  bool
+	}{{200_000, false}, {1_000_000, false}, {200_000, true}, {1_000_000, true}} {
+		numSeries := run.numSeries
+		name := "series=" + strconv.Itoa(numSeries)
+		if run.shuffled {
+			name += "/shuffled"
+		}
+		b.Run(name, func(b *testing.B) {
+			enc := New(fleetbenchSettings)
+			pushes := numSeries / fleetbenchBatch
+			for i := range 2 * pushes {
+				enc.Recycle(enc.Encode(fleetbenchPush(i, numSeries, 0), enc.start).Series)
+			}
+			// The pushes of one pass, built once: a pass is replayed (the timestamps repeat, which
+			// the encoder does not look at).
+			load := make([]pmetric.Metrics, pushes)
+			for i := range load {
+				load[i] = fleetbenchPushOrdered(i, numSeries, 0, run.shuffled)
+			}
+			b.ResetTimer()
+			for i := range b.N {
+				enc.Recycle(enc.Encode(load[i%pushes], enc.start).Series)
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*fleetbenchBatch), "ns/sample")
+		})
+	}
+}

@@ -94,10 +94,13 @@ type Encoder struct {
 	idleSeconds     uint32
 
 	mu sync.Mutex
-	// identities maps an identity hash to the slot of its series; series holds a series' labels
-	// by the hash of those labels, so that two identities of one label set share it.
-	identities *seriestable.Table[identityEntry]
-	series     *seriestable.Table[seriesEntry]
+	// identities holds an entry per cached identity hash: the series' labels, or a link to the
+	// entry that has them when another identity came first with the same label set. byLabels
+	// finds the entry that has a label set by the hash of its labels, so that the identities of
+	// one label set share one series; it is used to add and sweep series only. A sample of a
+	// cached series reads one slot (two for a linked identity).
+	identities *seriestable.Table[entry]
+	byLabels   labelIndex
 	// seen holds the identities seen once, with when: a series is cached when seen again
 	// within the idle timeout, so that series seen once (churn) cost 16 bytes here and no
 	// labels kept, their labels built as the translator builds them, for one push.
@@ -108,6 +111,10 @@ type Encoder struct {
 	lastSweep uint32
 	builder   labelBuilder
 	buf       []byte
+	ids       []uint64 // numbers' identities of a run of points
+	// disordered counts the lookups of the current run of points (numbers) that did not find
+	// their series in the slot after the previous one's: many, and the next run is prefetched.
+	disordered int
 
 	// The current push's output, from outputs.
 	out     []sample.Series
@@ -119,25 +126,37 @@ type Encoder struct {
 	uncached map[uint64]int32
 }
 
-type identityEntry struct {
-	series   uint32
+// entry is a cached identity (its key in the table is the identity's hash) and its series: a
+// 40-byte slot with the key. A series added by the fallback, which has no identity, is keyed by
+// its labels' hash.
+type entry struct {
+	// labels and hash (sample.HashLabels) are the series': empty in a link.
+	labels sample.Labels
+	hash   uint64
+	// lastSeen is when the entry's identity (or, for the entry that has the labels, any of the
+	// series' identities) was last seen: a series outlives the links to it.
 	lastSeen uint32
-}
-
-// seriesEntry is a cached series: its labels' block and 8 bytes, a 32-byte slot with the table's
-// key (the hash of the labels, which the entry does not repeat).
-type seriesEntry struct {
-	labels   sample.Labels
-	lastSeen uint32
-	// index is where the series was last started in a push's output: it is this push's series
-	// when out[index] has the series' hash (see appendPoint), so that no push number is kept.
+	// index, 0 or more, is where the series was last started in a push's output: it is this
+	// push's series when out[index] has the series' hash (see appendPoint), so that no push
+	// number is kept. Below 0, the entry is a link to the slot ^index, which has the labels.
 	index int32
 }
+
+// linked says whether the entry is a link, and to which slot.
+func (v *entry) linked() (uint32, bool) { return uint32(^v.index), v.index < 0 }
 
 type nameKey struct {
 	name, unit string
 	typ        otlptranslator.MetricType
 }
+
+// prefetchRun is the points whose table reads are started together: their index entries and
+// slots stay in the caches until their lookups (series_guard's walk looks ahead as far).
+const prefetchRun = 256
+
+// keepSeen is the slots of the table of series seen once that it keeps when it empties: a few
+// tens of kilobytes, which a trickle of new series would otherwise allocate again and again.
+const keepSeen = 4096
 
 // maxNames bounds the cache of translated metric names; it is emptied when full.
 const maxNames = 10_000
@@ -152,9 +171,8 @@ func New(set Settings) *Encoder {
 		labelNamer:      labelNamer,
 		keepIdentifying: prometheustranslator.KeepIdentifyingResourceAttributesGate.IsEnabled(),
 		idleSeconds:     uint32(max(set.IdleTimeout/time.Second, 1)),
-		identities:      seriestable.New[identityEntry](),
+		identities:      seriestable.New[entry](),
 		seen:            seriestable.New[uint32](),
-		series:          seriestable.New[seriesEntry](),
 		names:           map[nameKey]string{},
 		start:           time.Now(),
 	}
@@ -172,7 +190,7 @@ func New(set Settings) *Encoder {
 func (e *Encoder) CachedSeries() int {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return e.series.Len()
+	return e.byLabels.used
 }
 
 // Recycle tells that the caller is done with series, which Encode returned: their arrays are
@@ -210,11 +228,19 @@ func (e *Encoder) Encode(md pmetric.Metrics, now time.Time) Result {
 func (e *Encoder) sweep() {
 	e.lastSweep = e.now
 	idle := func(lastSeen uint32) bool { return e.now-lastSeen > e.idleSeconds }
-	// Identities first: a series outlives every identity that names it (it is seen whenever
-	// one of them is), so none is left naming a freed series.
 	e.seen.Sweep(func(v *uint32) bool { return idle(*v) })
-	e.identities.Sweep(func(v *identityEntry) bool { return idle(v.lastSeen) })
-	e.series.Sweep(func(v *seriesEntry) bool { return idle(v.lastSeen) })
+	// An entry with labels is seen whenever a link to it is, so it is never swept before them:
+	// no link is left to a freed slot.
+	e.identities.Sweep(func(v *entry) bool {
+		if !idle(v.lastSeen) {
+			return false
+		}
+		if _, linked := v.linked(); !linked {
+			e.byLabels.remove(e.identities, v.hash)
+		}
+		return true
+	})
+	e.byLabels.shrink(e.identities)
 }
 
 // countSeries is about how many series md makes, to size the output once.
@@ -394,10 +420,29 @@ func (e *Encoder) numbers(r *resourceState, m pmetric.Metric, dps pmetric.Number
 	}
 	mh := metricHash(e.buf, r.hash, r.scopeKey, kind, promName)
 	prev := seriestable.NoSlot
+	prefetch := false
 	for x := 0; x < dps.Len(); x++ {
+		// Out of the order in which they were cached, the identities of a run of points are
+		// hashed first and their table reads started together, so that their cache misses
+		// overlap. In that order (most runs) a lookup reads the slot after the last one, which
+		// the CPU has on its way: the run is looked up as it comes.
+		if x%prefetchRun == 0 {
+			prefetch, e.disordered = e.disordered > prefetchRun/16, 0
+			if prefetch {
+				e.ids = e.ids[:0]
+				for y := x; y < min(x+prefetchRun, dps.Len()); y++ {
+					e.ids = append(e.ids, pointHash(mh, dps.At(y).Attributes()))
+				}
+				e.identities.Prefetch(prev, e.ids)
+			}
+		}
 		pt := dps.At(x)
 		var id uint64
-		id = pointHash(mh, pt.Attributes())
+		if prefetch {
+			id = e.ids[x%prefetchRun]
+		} else {
+			id = pointHash(mh, pt.Attributes())
+		}
 		slot, ok := e.lookup(&prev, id)
 		if !ok {
 			if err := e.builder.base(r.attrs, pt.Attributes(), r.scope.Scope(), false); err != nil {
@@ -423,8 +468,8 @@ func (e *Encoder) numbers(r *resourceState, m pmetric.Metric, dps pmetric.Number
 	}
 }
 
-// slotRef is a series slot, or an uncached series (seen once, or the cache was full) when
-// uncached is set: its labels and their hash.
+// slotRef is the slot of a series' labels, or an uncached series (seen once, or the cache was
+// full) when uncached is set: its labels and their hash.
 type slotRef struct {
 	slot     uint32
 	uncached bool
@@ -437,23 +482,48 @@ func (e *Encoder) lookup(prev *uint32, id uint64) (slotRef, bool) {
 	if !ok {
 		return slotRef{}, false
 	}
+	if i != *prev+1 {
+		e.disordered++
+	}
 	*prev = i
 	ident := e.identities.Slot(i)
-	ident.lastSeen = e.now
-	return slotRef{slot: ident.series}, true
+	if to, linked := ident.linked(); linked {
+		ident.lastSeen = e.now
+		i = to
+	}
+	return slotRef{slot: i}, true
 }
 
 // add caches set as the series of identity id, or returns it uncached if the identity is seen
 // for the first time or the cache is full.
 func (e *Encoder) add(prev *uint32, id uint64, set labelSet) slotRef {
-	ref := e.seriesOf(set, e.admit(id))
-	if ref.uncached || e.identities.Len() >= e.set.MaxSeries {
-		return ref
+	cached, ok := e.byLabels.lookup(e.identities, set.hash)
+	if !e.admit(id) || e.identities.Len() >= e.set.MaxSeries {
+		if ok {
+			return slotRef{slot: cached}
+		}
+		return slotRef{uncached: true, set: set}
 	}
 	i, _ := e.identities.Find(*prev, id)
 	*prev = i
-	*e.identities.Slot(i) = identityEntry{series: ref.slot, lastSeen: e.now}
-	return ref
+	if ok {
+		// Another identity of this label set came first: a link to its entry.
+		*e.identities.Slot(i) = entry{lastSeen: e.now, index: ^int32(cached)}
+		return slotRef{slot: cached}
+	}
+	e.cache(i, set)
+	return slotRef{slot: i}
+}
+
+// cache sets slot i, just added, to the series of set, which no entry has.
+func (e *Encoder) cache(i uint32, set labelSet) {
+	v := entry{labels: set.labels, hash: set.hash, lastSeen: e.now}
+	if index, ok := e.uncached[set.hash]; ok {
+		// Already in this push's output, uncached: the points of both go there.
+		v.index = index
+	}
+	*e.identities.Slot(i) = v
+	e.byLabels.insert(e.identities, set.hash, i)
 }
 
 // admit says whether to cache the series of identity id: on its second sighting (or when the
@@ -461,6 +531,12 @@ func (e *Encoder) add(prev *uint32, id uint64, set labelSet) slotRef {
 func (e *Encoder) admit(id uint64) bool {
 	if i, ok := e.seen.Lookup(seriestable.NoSlot, id); ok {
 		e.seen.Remove(i)
+		if e.seen.Len() == 0 && e.seen.Slots() > keepSeen {
+			// Every series seen once was seen again (a steady state): the table's peak memory
+			// (26 bytes per series that passed through it) goes back now, not at the next
+			// sweep, a quarter of the idle timeout away.
+			e.seen.Release()
+		}
 		return true
 	}
 	if e.seen.Len() >= e.set.MaxSeries {
@@ -471,25 +547,21 @@ func (e *Encoder) admit(id uint64) bool {
 	return false
 }
 
-// seriesOf returns the cached series of set, adding it if cache is set and the cache has room,
-// else set uncached.
-func (e *Encoder) seriesOf(set labelSet, cache bool) slotRef {
-	hash := set.hash
-	if !cache || e.series.Len() >= e.set.MaxSeries || e.identities.Len() >= e.set.MaxSeries {
-		if i, ok := e.series.Lookup(seriestable.NoSlot, hash); ok {
-			return slotRef{slot: i}
-		}
+// seriesOf returns the cached series of set (a series of the fallback, which has no identity),
+// adding it, keyed by its labels' hash, if the cache has room; else set uncached.
+func (e *Encoder) seriesOf(set labelSet) slotRef {
+	if i, ok := e.byLabels.lookup(e.identities, set.hash); ok {
+		return slotRef{slot: i}
+	}
+	if e.identities.Len() >= e.set.MaxSeries {
 		return slotRef{uncached: true, set: set}
 	}
-	i, added := e.series.Find(seriestable.NoSlot, hash)
-	if added {
-		entry := seriesEntry{labels: set.labels}
-		if index, ok := e.uncached[hash]; ok {
-			// Already in this push's output, uncached: the points of both go there.
-			entry.index = index
-		}
-		*e.series.Slot(i) = entry
+	i, added := e.identities.Find(seriestable.NoSlot, set.hash)
+	if !added {
+		// An identity whose hash is this labels' hash: a 64-bit collision, left uncached.
+		return slotRef{uncached: true, set: set}
 	}
+	e.cache(i, set)
 	return slotRef{slot: i}
 }
 
@@ -510,34 +582,17 @@ func (e *Encoder) appendPoint(ref slotRef, p sample.Point) {
 		e.startSeries(hash, ref.set.labels, p)
 		return
 	}
-	key, s := e.series.At(ref.slot)
+	s := e.identities.Slot(ref.slot)
 	s.lastSeen = e.now
-	if i := int(s.index); i < len(e.out) && e.isSeries(i, key, s.labels) {
+	// The series of one push's output have distinct hashes (byLabels and uncached keep one
+	// series per hash), so the hash decides.
+	if i := int(s.index); i < len(e.out) && e.out[i].Hash == s.hash {
 		ser := &e.out[i]
 		ser.Points = append(ser.Points[:len(ser.Points):len(ser.Points)], p)
 		return
 	}
 	s.index = int32(len(e.out))
-	e.startSeries(seriesHash(key, s.labels), s.labels, p)
-}
-
-// isSeries says whether out[i] is the cached series of key and labels. The series of one push's
-// output have distinct hashes (the table and uncached keep one series per hash), so its hash
-// decides; but key 1 stands for hashes 0 and 1 (seriestable.Key), whose labels decide.
-func (e *Encoder) isSeries(i int, key uint64, labels sample.Labels) bool {
-	if key != seriestable.Key(0) {
-		return e.out[i].Hash == key
-	}
-	return e.out[i].Hash <= 1 && e.out[i].Labels == labels
-}
-
-// seriesHash is the hash of a cached series' labels from its key in the table: the hash itself,
-// but for hashes 0 and 1, both kept as key 1 (seriestable.Key), whose labels are hashed again.
-func seriesHash(key uint64, labels sample.Labels) uint64 {
-	if key == seriestable.Key(0) {
-		return labels.Hash()
-	}
-	return key
+	e.startSeries(s.hash, s.labels, p)
 }
 
 func (e *Encoder) startSeries(hash uint64, labels sample.Labels, p sample.Point) {
@@ -730,7 +785,7 @@ func (e *Encoder) fallback(r *resourceState, m pmetric.Metric, points int, reaso
 		if e.set.StampLabel != "" {
 			labels = sample.SetLabel(labels, e.set.StampLabel, e.set.StampValue)
 		}
-		ref := e.seriesOf(e.labelSet(labels), true)
+		ref := e.seriesOf(e.labelSet(labels))
 		for _, s := range ts.Samples {
 			e.appendPoint(ref, sample.Point{T: s.Timestamp, V: s.Value})
 		}

@@ -22,7 +22,6 @@ import (
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
 	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/sample"
-	"github.com/otelcol-fleet/otelcol-fleet/internal/seriestable"
 )
 
 // reference is what ordered_rw sent before the encoder: the translator's series, the stamp
@@ -491,15 +490,6 @@ func TestFallbackIsCounted(t *testing.T) {
 	assert.Equal(t, map[string]int64{"exponential_histogram": 3, "reserved_label": 2}, byReason)
 }
 
-// A cached series' hash is its key in the table, but for the hashes 0 and 1 that share key 1:
-// those are hashed again from the labels.
-func TestSeriesHashFromTheTableKey(t *testing.T) {
-	labels := sample.NewLabels([]prompb.Label{{Name: "__name__", Value: "up"}})
-	assert.Equal(t, uint64(0x1234), seriesHash(0x1234, labels))
-	assert.Equal(t, labels.Hash(), seriesHash(seriestable.Key(0), labels))
-	assert.Equal(t, labels.Hash(), seriesHash(seriestable.Key(1), labels))
-}
-
 // A recycled output's arrays carry the next push, emptied of the last one's; an output not
 // recycled is never written again, and an empty one is reused at once.
 func TestRecycledOutputIsReused(t *testing.T) {
@@ -530,4 +520,110 @@ func TestRecycledOutputIsReused(t *testing.T) {
 	enc.Recycle(second.Series)
 	assert.Len(t, enc.outputs.free, 2)
 	assert.Empty(t, enc.outputs.lent)
+}
+
+// Two identities of one label set (attributes whose names collide once sanitised) are one
+// series, also once both are cached: the second is a link to the first's entry, which lives as
+// long as either identity is seen, so that the second alone keeps the series (and the link)
+// from the sweep; when neither is seen for the idle timeout, both go.
+func TestLinkedIdentitiesShareOneSeries(t *testing.T) {
+	set := Settings{MaxSeries: 10, IdleTimeout: 4 * time.Second}
+	enc := New(set)
+	push := func(at time.Duration, names ...string) {
+		md := pmetric.NewMetrics()
+		rm := md.ResourceMetrics().AppendEmpty()
+		rm.Resource().Attributes().PutStr("service.name", "svc") // job only: no target_info
+		m := rm.ScopeMetrics().AppendEmpty().Metrics().AppendEmpty()
+		m.SetName("g")
+		dps := m.SetEmptyGauge().DataPoints()
+		for i, name := range names {
+			dp := dps.AppendEmpty()
+			dp.Attributes().PutStr(name, "v")
+			dp.SetTimestamp(testStart + pcommon.Timestamp(i))
+		}
+		res := enc.Encode(md, enc.start.Add(at))
+		want, _ := reference(t, md, set)
+		require.Equal(t, want, encoded(t, res.Series))
+		require.Len(t, res.Series, min(len(names), 1), "one series")
+	}
+	push(0, "a.b", "a_b")
+	push(time.Second, "a.b", "a_b")
+	assert.Equal(t, 1, enc.CachedSeries())
+	assert.Equal(t, 2, enc.identities.Len(), "an entry and a link to it")
+	push(2*time.Second, "a_b", "a.b")
+	for at := 3 * time.Second; at < 12*time.Second; at += time.Second {
+		push(at, "a_b") // the link alone keeps the series
+	}
+	assert.Equal(t, 1, enc.CachedSeries())
+	assert.Equal(t, 2, enc.identities.Len())
+	push(12*time.Second, "a.b", "a_b")
+	push(20 * time.Second)
+	assert.Equal(t, 0, enc.CachedSeries())
+	assert.Equal(t, 0, enc.identities.Len())
+	assert.Zero(t, enc.identities.Slots(), "the table's memory given back")
+}
+
+// When every series seen once has been seen again, the table of series seen once gives its
+// memory back at once (not at the next sweep); a small one keeps it.
+func TestSeenOnceTableGivesMemoryBack(t *testing.T) {
+	for _, series := range []int{100, keepSeen + 100} {
+		enc := New(Settings{MaxSeries: 2 * series, IdleTimeout: time.Hour})
+		md := pmetric.NewMetrics()
+		rm := md.ResourceMetrics().AppendEmpty()
+		rm.Resource().Attributes().PutStr("service.name", "svc")
+		m := rm.ScopeMetrics().AppendEmpty().Metrics().AppendEmpty()
+		m.SetName("g")
+		dps := m.SetEmptyGauge().DataPoints()
+		for i := range series {
+			dp := dps.AppendEmpty()
+			dp.Attributes().PutInt("series", int64(i))
+			dp.SetTimestamp(testStart)
+		}
+		enc.Encode(md, enc.start)
+		require.Equal(t, series, enc.seen.Len())
+		enc.Encode(md, enc.start.Add(time.Second))
+		require.Equal(t, series, enc.CachedSeries())
+		require.Zero(t, enc.seen.Len())
+		if series > keepSeen {
+			assert.Zero(t, enc.seen.Slots(), "%d series: given back", series)
+		} else {
+			assert.Equal(t, uint32(series), enc.seen.Slots(), "%d series: kept", series)
+		}
+	}
+}
+
+// Points in another order than the one their series were cached in are looked up a run at a
+// time, their table reads started together (prefetched); the series are the translator's
+// whatever the order, and the runs in order again are looked up as they come.
+func TestPointsOutOfOrderArePrefetched(t *testing.T) {
+	const series = 4 * prefetchRun
+	set := Settings{MaxSeries: 2 * series, IdleTimeout: time.Hour}
+	enc := New(set)
+	push := func(at time.Duration, order func(int) int) {
+		md := pmetric.NewMetrics()
+		rm := md.ResourceMetrics().AppendEmpty()
+		rm.Resource().Attributes().PutStr("service.name", "svc")
+		m := rm.ScopeMetrics().AppendEmpty().Metrics().AppendEmpty()
+		m.SetName("g")
+		dps := m.SetEmptyGauge().DataPoints()
+		for i := range series {
+			dp := dps.AppendEmpty()
+			dp.Attributes().PutInt("series", int64(order(i)))
+			dp.SetTimestamp(testStart + pcommon.Timestamp(at))
+			dp.SetDoubleValue(float64(i))
+		}
+		res := enc.Encode(md, enc.start.Add(at))
+		want, _ := reference(t, md, set)
+		require.Equal(t, want, encoded(t, res.Series))
+	}
+	inOrder := func(i int) int { return i }
+	shuffled := func(i int) int { return i * 769 % series } // 769 is prime: a permutation
+	push(0, inOrder)
+	push(time.Second, inOrder)
+	require.Equal(t, series, enc.CachedSeries())
+	push(2*time.Second, shuffled)
+	assert.Greater(t, enc.disordered, prefetchRun/16, "the last run was out of order")
+	push(3*time.Second, shuffled)
+	push(4*time.Second, inOrder)
+	assert.Zero(t, enc.disordered, "the last run was in order")
 }
