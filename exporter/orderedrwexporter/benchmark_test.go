@@ -25,6 +25,7 @@ import (
 	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/ordering"
 	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/sample"
 	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/transport"
+	"github.com/otelcol-fleet/otelcol-fleet/internal/memtest"
 )
 
 // benchSizes are the active series counts the benchmarks sweep, so that the cost curve as the
@@ -263,13 +264,13 @@ func BenchmarkMemory(b *testing.B) {
 				clock := &fakeClock{now: benchStart}
 				e := newBenchEngine(b, url, true, clock)
 				// Measured from before translation: held samples keep their series' labels alive.
-				before := liveHeap()
+				before := memtest.LiveHeap()
 				for i := range 5 {
 					in := translateForBench(b, benchInput(benchStart.Add(time.Duration(i)*time.Second), numSeries))
 					require.NoError(b, e.Push(context.Background(), in))
 				}
 				held := e.HeldSamples()
-				after := liveHeap()
+				after := memtest.LiveHeap()
 				b.ReportMetric((float64(after)-float64(before))/float64(held), "B/held_sample")
 				clock.set(benchStart.Add(time.Hour)) // everything is due: the shutdown need not wait
 				require.NoError(b, e.Shutdown(context.Background()))
@@ -290,7 +291,7 @@ func BenchmarkMemory(b *testing.B) {
 				// and tables) over the 8 samples the series holds.
 				exp, err := newExporter(createDefaultConfig().(*Config), exportertest.NewNopSettings(metadata.Type))
 				require.NoError(b, err)
-				before := liveHeap()
+				before := memtest.LiveHeap()
 				for i := range 8 {
 					ts := benchStart.Add(time.Duration(i) * 500 * time.Millisecond)
 					series := exp.translate(benchInput(ts, numSeries))
@@ -298,7 +299,7 @@ func BenchmarkMemory(b *testing.B) {
 					exp.encoder.Recycle(series) // as the exporter does
 				}
 				held := e.HeldSamples()
-				after := liveHeap()
+				after := memtest.LiveHeap()
 				b.ReportMetric((float64(after)-float64(before))/float64(held), "B/held_sample")
 				clock.set(benchStart.Add(time.Hour)) // everything is due: the shutdown need not wait
 				runtime.KeepAlive(exp)
@@ -315,10 +316,10 @@ func BenchmarkMemory(b *testing.B) {
 				// series, measures what tracking them costs.
 				require.NoError(b, e.Push(context.Background(), translateForBench(b, benchInput(benchStart, numSeries))))
 				require.Eventually(b, e.Idle, 30*time.Second, time.Millisecond)
-				before, tracked := liveHeap(), e.TrackedSeries()
+				before, tracked := memtest.LiveHeap(), e.TrackedSeries()
 				require.NoError(b, e.Push(context.Background(), translateForBench(b, benchInputFrom(benchStart, numSeries, numSeries))))
 				require.Eventually(b, e.Idle, 30*time.Second, time.Millisecond)
-				after := liveHeap()
+				after := memtest.LiveHeap()
 				b.ReportMetric((float64(after)-float64(before))/float64(e.TrackedSeries()-tracked), "B/tracked_series")
 				require.NoError(b, e.Shutdown(context.Background()))
 			}
@@ -340,9 +341,9 @@ func BenchmarkMemory(b *testing.B) {
 					require.Eventually(b, e.Idle, 30*time.Second, time.Millisecond)
 				}
 				drained(0)
-				before := liveHeap()
+				before := memtest.LiveHeap()
 				drained(numSeries)
-				after := liveHeap()
+				after := memtest.LiveHeap()
 				b.ReportMetric((float64(after)-float64(before))/float64(numSeries), "B/active_series")
 				require.NoError(b, e.Shutdown(context.Background()))
 			}
@@ -367,12 +368,4 @@ func translateForBench(b *testing.B, md pmetric.Metrics) []sample.Series {
 	exp, err := newExporter(createDefaultConfig().(*Config), exportertest.NewNopSettings(metadata.Type))
 	require.NoError(b, err)
 	return exp.translate(md)
-}
-
-func liveHeap() uint64 {
-	runtime.GC()
-	runtime.GC()
-	var m runtime.MemStats
-	runtime.ReadMemStats(&m)
-	return m.HeapAlloc
 }

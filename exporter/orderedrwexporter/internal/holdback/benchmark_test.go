@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/sample"
+	"github.com/otelcol-fleet/otelcol-fleet/internal/memtest"
 )
 
 // BenchmarkHeldMemory measures the hold-back's own live heap, its input (labels, points) allocated
@@ -29,15 +30,15 @@ func BenchmarkHeldMemory(b *testing.B) {
 			}
 			for range b.N {
 				hold := New(Settings{WindowMillis: 5000, BucketMillis: 250, IdleMillis: 15 * 60_000}, nil, noLatency)
-				before := liveHeap()
+				before := memtest.LiveHeap()
 				var first uint64
 				for p, batch := range batches {
 					hold.Add(batch, int64(p)*1000, 0)
 					if p == 0 {
-						first = liveHeap()
+						first = memtest.LiveHeap()
 					}
 				}
-				after := liveHeap()
+				after := memtest.LiveHeap()
 				held := float64(hold.Held())
 				perSample := (float64(after) - float64(first)) / (held - float64(n))
 				b.ReportMetric((float64(after)-float64(before))/held, "B/held_sample")
@@ -48,12 +49,4 @@ func BenchmarkHeldMemory(b *testing.B) {
 			runtime.KeepAlive(batches)
 		})
 	}
-}
-
-func liveHeap() uint64 {
-	runtime.GC()
-	runtime.GC()
-	var m runtime.MemStats
-	runtime.ReadMemStats(&m)
-	return m.HeapAlloc
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/otelcol-fleet/otelcol-fleet/internal/memtest"
 	"github.com/otelcol-fleet/otelcol-fleet/internal/seriestable"
 )
 
@@ -52,24 +53,16 @@ func BenchmarkTrackedMemory(b *testing.B) {
 				hashes[i] = rand.Uint64()
 			}
 			for range b.N {
-				before := liveHeap()
+				before := memtest.LiveHeap()
 				s := New(Settings{IdleTimeout: 15 * time.Minute}, nil)
 				prev := seriestable.NoSlot
 				for _, h := range hashes {
 					prev, _ = s.track(prev, h, 1_000_000)
 				}
-				after := liveHeap()
+				after := memtest.LiveHeap()
 				b.ReportMetric((float64(after)-float64(before))/float64(n), "B/series")
 				runtime.KeepAlive(s)
 			}
 		})
 	}
-}
-
-func liveHeap() uint64 {
-	runtime.GC()
-	runtime.GC()
-	var m runtime.MemStats
-	runtime.ReadMemStats(&m)
-	return m.HeapAlloc
 }
