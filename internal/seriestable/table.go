@@ -24,6 +24,10 @@
 // the slot, where a table with the values inline in the index reads one: prefetched, that costs
 // series_guard about 1.6x as much per lookup at 1M series out of the caches (see README.md).
 //
+// Index is a second index over a table's slots, by a hash other than the table's key, its keys
+// read back from the slots: series_guard finds a series by its label-set hash with it, ordered_rw's
+// encoder a label set by its labels' hash.
+//
 // Memory: a slot is an 8-byte key and the value; an index entry is 4 bytes, the index at most
 // 3/4 full (5.3–10.7 bytes per series). A sweep gives back what the table no longer needs (see
 // Sweep), so that its memory follows the series down as well as up. See README.md for measured

@@ -100,7 +100,7 @@ type Encoder struct {
 	// one label set share one series; it is used to add and sweep series only. A sample of a
 	// cached series reads one slot (two for a linked identity).
 	identities *seriestable.Table[entry]
-	byLabels   labelIndex
+	byLabels   seriestable.Index
 	// seen holds the identities seen once, with when: a series is cached when seen again
 	// within the idle timeout, so that series seen once (churn) cost 16 bytes here and no
 	// labels kept, their labels built as the translator builds them, for one push.
@@ -182,6 +182,7 @@ func New(set Settings) *Encoder {
 		e.external = append(e.external, prompb.Label{Name: name, Value: v})
 	}
 	slices.SortFunc(e.external, func(x, y prompb.Label) int { return strings.Compare(x.Name, y.Name) })
+	e.byLabels = seriestable.NewIndex(func(i uint32) uint64 { return e.identities.Slot(i).hash })
 	e.builder.enc = e
 	return e
 }
@@ -190,7 +191,7 @@ func New(set Settings) *Encoder {
 func (e *Encoder) CachedSeries() int {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return e.byLabels.used
+	return e.byLabels.Len()
 }
 
 // Recycle tells that the caller is done with series, which Encode returned: their arrays are
@@ -236,11 +237,11 @@ func (e *Encoder) sweep() {
 			return false
 		}
 		if _, linked := v.linked(); !linked {
-			e.byLabels.remove(e.identities, v.hash)
+			e.byLabels.Remove(v.hash)
 		}
 		return true
 	})
-	e.byLabels.shrink(e.identities)
+	e.byLabels.Shrink(e.identities.Slots())
 }
 
 // countSeries is about how many series md makes, to size the output once.
@@ -497,7 +498,7 @@ func (e *Encoder) lookup(prev *uint32, id uint64) (slotRef, bool) {
 // add caches set as the series of identity id, or returns it uncached if the identity is seen
 // for the first time or the cache is full.
 func (e *Encoder) add(prev *uint32, id uint64, set labelSet) slotRef {
-	cached, ok := e.byLabels.lookup(e.identities, set.hash)
+	cached, ok := e.byLabels.Lookup(set.hash)
 	if !e.admit(id) || e.identities.Len() >= e.set.MaxSeries {
 		if ok {
 			return slotRef{slot: cached}
@@ -523,7 +524,7 @@ func (e *Encoder) cache(i uint32, set labelSet) {
 		v.index = index
 	}
 	*e.identities.Slot(i) = v
-	e.byLabels.insert(e.identities, set.hash, i)
+	e.byLabels.Insert(set.hash, i, e.identities.Slots())
 }
 
 // admit says whether to cache the series of identity id: on its second sighting (or when the
@@ -550,7 +551,7 @@ func (e *Encoder) admit(id uint64) bool {
 // seriesOf returns the cached series of set (a series of the fallback, which has no identity),
 // adding it, keyed by its labels' hash, if the cache has room; else set uncached.
 func (e *Encoder) seriesOf(set labelSet) slotRef {
-	if i, ok := e.byLabels.lookup(e.identities, set.hash); ok {
+	if i, ok := e.byLabels.Lookup(set.hash); ok {
 		return slotRef{slot: i}
 	}
 	if e.identities.Len() >= e.set.MaxSeries {

@@ -15,7 +15,7 @@
 // once costs no identity), which holds the series inline: its last sighting and its group
 // (metric, tenant and weight, interned), 8 + 8 bytes plus a 4-byte index entry at most 3/4
 // full. The label-set hash sits beside the table, 8 bytes by slot, and a second index of 4-byte
-// entries (seriesIndex) finds the slot by it. A point of a known identity is one lookup, and
+// entries (seriestable.Index) finds the slot by it. A point of a known identity is one lookup, and
 // touches only its 16-byte slot, as the identity table of old did. Each further raw identity of
 // a series is a link: a slot of its own naming the series' slot, whose last sighting Sweep
 // carries over to the series. Links are bounded by MaxTracked, like the series.
@@ -137,7 +137,7 @@ type Guard struct {
 	// package doc); bySeries finds a series' slot by the hash of its label set, which
 	// seriesKeys holds by slot (0 for a link), in chunks of keyChunk.
 	table      *seriestable.Table[entry]
-	bySeries   seriesIndex
+	bySeries   seriestable.Index
 	seriesKeys []*[keyChunk]uint64
 	// prev is the slot of the series last seen or admitted: a batch repeats the order in which
 	// its series were first admitted, so the next one is usually in the slot after it.
@@ -187,7 +187,7 @@ func New(l Limits, epoch time.Time) *Guard {
 		tenants:      []tenantState{{}},
 		overflows:    map[OverflowKey]*Overflow{},
 	}
-	g.bySeries.keyOf = g.seriesKey
+	g.bySeries = seriestable.NewIndex(g.seriesKey)
 	return g
 }
 
@@ -238,7 +238,7 @@ func (g *Guard) Prefetch(hashes []uint64) {
 				continue
 			}
 		}
-		g.touched += g.bySeries.prefetch(hashes[j:], seriestable.Key, g.touchSeries)
+		g.touched += g.bySeries.Prefetch(hashes[j:], seriestable.Key, g.touchSeries)
 		return
 	}
 }
@@ -251,7 +251,7 @@ func (g *Guard) lookupSeries(key uint64) (uint32, bool) {
 			return next, true
 		}
 	}
-	return g.bySeries.lookup(key)
+	return g.bySeries.Lookup(key)
 }
 
 // Seen marks a known series as seen now and says what it is. It does not allocate.
@@ -333,12 +333,12 @@ func (g *Guard) RememberIdentity(id uint64, now uint32) {
 		// back the slot freed last: the series keeps its slot, and links can name it).
 		kept, key := *s, g.seriesKey(series)
 		kept.ref &^= seriesKeyed
-		g.bySeries.remove(key)
+		g.bySeries.Remove(key)
 		g.table.Remove(series)
 		i, _ := g.table.Find(series-1, id)
 		*g.table.Slot(i) = kept
 		g.setSeriesKey(i, key)
-		g.bySeries.insert(key, i, g.table.Slots())
+		g.bySeries.Insert(key, i, g.table.Slots())
 		g.prev, g.identityPrev = i, i
 		g.identities++
 		return
@@ -358,7 +358,7 @@ func (g *Guard) Identities() int { return g.identities }
 // else why it is refused; with overflow on, the caller folds it (see Fold).
 func (g *Guard) Admit(hash uint64, weight int, metric, tenant string, now uint32) Reason {
 	key := seriestable.Key(hash)
-	if i, ok := g.bySeries.lookup(key); ok {
+	if i, ok := g.bySeries.Lookup(key); ok {
 		// Only hashes 0 and 1, which count as one key, get here from the walker: the series
 		// counts as the one already admitted, as two series with equal hashes do.
 		g.prev = i
@@ -415,7 +415,7 @@ func (g *Guard) Admit(hash uint64, weight int, metric, tenant string, now uint32
 	gi := g.internGroup(groupKey{metric: mi, tenant: ti, weight: uint16(weight)})
 	*g.table.Slot(i) = entry{lastSeen: now, ref: gi | seriesKeyed}
 	g.setSeriesKey(i, key)
-	g.bySeries.insert(key, i, g.table.Slots())
+	g.bySeries.Insert(key, i, g.table.Slots())
 	g.groups[gi].members++
 	g.metrics[mi].active += w
 	g.tenants[ti].active += w
@@ -523,12 +523,12 @@ func (g *Guard) Sweep(now uint32) int64 {
 		if key, e := g.table.At(i); key != 0 && !e.link() && idle(e.lastSeen) {
 			run[n] = g.seriesKey(i)
 			if n++; n == len(run) {
-				g.touched += g.bySeries.removeAll(run[:n])
+				g.touched += g.bySeries.RemoveAll(run[:n])
 				n = 0
 			}
 		}
 	}
-	g.touched += g.bySeries.removeAll(run[:n])
+	g.touched += g.bySeries.RemoveAll(run[:n])
 	g.table.Sweep(func(e *entry) bool {
 		if !idle(e.lastSeen) {
 			return false
