@@ -11,6 +11,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/pmetric"
 
 	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/sample"
+	"github.com/otelcol-fleet/otelcol-fleet/internal/memtest"
 )
 
 const (
@@ -148,26 +149,18 @@ func BenchmarkCacheMemory(b *testing.B) {
 			b.Run("attrs="+strconv.Itoa(attrs)+"/series="+strconv.Itoa(numSeries), func(b *testing.B) {
 				for range b.N {
 					enc := New(Settings{IdleTimeout: 15 * time.Minute, MaxSeries: 2 * numSeries})
-					before := liveHeap()
+					before := memtest.LiveHeap()
 					// Two passes: a series is cached when seen the second time.
 					for i := range 2 * ((numSeries + benchBatch - 1) / benchBatch) {
 						enc.Encode(benchPush(i, numSeries, attrs, false), enc.start)
 					}
-					after := liveHeap()
+					after := memtest.LiveHeap()
 					b.ReportMetric((float64(after)-float64(before))/float64(enc.CachedSeries()), "B/series")
 					runtime.KeepAlive(enc)
 				}
 			})
 		}
 	}
-}
-
-func liveHeap() uint64 {
-	runtime.GC()
-	runtime.GC()
-	var m runtime.MemStats
-	runtime.ReadMemStats(&m)
-	return m.HeapAlloc
 }
 
 // fleetbenchPush is push i of fleetbench's load (internal/bench, internal/loadgen) as ordered_rw
@@ -226,19 +219,19 @@ func BenchmarkCacheMemoryFleetbench(b *testing.B) {
 	b.Run("cached", func(b *testing.B) {
 		for range b.N {
 			enc := New(fleetbenchSettings)
-			before := liveHeap()
+			before := memtest.LiveHeap()
 			passes(enc, 2, 0)
-			after := liveHeap()
+			after := memtest.LiveHeap()
 			if enc.CachedSeries() != numSeries {
 				b.Fatalf("%d series cached, want %d", enc.CachedSeries(), numSeries)
 			}
 			// The label blocks, as NewLabels allocates them (size-class rounding included).
-			blocks := liveHeap()
+			blocks := memtest.LiveHeap()
 			kept := make([]sample.Labels, numSeries)
 			for i := range numSeries {
 				kept[i] = enc.builderLabels(i)
 			}
-			blocks = liveHeap() - blocks - uint64(numSeries*16)
+			blocks = memtest.LiveHeap() - blocks - uint64(numSeries*16)
 			runtime.KeepAlive(kept)
 			perSeries := (float64(after) - float64(before)) / numSeries
 			b.ReportMetric(perSeries, "B/series")
@@ -249,9 +242,9 @@ func BenchmarkCacheMemoryFleetbench(b *testing.B) {
 	b.Run("seen-once", func(b *testing.B) {
 		for range b.N {
 			enc := New(fleetbenchSettings)
-			before := liveHeap()
+			before := memtest.LiveHeap()
 			passes(enc, 1, 0)
-			after := liveHeap()
+			after := memtest.LiveHeap()
 			if enc.CachedSeries() != 0 {
 				b.Fatalf("%d series cached, want none", enc.CachedSeries())
 			}
