@@ -249,13 +249,13 @@ func TestFloorsDoTheSameWork(t *testing.T) {
 	}
 }
 
-// TestConfigsValidate runs `otelcol-fleet validate` on every pipeline with the environment the
-// benchmark gives it.
+// TestConfigsValidate runs `validate` on every pipeline with the environment the benchmark gives
+// it, on the binary the pipeline runs (the gateway-only one for (gw)).
 func TestConfigsValidate(t *testing.T) {
 	bin := fleettest.CollectorBinary(t)
-	ps, err := Pipelines(bin, "", "", fleettest.RepoRoot(), 5_000_000, 5_000_000)
+	ps, err := Pipelines(bin, fleettest.GatewayBinary(t), "", fleettest.RepoRoot(), 5_000_000, 5_000_000)
 	require.NoError(t, err)
-	require.Len(t, ps, 7)
+	require.Len(t, ps, 8)
 	for _, p := range ps {
 		t.Run(p.Key, func(t *testing.T) {
 			if p.Unavailable != "" {
@@ -264,7 +264,7 @@ func TestConfigsValidate(t *testing.T) {
 			require.Empty(t, p.Agent, "a peer without its binary is unavailable")
 			path := filepath.Join(t.TempDir(), "config.yaml")
 			require.NoError(t, os.WriteFile(path, []byte(p.YAML), 0o600))
-			cmd := exec.Command(bin, "validate", "--config", path)
+			cmd := exec.Command(cmp.Or(p.Binary, bin), "validate", "--config", path)
 			cmd.Env = append(os.Environ(), p.Env("127.0.0.1:4318", "http://127.0.0.1:9/api/v1/write", "127.0.0.1:1777", "127.0.0.1:13133")...)
 			cmd.Env = append(cmd.Env, "FLEET_TELEMETRY_PORT=8888", "AWS_EC2_METADATA_DISABLED=true")
 			out, err := cmd.CombinedOutput()
