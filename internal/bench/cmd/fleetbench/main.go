@@ -46,7 +46,7 @@ func main() {
 	flag.DurationVar(&opts.Measure, "measure", 10*time.Second, "measured interval per run")
 	flag.IntVar(&opts.Series, "series", 100_000, "series in the throughput comparison")
 	flag.StringVar(&scale, "scale", "100000,200000,1000000", "series counts of the scale runs; empty: none")
-	flag.StringVar(&scaleOnly, "scale-only", "c,s,v", "comma-separated pipeline keys run at every scale point: (c), the no-hold (s) and the peer (v) beside it")
+	flag.StringVar(&scaleOnly, "scale-only", "c,s,v", "comma-separated pipeline keys run at every scale point: (c), the no-hold (s), (s) on the gateway-only binary (gw) and the peer (v) beside it (make bench: c,s,gw,v)")
 	flag.Float64Var(&opts.ScaleRate, "scale-rate", 100_000, "samples per second sent in the scale runs (0: at saturation); 100k/s is every series every 10s at 1M series, every 30s at 3M")
 	flag.IntVar(&opts.Senders, "senders", 8, "concurrent OTLP senders")
 	flag.IntVar(&opts.PointsPerRequest, "points", 1000, "data points per OTLP request")
