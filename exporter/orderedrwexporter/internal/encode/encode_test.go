@@ -160,6 +160,17 @@ func newResource(md pmetric.Metrics, extra ...string) (pcommon.Map, pmetric.Metr
 	return attrs, sm.Metrics()
 }
 
+// jobOnlyGauge returns a push of one resource with only service.name (job only: no target_info)
+// and one gauge "g", whose points the caller appends.
+func jobOnlyGauge() (pmetric.Metrics, pmetric.NumberDataPointSlice) {
+	md := pmetric.NewMetrics()
+	rm := md.ResourceMetrics().AppendEmpty()
+	rm.Resource().Attributes().PutStr("service.name", "svc")
+	m := rm.ScopeMetrics().AppendEmpty().Metrics().AppendEmpty()
+	m.SetName("g")
+	return md, m.SetEmptyGauge().DataPoints()
+}
+
 func gauge(ms pmetric.MetricSlice, name, unit string, points int, attrs ...string) pmetric.NumberDataPointSlice {
 	m := ms.AppendEmpty()
 	m.SetName(name)
@@ -430,12 +441,7 @@ func TestCacheIsSweptAndBounded(t *testing.T) {
 	set := Settings{MaxSeries: 10, IdleTimeout: 4 * time.Second}
 	enc := New(set)
 	push := func(at time.Duration, series int, first int) Result {
-		md := pmetric.NewMetrics()
-		rm := md.ResourceMetrics().AppendEmpty()
-		rm.Resource().Attributes().PutStr("service.name", "svc") // job only: no target_info
-		m := rm.ScopeMetrics().AppendEmpty().Metrics().AppendEmpty()
-		m.SetName("g")
-		dps := m.SetEmptyGauge().DataPoints()
+		md, dps := jobOnlyGauge()
 		for i := range series {
 			dp := dps.AppendEmpty()
 			dp.Attributes().PutInt("series", int64(first+i))
@@ -530,12 +536,7 @@ func TestLinkedIdentitiesShareOneSeries(t *testing.T) {
 	set := Settings{MaxSeries: 10, IdleTimeout: 4 * time.Second}
 	enc := New(set)
 	push := func(at time.Duration, names ...string) {
-		md := pmetric.NewMetrics()
-		rm := md.ResourceMetrics().AppendEmpty()
-		rm.Resource().Attributes().PutStr("service.name", "svc") // job only: no target_info
-		m := rm.ScopeMetrics().AppendEmpty().Metrics().AppendEmpty()
-		m.SetName("g")
-		dps := m.SetEmptyGauge().DataPoints()
+		md, dps := jobOnlyGauge()
 		for i, name := range names {
 			dp := dps.AppendEmpty()
 			dp.Attributes().PutStr(name, "v")
@@ -568,12 +569,7 @@ func TestLinkedIdentitiesShareOneSeries(t *testing.T) {
 func TestSeenOnceTableGivesMemoryBack(t *testing.T) {
 	for _, series := range []int{100, keepSeen + 100} {
 		enc := New(Settings{MaxSeries: 2 * series, IdleTimeout: time.Hour})
-		md := pmetric.NewMetrics()
-		rm := md.ResourceMetrics().AppendEmpty()
-		rm.Resource().Attributes().PutStr("service.name", "svc")
-		m := rm.ScopeMetrics().AppendEmpty().Metrics().AppendEmpty()
-		m.SetName("g")
-		dps := m.SetEmptyGauge().DataPoints()
+		md, dps := jobOnlyGauge()
 		for i := range series {
 			dp := dps.AppendEmpty()
 			dp.Attributes().PutInt("series", int64(i))
@@ -600,12 +596,7 @@ func TestPointsOutOfOrderArePrefetched(t *testing.T) {
 	set := Settings{MaxSeries: 2 * series, IdleTimeout: time.Hour}
 	enc := New(set)
 	push := func(at time.Duration, order func(int) int) {
-		md := pmetric.NewMetrics()
-		rm := md.ResourceMetrics().AppendEmpty()
-		rm.Resource().Attributes().PutStr("service.name", "svc")
-		m := rm.ScopeMetrics().AppendEmpty().Metrics().AppendEmpty()
-		m.SetName("g")
-		dps := m.SetEmptyGauge().DataPoints()
+		md, dps := jobOnlyGauge()
 		for i := range series {
 			dp := dps.AppendEmpty()
 			dp.Attributes().PutInt("series", int64(order(i)))
