@@ -59,16 +59,11 @@ func (e *Engine) waitForHeld() bool {
 			if e.hold.Held() > 0 {
 				return true // held since, and the signal waits in Filled: taken next time
 			}
-			if e.hold.Series() == 0 {
-				// Nothing left to forget: only an Add can give the loop work.
-				select {
-				case <-e.stopRelease:
-					return false
-				case <-e.hold.Filled():
-					return true
-				}
+			// Nothing left to forget: the timer stays stopped, and only an Add (or the stop)
+			// can give the loop work.
+			if e.hold.Series() > 0 {
+				sweep.Reset(e.idleSweepInterval())
 			}
-			sweep.Reset(e.idleSweepInterval())
 		}
 	}
 }
