@@ -204,6 +204,14 @@ func (g *Guard) setSeriesKey(i uint32, key uint64) {
 	g.seriesKeys[i/keyChunk][i%keyChunk] = key
 }
 
+// releaseSeriesKeys drops the chunks of seriesKeys past the table's slots (Table.Slots), which
+// setSeriesKey adds again when the table grows.
+func (g *Guard) releaseSeriesKeys() {
+	keep := int((g.table.Slots() + keyChunk - 1) / keyChunk)
+	clear(g.seriesKeys[keep:])
+	g.seriesKeys = g.seriesKeys[:keep]
+}
+
 // isSeries reports whether slot i holds the series of this key.
 func (g *Guard) isSeries(i uint32, key uint64) bool {
 	k, e := g.table.At(i)
@@ -554,6 +562,10 @@ func (g *Guard) Sweep(now uint32) int64 {
 		}
 		return true
 	})
+	// The table gave back what the sweep left unused; so do the index and the keys beside it,
+	// so that all of the guard's memory follows its series down.
+	g.bySeries.Shrink(g.table.Slots())
+	g.releaseSeriesKeys()
 	// The slots last seen or found may have been freed: the hints start over.
 	g.prev, g.identityPrev = seriestable.NoSlot, seriestable.NoSlot
 	for h, f := range g.folded {

@@ -213,6 +213,30 @@ func TestChurnInBatchOrder(t *testing.T) {
 	require.Equal(t, ReasonMaxSeries, g.Admit(3, 1, "m", "", at(2*time.Second)))
 }
 
+// Once its series expire, the guard gives back their memory: the table's slots, the label-set
+// index and the keys kept beside the slots; series admitted afterwards are found again.
+func TestSweepGivesMemoryBack(t *testing.T) {
+	g := New(Limits{MaxSeries: 3 * keyChunk, Window: time.Second}, epoch)
+	at := func(d time.Duration) uint32 { return g.Tick(epoch.Add(d)) }
+	for h := uint64(2); h < 2+3*keyChunk; h++ {
+		require.Equal(t, ReasonNone, g.Admit(h, 1, "m", "", at(0)))
+	}
+	require.Len(t, g.seriesKeys, 3)
+	require.Equal(t, 3*keyChunk, g.bySeries.Len())
+	require.Equal(t, int64(3*keyChunk), g.Sweep(at(2*time.Second)))
+	require.Zero(t, g.table.Slots())
+	require.Zero(t, g.bySeries.Len())
+	require.Empty(t, g.seriesKeys)
+	for h := uint64(2); h < 12; h++ {
+		require.Equal(t, ReasonNone, g.Admit(h, 1, "m", "", at(2*time.Second)))
+	}
+	for h := uint64(2); h < 12; h++ {
+		state, _ := g.Seen(h, at(2*time.Second))
+		require.Equal(t, Admitted, state, "series %d", h)
+	}
+	require.Len(t, g.seriesKeys, 1)
+}
+
 // TestHashZeroIsOne: the series table keeps hashes 0 and 1 as one key, so they are one series:
 // admitting the second is counted once, and it expires with the first.
 func TestHashZeroIsOne(t *testing.T) {
