@@ -249,7 +249,7 @@ func processCPU(b *testing.B) time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// BenchmarkMemory measures the live heap per held sample (hold-back, 5 s window, every series
+// BenchmarkMemory measures the live memory (memtest.Live: heap and mapped) per held sample (hold-back, 5 s window, every series
 // pushed 5 times within the window, so a series' labels are shared by 5 held samples; and, as
 // steady, what holding adds once the encoder caches the labels) and per
 // tracked series (the last-sent state of as many new series, nothing held), and per active
@@ -264,13 +264,13 @@ func BenchmarkMemory(b *testing.B) {
 				clock := &fakeClock{now: benchStart}
 				e := newBenchEngine(b, url, true, clock)
 				// Measured from before translation: held samples keep their series' labels alive.
-				before := memtest.LiveHeap()
+				before := memtest.Live()
 				for i := range 5 {
 					in := translateForBench(b, benchInput(benchStart.Add(time.Duration(i)*time.Second), numSeries))
 					require.NoError(b, e.Push(context.Background(), in))
 				}
 				held := e.HeldSamples()
-				after := memtest.LiveHeap()
+				after := memtest.Live()
 				b.ReportMetric((float64(after)-float64(before))/float64(held), "B/held_sample")
 				clock.set(benchStart.Add(time.Hour)) // everything is due: the shutdown need not wait
 				require.NoError(b, e.Shutdown(context.Background()))
@@ -291,7 +291,7 @@ func BenchmarkMemory(b *testing.B) {
 				// and tables) over the 8 samples the series holds.
 				exp, err := newExporter(createDefaultConfig().(*Config), exportertest.NewNopSettings(metadata.Type))
 				require.NoError(b, err)
-				before := memtest.LiveHeap()
+				before := memtest.Live()
 				for i := range 8 {
 					ts := benchStart.Add(time.Duration(i) * 500 * time.Millisecond)
 					series := exp.translate(benchInput(ts, numSeries))
@@ -299,7 +299,7 @@ func BenchmarkMemory(b *testing.B) {
 					exp.encoder.Recycle(series) // as the exporter does
 				}
 				held := e.HeldSamples()
-				after := memtest.LiveHeap()
+				after := memtest.Live()
 				b.ReportMetric((float64(after)-float64(before))/float64(held), "B/held_sample")
 				clock.set(benchStart.Add(time.Hour)) // everything is due: the shutdown need not wait
 				runtime.KeepAlive(exp)
@@ -316,10 +316,10 @@ func BenchmarkMemory(b *testing.B) {
 				// series, measures what tracking them costs.
 				require.NoError(b, e.Push(context.Background(), translateForBench(b, benchInput(benchStart, numSeries))))
 				require.Eventually(b, e.Idle, 30*time.Second, time.Millisecond)
-				before, tracked := memtest.LiveHeap(), e.TrackedSeries()
+				before, tracked := memtest.Live(), e.TrackedSeries()
 				require.NoError(b, e.Push(context.Background(), translateForBench(b, benchInputFrom(benchStart, numSeries, numSeries))))
 				require.Eventually(b, e.Idle, 30*time.Second, time.Millisecond)
-				after := memtest.LiveHeap()
+				after := memtest.Live()
 				b.ReportMetric((float64(after)-float64(before))/float64(e.TrackedSeries()-tracked), "B/tracked_series")
 				require.NoError(b, e.Shutdown(context.Background()))
 			}
@@ -341,9 +341,9 @@ func BenchmarkMemory(b *testing.B) {
 					require.Eventually(b, e.Idle, 30*time.Second, time.Millisecond)
 				}
 				drained(0)
-				before := memtest.LiveHeap()
+				before := memtest.Live()
 				drained(numSeries)
-				after := memtest.LiveHeap()
+				after := memtest.Live()
 				b.ReportMetric((float64(after)-float64(before))/float64(numSeries), "B/active_series")
 				require.NoError(b, e.Shutdown(context.Background()))
 			}

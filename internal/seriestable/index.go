@@ -1,6 +1,10 @@
 package seriestable
 
-import "math/bits"
+import (
+	"math/bits"
+
+	"github.com/otelcol-fleet/otelcol-fleet/internal/offheap"
+)
 
 // Index finds a table's slot by a second hash: the hash of something other than the table's key
 // (series_guard's label-set hash over slots keyed by raw identity, ordered_rw's labels' hash over
@@ -13,8 +17,12 @@ import "math/bits"
 // 4 bytes costs 5 to 6.25 bytes a series (a power-of-two index at most 3/4 full: 5.3 to 10.7). The
 // tag keeps a probe from reading a slot that cannot match, so the longer runs of a fuller index
 // cost reads of adjacent entries, not cache misses. Shrink gives its memory back after a sweep.
+// Its entries are outside the Go heap once they take a page or more (internal/offheap), freed when
+// it resizes: an Index must not be copied once it has entries.
 type Index struct {
 	entries []uint32 // tag<<(distBits+slotBits) | distance<<slotBits | slot+1; 0 is empty
+	// mem owns entries once they are large enough to be outside the Go heap (offheap).
+	mem *offheap.Block
 	// slotBits are the low bits of an entry that hold slot+1, distBits the next ones, holding
 	// the entry's distance from its home (distMax: that or more); the tag is the rest.
 	slotBits, distBits uint8
@@ -141,8 +149,8 @@ func (x *Index) size(size, n, slots int) int {
 
 // resize makes the index size entries long and places every key again.
 func (x *Index) resize(size int) {
-	old, oldBits := x.entries, x.slotBits
-	x.entries = make([]uint32, size)
+	old, oldBits, oldMem := x.entries, x.slotBits, x.mem
+	x.entries, x.mem = offheap.Make[uint32](size)
 	x.slotBits = uint8(bits.Len(uint(size)))
 	x.distBits = min(maxDistBits, 32-x.slotBits)
 	for _, e := range old {
@@ -157,6 +165,7 @@ func (x *Index) resize(size int) {
 		}
 		x.entries[p] = x.entry(h, i, dist)
 	}
+	oldMem.Free()
 }
 
 // Shrink gives back the index's memory when a quarter of it would do, and all of it when the
@@ -164,7 +173,8 @@ func (x *Index) resize(size int) {
 // of the table (Table.Slots).
 func (x *Index) Shrink(slots uint32) {
 	if x.used == 0 {
-		x.entries, x.slotBits, x.distBits = nil, 0, 0
+		x.mem.Free()
+		x.entries, x.mem, x.slotBits, x.distBits = nil, nil, 0, 0
 		return
 	}
 	if n := x.size(minIndex, x.used, int(slots)); 4*n <= len(x.entries) {

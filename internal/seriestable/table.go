@@ -32,6 +32,11 @@
 // 3/4 full (5.3–10.7 bytes per series). A sweep gives back what the table no longer needs (see
 // Sweep), so that its memory follows the series down as well as up. See README.md for measured
 // figures.
+//
+// The indexes, and the chunks of a table whose values hold no Go pointer, are outside the Go heap
+// (internal/offheap, on Linux): long-lived, they would cost twice their size in a heap that grows
+// to twice its live size between collections, and be marked at every collection. So a chunk is
+// unmapped as soon as the table drops it, not when the last reader lets it go: see Slot.
 package seriestable // import "github.com/otelcol-fleet/otelcol-fleet/internal/seriestable"
 
 import (
@@ -39,13 +44,18 @@ import (
 	"math/bits"
 	"slices"
 	"sync/atomic"
+
+	"github.com/otelcol-fleet/otelcol-fleet/internal/offheap"
 )
 
 // Table keeps a T per series. It is not safe for concurrent use, except Slot for slots that are
-// not being added or freed meanwhile.
+// not being added or freed meanwhile. The index is only read by the writer: resize frees the old
+// one at once.
 type Table[T any] struct {
-	// index holds an entry (see entry) for each series whose key probes here; 0: empty.
-	index []uint32
+	// index holds an entry (see entry) for each series whose key probes here; 0: empty. It is
+	// outside the Go heap once large (offheap), owned by indexMem.
+	index    []uint32
+	indexMem *offheap.Block
 	// bits is log2(len(index)): slot numbers stay below 3/4 of len(index), so slot+1 fits in
 	// the low bits bits of an entry.
 	bits uint8
@@ -53,10 +63,13 @@ type Table[T any] struct {
 	// leaves that many bits free.
 	distBits uint8
 	// chunks is replaced, never changed, when a chunk is added, so that Slot needs no lock.
-	chunks atomic.Pointer[[]*chunk[T]]
-	free   []uint32 // freed slots, for reuse
-	next   uint32   // slots below next were used once
-	used   int      // series in the table
+	// chunkMem owns them, one Block per chunk: the chunks are outside the Go heap when T holds no
+	// pointers (nil Blocks otherwise); a chunk is unmapped when release drops it.
+	chunks   atomic.Pointer[[]*chunk[T]]
+	chunkMem []*offheap.Block
+	free     []uint32 // freed slots, for reuse
+	next     uint32   // slots below next were used once
+	used     int      // series in the table
 	// disordered is set when the last two series found were not in the slot after the previous
 	// one: the batch is not in the order of the slots, so trying the next slot would mostly
 	// cost a cache miss for nothing. It is cleared when a series is found there again. One
@@ -99,7 +112,11 @@ func New[T any]() *Table[T] {
 // whose 64-bit hashes are 0 and 1 share a slot, as two series with equal hashes already would).
 func Key(hash uint64) uint64 { return max(hash, 1) }
 
-// Slot returns the value in slot i, which must have been returned by Find or Lookup.
+// Slot returns the value in slot i, which must have been returned by Find or Lookup. It may be
+// called without the writer's lock, and the value read or written through the pointer, while the
+// slot is in use (not freed by Remove or Sweep): the table drops a chunk, unmapping it when T
+// holds no pointer, only once it holds no slot in use. Neither may be used once the table is
+// unreachable (its chunks are then unmapped by a cleanup).
 func (t *Table[T]) Slot(i uint32) *T {
 	return &(*t.chunks.Load())[i>>chunkBits][i&(1<<chunkBits-1)].val
 }
@@ -134,7 +151,9 @@ func (t *Table[T]) Find(prev uint32, hash uint64) (i uint32, added bool) {
 		t.next++
 		if chunks := *t.chunks.Load(); int(i>>chunkBits) == len(chunks) {
 			// A new slice of chunks, so that readers of the old one are not disturbed.
-			grown := append(chunks[:len(chunks):len(chunks)], new(chunk[T]))
+			c, mem := offheap.Make[chunk[T]](1)
+			grown := append(chunks[:len(chunks):len(chunks)], &c[0])
+			t.chunkMem = append(t.chunkMem, mem)
 			t.chunks.Store(&grown)
 		}
 	}
@@ -248,10 +267,11 @@ func (t *Table[T]) insert(key uint64, i uint32) {
 func (t *Table[T]) grow() { t.resize(max(2*len(t.index), minIndex)) }
 
 // resize makes the index n entries long and places every series again; n must be a power of
-// two above the slots ever used (t.next).
+// two above the slots ever used (t.next). The old index is freed at once: only the writer reads
+// the index.
 func (t *Table[T]) resize(n int) {
-	old, oldBits := t.index, t.bits
-	t.index = make([]uint32, n)
+	old, oldBits, oldMem := t.index, t.bits, t.indexMem
+	t.index, t.indexMem = offheap.Make[uint32](n)
 	t.bits = uint8(bits.Len(uint(n)) - 1)
 	t.distBits = min(maxDistBits, 32-t.bits)
 	mask := n - 1
@@ -267,6 +287,7 @@ func (t *Table[T]) resize(n int) {
 		}
 		t.index[p] = t.entry(h, i, dist)
 	}
+	oldMem.Free()
 }
 
 // Remove frees slot i, which must hold a series: the series is no longer in the table, and the
@@ -344,8 +365,10 @@ func (t *Table[T]) Release() {
 // stay where they are.
 func (t *Table[T]) release() {
 	if t.used == 0 {
-		t.index, t.bits, t.distBits = nil, 0, 0
+		t.indexMem.Free()
+		t.index, t.indexMem, t.bits, t.distBits = nil, nil, 0, 0
 		t.chunks.Store(&[]*chunk[T]{})
+		t.freeChunks(0)
 		t.free, t.next = nil, 0
 		t.disordered, t.jumped = false, false
 		return
@@ -362,6 +385,7 @@ func (t *Table[T]) release() {
 			// A new slice of chunks, so that readers of the old one are not disturbed.
 			kept := slices.Clone(chunks[:n])
 			t.chunks.Store(&kept)
+			t.freeChunks(n)
 		}
 	}
 	slices.SortFunc(t.free, func(a, b uint32) int { return cmp.Compare(b, a) })
@@ -377,6 +401,16 @@ func (t *Table[T]) release() {
 	if 4*n <= len(t.index) {
 		t.resize(n)
 	}
+}
+
+// freeChunks unmaps the chunks from the nth on, which the chunks Slot reads no longer have: they
+// hold no slot in use, so no reader without the lock may read them (Slot).
+func (t *Table[T]) freeChunks(n int) {
+	for _, mem := range t.chunkMem[n:] {
+		mem.Free()
+	}
+	clear(t.chunkMem[n:])
+	t.chunkMem = t.chunkMem[:n]
 }
 
 // freeAll frees the given slots, in order, after loading their index entries' cache lines.

@@ -341,12 +341,24 @@ func TestPrefetchChangesNothing(t *testing.T) {
 
 // TestSlotWithoutTheLock: a reader reads the slots it was given while the writer adds series
 // (and chunks): chunks never move, so under -race this is clean and the reader sees its values.
+// With pointer-free values (chunks outside the Go heap, which the race detector does not watch)
+// and with values holding a pointer (chunks on the heap, as ordered_rw's hold-back refs, the
+// one table read without the lock).
 func TestSlotWithoutTheLock(t *testing.T) {
-	table := New[uint64]()
+	t.Run("mapped", func(t *testing.T) { slotWithoutTheLock(t, func(v uint64) uint64 { return v }) })
+	type withPointer struct {
+		v uint64
+		p *int
+	}
+	t.Run("heap", func(t *testing.T) { slotWithoutTheLock(t, func(v uint64) withPointer { return withPointer{v: v} }) })
+}
+
+func slotWithoutTheLock[T comparable](t *testing.T, value func(uint64) T) {
+	table := New[T]()
 	const first = 1000
 	for h := range uint64(first) {
 		i, _ := table.Find(NoSlot, h+2)
-		*table.Slot(i) = h + 2
+		*table.Slot(i) = value(h + 2)
 	}
 	slots := make([]uint32, first)
 	for h := range uint64(first) {
@@ -358,8 +370,8 @@ func TestSlotWithoutTheLock(t *testing.T) {
 		defer wg.Done()
 		for range 20 {
 			for h, i := range slots {
-				if got := *table.Slot(i); got != uint64(h)+2 {
-					t.Errorf("slot %d has %d, want %d", i, got, h+2)
+				if got := *table.Slot(i); got != value(uint64(h)+2) {
+					t.Errorf("slot %d has %v, want %d", i, got, h+2)
 					return
 				}
 			}
@@ -368,7 +380,7 @@ func TestSlotWithoutTheLock(t *testing.T) {
 	prev := NoSlot
 	for h := uint64(first); h < 5*(1<<chunkBits); h++ {
 		prev, _ = table.Find(prev, h+2)
-		*table.Slot(prev) = h + 2
+		*table.Slot(prev) = value(h + 2)
 	}
 	wg.Wait()
 	require.Equal(t, 5*(1<<chunkBits), table.Len())

@@ -11,6 +11,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/processor/processortest"
 
+	"github.com/otelcol-fleet/otelcol-fleet/internal/memtest"
 	"github.com/otelcol-fleet/otelcol-fleet/processor/seriesguardprocessor/internal/guard"
 )
 
@@ -94,15 +95,14 @@ func BenchmarkAdmitted(b *testing.B) {
 // state grows is visible, not one point.
 var scaleSteps = []int{10_000, 100_000, 200_000, 1_000_000}
 
-// BenchmarkMemoryPerSeries measures the live heap of the guard's state per tracked series at
-// 10k, 100k and 1M series: heap after admitting them minus heap before, both after a full GC.
+// BenchmarkMemoryPerSeries measures the live memory of the guard's state per tracked series at
+// 10k, 100k and 1M series: after admitting them minus before (memtest.Live: the heap after full
+// GCs plus the tables' arrays mapped outside it).
 func BenchmarkMemoryPerSeries(b *testing.B) {
 	for _, series := range scaleSteps {
 		b.Run(fmt.Sprintf("series=%d", series), func(b *testing.B) {
 			for b.Loop() {
-				var before, after runtime.MemStats
-				runtime.GC()
-				runtime.ReadMemStats(&before)
+				before := memtest.Live()
 				g := guard.New(guard.Limits{MaxSeries: series, Window: DefaultIdleTimeout, MaxTracked: series}, scenarioEpoch)
 				for i := range series {
 					h := uint64(i)*0x9E3779B97F4A7C15 + 1
@@ -110,9 +110,8 @@ func BenchmarkMemoryPerSeries(b *testing.B) {
 						b.Fatalf("series %d refused: %s", i, r)
 					}
 				}
-				runtime.GC()
-				runtime.ReadMemStats(&after)
-				b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/float64(series), "bytes/series")
+				after := memtest.Live()
+				b.ReportMetric((float64(after)-float64(before))/float64(series), "bytes/series")
 				runtime.KeepAlive(g)
 			}
 		})
@@ -314,18 +313,17 @@ func BenchmarkChurn(b *testing.B) {
 	}
 }
 
-// BenchmarkMemoryPerActiveSeries is the live heap of the processor's state per active series,
+// BenchmarkMemoryPerActiveSeries is the live memory of the processor's state per active series,
 // measured through the processor (identities included, where the branch keeps them): 100k, 200k and
-// 1M series of the bench load's shape (one attribute) sent twice in batches of 8,192, heap
-// after minus heap before, both after a full GC, with the batches garbage by then.
+// 1M series of the bench load's shape (one attribute) sent twice in batches of 8,192, after
+// minus before (memtest.Live: the heap after full GCs plus the tables' arrays mapped outside
+// it), with the batches garbage by then.
 func BenchmarkMemoryPerActiveSeries(b *testing.B) {
 	const points = 8192
 	for _, series := range []int{100_000, 200_000, 1_000_000} {
 		b.Run(fmt.Sprintf("series=%d", series), func(b *testing.B) {
 			for b.Loop() {
-				var before, after runtime.MemStats
-				runtime.GC()
-				runtime.ReadMemStats(&before)
+				before := memtest.Live()
 				cfg := createDefaultConfig().(*Config)
 				cfg.SeriesLimits.MaxSeries = series
 				cfg.MaxTrackedSeries = series
@@ -336,10 +334,9 @@ func BenchmarkMemoryPerActiveSeries(b *testing.B) {
 						require.NoError(b, err)
 					}
 				}
-				runtime.GC()
-				runtime.ReadMemStats(&after)
+				after := memtest.Live()
 				require.Equal(b, int64(series), p.guard.Active())
-				b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/float64(series), "bytes/series")
+				b.ReportMetric((float64(after)-float64(before))/float64(series), "bytes/series")
 				runtime.KeepAlive(p)
 			}
 		})

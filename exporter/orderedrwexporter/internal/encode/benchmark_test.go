@@ -138,7 +138,7 @@ func runEncode(b *testing.B, attrs int, churn bool, encode func(pmetric.Metrics,
 	b.ReportMetric(float64(mallocs)/samples, "allocs/sample")
 }
 
-// BenchmarkCacheMemory is the live heap the cache keeps per series (labels, their strings and
+// BenchmarkCacheMemory is the live memory (memtest.Live: heap and mapped) the cache keeps per series (labels, their strings and
 // both tables' slots and indexes), at 100k and 1M series of 1 and 5 attributes: after a GC,
 // minus before, divided by the series.
 //
@@ -149,12 +149,12 @@ func BenchmarkCacheMemory(b *testing.B) {
 			b.Run("attrs="+strconv.Itoa(attrs)+"/series="+strconv.Itoa(numSeries), func(b *testing.B) {
 				for range b.N {
 					enc := New(Settings{IdleTimeout: 15 * time.Minute, MaxSeries: 2 * numSeries})
-					before := memtest.LiveHeap()
+					before := memtest.Live()
 					// Two passes: a series is cached when seen the second time.
 					for i := range 2 * ((numSeries + benchBatch - 1) / benchBatch) {
 						enc.Encode(benchPush(i, numSeries, attrs, false), enc.start)
 					}
-					after := memtest.LiveHeap()
+					after := memtest.Live()
 					b.ReportMetric((float64(after)-float64(before))/float64(enc.CachedSeries()), "B/series")
 					runtime.KeepAlive(enc)
 				}
@@ -202,7 +202,7 @@ const fleetbenchBatch = 2000
 // fleetbenchSettings are ordered_rw's stamp mode's, as fleetbench's (s) pipeline runs it.
 var fleetbenchSettings = Settings{StampLabel: "collector_gateway", StampValue: "bench", IdleTimeout: 15 * time.Minute, MaxSeries: 1_000_000}
 
-// BenchmarkCacheMemoryFleetbench is the encoder's live heap per series at fleetbench's label
+// BenchmarkCacheMemoryFleetbench is the encoder's live memory (memtest.Live) per series at fleetbench's label
 // shapes (see fleetbenchPush), at 200k series: cached (after two passes; label blocks
 // included, then without them: B/series-state), and seen once (one pass of new series). After a
 // GC, minus before, divided by the series.
@@ -219,19 +219,19 @@ func BenchmarkCacheMemoryFleetbench(b *testing.B) {
 	b.Run("cached", func(b *testing.B) {
 		for range b.N {
 			enc := New(fleetbenchSettings)
-			before := memtest.LiveHeap()
+			before := memtest.Live()
 			passes(enc, 2, 0)
-			after := memtest.LiveHeap()
+			after := memtest.Live()
 			if enc.CachedSeries() != numSeries {
 				b.Fatalf("%d series cached, want %d", enc.CachedSeries(), numSeries)
 			}
 			// The label blocks, as NewLabels allocates them (size-class rounding included).
-			blocks := memtest.LiveHeap()
+			blocks := memtest.Live()
 			kept := make([]sample.Labels, numSeries)
 			for i := range numSeries {
 				kept[i] = enc.builderLabels(i)
 			}
-			blocks = memtest.LiveHeap() - blocks - uint64(numSeries*16)
+			blocks = memtest.Live() - blocks - uint64(numSeries*16)
 			runtime.KeepAlive(kept)
 			perSeries := (float64(after) - float64(before)) / numSeries
 			b.ReportMetric(perSeries, "B/series")
@@ -242,9 +242,9 @@ func BenchmarkCacheMemoryFleetbench(b *testing.B) {
 	b.Run("seen-once", func(b *testing.B) {
 		for range b.N {
 			enc := New(fleetbenchSettings)
-			before := memtest.LiveHeap()
+			before := memtest.Live()
 			passes(enc, 1, 0)
-			after := memtest.LiveHeap()
+			after := memtest.Live()
 			if enc.CachedSeries() != 0 {
 				b.Fatalf("%d series cached, want none", enc.CachedSeries())
 			}

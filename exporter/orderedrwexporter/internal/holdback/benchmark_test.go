@@ -9,7 +9,7 @@ import (
 	"github.com/otelcol-fleet/otelcol-fleet/internal/memtest"
 )
 
-// BenchmarkHeldMemory measures the hold-back's own live heap, its input (labels, points) allocated
+// BenchmarkHeldMemory measures the hold-back's own live memory (memtest.Live: heap and mapped), its input (labels, points) allocated
 // before: each of n series pushed 5 times, 1 s apart, into a 5 s window of 250 ms buckets, as
 // exporter/orderedrwexporter's BenchmarkMemory does. It reports the bytes per held sample in all
 // (entries, the chunks' slack, the series' refs and table over the 5 samples each holds), and that
@@ -30,15 +30,15 @@ func BenchmarkHeldMemory(b *testing.B) {
 			}
 			for range b.N {
 				hold := New(Settings{WindowMillis: 5000, BucketMillis: 250, IdleMillis: 15 * 60_000}, nil, noLatency)
-				before := memtest.LiveHeap()
+				before := memtest.Live()
 				var first uint64
 				for p, batch := range batches {
 					hold.Add(batch, int64(p)*1000, 0)
 					if p == 0 {
-						first = memtest.LiveHeap()
+						first = memtest.Live()
 					}
 				}
-				after := memtest.LiveHeap()
+				after := memtest.Live()
 				held := float64(hold.Held())
 				perSample := (float64(after) - float64(first)) / (held - float64(n))
 				b.ReportMetric((float64(after)-float64(before))/held, "B/held_sample")
