@@ -25,6 +25,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/otelcol-fleet/otelcol-fleet/internal/offheap"
 	"github.com/otelcol-fleet/otelcol-fleet/internal/seriestable"
 )
 
@@ -139,6 +140,8 @@ type Guard struct {
 	table      *seriestable.Table[entry]
 	bySeries   seriestable.Index
 	seriesKeys []*[keyChunk]uint64
+	// seriesKeyMem owns the chunks of seriesKeys, outside the Go heap (internal/offheap).
+	seriesKeyMem []*offheap.Block
 	// prev is the slot of the series last seen or admitted: a batch repeats the order in which
 	// its series were first admitted, so the next one is usually in the slot after it.
 	prev uint32
@@ -199,7 +202,9 @@ func (g *Guard) seriesKey(i uint32) uint64 { return g.seriesKeys[i/keyChunk][i%k
 
 func (g *Guard) setSeriesKey(i uint32, key uint64) {
 	for int(i/keyChunk) >= len(g.seriesKeys) {
-		g.seriesKeys = append(g.seriesKeys, new([keyChunk]uint64))
+		keys, mem := offheap.Make[[keyChunk]uint64](1)
+		g.seriesKeys = append(g.seriesKeys, &keys[0])
+		g.seriesKeyMem = append(g.seriesKeyMem, mem)
 	}
 	g.seriesKeys[i/keyChunk][i%keyChunk] = key
 }
@@ -208,8 +213,12 @@ func (g *Guard) setSeriesKey(i uint32, key uint64) {
 // setSeriesKey adds again when the table grows.
 func (g *Guard) releaseSeriesKeys() {
 	keep := int((g.table.Slots() + keyChunk - 1) / keyChunk)
+	for _, mem := range g.seriesKeyMem[keep:] {
+		mem.Free()
+	}
 	clear(g.seriesKeys[keep:])
-	g.seriesKeys = g.seriesKeys[:keep]
+	clear(g.seriesKeyMem[keep:])
+	g.seriesKeys, g.seriesKeyMem = g.seriesKeys[:keep], g.seriesKeyMem[:keep]
 }
 
 // isSeries reports whether slot i holds the series of this key.
