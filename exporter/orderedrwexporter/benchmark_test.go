@@ -249,7 +249,8 @@ func processCPU(b *testing.B) time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// BenchmarkMemory measures the live memory (memtest.Live: heap and mapped) per held sample (hold-back, 5 s window, every series
+// BenchmarkMemory measures the live memory (memtest.Live: heap and mapped) per held sample
+// (hold-back, 5 s window, every series
 // pushed 5 times within the window, so a series' labels are shared by 5 held samples; and, as
 // steady, what holding adds once the encoder caches the labels) and per
 // tracked series (the last-sent state of as many new series, nothing held), and per active

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/otelcol-fleet/otelcol-fleet/internal/memtest"
+	"github.com/otelcol-fleet/otelcol-fleet/internal/offheap"
 )
 
 // value is the size of series_guard's entry (16 bytes), so that bytes/series is that of its
@@ -36,19 +37,21 @@ func filled(n int) *Table[value] {
 func BenchmarkAdd(b *testing.B) {
 	for _, n := range benchSizes {
 		b.Run(fmt.Sprintf("series=%d", n), func(b *testing.B) {
-			var bytes float64
+			var bytes, mapped float64
 			for b.Loop() {
 				b.StopTimer()
-				before := memtest.Live()
+				before, mappedBefore := memtest.Live(), offheap.Mapped()
 				b.StartTimer()
 				t := filled(n)
 				b.StopTimer()
 				bytes = (float64(memtest.Live()) - float64(before)) / float64(n)
+				mapped = float64(offheap.Mapped()-mappedBefore) / float64(n)
 				b.StartTimer()
 				runtime.KeepAlive(t)
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/series")
 			b.ReportMetric(bytes, "bytes/series")
+			b.ReportMetric(mapped, "mapped-bytes/series")
 		})
 	}
 }

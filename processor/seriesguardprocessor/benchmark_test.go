@@ -12,6 +12,7 @@ import (
 	"go.opentelemetry.io/collector/processor/processortest"
 
 	"github.com/otelcol-fleet/otelcol-fleet/internal/memtest"
+	"github.com/otelcol-fleet/otelcol-fleet/internal/offheap"
 	"github.com/otelcol-fleet/otelcol-fleet/processor/seriesguardprocessor/internal/guard"
 )
 
@@ -317,13 +318,13 @@ func BenchmarkChurn(b *testing.B) {
 // measured through the processor (identities included, where the branch keeps them): 100k, 200k and
 // 1M series of the bench load's shape (one attribute) sent twice in batches of 8,192, after
 // minus before (memtest.Live: the heap after full GCs plus the tables' arrays mapped outside
-// it), with the batches garbage by then.
+// it), with the batches garbage by then; mapped-B/series is the part outside the Go heap.
 func BenchmarkMemoryPerActiveSeries(b *testing.B) {
 	const points = 8192
 	for _, series := range []int{100_000, 200_000, 1_000_000} {
 		b.Run(fmt.Sprintf("series=%d", series), func(b *testing.B) {
 			for b.Loop() {
-				before := memtest.Live()
+				before, mappedBefore := memtest.Live(), offheap.Mapped()
 				cfg := createDefaultConfig().(*Config)
 				cfg.SeriesLimits.MaxSeries = series
 				cfg.MaxTrackedSeries = series
@@ -337,6 +338,7 @@ func BenchmarkMemoryPerActiveSeries(b *testing.B) {
 				after := memtest.Live()
 				require.Equal(b, int64(series), p.guard.Active())
 				b.ReportMetric((float64(after)-float64(before))/float64(series), "bytes/series")
+				b.ReportMetric(float64(offheap.Mapped()-mappedBefore)/float64(series), "mapped-bytes/series")
 				runtime.KeepAlive(p)
 			}
 		})

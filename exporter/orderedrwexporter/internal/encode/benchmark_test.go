@@ -12,6 +12,7 @@ import (
 
 	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/sample"
 	"github.com/otelcol-fleet/otelcol-fleet/internal/memtest"
+	"github.com/otelcol-fleet/otelcol-fleet/internal/offheap"
 )
 
 const (
@@ -138,7 +139,8 @@ func runEncode(b *testing.B, attrs int, churn bool, encode func(pmetric.Metrics,
 	b.ReportMetric(float64(mallocs)/samples, "allocs/sample")
 }
 
-// BenchmarkCacheMemory is the live memory (memtest.Live: heap and mapped) the cache keeps per series (labels, their strings and
+// BenchmarkCacheMemory is the live memory (memtest.Live: heap and mapped) the cache keeps per
+// series (labels, their strings and
 // both tables' slots and indexes), at 100k and 1M series of 1 and 5 attributes: after a GC,
 // minus before, divided by the series.
 //
@@ -202,10 +204,11 @@ const fleetbenchBatch = 2000
 // fleetbenchSettings are ordered_rw's stamp mode's, as fleetbench's (s) pipeline runs it.
 var fleetbenchSettings = Settings{StampLabel: "collector_gateway", StampValue: "bench", IdleTimeout: 15 * time.Minute, MaxSeries: 1_000_000}
 
-// BenchmarkCacheMemoryFleetbench is the encoder's live memory (memtest.Live) per series at fleetbench's label
-// shapes (see fleetbenchPush), at 200k series: cached (after two passes; label blocks
-// included, then without them: B/series-state), and seen once (one pass of new series). After a
-// GC, minus before, divided by the series.
+// BenchmarkCacheMemoryFleetbench is the encoder's live memory (memtest.Live: heap and mapped) per
+// series at fleetbench's label shapes (see fleetbenchPush), at 200k series: cached (after two
+// passes; label blocks included, then without them: B/series-state), and seen once (one pass of
+// new series). After GCs, minus before, divided by the series; mapped-B/series is the part
+// outside the Go heap.
 //
 //	go test -run '^$' -bench BenchmarkCacheMemoryFleetbench -benchtime 3x ./exporter/orderedrwexporter/internal/encode/
 func BenchmarkCacheMemoryFleetbench(b *testing.B) {
@@ -219,9 +222,9 @@ func BenchmarkCacheMemoryFleetbench(b *testing.B) {
 	b.Run("cached", func(b *testing.B) {
 		for range b.N {
 			enc := New(fleetbenchSettings)
-			before := memtest.Live()
+			before, mappedBefore := memtest.Live(), offheap.Mapped()
 			passes(enc, 2, 0)
-			after := memtest.Live()
+			after, mapped := memtest.Live(), offheap.Mapped()-mappedBefore
 			if enc.CachedSeries() != numSeries {
 				b.Fatalf("%d series cached, want %d", enc.CachedSeries(), numSeries)
 			}
@@ -236,19 +239,21 @@ func BenchmarkCacheMemoryFleetbench(b *testing.B) {
 			perSeries := (float64(after) - float64(before)) / numSeries
 			b.ReportMetric(perSeries, "B/series")
 			b.ReportMetric(perSeries-float64(blocks)/numSeries, "B/series-state")
+			b.ReportMetric(float64(mapped)/numSeries, "mapped-B/series")
 			runtime.KeepAlive(enc)
 		}
 	})
 	b.Run("seen-once", func(b *testing.B) {
 		for range b.N {
 			enc := New(fleetbenchSettings)
-			before := memtest.Live()
+			before, mappedBefore := memtest.Live(), offheap.Mapped()
 			passes(enc, 1, 0)
-			after := memtest.Live()
+			after, mapped := memtest.Live(), offheap.Mapped()-mappedBefore
 			if enc.CachedSeries() != 0 {
 				b.Fatalf("%d series cached, want none", enc.CachedSeries())
 			}
 			b.ReportMetric((float64(after)-float64(before))/numSeries, "B/series")
+			b.ReportMetric(float64(mapped)/numSeries, "mapped-B/series")
 			runtime.KeepAlive(enc)
 		}
 	})

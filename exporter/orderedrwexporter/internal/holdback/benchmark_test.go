@@ -9,7 +9,8 @@ import (
 	"github.com/otelcol-fleet/otelcol-fleet/internal/memtest"
 )
 
-// BenchmarkHeldMemory measures the hold-back's own live memory (memtest.Live: heap and mapped), its input (labels, points) allocated
+// BenchmarkHeldMemory measures the hold-back's own live memory (memtest.Live: heap and mapped),
+// its input (labels, points) allocated
 // before: each of n series pushed 5 times, 1 s apart, into a 5 s window of 250 ms buckets, as
 // exporter/orderedrwexporter's BenchmarkMemory does. It reports the bytes per held sample in all
 // (entries, the chunks' slack, the series' refs and table over the 5 samples each holds), and that

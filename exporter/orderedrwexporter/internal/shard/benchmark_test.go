@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/otelcol-fleet/otelcol-fleet/internal/memtest"
+	"github.com/otelcol-fleet/otelcol-fleet/internal/offheap"
 	"github.com/otelcol-fleet/otelcol-fleet/internal/seriestable"
 )
 
@@ -41,8 +42,9 @@ func BenchmarkHandOver(b *testing.B) {
 	}
 }
 
-// BenchmarkTrackedMemory reports the live memory (memtest.Live: heap and mapped) a shard's state takes per series it tracks (the
-// state in its table, the table's index), n series each seen once.
+// BenchmarkTrackedMemory reports the live memory (memtest.Live: heap and mapped) a shard's state
+// takes per series it tracks (the state in its table, the table's index), n series each seen
+// once; mapped-B/series is the part outside the Go heap.
 //
 //	go test -run '^$' -bench BenchmarkTrackedMemory -benchtime 1x ./exporter/orderedrwexporter/internal/shard/
 func BenchmarkTrackedMemory(b *testing.B) {
@@ -53,7 +55,7 @@ func BenchmarkTrackedMemory(b *testing.B) {
 				hashes[i] = rand.Uint64()
 			}
 			for range b.N {
-				before := memtest.Live()
+				before, mappedBefore := memtest.Live(), offheap.Mapped()
 				s := New(Settings{IdleTimeout: 15 * time.Minute}, nil)
 				prev := seriestable.NoSlot
 				for _, h := range hashes {
@@ -61,6 +63,7 @@ func BenchmarkTrackedMemory(b *testing.B) {
 				}
 				after := memtest.Live()
 				b.ReportMetric((float64(after)-float64(before))/float64(n), "B/series")
+				b.ReportMetric(float64(offheap.Mapped()-mappedBefore)/float64(n), "mapped-B/series")
 				runtime.KeepAlive(s)
 			}
 		})

@@ -13,9 +13,10 @@
 // Both keys lead to one slot of the project's series table (internal/seriestable), keyed by the
 // series' first raw identity (by its label-set hash until that identity is known: a series seen
 // once costs no identity), which holds the series inline: its last sighting and its group
-// (metric, tenant and weight, interned), 8 + 8 bytes plus a 4-byte index entry at most 3/4
+// (metric, tenant and weight, interned), 8 + 8 bytes plus a 4-byte index entry at most 4/5
 // full. The label-set hash sits beside the table, 8 bytes by slot, and a second index of 4-byte
-// entries (seriestable.Index) finds the slot by it. A point of a known identity is one lookup, and
+// entries (seriestable.Index) finds the slot by it; all of these are outside the Go heap
+// (internal/offheap). A point of a known identity is one lookup, and
 // touches only its 16-byte slot, as the identity table of old did. Each further raw identity of
 // a series is a link: a slot of its own naming the series' slot, whose last sighting Sweep
 // carries over to the series. Links are bounded by MaxTracked, like the series.
