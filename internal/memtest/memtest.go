@@ -22,13 +22,21 @@ func LiveHeap() uint64 {
 // Live is the memory left live: LiveHeap plus the arrays kept outside the Go heap
 // (offheap.Mapped: the series tables' pointer-free chunks and indexes), which a reading of the
 // heap alone would count as an improvement. What the collections found unreachable of those is
-// unmapped by cleanups in another goroutine: Live waits until they are done (the mapped bytes
-// stop changing).
+// unmapped by cleanups, run in another goroutine: Live waits for a cleanup queued after theirs,
+// then until the mapped bytes stop changing, so that what an earlier benchmark dropped is not
+// taken off during the next one's measurement.
 func Live() uint64 {
 	heap := LiveHeap()
+	ran := make(chan struct{})
+	runtime.AddCleanup(new(sentinel), func(ran chan struct{}) { close(ran) }, ran)
+	runtime.GC()
+	select {
+	case <-ran:
+	case <-time.After(5 * time.Second):
+	}
 	mapped := offheap.Mapped()
 	for range 100 {
-		time.Sleep(2 * time.Millisecond)
+		time.Sleep(5 * time.Millisecond)
 		now := offheap.Mapped()
 		if now == mapped {
 			break
@@ -37,3 +45,7 @@ func Live() uint64 {
 	}
 	return heap + uint64(mapped)
 }
+
+// sentinel is large enough not to share its allocation with other tiny objects, whose cleanups
+// may then never run.
+type sentinel [64]byte

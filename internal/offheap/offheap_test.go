@@ -48,14 +48,15 @@ func settle(t *testing.T) int64 {
 	if runtime.GOOS != "linux" {
 		t.Skip("arrays are mapped on Linux only")
 	}
-	last := int64(-1)
-	for range 100 {
+	// Three readings alike, 10 ms apart, each after a collection.
+	last, alike := int64(-1), 0
+	for range 300 {
 		runtime.GC()
-		time.Sleep(5 * time.Millisecond)
-		if m := Mapped(); m == last {
+		time.Sleep(10 * time.Millisecond)
+		if m := Mapped(); m != last {
+			last, alike = m, 0
+		} else if alike++; alike == 2 {
 			return m
-		} else {
-			last = m
 		}
 	}
 	t.Fatal("Mapped did not settle")
