@@ -14,8 +14,7 @@ import (
 // its distance from its home (up to 15), so that deleting does not read the slots of the entries
 // it moves.
 // Its size is not a power of two: it grows by a quarter once more than 4/5 full, so an entry of
-// 4 bytes costs 5 to 6.25 bytes a series (a power-of-two index at most 3/4 full: 5.3 to 10.7), as
-// the table's own index does. The
+// 4 bytes costs 5 to 6.25 bytes a series (a power-of-two index at most 3/4 full: 5.3 to 10.7). The
 // tag keeps a probe from reading a slot that cannot match, so the longer runs of a fuller index
 // cost reads of adjacent entries, not cache misses. Shrink gives its memory back after a sweep.
 // Its entries are outside the Go heap once they take a page or more (internal/offheap), freed when
@@ -128,7 +127,7 @@ func (x *Index) Prefetch(keys []uint64, key func(uint64) uint64, touch func(slot
 // of the table (Table.Slots): every slot number must fit beside the tag.
 func (x *Index) Insert(key uint64, slot uint32, slots uint32) {
 	if 5*(x.used+1) > 4*len(x.entries) || int(slots) >= len(x.entries) {
-		x.resize(indexSize(max(len(x.entries), minIndex), x.used+1, int(slots)))
+		x.resize(x.size(max(len(x.entries), minIndex), x.used+1, int(slots)))
 	}
 	h := scramble(key)
 	p, dist := x.home(h), 0
@@ -137,6 +136,15 @@ func (x *Index) Insert(key uint64, slot uint32, slots uint32) {
 	}
 	x.entries[p] = x.entry(h, slot, dist)
 	x.used++
+}
+
+// size is the smallest size, from size up by quarters, that n entries fill at most 4/5 and in
+// which every slot number below slots fits.
+func (x *Index) size(size, n, slots int) int {
+	for 5*n > 4*size || slots >= size {
+		size += size / 4
+	}
+	return size
 }
 
 // resize makes the index size entries long and places every key again.
@@ -169,7 +177,7 @@ func (x *Index) Shrink(slots uint32) {
 		x.entries, x.mem, x.slotBits, x.distBits = nil, nil, 0, 0
 		return
 	}
-	if n := indexSize(minIndex, x.used, int(slots)); 4*n <= len(x.entries) {
+	if n := x.size(minIndex, x.used, int(slots)); 4*n <= len(x.entries) {
 		x.resize(n)
 	}
 }

@@ -57,7 +57,7 @@ func TestIndexAgreesWithAMap(t *testing.T) {
 				if len(want) == 0 {
 					require.Nil(t, x.entries, "step %d: an empty index keeps its memory", step)
 				} else {
-					n := indexSize(minIndex, len(want), len(slots))
+					n := x.size(minIndex, len(want), len(slots))
 					require.Equal(t, 4*n <= before, len(x.entries) < before, "step %d: shrunk %d to %d", step, before, len(x.entries))
 					shrunk = shrunk || len(x.entries) < before
 				}

@@ -28,8 +28,8 @@
 // read back from the slots: series_guard finds a series by its label-set hash with it, ordered_rw's
 // encoder a label set by its labels' hash.
 //
-// Memory: a slot is an 8-byte key and the value; an index entry is 4 bytes, the index growing by
-// quarters once 4/5 full (5–6.25 bytes per series). A sweep gives back what the table no longer needs (see
+// Memory: a slot is an 8-byte key and the value; an index entry is 4 bytes, the index at most
+// 3/4 full (5.3–10.7 bytes per series). A sweep gives back what the table no longer needs (see
 // Sweep), so that its memory follows the series down as well as up. See README.md for measured
 // figures.
 //
@@ -56,9 +56,9 @@ type Table[T any] struct {
 	// outside the Go heap once large (offheap), owned by indexMem.
 	index    []uint32
 	indexMem *offheap.Block
-	// slotBits is bits.Len(len(index)): slot numbers stay below len(index), so slot+1 fits in the
-	// low slotBits bits of an entry.
-	slotBits uint8
+	// bits is log2(len(index)): slot numbers stay below 3/4 of len(index), so slot+1 fits in
+	// the low bits bits of an entry.
+	bits uint8
 	// distBits is the width of an entry's distance from its home: maxDistBits while the index
 	// leaves that many bits free.
 	distBits uint8
@@ -197,61 +197,45 @@ func (t *Table[T]) found(i, next uint32) {
 // them go into the key's index entry.
 func scramble(key uint64) uint32 { return uint32((key * fibonacci) >> 32) }
 
-func (t *Table[T]) home(h uint32) int { return int((uint64(h) * uint64(len(t.index))) >> 32) }
-
-// after is the position after p, wrapping around the end of the index.
-func (t *Table[T]) after(p int) int {
-	if p++; p == len(t.index) {
-		return 0
-	}
-	return p
-}
-
-// distance is how many positions after from position to is, wrapping around the end.
-func (t *Table[T]) distance(from, to int) int {
-	if d := to - from; d >= 0 {
-		return d
-	}
-	return to - from + len(t.index)
-}
+func (t *Table[T]) home(h uint32) int { return int(uint64(h) >> (32 - t.bits)) }
 
 // maxDistBits is the most bits an index entry gives to its distance from its home: 4, so
 // distances up to 14 are kept and 15 says "15 or more: ask the key".
 const maxDistBits = 4
 
 // entry is the index entry of slot i for a key whose scrambled hash is h, dist positions after
-// its home. From the low bits: slot+1 (slotBits bits); the distance (distBits bits, saturated),
-// so that a deletion knows which entries to move back without reading their keys; then as many of
-// the low bits of h as fit (a tag, 7 bits at 1M series; the home is taken from its high bits), so
-// that a search reads the slot of another key only when their tags collide.
+// its home. From the low bits: slot+1 (bits bits); the distance (distBits bits, saturated), so
+// that a deletion knows which entries to move back without reading their keys; then as many of
+// the bits of h after the home bits as fit (a tag, 7 bits at 1M series), so that a search reads
+// the slot of another key only when their tags collide.
 func (t *Table[T]) entry(h uint32, i uint32, dist int) uint32 {
-	return h<<t.tagShift() | t.distField(dist) | (i + 1)
+	tagShift := t.bits + t.distBits
+	return h<<t.bits>>tagShift<<tagShift | t.distField(dist) | (i + 1)
 }
-
-func (t *Table[T]) tagShift() uint8 { return t.slotBits + t.distBits }
 
 func (t *Table[T]) distMax() uint32 { return 1<<t.distBits - 1 }
 
-func (t *Table[T]) distField(dist int) uint32 { return min(uint32(dist), t.distMax()) << t.slotBits }
+func (t *Table[T]) distField(dist int) uint32 { return min(uint32(dist), t.distMax()) << t.bits }
 
 // dist returns the distance of entry e, at position p, from its home.
 func (t *Table[T]) dist(e uint32, p int) int {
-	if d := e >> t.slotBits & t.distMax(); d < t.distMax() {
+	if d := e >> t.bits & t.distMax(); d < t.distMax() {
 		return int(d)
 	}
-	return t.distance(t.home(scramble(t.at(t.slotOf(e)).key)), p)
+	return (p - t.home(scramble(t.at(t.slotOf(e)).key))) & (len(t.index) - 1)
 }
 
 // tagged reports whether index entry e may be of a key whose scrambled hash is h: their tags
 // agree.
-func (t *Table[T]) tagged(e, h uint32) bool { return (e^h<<t.tagShift())>>t.tagShift() == 0 }
+func (t *Table[T]) tagged(e, h uint32) bool { return (e^h<<t.bits)>>(t.bits+t.distBits) == 0 }
 
-func (t *Table[T]) slotOf(e uint32) uint32 { return e&(1<<t.slotBits-1) - 1 }
+func (t *Table[T]) slotOf(e uint32) uint32 { return e&(1<<t.bits-1) - 1 }
 
 // lookup returns the slot of key, if the table has it.
 func (t *Table[T]) lookup(key uint64) (uint32, bool) {
 	h := scramble(key)
-	for p := t.home(h); ; p = t.after(p) {
+	mask := len(t.index) - 1
+	for p := t.home(h); ; p = (p + 1) & mask {
 		e := t.index[p]
 		if e == 0 {
 			return 0, false
@@ -266,35 +250,31 @@ func (t *Table[T]) lookup(key uint64) (uint32, bool) {
 
 // insert indexes slot i, whose key the table does not have.
 func (t *Table[T]) insert(key uint64, i uint32) {
-	if 5*(t.used+1) > 4*len(t.index) || int(t.next) >= len(t.index) {
-		t.resize(indexSize(max(len(t.index), minIndex), t.used+1, int(t.next)))
+	if 4*(t.used+1) > 3*len(t.index) {
+		t.grow()
 	}
 	h := scramble(key)
+	mask := len(t.index) - 1
 	p, dist := t.home(h), 0
 	for t.index[p] != 0 {
-		p, dist = t.after(p), dist+1
+		p, dist = (p+1)&mask, dist+1
 	}
 	t.index[p] = t.entry(h, i, dist)
 	t.used++
 }
 
-// indexSize is the smallest size, from size up by quarters, that n entries fill at most 4/5 and
-// in which every slot number below slots fits: an index grows by a quarter, so that an entry of 4
-// bytes costs 5 to 6.25 bytes a series (doubling, at most 3/4 full: 5.3 to 10.7).
-func indexSize(size, n, slots int) int {
-	for 5*n > 4*size || slots >= size {
-		size += size / 4
-	}
-	return size
-}
+// grow doubles the index and places every series again. It runs log2(series) times in all.
+func (t *Table[T]) grow() { t.resize(max(2*len(t.index), minIndex)) }
 
-// resize makes the index n entries long and places every series again; n must be above the
-// slots ever used (t.next). The old index is freed at once: only the writer reads the index.
+// resize makes the index n entries long and places every series again; n must be a power of
+// two above the slots ever used (t.next). The old index is freed at once: only the writer reads
+// the index.
 func (t *Table[T]) resize(n int) {
-	old, oldBits, oldMem := t.index, t.slotBits, t.indexMem
+	old, oldBits, oldMem := t.index, t.bits, t.indexMem
 	t.index, t.indexMem = offheap.Make[uint32](n)
-	t.slotBits = uint8(bits.Len(uint(n)))
-	t.distBits = min(maxDistBits, 32-t.slotBits)
+	t.bits = uint8(bits.Len(uint(n)) - 1)
+	t.distBits = min(maxDistBits, 32-t.bits)
+	mask := n - 1
 	for _, e := range old {
 		if e == 0 {
 			continue
@@ -303,7 +283,7 @@ func (t *Table[T]) resize(n int) {
 		h := scramble(t.at(i).key)
 		p, dist := t.home(h), 0
 		for t.index[p] != 0 {
-			p, dist = t.after(p), dist+1
+			p, dist = (p+1)&mask, dist+1
 		}
 		t.index[p] = t.entry(h, i, dist)
 	}
@@ -323,18 +303,19 @@ func (t *Table[T]) Remove(i uint32) {
 // would otherwise no longer be found from their home (backward-shift deletion: no tombstones, so
 // searches stay short however many series come and go).
 func (t *Table[T]) remove(key uint64, i uint32) {
+	mask := len(t.index) - 1
 	hole := t.home(scramble(key))
 	for t.slotOf(t.index[hole]) != i {
-		hole = t.after(hole)
+		hole = (hole + 1) & mask
 	}
-	for p := t.after(hole); t.index[p] != 0; p = t.after(p) {
+	for p := (hole + 1) & mask; t.index[p] != 0; p = (p + 1) & mask {
 		e := t.index[p]
-		dist, gap := t.dist(e, p), t.distance(hole, p)
+		dist, gap := t.dist(e, p), (p-hole)&mask
 		// The entry at p stays when its home is cyclically in (hole, p]: nearer to p than hole.
 		if dist < gap {
 			continue
 		}
-		t.index[hole] = e&^(t.distMax()<<t.slotBits) | t.distField(dist-gap)
+		t.index[hole] = e&^(t.distMax()<<t.bits) | t.distField(dist-gap)
 		hole = p
 	}
 	t.index[hole] = 0
@@ -385,7 +366,7 @@ func (t *Table[T]) Release() {
 func (t *Table[T]) release() {
 	if t.used == 0 {
 		t.indexMem.Free()
-		t.index, t.indexMem, t.slotBits, t.distBits = nil, nil, 0, 0
+		t.index, t.indexMem, t.bits, t.distBits = nil, nil, 0, 0
 		t.chunks.Store(&[]*chunk[T]{})
 		t.freeChunks(0)
 		t.free, t.next = nil, 0
@@ -413,7 +394,11 @@ func (t *Table[T]) release() {
 	}
 	// The smallest index that insert would not grow at once, if it is a quarter of this one or
 	// less (not at every sweep's small change); slot+1 must fit in its entries.
-	if n := indexSize(minIndex, t.used+1, int(t.next)); 4*n <= len(t.index) {
+	n := minIndex
+	for 4*(t.used+1) > 3*n || 4*int(t.next) > 3*n {
+		n *= 2
+	}
+	if 4*n <= len(t.index) {
 		t.resize(n)
 	}
 }
@@ -462,17 +447,17 @@ func (t *Table[T]) Prefetch(prev uint32, hashes []uint64) {
 	if hashes = t.inOrder(prev, hashes); len(hashes) == 0 {
 		return
 	}
-	index := t.index
+	index, mask, shift := t.index, len(t.index)-1, 32-t.bits
 	var sum uint64
 	for _, hash := range hashes {
-		sum += uint64(index[t.home(scramble(Key(hash)))])
+		sum += uint64(index[int(uint64(scramble(Key(hash)))>>shift)])
 	}
 	// The index entries are in the cache (or on their way): find each hash's first candidate and
 	// touch its slot.
 	chunks := *t.chunks.Load()
 	for _, hash := range hashes {
 		h := scramble(Key(hash))
-		for p := t.home(h); ; p = t.after(p) {
+		for p := int(uint64(h) >> shift); ; p = (p + 1) & mask {
 			e := index[p]
 			if e == 0 {
 				break

@@ -13,7 +13,7 @@
 // Both keys lead to one slot of the project's series table (internal/seriestable), keyed by the
 // series' first raw identity (by its label-set hash until that identity is known: a series seen
 // once costs no identity), which holds the series inline: its last sighting and its group
-// (metric, tenant and weight, interned), 8 + 8 bytes plus a 4-byte index entry at most 4/5
+// (metric, tenant and weight, interned), 8 + 8 bytes plus a 4-byte index entry at most 3/4
 // full. The label-set hash sits beside the table, 8 bytes by slot, and a second index of 4-byte
 // entries (seriestable.Index) finds the slot by it; all of these are outside the Go heap
 // (internal/offheap). A point of a known identity is one lookup, and
