@@ -23,7 +23,7 @@ func LiveHeap() uint64 {
 // (offheap.Mapped: the series tables' pointer-free chunks and indexes), which a reading of the
 // heap alone would count as an improvement. What the collections found unreachable of those is
 // unmapped by cleanups, run in another goroutine: Live waits for a cleanup queued after theirs,
-// then until the mapped bytes stop changing, so that what an earlier benchmark dropped is not
+// then until the mapped bytes stop changing (three readings alike), so that what an earlier benchmark dropped is not
 // taken off during the next one's measurement.
 func Live() uint64 {
 	heap := LiveHeap()
@@ -34,14 +34,17 @@ func Live() uint64 {
 	case <-ran:
 	case <-time.After(5 * time.Second):
 	}
-	mapped := offheap.Mapped()
-	for range 100 {
-		time.Sleep(5 * time.Millisecond)
-		now := offheap.Mapped()
-		if now == mapped {
+	// Three readings alike, 10 ms apart, each after a collection: on a loaded machine the
+	// cleanups of a large table run for a while.
+	mapped, alike := offheap.Mapped(), 0
+	for range 300 {
+		runtime.GC()
+		time.Sleep(10 * time.Millisecond)
+		if now := offheap.Mapped(); now != mapped {
+			mapped, alike = now, 0
+		} else if alike++; alike == 2 {
 			break
 		}
-		mapped = now
 	}
 	return heap + uint64(mapped)
 }
