@@ -2,9 +2,9 @@
 // memory mappings (Linux; elsewhere they stay on the heap).
 //
 // Why: at GOGC=100 the Go heap grows to about twice its live size before a collection, so every
-// byte of long-lived state costs about two bytes of resident memory, and the collector marks it
-// at every cycle. A mapped array costs its size once, and the collector never looks into it
-// (it holds no pointers). The per-series tables (internal/seriestable) keep their pointer-free
+// byte of long-lived state costs about two bytes of resident memory. A mapped array costs its size
+// once. The price is the heap's smaller headroom: the collector runs more often for the same
+// allocations, as at a lower GOGC (see internal/seriestable's README). The per-series tables (internal/seriestable) keep their pointer-free
 // chunks and their indexes here.
 //
 // The price is manual lifetimes: an array is unmapped by Block.Free, after which touching it

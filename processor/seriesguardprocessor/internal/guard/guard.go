@@ -16,10 +16,10 @@
 // (metric, tenant and weight, interned), 8 + 8 bytes plus a 4-byte index entry at most 3/4
 // full. The label-set hash sits beside the table, 8 bytes by slot, and a second index of 4-byte
 // entries (seriestable.Index) finds the slot by it; all of these are outside the Go heap
-// (internal/offheap). A point of a known identity is one lookup, and
-// touches only its 16-byte slot, as the identity table of old did. Each further raw identity of
-// a series is a link: a slot of its own naming the series' slot, whose last sighting Sweep
-// carries over to the series. Links are bounded by MaxTracked, like the series.
+// (internal/offheap). A point of a known identity is one lookup, and touches only its 16-byte
+// slot, as the identity table of old did. Each further raw identity of a series is a link: a
+// slot of its own naming the series' slot, whose last sighting Sweep carries over to the series.
+// Links are bounded by MaxTracked, like the series.
 package guard // import "github.com/otelcol-fleet/otelcol-fleet/processor/seriesguardprocessor/internal/guard"
 
 import (
