@@ -21,12 +21,20 @@ func LiveHeap() uint64 {
 
 // Live is the memory left live: LiveHeap plus the arrays kept outside the Go heap
 // (offheap.Mapped: the series tables' pointer-free chunks and indexes), which a reading of the
-// heap alone would count as an improvement. What the collections found unreachable of those is
-// unmapped by cleanups, run in another goroutine: Live waits for a cleanup queued after theirs,
-// then until the mapped bytes stop changing (three readings alike), so that what an earlier benchmark dropped is not
-// taken off during the next one's measurement.
+// heap alone would count as an improvement. A benchmark that cannot tell the mapped bytes apart
+// from a table still being unmapped reads them as they are then.
 func Live() uint64 {
 	heap := LiveHeap()
+	mapped, _ := Mapped()
+	return heap + uint64(mapped)
+}
+
+// Mapped is offheap.Mapped once the cleanups of what the collections found unreachable have run
+// (they unmap it, in another goroutine): it waits for a cleanup queued after theirs, then until
+// the mapped bytes stop changing, three readings alike 10 ms apart, each after a collection, so
+// that what an earlier benchmark or test dropped is not taken off during the next one's
+// measurement. settled is false if they never stopped changing (3 s).
+func Mapped() (mapped int64, settled bool) {
 	ran := make(chan struct{})
 	runtime.AddCleanup(new(sentinel), func(ran chan struct{}) { close(ran) }, ran)
 	runtime.GC()
@@ -34,8 +42,6 @@ func Live() uint64 {
 	case <-ran:
 	case <-time.After(5 * time.Second):
 	}
-	// Three readings alike, 10 ms apart, each after a collection: on a loaded machine the
-	// cleanups of a large table run for a while.
 	mapped, alike := offheap.Mapped(), 0
 	for range 300 {
 		runtime.GC()
@@ -43,10 +49,10 @@ func Live() uint64 {
 		if now := offheap.Mapped(); now != mapped {
 			mapped, alike = now, 0
 		} else if alike++; alike == 2 {
-			break
+			return mapped, true
 		}
 	}
-	return heap + uint64(mapped)
+	return mapped, false
 }
 
 // sentinel is large enough not to share its allocation with other tiny objects, whose cleanups

@@ -11,29 +11,19 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/otelcol-fleet/otelcol-fleet/internal/memtest"
 	"github.com/otelcol-fleet/otelcol-fleet/internal/offheap"
 )
 
-// settled collects until the cleanups of the tables earlier tests dropped have run, and returns
-// what is mapped then.
+// settled returns what is mapped once the cleanups of the tables earlier tests dropped have run.
 func settled(t *testing.T) int64 {
 	t.Helper()
 	if runtime.GOOS != "linux" {
 		t.Skip("arrays are mapped on Linux only")
 	}
-	// Three readings alike, 10 ms apart, each after a collection.
-	last, alike := int64(-1), 0
-	for range 300 {
-		runtime.GC()
-		time.Sleep(10 * time.Millisecond)
-		if m := offheap.Mapped(); m != last {
-			last, alike = m, 0
-		} else if alike++; alike == 2 {
-			return m
-		}
-	}
-	t.Fatal("offheap.Mapped did not settle")
-	return 0
+	mapped, ok := memtest.Mapped()
+	require.True(t, ok, "offheap.Mapped did not settle")
+	return mapped
 }
 
 func chunkBytes[T any]() int64 { return int64(unsafe.Sizeof(chunk[T]{})) }
