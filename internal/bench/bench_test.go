@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -336,9 +338,11 @@ func TestScaleRunsEveryPipelineAtEveryPoint(t *testing.T) {
 		t.Logf("no vmagent binary (make bench builds it): (v) not run: %v", err)
 		vmagent = ""
 	}
+	profiles := t.TempDir()
 	b, err := New(Options{
 		Binary: fleettest.CollectorBinary(t), GatewayBinary: fleettest.GatewayBinary(t), VMAgent: vmagent, RepoRoot: fleettest.RepoRoot(), Warmup: time.Second, Measure: time.Second,
 		ScaleSeries: []int{1000, 2000}, ScaleKeys: keys, ScaleRate: 20_000, Budget: 5 * time.Minute,
+		ProfileDir: profiles, ProfileLength: time.Second,
 		Senders: 2, PointsPerRequest: 500, MaxBacklog: 20_000, MaxHeldSamples: 100_000, MaxSeries: 10_000,
 		Log: testLog{t},
 	})
@@ -373,6 +377,14 @@ func TestScaleRunsEveryPipelineAtEveryPoint(t *testing.T) {
 			assert.Equal(t, "n/a (held)", fillText(r))
 		}
 	}
+	// Every pipeline's CPU is profiled over its measured interval, the peer's from its own
+	// /debug/pprof/, beside ours, and each profile is named in the report.
+	b.ScaleProfiles(res)
+	for _, r := range res.Scale {
+		path := filepath.Join(profiles, fmt.Sprintf("cpu-%s-%d.pprof", r.Pipeline, r.Series))
+		assert.FileExists(t, path)
+		assert.True(t, slices.ContainsFunc(res.Profiles, func(p Profile) bool { return p.Path == path }), "(%s) at %d series: CPU profile in the report", r.Pipeline, r.Series)
+	}
 	var out bytes.Buffer
 	res.Write(&out)
 	for _, key := range keys {
@@ -390,6 +402,20 @@ func TestScaleRunsEveryPipelineAtEveryPoint(t *testing.T) {
 		if r.Pipeline != "v" {
 			assert.Positive(t, r.MemStats["NextGC"], "(%s)", r.Pipeline)
 		}
+	}
+}
+
+// TestProfilesKeepToTheThroughputKeys: -only none takes no saturation profile (the reduced
+// fixed-rate runs), and a key outside -only is not run for its profile either.
+func TestProfilesKeepToTheThroughputKeys(t *testing.T) {
+	for _, only := range [][]string{{"none"}, {"b"}} {
+		// No sink and no load: a run would fail, and say so in the log.
+		var log bytes.Buffer
+		b := &Bench{Opts: Options{ProfileDir: t.TempDir(), ThroughputKeys: only, Log: &log}, Pipelines: []Pipeline{{Key: "a", Pprof: true}}, Started: time.Now()}
+		res := &Results{}
+		b.Profiles(res, "a")
+		assert.Empty(t, res.Profiles, "-only %v", only)
+		assert.Empty(t, log.String(), "-only %v: no run", only)
 	}
 }
 

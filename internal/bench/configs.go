@@ -23,6 +23,9 @@ type Pipeline struct {
 	YAML string
 	// Pprof is true when the config loads the pprof extension on BENCH_PPROF_ENDPOINT.
 	Pprof bool
+	// AgentPprof is true when the peer agent serves /debug/pprof/ on its listen address
+	// (vmagent does, on -httpListenAddr), so that its CPU is profiled as the collector's is.
+	AgentPprof bool
 	// Needs lists the components the binary must contain.
 	Needs []string
 	// Unavailable, when not empty, says why the pipeline cannot run with this binary.
@@ -238,6 +241,10 @@ func Pipelines(binary, gatewayBinary, vmagentBinary, repoRoot string, maxHeldSam
 	}
 	return all, nil
 }
+
+// CPUProfiles reports whether the pipeline's process serves CPU profiles: the collector's pprof
+// extension, or the peer's own /debug/pprof/.
+func (p Pipeline) CPUProfiles() bool { return p.Pprof || p.AgentPprof }
 
 // start runs the pipeline's collector (not a peer's) with env, on its own binary if it has one.
 func (p Pipeline) start(s *fleettest.Scope, env []string) *fleettest.Collector {

@@ -256,6 +256,10 @@ func (b *Bench) run(s *fleettest.Scope, p Pipeline, series int, kind runKind, re
 	var c agent
 	if p.Agent != "" {
 		c = startVMAgent(s, p.Agent, otlp, b.Sink.URL())
+		if p.AgentPprof {
+			// The peer serves /debug/pprof/ beside OTLP, on its one listen address.
+			pprof = otlp
+		}
 	} else {
 		c = p.start(s, append(p.Env(otlp, b.Sink.URL(), pprof, health), b.Opts.CollectorEnv...))
 	}
@@ -333,7 +337,7 @@ func (b *Bench) run(s *fleettest.Scope, p Pipeline, series int, kind runKind, re
 	t0 := time.Now()
 
 	var profileDone chan error
-	if kind.cpuProfile != "" && p.Pprof {
+	if kind.cpuProfile != "" && p.CPUProfiles() {
 		profileDone = make(chan error, 1)
 		go func() {
 			profileDone <- fetch(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", pprof, int(b.Opts.ProfileLength.Seconds())),

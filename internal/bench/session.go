@@ -100,7 +100,7 @@ func (b *Bench) Scale(res *Results, reserve time.Duration) {
 				}
 			}
 			kind := runKind{scale: true, rate: b.Opts.ScaleRate}
-			if b.Opts.ProfileDir != "" && p.Pprof {
+			if b.Opts.ProfileDir != "" && p.CPUProfiles() {
 				kind.cpuProfile = fmt.Sprintf("cpu-%s-%d.pprof", p.Key, series)
 			}
 			r := b.Run(p, series, 1, kind)
@@ -122,7 +122,8 @@ func (b *Bench) Floor(res *Results) error {
 }
 
 // Profiles takes a CPU profile of (a), (b) and (c) at saturation, one run each (not part of
-// the measured figures: profiling costs a few percent).
+// the measured figures: profiling costs a few percent), of those among Opts.ThroughputKeys when
+// they are given (-only none: no such run).
 func (b *Bench) Profiles(res *Results, keys ...string) {
 	if b.Opts.ProfileDir == "" {
 		return
@@ -134,6 +135,9 @@ func (b *Bench) Profiles(res *Results, keys ...string) {
 	for _, key := range keys {
 		p, ok := b.Pipeline(key)
 		if !ok || p.Unavailable != "" || !p.Pprof {
+			continue
+		}
+		if len(b.Opts.ThroughputKeys) > 0 && !slices.Contains(b.Opts.ThroughputKeys, key) {
 			continue
 		}
 		name := "cpu-" + key + ".pprof"

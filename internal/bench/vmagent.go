@@ -31,9 +31,11 @@ var _ agent = (*fleettest.Collector)(nil)
 // vmagentPipeline is the peer as one more pipeline: OTLP/HTTP in at /opentelemetry/v1/metrics,
 // remote write to the same sink, one queue (-remoteWrite.queues=1, vmagent's only setting that
 // keeps each series in order), Prometheus' protocol (the sink speaks only that), its buffer on
-// disk in a temporary folder. binary "" or missing: unavailable.
+// disk in a temporary folder. It serves Go's /debug/pprof/ on the same address (no auth key
+// unless -pprofAuthKey), so its CPU is profiled like the collector's. binary "" or missing:
+// unavailable.
 func vmagentPipeline(binary string) Pipeline {
-	p := Pipeline{Key: "v", Name: "vmagent " + VMAgentVersion + ", one queue", Agent: binary, OTLPPath: "/opentelemetry/v1/metrics"}
+	p := Pipeline{Key: "v", Name: "vmagent " + VMAgentVersion + ", one queue", Agent: binary, OTLPPath: "/opentelemetry/v1/metrics", AgentPprof: true}
 	if binary == "" {
 		p.Unavailable = "no vmagent binary given (-vmagent)"
 	} else if _, err := os.Stat(binary); err != nil {

@@ -140,3 +140,32 @@ func TestPushKeepsNothingOfTheCallersArrays(t *testing.T) {
 		})
 	}
 }
+
+// byShard's one-shard path splits as the general one does (the series in their order, one batch
+// that appending to cannot overwrite past), and reuses the arrays of the push before.
+func TestByShardOneShardAsTheGeneralSplit(t *testing.T) {
+	var in []sample.Series
+	for i := range 50 {
+		in = append(in, series(i, int64(i)))
+	}
+	general := byShard(in, 3, nil)
+	require.Len(t, general, 3)
+	for i, batch := range general {
+		assert.Equal(t, cap(batch), len(batch), "shard %d", i)
+		for _, s := range batch {
+			assert.Equal(t, uint64(i), s.Hash%3)
+		}
+	}
+
+	arrays := new(batchArrays)
+	one := byShard(in, 1, arrays)
+	require.Len(t, one, 1)
+	assert.Equal(t, in, one[0], "every series, in order")
+	assert.Equal(t, cap(one[0]), len(one[0]))
+	assert.NotSame(t, &in[0], &one[0][0], "copied: the caller's array is not kept")
+	first := &one[0][0]
+	allocs := testing.AllocsPerRun(10, func() { one = byShard(in, 1, arrays) })
+	assert.Zero(t, allocs, "the arrays of the push before are reused")
+	assert.Same(t, first, &one[0][0])
+	assert.Equal(t, in, one[0])
+}

@@ -56,7 +56,7 @@ func main() {
 	flag.DurationVar(&opts.Budget, "budget", 13*time.Minute, "time budget of the session; scale points that would not fit are skipped")
 	flag.DurationVar(&opts.FloorDuration, "floor", 3*time.Second, "duration of each floor measurement")
 	flag.DurationVar(&opts.ProfileLength, "profile-seconds", 8*time.Second, "CPU profile length")
-	flag.BoolVar(&profiles, "profiles", true, "take CPU profiles of (a), (b), (c) and heap profiles of the scale runs")
+	flag.BoolVar(&profiles, "profiles", true, "take CPU profiles of (a), (b), (c) at saturation, and CPU and heap profiles of the scale runs (a CPU profile of the peer (v) too, from its own /debug/pprof/)")
 	flag.StringVar(&only, "only", "", "comma-separated pipeline keys to run in the throughput comparison (default: all)")
 	flag.Func("collector-env", "K=V added to every collector's environment (repeatable), e.g. GOMEMLIMIT=1GiB", func(v string) error {
 		if !strings.Contains(v, "=") {
