@@ -3,6 +3,7 @@ package memtest // import "github.com/otelcol-fleet/otelcol-fleet/internal/memte
 
 import (
 	"runtime"
+	"testing"
 	"time"
 
 	"github.com/otelcol-fleet/otelcol-fleet/internal/offheap"
@@ -53,6 +54,20 @@ func Mapped() (mapped int64, settled bool) {
 		}
 	}
 	return mapped, false
+}
+
+// SettledMapped is Mapped for a test of what is mapped: it skips the test where nothing is
+// mapped (off Linux) and fails it if the mapped bytes never settle.
+func SettledMapped(tb testing.TB) int64 {
+	tb.Helper()
+	if runtime.GOOS != "linux" {
+		tb.Skip("arrays are mapped on Linux only")
+	}
+	mapped, ok := Mapped()
+	if !ok {
+		tb.Fatal("offheap.Mapped did not settle")
+	}
+	return mapped
 }
 
 // sentinel is large enough not to share its allocation with other tiny objects, whose cleanups

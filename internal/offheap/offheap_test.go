@@ -44,19 +44,8 @@ func TestPointerFree(t *testing.T) {
 	}
 }
 
-// settle returns what is mapped once the cleanups of what earlier tests dropped have run.
-func settle(t *testing.T) int64 {
-	t.Helper()
-	if runtime.GOOS != "linux" {
-		t.Skip("arrays are mapped on Linux only")
-	}
-	mapped, ok := memtest.Mapped()
-	require.True(t, ok, "Mapped did not settle")
-	return mapped
-}
-
 func TestMakeAndFree(t *testing.T) {
-	base := settle(t)
+	base := memtest.SettledMapped(t)
 	a, b := offheap.Make[uint32](100_000)
 	require.NotNil(t, b, "a pointer-free array of 400 KB is mapped")
 	assert.Equal(t, base+int64((400_000+os.Getpagesize()-1)/os.Getpagesize()*os.Getpagesize()), offheap.Mapped(), "whole pages are counted")
@@ -84,7 +73,7 @@ func TestMakeAndFree(t *testing.T) {
 
 // TestUnreachableBlockIsUnmapped: a Block dropped without Free is unmapped once collected.
 func TestUnreachableBlockIsUnmapped(t *testing.T) {
-	base := settle(t)
+	base := memtest.SettledMapped(t)
 	func() {
 		a, b := offheap.Make[uint64](1 << 16)
 		a[len(a)-1] = 1

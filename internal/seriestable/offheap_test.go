@@ -15,17 +15,6 @@ import (
 	"github.com/otelcol-fleet/otelcol-fleet/internal/offheap"
 )
 
-// settled returns what is mapped once the cleanups of the tables earlier tests dropped have run.
-func settled(t *testing.T) int64 {
-	t.Helper()
-	if runtime.GOOS != "linux" {
-		t.Skip("arrays are mapped on Linux only")
-	}
-	mapped, ok := memtest.Mapped()
-	require.True(t, ok, "offheap.Mapped did not settle")
-	return mapped
-}
-
 func chunkBytes[T any]() int64 { return int64(unsafe.Sizeof(chunk[T]{})) }
 
 // indexBytes is what an index of this many entries maps: nothing below offheap.MinBytes, else
@@ -43,7 +32,7 @@ func indexBytes(entries int) int64 {
 // they would give back heap memory. A table of values with pointers keeps its chunks on the
 // heap (the collector must see them), its index (pointer-free) outside.
 func TestPointerFreeTablesAreMapped(t *testing.T) {
-	base := settled(t)
+	base := memtest.SettledMapped(t)
 	table := New[uint64]()
 	labels := New[string]()
 	x := NewIndex(func(i uint32) uint64 { return *table.Slot(i) + 1 })
@@ -110,7 +99,7 @@ func TestPointerFreeTablesAreMapped(t *testing.T) {
 // TestDroppedTableIsUnmapped: a table dropped whole (shard.HandOver replaces its tables) is
 // unmapped once the collector finds it unreachable.
 func TestDroppedTableIsUnmapped(t *testing.T) {
-	base := settled(t)
+	base := memtest.SettledMapped(t)
 	func() {
 		table := New[uint32]()
 		for h := range uint64(2 << chunkBits) {
@@ -129,7 +118,7 @@ func TestDroppedTableIsUnmapped(t *testing.T) {
 // chunks and sweeps them away again, unmapping those chunks and the old indexes every round. A
 // chunk unmapped under the reader would crash the test ("unexpected fault address").
 func TestReaderWhileChunksAreUnmapped(t *testing.T) {
-	base := settled(t)
+	base := memtest.SettledMapped(t)
 	table := New[[2]uint64]()
 	const held = 1000
 	slots := make([]uint32, held)
