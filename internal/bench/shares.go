@@ -56,15 +56,13 @@ func CPUShares(profile string) []Share {
 	failed := make([]bool, len(cpuBuckets))
 	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
 	var wg sync.WaitGroup
+	var above []string
 	for i, b := range cpuBuckets {
 		args := []string{"tool", "pprof", "-top", "-nodecount=1000000", "-nodefraction=0", "-focus=" + b.Regex}
-		if i > 0 {
-			above := make([]string, i)
-			for j := range above {
-				above[j] = cpuBuckets[j].Regex
-			}
+		if len(above) > 0 {
 			args = append(args, "-ignore="+strings.Join(above, "|"))
 		}
+		above = append(above, b.Regex)
 		args = append(args, profile)
 		wg.Go(func() {
 			sem <- struct{}{}
