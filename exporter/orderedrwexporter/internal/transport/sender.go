@@ -94,6 +94,9 @@ func (s *Sender) deliver(series []sample.Series, n, encodedSize int, results Res
 // sender is sent meanwhile.
 func (s *Sender) Send(series []sample.Series, encodedSize int) error {
 	body, err := s.enc.Encode(series, encodedSize)
+	// Between requests the encoder's buffers are shared with the other shards' senders, and freed
+	// when none sends.
+	defer s.enc.Release()
 	if err != nil {
 		return err
 	}
