@@ -352,13 +352,14 @@ func (s *Shard) keepScratch(request []sample.Series, points []sample.Point) {
 	}
 }
 
-// releaseIdle lets go of the request scratch if no batch came since the last call (a tick of the
-// sweep timer, a quarter of the idle timeout): kept for the next batch while traffic flows, it is
-// idle memory once traffic stops, up to scratchFloor series and points (4.7 MB) a shard. Its
-// sender keeps nothing between requests (transport.Sender.Send).
+// releaseIdle lets go of the request scratch and the sender's encoding buffers if no batch came
+// since the last call (a tick of the sweep timer, a quarter of the idle timeout): kept for the
+// next batch while traffic flows, they are idle memory once traffic stops, up to scratchFloor
+// series and points (4.7 MB) a shard and its largest request compressed.
 func (s *Shard) releaseIdle() {
 	if !s.busy {
 		s.request, s.points, s.scratchPeak = nil, nil, scratch.Peak{}
+		s.sender.Release()
 	}
 	s.busy = false
 }

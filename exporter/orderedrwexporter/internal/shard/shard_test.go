@@ -203,9 +203,11 @@ func TestIdleShardLetsGoOfItsScratch(t *testing.T) {
 		s.process(batch(2000))
 		s.releaseIdle()
 		require.GreaterOrEqual(t, cap(s.request), 100)
+		require.Positive(t, s.sender.KeptBytes())
 		s.releaseIdle()
 		assert.Nil(t, s.request, "a tick without a batch: let go")
 		assert.Nil(t, s.points)
+		assert.Zero(t, s.sender.KeptBytes(), "the sender's buffers too")
 		s.process(batch(3000))
 		assert.Equal(t, 300, backend.StoredCount(), "the next batch makes a new scratch")
 	})
@@ -226,6 +228,7 @@ func TestIdleShardLetsGoOfItsScratch(t *testing.T) {
 		close(s.in)
 		<-done
 		assert.Nil(t, s.request)
+		assert.Zero(t, s.sender.KeptBytes())
 	})
 }
 

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math"
 	"slices"
-	"sync"
 
 	"github.com/golang/snappy"
 
@@ -26,23 +25,12 @@ import (
 // times the largest request, kept per shard). The compressed bytes are those snappy.Encode
 // writes for the whole protobuf, which compresses its input in independent blocks of that size.
 type Encoder struct {
-	bufs *encodeBuffers // nil after Release: taken from encodeBufferPool by the next Encode
-}
-
-// encodeBuffers are what an Encoder writes into.
-type encodeBuffers struct {
 	// block is the protobuf not yet compressed: less than a snappy block, plus the end of the
 	// series that crossed it.
 	block []byte
 	// compressed is the request compressed, returned by Encode.
 	compressed []byte
 }
-
-// encodeBufferPool holds the buffers of encoders released between requests (Sender.Send
-// releases its encoder once the request is answered): the shards share them while they send,
-// and the runtime frees them when no shard sent for two garbage collections, instead of each
-// shard keeping its largest request for good.
-var encodeBufferPool sync.Pool // of *encodeBuffers
 
 // snappyBlockSize is the size of the independent blocks snappy.Encode cuts its input into
 // (maxBlockSize in github.com/golang/snappy v1.0.0, encode.go): compressing a protobuf block by
@@ -60,19 +48,13 @@ func (c *Encoder) Encode(series []sample.Series, size int) ([]byte, error) {
 			size += SeriesSize(&series[i])
 		}
 	}
-	if c.bufs == nil {
-		c.bufs, _ = encodeBufferPool.Get().(*encodeBuffers)
-		if c.bufs == nil {
-			c.bufs = new(encodeBuffers)
-		}
-	}
 	// The snappy block format: the length of the uncompressed input, then its blocks.
-	compressed := binary.AppendUvarint(c.bufs.compressed[:0], uint64(size))
-	block, written := c.bufs.block[:0], 0
+	compressed := binary.AppendUvarint(c.compressed[:0], uint64(size))
+	block, written := c.block[:0], 0
 	for i := range series {
 		var err error
 		if block, err = appendSeries(block, &series[i]); err != nil || written+len(block) > size {
-			c.bufs.block, c.bufs.compressed = block[:0], compressed[:0]
+			c.block, c.compressed = block[:0], compressed[:0]
 			if err == nil {
 				err = errSizeMismatch(len(series), written+len(block), size)
 			}
@@ -91,7 +73,7 @@ func (c *Encoder) Encode(series []sample.Series, size int) ([]byte, error) {
 		compressed = appendSnappyBlock(compressed, block)
 		written += len(block)
 	}
-	c.bufs.block, c.bufs.compressed = block[:0], compressed
+	c.block, c.compressed = block[:0], compressed
 	if written != size {
 		return nil, errSizeMismatch(len(series), written, size)
 	}
@@ -104,14 +86,9 @@ func errSizeMismatch(series, written, size int) error {
 	return fmt.Errorf("ordered_rw: a request of %d series encoded to at least %d bytes, %d were computed", series, written, size)
 }
 
-// Release gives the encoder's buffers back to be shared with other encoders: what the last Encode
-// returned is no longer valid. The next Encode takes buffers again.
-func (c *Encoder) Release() {
-	if c.bufs != nil {
-		encodeBufferPool.Put(c.bufs)
-		c.bufs = nil
-	}
-}
+// Release lets go of the encoder's buffers, for an owner that goes idle: what the last Encode
+// returned is no longer valid, and the next Encode makes new ones.
+func (c *Encoder) Release() { c.block, c.compressed = nil, nil }
 
 // appendSnappyBlock appends block (at most snappyBlockSize bytes) compressed to compressed, as
 // snappy.Encode compresses that block of a larger input. compressed holds at least the length

@@ -4,7 +4,6 @@ import (
 	"context"
 	"math"
 	"math/rand/v2"
-	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -169,22 +168,27 @@ func TestEncodeRefusesAWrongSize(t *testing.T) {
 	require.NoError(t, err)
 }
 
-// A sender keeps no encoding buffer once its request is answered: they go back to the pool the
-// shards share, and the pool's are freed by the runtime when nothing sends.
-func TestSenderReleasesItsBuffersBetweenRequests(t *testing.T) {
+// A sender keeps its encoding buffers from request to request, and none once released (a shard
+// that goes idle releases it); the next request makes them again.
+func TestSenderReleaseLetsGoOfItsBuffers(t *testing.T) {
 	r := rand.New(rand.NewPCG(9, 10))
 	series := make([]sample.Series, 1000)
 	for i := range series {
 		series[i], _ = randomSeries(r)
 	}
-	for _, poster := range []Poster{postFunc(func([]byte) error { return nil }), postFunc(func([]byte) error { return &StatusError{Status: 400} })} {
-		s := NewSender(t.Context(), poster, configretry.BackOffConfig{}, nil)
-		_ = s.Send(series, 0)
-		require.Nil(t, s.enc.bufs, "the sender keeps its buffers after a request")
-	}
-	runtime.GC()
-	runtime.GC()
-	require.Nil(t, encodeBufferPool.Get(), "two garbage collections without a request free the pooled buffers")
+	var bodies [][]byte
+	s := NewSender(t.Context(), postFunc(func(body []byte) error {
+		bodies = append(bodies, body)
+		return nil
+	}), configretry.BackOffConfig{}, nil)
+	require.NoError(t, s.Send(series, 0))
+	require.NotNil(t, s.enc.compressed, "kept for the next request")
+	s.Release()
+	require.Nil(t, s.enc.compressed)
+	require.Nil(t, s.enc.block)
+	require.NoError(t, s.Send(series, 0))
+	require.Len(t, bodies, 2)
+	require.Equal(t, bodies[0], bodies[1])
 }
 
 // postFunc is a Poster of a function.
@@ -266,7 +270,7 @@ func BenchmarkEncodeRequest(b *testing.B) {
 			}
 		}
 		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*numSeries), "ns/series")
-		// What the encoder keeps between requests (a Sender releases it to the pool instead).
-		b.ReportMetric(float64(cap(enc.bufs.block)+cap(enc.bufs.compressed)), "kept-B")
+		// What the encoder keeps between requests.
+		b.ReportMetric(float64(cap(enc.block)+cap(enc.compressed)), "kept-B")
 	})
 }

@@ -30,6 +30,13 @@ func NewSender(ctx context.Context, poster Poster, retry configretry.BackOffConf
 	return &Sender{poster: poster, retry: retry, ctx: ctx, stop: stop}
 }
 
+// Release lets go of the buffers requests are encoded in, for a sender that goes idle; the next
+// request makes them again.
+func (s *Sender) Release() { s.enc.Release() }
+
+// KeptBytes is the capacity of the buffers the sender keeps between requests.
+func (s *Sender) KeptBytes() int { return cap(s.enc.block) + cap(s.enc.compressed) }
+
 // Results hears what became of each part of a delivery.
 type Results interface {
 	// Sent: the backend accepted n samples.
@@ -94,9 +101,6 @@ func (s *Sender) deliver(series []sample.Series, n, encodedSize int, results Res
 // sender is sent meanwhile.
 func (s *Sender) Send(series []sample.Series, encodedSize int) error {
 	body, err := s.enc.Encode(series, encodedSize)
-	// Between requests the encoder's buffers are shared with the other shards' senders, and freed
-	// when none sends.
-	defer s.enc.Release()
 	if err != nil {
 		return err
 	}
