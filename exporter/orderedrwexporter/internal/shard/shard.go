@@ -162,6 +162,9 @@ type Shard struct {
 	points  []sample.Point
 	// scratchPeak is what recent batches needed of them.
 	scratchPeak scratch.Peak
+	// busy tells that a batch came since the last tick of the sweep timer; a shard that had none
+	// for a whole interval lets go of its scratch (releaseIdle).
+	busy bool
 	// kept tells that a request of the batch being processed was left in the WAL by a shutdown.
 	kept bool
 }
@@ -210,9 +213,11 @@ func (s *Shard) Run() {
 			if !ok {
 				return
 			}
+			s.busy = true
 			s.hooks.Done(b, s.process(b.Series))
 		case <-sweep.C:
 			s.sweep(s.set.Clock.Now().UnixMilli())
+			s.releaseIdle()
 		}
 	}
 }
@@ -345,6 +350,18 @@ func (s *Shard) keepScratch(request []sample.Series, points []sample.Point) {
 	} else {
 		s.request, s.points = nil, nil
 	}
+}
+
+// releaseIdle lets go of the request scratch and the sender's encoding buffers if no batch came
+// since the last call (a tick of the sweep timer, a quarter of the idle timeout): kept for the
+// next batch while traffic flows, they are idle memory once traffic stops, up to scratchFloor
+// series and points (4.7 MB) a shard and its largest request compressed.
+func (s *Shard) releaseIdle() {
+	if !s.busy {
+		s.request, s.points, s.scratchPeak = nil, nil, scratch.Peak{}
+		s.sender.Release()
+	}
+	s.busy = false
 }
 
 // sendBounded delivers request in requests of at most MaxBatchBytes. The size of each series

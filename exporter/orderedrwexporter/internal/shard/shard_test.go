@@ -181,6 +181,57 @@ func TestIdleSeriesAreForgottenWithoutTraffic(t *testing.T) {
 	<-done
 }
 
+// A shard keeps its request scratch while batches come, and lets go of it after a tick of the
+// sweep timer with none: from Run, on its timer, too.
+func TestIdleShardLetsGoOfItsScratch(t *testing.T) {
+	batch := func(t0 int64) []sample.Series {
+		out := make([]sample.Series, 100)
+		for i := range out {
+			out[i] = series(i, t0)
+		}
+		return out
+	}
+	t.Run("ticks", func(t *testing.T) {
+		backend := promtest.NewBackend(t)
+		s, _ := newShard(t, backend, 1<<20, &clock{ms: 1000})
+		s.busy = true
+		s.process(batch(1000))
+		require.GreaterOrEqual(t, cap(s.request), 100)
+		s.releaseIdle()
+		require.GreaterOrEqual(t, cap(s.request), 100, "a batch came since the last tick: kept")
+		s.busy = true
+		s.process(batch(2000))
+		s.releaseIdle()
+		require.GreaterOrEqual(t, cap(s.request), 100)
+		require.Positive(t, s.sender.KeptBytes())
+		s.releaseIdle()
+		assert.Nil(t, s.request, "a tick without a batch: let go")
+		assert.Nil(t, s.points)
+		assert.Zero(t, s.sender.KeptBytes(), "the sender's buffers too")
+		s.process(batch(3000))
+		assert.Equal(t, 300, backend.StoredCount(), "the next batch makes a new scratch")
+	})
+	t.Run("run", func(t *testing.T) {
+		backend := promtest.NewBackend(t)
+		h := &hooks{dropped: map[string]int{}}
+		s := New(Settings{
+			QueueSize: 1, MaxBatchBytes: 1 << 20, IdleTimeout: time.Minute, SweepInterval: 5 * time.Millisecond,
+			Clock: &clock{ms: 1000}, Poster: &transport.HTTPPoster{Client: backend.Server.Client(), URL: backend.URL()},
+			Retry: configretry.NewDefaultBackOffConfig(), SendContext: context.Background(),
+			Drops: telemetry.NewDropLog(zap.NewNop(), time.Minute),
+		}, h)
+		done := make(chan struct{})
+		go func() { defer close(done); s.Run() }()
+		s.Queue() <- Batch{Series: batch(1000)}
+		require.Eventually(t, func() bool { return backend.StoredCount() == 100 }, 5*time.Second, time.Millisecond)
+		time.Sleep(50 * time.Millisecond) // ten ticks without a batch
+		close(s.in)
+		<-done
+		assert.Nil(t, s.request)
+		assert.Zero(t, s.sender.KeptBytes())
+	})
+}
+
 // At MaxTracked series, the samples of a new series are dropped and counted; known series go on.
 func TestNewSeriesBeyondTheCapAreDropped(t *testing.T) {
 	backend := promtest.NewBackend(t)

@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"context"
 	"math"
 	"math/rand/v2"
 	"strconv"
@@ -10,6 +11,7 @@ import (
 	"github.com/golang/snappy"
 	"github.com/prometheus/prometheus/prompb"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/config/configretry"
 
 	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/sample"
 )
@@ -85,6 +87,115 @@ func TestEncodeIsPrompbMarshal(t *testing.T) {
 	}
 }
 
+// Encode compresses the request block by block as it writes it, into the bytes snappy.Encode
+// writes for the whole protobuf: requests of many blocks, series crossing a block's end, a series
+// larger than a block, and requests ending on, just before and just after a block's end.
+func TestEncodeIsSnappyOfTheWholeRequest(t *testing.T) {
+	requireSnappyOfWhole := func(t *testing.T, enc *Encoder, timeseries []prompb.TimeSeries) {
+		t.Helper()
+		series := make([]sample.Series, len(timeseries))
+		for i := range timeseries {
+			series[i] = sample.Series{Labels: sample.NewLabels(timeseries[i].Labels)}
+			for _, s := range timeseries[i].Samples {
+				series[i].Points = append(series[i].Points, sample.Point{T: s.Timestamp, V: s.Value})
+			}
+			for j := range timeseries[i].Histograms {
+				h := &timeseries[i].Histograms[j]
+				series[i].Points = append(series[i].Points, sample.Point{T: h.Timestamp, H: h})
+			}
+		}
+		whole, err := (&prompb.WriteRequest{Timeseries: timeseries}).Marshal()
+		require.NoError(t, err)
+		body, err := enc.Encode(series, 0)
+		require.NoError(t, err)
+		require.Equal(t, snappy.Encode(nil, whole), body, "a request of %d bytes", len(whole))
+	}
+	t.Run("random", func(t *testing.T) {
+		r := rand.New(rand.NewPCG(5, 6))
+		var enc Encoder
+		for range 40 {
+			timeseries := make([]prompb.TimeSeries, r.IntN(3000))
+			for i := range timeseries {
+				_, timeseries[i] = randomSeries(r)
+			}
+			requireSnappyOfWhole(t, &enc, timeseries)
+		}
+	})
+	t.Run("a series larger than blocks", func(t *testing.T) {
+		var enc Encoder
+		ts := prompb.TimeSeries{Labels: []prompb.Label{{Name: "__name__", Value: "up"}}}
+		for i := range 20_000 { // ~400 KB: six blocks and a part
+			ts.Samples = append(ts.Samples, prompb.Sample{Timestamp: 1_700_000_000_000 + int64(i), Value: float64(i % 7)})
+		}
+		requireSnappyOfWhole(t, &enc, []prompb.TimeSeries{{Labels: []prompb.Label{{Name: "a", Value: "b"}}}, ts, ts})
+	})
+	t.Run("at a block's end", func(t *testing.T) {
+		var enc Encoder
+		for _, blocks := range []int{1, 2} {
+			// A series of one long label is a few bytes more than its value: sizes step by one.
+			for value := blocks*snappyBlockSize - 40; value <= blocks*snappyBlockSize+10; value++ {
+				ts := prompb.TimeSeries{Labels: []prompb.Label{{Name: "n", Value: strings.Repeat("v", value)}}}
+				requireSnappyOfWhole(t, &enc, []prompb.TimeSeries{ts})
+				requireSnappyOfWhole(t, &enc, []prompb.TimeSeries{{Samples: []prompb.Sample{{Timestamp: 1, Value: 2}}}, ts})
+			}
+		}
+	})
+	t.Run("empty", func(t *testing.T) {
+		var enc Encoder
+		requireSnappyOfWhole(t, &enc, nil)
+	})
+}
+
+// A size given that is not the series' encoded size is an error, not a request whose length
+// says another size than its content (nor a panic).
+func TestEncodeRefusesAWrongSize(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	series := make([]sample.Series, 3000)
+	size := 0
+	for i := range series {
+		series[i], _ = randomSeries(r)
+		size += SeriesSize(&series[i])
+	}
+	require.Greater(t, size, 2*snappyBlockSize)
+	var enc Encoder
+	for _, wrong := range []int{1, snappyBlockSize, size - 1, size + 1, 2 * size} {
+		_, err := enc.Encode(series, wrong)
+		require.ErrorContains(t, err, "were computed", "size %d for %d", wrong, size)
+	}
+	body, err := enc.Encode(series, size)
+	require.NoError(t, err, "the encoder is usable after a refusal")
+	_, err = snappy.Decode(nil, body)
+	require.NoError(t, err)
+}
+
+// A sender keeps its encoding buffers from request to request, and none once released (a shard
+// that goes idle releases it); the next request makes them again.
+func TestSenderReleaseLetsGoOfItsBuffers(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 10))
+	series := make([]sample.Series, 1000)
+	for i := range series {
+		series[i], _ = randomSeries(r)
+	}
+	var bodies [][]byte
+	s := NewSender(t.Context(), postFunc(func(body []byte) error {
+		bodies = append(bodies, body)
+		return nil
+	}), configretry.BackOffConfig{}, nil)
+	require.NoError(t, s.Send(series, 0))
+	require.NotNil(t, s.enc.compressed, "kept for the next request")
+	s.Release()
+	require.Nil(t, s.enc.compressed)
+	require.Nil(t, s.enc.block)
+	require.NoError(t, s.Send(series, 0))
+	require.Len(t, bodies, 2)
+	require.Equal(t, bodies[0], bodies[1])
+}
+
+// postFunc is a Poster of a function.
+type postFunc func(body []byte) error
+
+func (f postFunc) Post(_ context.Context, body []byte) error { return f(body) }
+
 // FuzzEncodeIsPrompbMarshal: a series of any two labels and any float sample is written as
 // prompb writes it.
 func FuzzEncodeIsPrompbMarshal(f *testing.F) {
@@ -159,5 +270,7 @@ func BenchmarkEncodeRequest(b *testing.B) {
 			}
 		}
 		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*numSeries), "ns/series")
+		// What the encoder keeps between requests.
+		b.ReportMetric(float64(cap(enc.block)+cap(enc.compressed)), "kept-B")
 	})
 }

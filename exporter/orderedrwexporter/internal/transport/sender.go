@@ -30,6 +30,13 @@ func NewSender(ctx context.Context, poster Poster, retry configretry.BackOffConf
 	return &Sender{poster: poster, retry: retry, ctx: ctx, stop: stop}
 }
 
+// Release lets go of the buffers requests are encoded in, for a sender that goes idle; the next
+// request makes them again.
+func (s *Sender) Release() { s.enc.Release() }
+
+// KeptBytes is the capacity of the buffers the sender keeps between requests.
+func (s *Sender) KeptBytes() int { return cap(s.enc.block) + cap(s.enc.compressed) }
+
 // Results hears what became of each part of a delivery.
 type Results interface {
 	// Sent: the backend accepted n samples.
