@@ -368,5 +368,8 @@ func newBenchEngine(b *testing.B, url string, holdback bool, clock *fakeClock) *
 func translateForBench(b *testing.B, md pmetric.Metrics) []sample.Series {
 	exp, err := newExporter(createDefaultConfig().(*Config), exportertest.NewNopSettings(metadata.Type))
 	require.NoError(b, err)
+	// The encoder's cached label blocks are mapped while it lives (encode's arena), and this
+	// engine does not hold its epochs: kept until the benchmark ends.
+	b.Cleanup(func() { runtime.KeepAlive(exp) })
 	return exp.translate(md)
 }
