@@ -240,12 +240,23 @@ func TestScanWaitsForThePushesOfARetiredChunk(t *testing.T) {
 
 // TestReleaseInProgressPinsAScannedChunk: a release reads a hold-back series' labels without the
 // hold-back's lock, then the series lets go of them; a scan after that does not find them, but the
-// release, pinned before it read them, keeps the chunk mapped until it is done.
+// release, pinned before it read them, keeps the chunk mapped until it is done. The release here
+// begins at the latest moment: within the Encode that scans, just before the scan takes the
+// hold-back's lock, so that it is pinned at the very epoch the chunk is marked scanned at.
 func TestReleaseInProgressPinsAScannedChunk(t *testing.T) {
 	smallChunks(t)
 	enc := New(Settings{IdleTimeout: time.Second, MaxSeries: 1 << 20})
-	var held sample.Labels
+	var (
+		held, batch sample.Labels
+		release     sample.Pin
+		releasing   bool
+	)
 	enc.Epochs().SetScan(func(visit func(sample.Labels)) {
+		if releasing && held != "" {
+			release = enc.Epochs().Hold() // a release begins, reads the series' labels...
+			batch = held
+			held = "" // ...and the series, all its points released, lets go of them
+		}
 		if held != "" {
 			visit(held)
 		}
@@ -259,16 +270,47 @@ func TestReleaseInProgressPinsAScannedChunk(t *testing.T) {
 		enc.Recycle(encodeAt(t, enc, second, 1000, 200))
 	}
 	require.Len(t, enc.labels.retired, 1, "the chunk the hold-back refers to")
-	release := enc.Epochs().Hold() // a release begins, reads the series' labels...
-	batch := kept
-	held = "" // ...and the series, all its points released, lets go of them
+	releasing = true
 	for second := 8; second < 14; second++ {
 		enc.Recycle(encodeAt(t, enc, second, 1000, 200))
-		requireLabelsOf(t, batch) // the release's batch, queued, retried
+		require.NotEmpty(t, batch)
+		requireLabelsOf(t, sample.Series{Hash: kept.Hash, Labels: batch, Points: kept.Points}) // the release's batch, retried
 	}
 	require.Len(t, enc.labels.retired, 1)
 	release.Release()
 	for second := 14; second < 17; second++ {
+		enc.Recycle(encodeAt(t, enc, second, 1000, 200))
+	}
+	assert.Empty(t, enc.labels.retired)
+}
+
+// TestPinTakenDuringAPushCoversItsBlocks: a batch made of a push's output pins the oldest epoch
+// still open, not the current one: chunks of the push's blocks may have retired since it encoded
+// (its series swept, while it waited for the engine).
+func TestPinTakenDuringAPushCoversItsBlocks(t *testing.T) {
+	smallChunks(t)
+	enc := New(Settings{IdleTimeout: time.Second, MaxSeries: 1 << 20})
+	enc.Recycle(encodeAt(t, enc, 0, 0, 200))
+	enc.Recycle(encodeAt(t, enc, 0, 0, 200))
+	open := encodeAt(t, enc, 0, 0, 200)
+	for second := 2; second < 6; second++ {
+		enc.Recycle(encodeAt(t, enc, second, 1000, 200)) // the push's series are swept
+	}
+	require.NotEmpty(t, enc.labels.retired)
+	batch := enc.Epochs().Hold() // the push queues its batch now
+	kept := make([]sample.Series, len(open))
+	for i, s := range open {
+		kept[i] = sample.Series{Hash: s.Hash, Labels: s.Labels, Points: []sample.Point{s.Points[0]}}
+	}
+	enc.Recycle(open)
+	for second := 6; second < 12; second++ {
+		enc.Recycle(encodeAt(t, enc, second, 1000, 200))
+		for _, s := range kept {
+			requireLabelsOf(t, s) // the batch, retried
+		}
+	}
+	batch.Release()
+	for second := 12; second < 15; second++ {
 		enc.Recycle(encodeAt(t, enc, second, 1000, 200))
 	}
 	assert.Empty(t, enc.labels.retired)
