@@ -19,7 +19,6 @@ func smallChunks(t *testing.T) {
 	t.Cleanup(func() { chunkBytes = old })
 }
 
-
 // encodeAt encodes series first..first+n-1 at second at, checks every series' labels against its
 // value, and returns the output (not recycled).
 func encodeAt(t *testing.T, enc *Encoder, at, first, n int) []sample.Series {
