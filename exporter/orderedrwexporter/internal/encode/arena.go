@@ -90,15 +90,6 @@ type block struct {
 	chunk, off, size uint32
 }
 
-// labels returns the block's bytes, as a string that points into the chunk.
-func (a *arena) labels(b block) sample.Labels {
-	if b.chunk == noChunk {
-		return ""
-	}
-	c := a.chunks[b.chunk]
-	return sample.Labels(unsafe.String(&c.mem[b.off], int(b.size)))
-}
-
 // add copies labels into the arena, as a live block.
 func (a *arena) add(labels sample.Labels) block {
 	size := len(labels)
@@ -177,14 +168,21 @@ func (a *arena) check(c *labelChunk) {
 	c.sparse = !c.dedicated && 4*c.liveBytes < len(c.mem)
 }
 
-// refresh moves b into the current chunk if its chunk is sparse, and returns where it is.
-func (a *arena) refresh(b block) block {
-	if b.chunk == noChunk || !a.chunks[b.chunk].sparse {
-		return b
+// use returns the labels of the block at *b, for an output: first moved into the current chunk
+// (and *b updated) if its chunk is sparse. One read of the chunk for both: this is on the path of
+// every cached series of every push.
+func (a *arena) use(b *block) sample.Labels {
+	if b.chunk == noChunk {
+		return ""
 	}
-	moved := a.add(a.labels(b))
-	a.drop(b)
-	return moved
+	c := a.chunks[b.chunk]
+	if c.sparse {
+		moved := a.add(sample.Labels(unsafe.String(&c.mem[b.off], int(b.size))))
+		a.drop(*b)
+		*b = moved
+		c = a.chunks[b.chunk]
+	}
+	return sample.Labels(unsafe.String(&c.mem[b.off], int(b.size)))
 }
 
 // reclaim unmaps the retired chunks that nothing can read any more. now is Encoder.now; a.epoch

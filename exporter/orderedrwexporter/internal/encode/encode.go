@@ -657,8 +657,7 @@ func (e *Encoder) appendPoint(ref slotRef, p sample.Point) {
 		return
 	}
 	s.index = int32(len(e.out))
-	s.labels = e.labels.refresh(s.labels)
-	e.startSeries(s.hash, e.labels.labels(s.labels), p)
+	e.startSeries(s.hash, e.labels.use(&s.labels), p)
 }
 
 func (e *Encoder) startSeries(hash uint64, labels sample.Labels, p sample.Point) {
