@@ -110,6 +110,8 @@ func (e *ordExporter) start(ctx context.Context, host component.Host) error {
 		Failures: transport.NewFailureLog(e.set.Logger, e.cfg.HTTP.Endpoint, failureLogInterval)}
 	set := e.engineSettings()
 	set.ShutdownTimeout = e.cfg.Ordering.ShutdownTimeout
+	// The encoder's label blocks are outside the Go heap: the engine pins them while it uses them.
+	set.Epochs = e.encoder.Epochs()
 	var budgetSource string
 	set.MaxBufferedBytes, budgetSource = maxBufferedBytes(e.cfg.Ordering.MaxBufferedBytes, e.set.Logger)
 	e.engine, err = ordering.NewEngine(set, e.set.TelemetrySettings, e.set.ID.String(), poster)

@@ -69,6 +69,23 @@ func (r *seriesRef) refreshLabels(labels sample.Labels) {
 	}
 }
 
+// VisitLabels calls visit, under the lock, with the labels block of every series that has held
+// points (a release may read them until it is done with the series): the encoder looks for the
+// blocks in the memory it would unmap (sample.Epochs.SetScan).
+func (h *Holdback) VisitLabels(visit func(sample.Labels)) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for i := range h.refs.Slots() {
+		key, ref := h.refs.At(i)
+		if key == 0 {
+			continue
+		}
+		if labels := ref.labelsBlock(); labels != "" {
+			visit(labels)
+		}
+	}
+}
+
 // labelsBlock returns the series' labels: "" once it has no held point.
 func (r *seriesRef) labelsBlock() sample.Labels {
 	p := atomic.LoadPointer(&r.labels)

@@ -18,11 +18,15 @@ import (
 // get until it queued them all or gave up; the last to let go returns them to their pool.
 // Batches that were never queued (a push refused on a full queue) hold nothing: once the queued
 // ones are done, nothing refers to the arrays.
+//
+// pin keeps the encoder's label blocks the batches may carry mapped (sample.Epochs) from get until
+// the last Release: taken before the push or release reads any series' labels.
 type batchArrays struct {
 	holdback.Arrays
 	ends []int
 	refs atomic.Int32
 	pool *arraysPool
+	pin  sample.Pin
 }
 
 // arraysPool keeps the arrays of batches that are done with, for the next push or release. A
@@ -32,8 +36,10 @@ type batchArrays struct {
 // push's series; a release's points of many pushes), and arrays sized for one would mostly be
 // regrown for the other.
 type arraysPool struct {
-	mu   sync.Mutex
-	free []*batchArrays
+	// epochs are the encoder's (Settings.Epochs), pinned by each arrays in use; nil pins nothing.
+	epochs *sample.Epochs
+	mu     sync.Mutex
+	free   []*batchArrays
 	// max is the number of arrays kept: what is in use at once in the steady state is taken
 	// from the free list and comes back to it; more would only be idle memory.
 	max int
@@ -70,6 +76,7 @@ func (p *arraysPool) get() *batchArrays {
 		a = &batchArrays{pool: p}
 	}
 	a.refs.Store(1)
+	a.pin = p.epochs.Hold()
 	return a
 }
 
@@ -96,7 +103,13 @@ func (a *batchArrays) hold() { a.refs.Add(1) }
 // Emptied first, up to their capacity, so that pooled arrays keep no labels, points or
 // histograms alive.
 func (a *batchArrays) Release() {
-	if a.refs.Add(-1) != 0 || !a.pool.keeps(a) {
+	if a.refs.Add(-1) != 0 {
+		return
+	}
+	// The last user: nothing reads the labels of these batches any more.
+	a.pin.Release()
+	a.pin = sample.Pin{}
+	if !a.pool.keeps(a) {
 		return
 	}
 	clear(a.Points[:cap(a.Points)])

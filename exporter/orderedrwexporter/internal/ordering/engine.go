@@ -76,6 +76,11 @@ type Settings struct {
 	// ShutdownTimeout bounds a shutdown without WAL, whatever the context's deadline (the earlier
 	// of both applies); 0 leaves only the context's.
 	ShutdownTimeout time.Duration
+	// Epochs are the encoder's (encode.Encoder.Epochs), when the series pushed come from one:
+	// its cached label blocks are outside the Go heap, and unmapped once nothing refers to them.
+	// Every push's and release's batches pin them until done, and the hold-back is scanned for
+	// the blocks its series refer to. nil: the labels pushed are on the heap.
+	Epochs *sample.Epochs
 }
 
 // Engine orders and sends samples: Push hands it the translated series of one batch.
@@ -143,6 +148,7 @@ func NewEngine(set Settings, tset component.TelemetrySettings, exporterID string
 	}
 	e.pushArrays.max, e.pushArrays.floor = maxFreePushArrays, pushArraysFloor
 	e.releaseArrays.max, e.releaseArrays.floor = maxFreeReleaseArrays, releaseArraysFloor
+	e.pushArrays.epochs, e.releaseArrays.epochs = set.Epochs, set.Epochs
 	if err = e.openWAL(tset.Logger); err != nil {
 		tel.Shutdown()
 		return nil, err
@@ -210,6 +216,9 @@ func (e *Engine) openWAL(logger *zap.Logger) error {
 			IdleMillis: e.set.SeriesIdleTimeout.Milliseconds(), MaxFutureMillis: e.set.MaxFuture.Milliseconds(),
 			MaxSeries: e.set.MaxTrackedSeries,
 		}, tracker, e.tel.Held)
+		if e.set.Epochs != nil {
+			e.set.Epochs.SetScan(e.hold.VisitLabels)
+		}
 	}
 	return nil
 }
