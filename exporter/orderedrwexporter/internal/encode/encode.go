@@ -260,7 +260,9 @@ func (e *Encoder) Recycle(series []sample.Series) {
 }
 
 // Encode turns md into series, at now (which drives the cache's idle sweep). Once done with
-// them, the caller may Recycle them.
+// them, the caller may Recycle them. The labels of cached series are in the encoder's arena,
+// outside the Go heap: whatever reads them must keep the encoder reachable (an engine given
+// Epochs does) until it is done, or the arena's cleanup unmaps them under it.
 func (e *Encoder) Encode(md pmetric.Metrics, now time.Time) Result {
 	e.mu.Lock()
 	defer e.mu.Unlock()
