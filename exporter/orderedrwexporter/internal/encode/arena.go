@@ -36,7 +36,6 @@ type arena struct {
 	// lastReclaim is when (Encoder.now) reclaim last ran: at most once a second, as Oldest reads
 	// every open epoch and pin.
 	lastReclaim uint32
-	reclaimed   bool
 	// unmapped counts the chunks unmapped so far.
 	unmapped int
 	// epoch is the current Encode's (sample.Epochs.Begin).
@@ -83,7 +82,10 @@ type labelChunk struct {
 	scannedAt uint64
 }
 
-func newArena(epochs *sample.Epochs) arena { return arena{epochs: epochs, cur: noChunk} }
+// newArena returns an empty arena; lastReclaim is no second yet (the encoder's start is 0).
+func newArena(epochs *sample.Epochs) arena {
+	return arena{epochs: epochs, cur: noChunk, lastReclaim: ^uint32(0)}
+}
 
 // block is the labels of an entry: size bytes at off in chunk.
 type block struct {
@@ -198,10 +200,10 @@ func (a *arena) use(b *block) sample.Labels {
 // again (every push that could carry it is over). Once Oldest() > S, nothing refers to it:
 // unmapped.
 func (a *arena) reclaim(now uint32) {
-	if len(a.retired) == 0 || (a.reclaimed && now == a.lastReclaim) {
+	if len(a.retired) == 0 || now == a.lastReclaim {
 		return
 	}
-	a.lastReclaim, a.reclaimed = now, true
+	a.lastReclaim = now
 	oldest := a.epochs.Oldest()
 	var candidates []*labelChunk
 	for _, c := range a.retired {

@@ -194,7 +194,6 @@ func New(set Settings) *Encoder {
 		keepIdentifying: prometheustranslator.KeepIdentifyingResourceAttributesGate.IsEnabled(),
 		idleSeconds:     uint32(max(set.IdleTimeout/time.Second, 1)),
 		identities:      seriestable.New[entry](),
-		epochs:          sample.NewEpochs(),
 		open:            map[*sample.Series]uint64{},
 		seen:            seriestable.New[uint32](),
 		names:           map[nameKey]string{},
@@ -206,8 +205,8 @@ func New(set Settings) *Encoder {
 		e.external = append(e.external, prompb.Label{Name: name, Value: v})
 	}
 	slices.SortFunc(e.external, func(x, y prompb.Label) int { return strings.Compare(x.Name, y.Name) })
+	e.epochs = sample.NewEpochs(e)
 	e.labels = newArena(e.epochs)
-	e.epochs.SetOwner(e)
 	e.byLabels = seriestable.NewIndex(func(i uint32) uint64 { return e.identities.Slot(i).hash })
 	e.builder.enc = e
 	return e

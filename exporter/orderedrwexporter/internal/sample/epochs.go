@@ -34,16 +34,10 @@ type Epochs struct {
 	owner any
 }
 
-// SetOwner makes the epochs keep owner, the owner of the blocks' memory, reachable.
-func (p *Epochs) SetOwner(owner any) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.owner = owner
-}
-
-// NewEpochs returns counters at epoch 1, with nothing open.
-func NewEpochs() *Epochs {
-	return &Epochs{current: 1, open: map[uint64]int{}, pins: map[uint64]int{}}
+// NewEpochs returns counters at epoch 1, with nothing open, that keep owner, the owner of the
+// blocks' memory, reachable.
+func NewEpochs(owner any) *Epochs {
+	return &Epochs{current: 1, open: map[uint64]int{}, pins: map[uint64]int{}, owner: owner}
 }
 
 // Begin opens a new epoch for one Encode's output, and returns it.
@@ -52,13 +46,6 @@ func (p *Epochs) Begin() uint64 {
 	defer p.mu.Unlock()
 	p.current++
 	p.open[p.current]++
-	return p.current
-}
-
-// Current is the latest epoch Begin opened.
-func (p *Epochs) Current() uint64 {
-	p.mu.Lock()
-	defer p.mu.Unlock()
 	return p.current
 }
 
