@@ -44,6 +44,8 @@ build: $(OCB) ## Build distribution/_build/otelcol-fleet with OCB, the healthche
 
 .PHONY: build-gateway
 build-gateway: $(OCB) ## Build distribution/_build/gateway/otelcol-fleet-gateway: only what a gateway runs (distribution/gateway), a third of the binary
+	@# OCB makes only the last folder of output_path: on a fresh clone _build is not there yet.
+	@mkdir -p $(BUILD_DIR)
 	$(LOCK) $(OCB) --config distribution/gateway/builder-config.yaml
 
 .PHONY: run

@@ -49,6 +49,12 @@ type Config struct {
 	// OpAMPServer is the server side: accept OpAMP agents and show them in /fleet. Absent: off.
 	OpAMPServer configoptional.Optional[OpAMPServerConfig] `mapstructure:"opamp_server"`
 
+	// ReleaseStartupPages: once the pipelines run, give the kernel back the resident pages of the
+	// collector's binary (code, read-only data), most of which only the start touched; those a
+	// running collector needs fault back in. Linux only (elsewhere: nothing, logged at Debug).
+	// false: the pages stay resident for the life of the process, as in any collector.
+	ReleaseStartupPages bool `mapstructure:"release_startup_pages"`
+
 	// prevent unkeyed literal initialization
 	_ struct{}
 }

@@ -34,6 +34,7 @@ func TestUnmarshalDefaultConfig(t *testing.T) {
 	require.Empty(t, c.Fleet.ReportTo)
 	require.Empty(t, c.OpAMP.Endpoint, "no reports unless configured")
 	require.False(t, c.OpAMPServer.HasValue(), "no OpAMP server unless configured")
+	require.True(t, c.ReleaseStartupPages)
 }
 
 // TestOpAMPServerDefaults: an empty `opamp_server:` section listens on localhost:4320.
@@ -77,6 +78,7 @@ func TestLoadConfig(t *testing.T) {
 	server.NetAddr.Endpoint = "0.0.0.0:4320"
 	server.Auth = configoptional.Some(confighttp.AuthConfig{Config: configauth.Config{AuthenticatorID: component.MustNewIDWithName("bearertokenauth", "fleet")}})
 	want.OpAMPServer = configoptional.Some(server)
+	want.ReleaseStartupPages = false
 	require.Equal(t, want, cfg)
 }
 

@@ -669,3 +669,69 @@ service:
 	// The start log names the setting in effect (zap writes durations in seconds).
 	require.Regexp(t, `"recovery_duration": 7[,}]`, c.Logs(), "the old key's value is the one in effect")
 }
+
+// TestE2EStartupPagesGivenBack: the built collector, once ready, holds far fewer of its binary's
+// pages with release_startup_pages (the default) than without, and says so once in its log.
+func TestE2EStartupPagesGivenBack(t *testing.T) {
+	if _, err := os.Stat("/proc/self/status"); err != nil {
+		t.Skip("needs Linux's /proc")
+	}
+	fileRSS := map[bool]int64{}
+	for _, release := range []bool{true, false} {
+		fhPort, otlpPort := fleettest.FreePort(t), fleettest.FreePort(t)
+		c := fleettest.StartCollector(t, fmt.Sprintf(`
+extensions:
+  fleet_health:
+    endpoint: 127.0.0.1:${env:FH_PORT}
+    check_interval: 1s
+    release_startup_pages: %t
+receivers:
+  otlp:
+    protocols:
+      http:
+        endpoint: 127.0.0.1:${env:OTLP_PORT}
+exporters:
+  debug:
+service:
+  extensions: [fleet_health]
+  pipelines:
+    metrics:
+      receivers: [otlp]
+      exporters: [debug]
+`, release), fmt.Sprintf("FH_PORT=%d", fhPort), fmt.Sprintf("OTLP_PORT=%d", otlpPort))
+		base := fmt.Sprintf("http://127.0.0.1:%d", fhPort)
+		waitFor(t, c, base+"/readyz", 10*time.Second, "ready", func(p probe) bool { return p.Code == http.StatusOK })
+		// A few checks and probes run the paths a ready collector runs, faulting their pages back.
+		for range 3 {
+			getURL(base + "/readyz")
+			time.Sleep(time.Second)
+		}
+		fileRSS[release] = rssFile(t, c.Pid())
+		gave := strings.Count(c.Logs(), "Gave back the binary's pages that only the start touched.")
+		if release {
+			require.Equal(t, 1, gave, "logged once:\n%s", tail(c.Logs(), 3000))
+		} else {
+			require.Zero(t, gave)
+		}
+		c.Stop(t)
+	}
+	t.Logf("file-backed RSS once ready: %d MB given back, %d MB kept", fileRSS[true]>>20, fileRSS[false]>>20)
+	require.Less(t, fileRSS[true], fileRSS[false]/2, "most of the binary's pages given back and not faulted in again")
+}
+
+// rssFile is the process's file-backed resident memory (RssFile in /proc/<pid>/status), bytes.
+func rssFile(t *testing.T, pid int) int64 {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	require.NoError(t, err)
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "RssFile:"); ok {
+			var kb int64
+			_, err := fmt.Sscanf(strings.TrimSpace(v), "%d kB", &kb)
+			require.NoError(t, err)
+			return kb << 10
+		}
+	}
+	t.Fatalf("no RssFile in /proc/%d/status", pid)
+	return 0
+}

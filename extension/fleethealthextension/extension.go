@@ -26,6 +26,7 @@ import (
 	"github.com/otelcol-fleet/otelcol-fleet/extension/fleethealthextension/internal/opampserver"
 	"github.com/otelcol-fleet/otelcol-fleet/extension/fleethealthextension/internal/signals"
 	"github.com/otelcol-fleet/otelcol-fleet/internal/hostname"
+	"github.com/otelcol-fleet/otelcol-fleet/internal/startpages"
 )
 
 var (
@@ -68,6 +69,8 @@ type fleetHealth struct {
 	effectiveConfig []byte
 	// selfTrend is this collector's own trend on the fleet page, recorded at each check.
 	selfTrend fleet.TrendRing
+
+	releaseOnce sync.Once
 
 	checkNow     chan struct{}
 	stop         chan struct{}
@@ -362,7 +365,26 @@ func (fh *fleetHealth) Ready() error {
 	case fh.checkNow <- struct{}{}:
 	default:
 	}
+	if fh.cfg.ReleaseStartupPages {
+		fh.releaseOnce.Do(fh.releaseStartupPages)
+	}
 	return nil
+}
+
+// releaseStartupPages gives back the binary's pages at the first Ready: every component has
+// started by then, so what the start alone touched (package inits, config, Start) is done with.
+func (fh *fleetHealth) releaseStartupPages() {
+	released, err := startpages.Release()
+	switch {
+	case errors.Is(err, startpages.ErrUnsupported):
+		fh.logger.Debug("The binary's start-up pages stay resident.", zap.Error(err))
+	case err != nil:
+		fh.logger.Warn("Could not give back all of the binary's start-up pages.", zap.Error(err),
+			zap.Int64("resident_bytes_before", released.Before), zap.Int64("resident_bytes_after", released.After))
+	default:
+		fh.logger.Info("Gave back the binary's pages that only the start touched.",
+			zap.Int64("resident_bytes_before", released.Before), zap.Int64("resident_bytes_after", released.After))
+	}
 }
 
 // NotReady implements extensioncapabilities.PipelineWatcher: the collector is stopping.

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -23,6 +24,8 @@ import (
 	"go.opentelemetry.io/collector/extension/extensioncapabilities"
 	"go.opentelemetry.io/collector/extension/extensiontest"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/otelcol-fleet/otelcol-fleet/extension/fleethealthextension/internal/fleet"
 	"github.com/otelcol-fleet/otelcol-fleet/extension/fleethealthextension/internal/metadata"
@@ -533,4 +536,41 @@ func TestMemberIDDefaultsToTheCollectorName(t *testing.T) {
 	t.Setenv("HOSTNAME", "pod-7")
 	require.Equal(t, "pod-7", memberID(""), "internal/hostname: $HOSTNAME first")
 	require.Equal(t, "agent-1", memberID("agent-1"))
+}
+
+// TestReadyGivesBackTheStartupPagesOnce: at the first Ready the binary's start-up pages go back
+// to the kernel (logged with what was resident before and after); later Readys and a config with
+// release_startup_pages false leave them.
+func TestReadyGivesBackTheStartupPagesOnce(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("Linux only")
+	}
+	for _, release := range []bool{true, false} {
+		t.Run(fmt.Sprint("release_startup_pages=", release), func(t *testing.T) {
+			cfg := createDefaultConfig().(*Config)
+			cfg.NetAddr.Endpoint = freeAddr(t)
+			cfg.ReleaseStartupPages = release
+			core, logs := observer.New(zap.InfoLevel)
+			set := extensiontest.NewNopSettings(metadata.Type)
+			set.Logger = zap.New(core)
+			ext, err := newFleetHealth(cfg, set, time.Now)
+			require.NoError(t, err)
+			ext.source = &fakeSource{clock: &fakeClock{t: time.Now()}}
+			require.NoError(t, ext.Start(context.Background(), componenttest.NewNopHost()))
+			t.Cleanup(func() { require.NoError(t, ext.Shutdown(context.Background())) })
+
+			require.NoError(t, ext.Ready())
+			require.NoError(t, ext.Ready())
+			gave := logs.FilterMessage("Gave back the binary's pages that only the start touched.").All()
+			if !release {
+				require.Empty(t, gave)
+				return
+			}
+			require.Len(t, gave, 1, "once, at the first Ready")
+			fields := gave[0].ContextMap()
+			before, after := fields["resident_bytes_before"].(int64), fields["resident_bytes_after"].(int64)
+			require.Positive(t, before)
+			require.Less(t, after, before/2, "most of the test binary's resident pages given back")
+		})
+	}
 }

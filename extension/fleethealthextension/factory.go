@@ -70,7 +70,8 @@ func createDefaultConfig() component.Config {
 			ForgetAfter: defaultForgetAfter,
 			MaxMembers:  defaultMaxMembers,
 		},
-		OpAMPServer: configoptional.Default(defaultOpAMPServerConfig()),
+		OpAMPServer:         configoptional.Default(defaultOpAMPServerConfig()),
+		ReleaseStartupPages: true,
 	}
 }
 

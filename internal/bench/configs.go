@@ -56,11 +56,17 @@ func (p Pipeline) Env(otlpEndpoint, sinkURL, pprofEndpoint, healthEndpoint strin
 }
 
 // The minimal pipelines (a)-(c) share everything but the part under test: OTLP/HTTP in, the
-// batch processor with the gateway example's settings, pprof for profiles. The self-telemetry
-// block is added by fleettest (level detailed, as in the gateway examples).
+// batch processor with the gateway example's settings, pprof for profiles, and fleet_health as
+// a gateway runs it (the load balancer's /readyz; it also gives back the binary's start-up
+// pages, release_startup_pages, which -collector-env BENCH_RELEASE_STARTUP_PAGES=false turns off
+// for an A/B on one binary). The self-telemetry block is added by fleettest (level detailed, as
+// in the gateway examples).
 const pipelineHead = `extensions:
   pprof:
     endpoint: ${env:BENCH_PPROF_ENDPOINT}
+  fleet_health:
+    endpoint: ${env:FLEET_HEALTH_ENDPOINT}
+    release_startup_pages: ${env:BENCH_RELEASE_STARTUP_PAGES:-true}
 receivers:
   otlp:
     protocols:
@@ -96,7 +102,7 @@ func minimalPipelines(maxHeldSamples, maxSeries int) []Pipeline {
   prometheus_remote_write:
     endpoint: ${env:BENCH_SINK_URL}
 service:
-  extensions: [pprof]
+  extensions: [pprof, fleet_health]
   pipelines:
     metrics:
       receivers: [otlp]
@@ -104,13 +110,13 @@ service:
       exporters: [prometheus_remote_write]
 `,
 			Pprof: true,
-			Needs: []string{"prometheus_remote_write"},
+			Needs: []string{"prometheus_remote_write", "fleet_health"},
 		},
 		{
 			Key:  "b",
 			Name: "ordered_rw holdback",
 			YAML: pipelineHead + orderedRW + `service:
-  extensions: [pprof]
+  extensions: [pprof, fleet_health]
   pipelines:
     metrics:
       receivers: [otlp]
@@ -118,7 +124,7 @@ service:
       exporters: [ordered_rw]
 `,
 			Pprof: true,
-			Needs: []string{"ordered_rw"},
+			Needs: []string{"ordered_rw", "fleet_health"},
 		},
 		{
 			Key:  "c",
@@ -130,7 +136,7 @@ service:
     series_limits:
       max_series: %d
 `, maxSeries), 1) + orderedRW + `service:
-  extensions: [pprof]
+  extensions: [pprof, fleet_health]
   pipelines:
     metrics:
       receivers: [otlp]
@@ -138,7 +144,7 @@ service:
       exporters: [ordered_rw]
 `,
 			Pprof: true,
-			Needs: []string{"series_guard", "ordered_rw"},
+			Needs: []string{"series_guard", "ordered_rw", "fleet_health"},
 		},
 		{
 			Key:  "s",
@@ -158,7 +164,7 @@ service:
         value: bench
       max_tracked_series: %d
 `, maxSeries) + `service:
-  extensions: [pprof]
+  extensions: [pprof, fleet_health]
   pipelines:
     metrics:
       receivers: [otlp]
@@ -166,7 +172,7 @@ service:
       exporters: [ordered_rw]
 `,
 			Pprof: true,
-			Needs: []string{"series_guard", "ordered_rw"},
+			Needs: []string{"series_guard", "ordered_rw", "fleet_health"},
 		},
 	}
 }
