@@ -16,17 +16,16 @@ import (
 
 // Release gives back the resident pages of the running binary's read-only mappings (its code,
 // read-only data and function tables). Writable mappings are never touched: their pages may
-// hold what the process wrote.
-//
-// Two advices, because each does half of it:
-//   - MADV_PAGEOUT (Linux ≥ 5.4) reclaims the pages from the page cache too, so a later fault
-//     maps only what it reads, not the 64 KiB around it that the kernel maps from the cache
-//     ("fault-around"). The kernel skips pages that another process maps, and every page when the
-//     process may not write the file (a non-root collector on a root-owned binary).
-//   - MADV_DONTNEED then drops what PAGEOUT left from this process's page tables, whatever the
-//     file's owner; those pages stay in the page cache, clean and reclaimable.
-//
-// Both are safe on a read-only private mapping: a page faults back in with the same bytes.
+// hold what the process wrote. Three steps, each needed for the next:
+//   - madvise(MADV_DONTNEED) drops the pages from this process's page tables. Safe on a
+//     read-only private mapping: a page faults back in with the same bytes.
+//   - posix_fadvise(POSIX_FADV_DONTNEED) on the binary then drops them from the page cache,
+//     where they are clean and no longer mapped by us (the kernel keeps any page another process
+//     maps). Left in the cache, every later fault would map the 64 KiB around it ("fault-around")
+//     and bring back four times what runs. Reading the file is all it needs: it works for a
+//     non-root collector on a root-owned binary, where MADV_PAGEOUT does nothing.
+//   - madvise(MADV_RANDOM) stops the kernel reading ahead around a later fault (by default the
+//     whole read-ahead window, megabytes, into the cache, where fault-around maps it again).
 func Release() (Released, error) {
 	exe, err := os.Readlink("/proc/self/exe")
 	if err != nil {
@@ -45,16 +44,28 @@ func Release() (Released, error) {
 	}
 	var errs []error
 	for _, r := range ranges {
-		// EINVAL: a kernel older than 5.4, which has no MADV_PAGEOUT; DONTNEED still works.
-		if err := madvise(r, unix.MADV_PAGEOUT); err != nil && !errors.Is(err, unix.EINVAL) {
-			errs = append(errs, err)
-		}
-		if err := madvise(r, unix.MADV_DONTNEED); err != nil {
-			errs = append(errs, err)
-		}
+		errs = append(errs, madvise(r, unix.MADV_DONTNEED))
+	}
+	errs = append(errs, dropFromPageCache(exe))
+	for _, r := range ranges {
+		errs = append(errs, madvise(r, unix.MADV_RANDOM))
 	}
 	after, err := resident(exe)
 	return Released{Before: before, After: after}, errors.Join(append(errs, err)...)
+}
+
+// dropFromPageCache asks the kernel to drop exe's clean, unmapped pages from the page cache.
+func dropFromPageCache(exe string) error {
+	// /proc/self/exe opens the running binary even if the path was replaced since the start.
+	f, err := os.Open("/proc/self/exe")
+	if err != nil {
+		return fmt.Errorf("opening %s: %w", exe, err)
+	}
+	defer f.Close()
+	if err := unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_DONTNEED); err != nil {
+		return fmt.Errorf("posix_fadvise %s: %w", exe, err)
+	}
+	return nil
 }
 
 // addrRange is one mapping, [start, end).
