@@ -14,8 +14,8 @@ import "errors"
 // ErrUnsupported is returned where the kernel has no way to do it (not Linux).
 var ErrUnsupported = errors.New("giving back the binary's pages is only supported on Linux")
 
-// Released is what Release gave back: the resident bytes of the binary's read-only mappings
-// before and right after.
+// Released is what Release gave back: the resident bytes of the mappings it advised, before and
+// right after.
 type Released struct {
 	Before, After int64
 }
