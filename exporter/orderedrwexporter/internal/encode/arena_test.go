@@ -2,8 +2,10 @@ package encode
 
 import (
 	"fmt"
+	"slices"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -141,6 +143,39 @@ func TestOpenOutputPinsItsChunks(t *testing.T) {
 		requireLabelsOf(t, s)
 	}
 	enc.Recycle(inFlight)
+	for second := 10; second < 13; second++ {
+		enc.Recycle(encodeAt(t, enc, second, 1000+100*second, 100))
+	}
+	assert.Empty(t, enc.labels.retired)
+}
+
+// TestOutputBeyondMaxLentKeepsItsEpoch: an output with maxLent or more lent after it loses its
+// arrays (they are not reused) but not its epoch: its chunks stay mapped until it is recycled,
+// and are unmapped then.
+func TestOutputBeyondMaxLentKeepsItsEpoch(t *testing.T) {
+	smallChunks(t)
+	enc := New(Settings{IdleTimeout: time.Second, MaxSeries: 1 << 20})
+	enc.Recycle(encodeAt(t, enc, 0, 0, 100))
+	oldest := encodeAt(t, enc, 0, 0, 100)
+	var later [][]sample.Series
+	for i := range maxLent {
+		later = append(later, encodeAt(t, enc, 0, 500+i, 1))
+	}
+	for _, out := range later { // done with before the oldest: only its epoch is left open
+		enc.Recycle(out)
+	}
+	for second := 2; second < 10; second++ {
+		enc.Recycle(encodeAt(t, enc, second, 1000+100*second, 100))
+	}
+	require.NotEmpty(t, enc.labels.retired, "the oldest output's epoch is still open")
+	for _, s := range oldest {
+		requireLabelsOf(t, s)
+	}
+	enc.Recycle(oldest)
+	assert.False(t, slices.ContainsFunc(enc.outputs.free, func(out output) bool {
+		return unsafe.SliceData(out.series) == unsafe.SliceData(oldest)
+	}), "its arrays were forgotten")
+	assert.Empty(t, enc.outputs.lent)
 	for second := 10; second < 13; second++ {
 		enc.Recycle(encodeAt(t, enc, second, 1000+100*second, 100))
 	}

@@ -35,7 +35,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unsafe"
 
 	prometheustranslator "github.com/open-telemetry/opentelemetry-collector-contrib/pkg/translator/prometheus"
 	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/translator/prometheusremotewrite"
@@ -132,12 +131,11 @@ type Encoder struct {
 	disordered int
 
 	// labels are the cached series' label blocks, outside the Go heap; epochs say when a chunk
-	// of them may be unmapped. open is the epoch of each output lent (by its first series).
+	// of them may be unmapped.
 	labels arena
 	epochs *sample.Epochs
-	open   map[*sample.Series]uint64
 
-	// The current push's output, from outputs.
+	// The current push's output, from outputs, which also keep the epoch of each output lent.
 	out     []sample.Series
 	points  []sample.Point
 	outputs outputs
@@ -194,7 +192,6 @@ func New(set Settings) *Encoder {
 		keepIdentifying: prometheustranslator.KeepIdentifyingResourceAttributesGate.IsEnabled(),
 		idleSeconds:     uint32(max(set.IdleTimeout/time.Second, 1)),
 		identities:      seriestable.New[entry](),
-		open:            map[*sample.Series]uint64{},
 		seen:            seriestable.New[uint32](),
 		names:           map[nameKey]string{},
 		start:           time.Now(),
@@ -249,13 +246,9 @@ func (e *Encoder) Epochs() *sample.Epochs { return e.epochs }
 func (e *Encoder) Recycle(series []sample.Series) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if len(series) > 0 {
-		if epoch, ok := e.open[unsafe.SliceData(series)]; ok {
-			delete(e.open, unsafe.SliceData(series))
-			e.epochs.End(epoch)
-		}
+	if epoch, ok := e.outputs.recycle(series); ok {
+		e.epochs.End(epoch)
 	}
-	e.outputs.recycle(series)
 }
 
 // Encode turns md into series, at now (which drives the cache's idle sweep). Once done with
@@ -278,10 +271,10 @@ func (e *Encoder) Encode(md pmetric.Metrics, now time.Time) Result {
 	for i := 0; i < rms.Len(); i++ {
 		e.encodeResource(rms.At(i), &res)
 	}
-	e.outputs.lend(output{series: e.out, points: e.points})
-	if len(e.out) > 0 {
-		e.open[unsafe.SliceData(e.out)] = e.labels.epoch
+	if out := (output{series: e.out, points: e.points}); len(out.series) > 0 {
+		e.outputs.lend(out, e.labels.epoch)
 	} else {
+		e.outputs.keep(out)          // its series are not pushed: reused at once
 		e.epochs.End(e.labels.epoch) // nothing to refer to its blocks
 	}
 	res.Series, e.out, e.points = e.out, nil, nil
