@@ -34,7 +34,9 @@ func NewSender(ctx context.Context, poster Poster, retry configretry.BackOffConf
 // request makes them again.
 func (s *Sender) Release() { s.enc.Release() }
 
-// KeptBytes is the capacity of the buffers the sender keeps between requests.
+// KeptBytes is the capacity of the buffers the sender keeps between requests. Exported for the
+// tests of its owner (shard), which check that an idle shard lets go of them: the buffers are
+// the sender's, and a _test.go file of this package is not built into another package's tests.
 func (s *Sender) KeptBytes() int { return cap(s.enc.block) + cap(s.enc.compressed) }
 
 // Results hears what became of each part of a delivery.
