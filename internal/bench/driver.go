@@ -312,15 +312,22 @@ func (d *Driver) WatchHeld(ctx context.Context, metricsURL string) {
 	}
 }
 
-// RefreshHeld scrapes the held samples now and waits for the answer (the measured interval's
-// ends read them this way, whatever WatchHeld's interval).
+// RefreshHeld scrapes the held samples now, unless ctx is done, and waits for the answer (the
+// measured interval's ends read them this way, whatever WatchHeld's interval).
 func (d *Driver) RefreshHeld(ctx context.Context, metricsURL string) {
 	d.scrapeHeld(ctx, &http.Client{Timeout: 5 * time.Second}, metricsURL)
 }
 
+// scrapeHeld scrapes the held samples, unless ctx is done: WatchHeld's select may pick an ask
+// or its timer over ctx when both are ready. A scrape begun runs to its end (the client's timeout
+// bounds it) instead of being cut short by ctx on its way: so every scrape counted reached the
+// collector, which is what Scrapes (the cost of watching to the collector) means.
 func (d *Driver) scrapeHeld(ctx context.Context, client *http.Client, metricsURL string) {
+	if ctx.Err() != nil {
+		return
+	}
 	d.scrapes.Add(1)
-	v, err := scrapeSum(ctx, client, metricsURL, heldSamplesMetric)
+	v, err := scrapeSum(context.WithoutCancel(ctx), client, metricsURL, heldSamplesMetric)
 	if err != nil {
 		return
 	}
