@@ -116,8 +116,8 @@ type Engine struct {
 	// two releases interleaving could queue a newer point of a series before an older one.
 	releaseMu sync.Mutex
 
-	// mu guards started and closed; pushes hold it shared while they queue on the shards, whose
-	// channels are closed under it.
+	// mu guards started and closed; pushes hold it shared while they queue on the shards, which are
+	// closed under it.
 	mu           sync.RWMutex
 	started      bool
 	closed       bool
@@ -483,9 +483,7 @@ func (e *Engine) enqueue(ctx context.Context, perShard [][]sample.Series, dueMil
 		}
 		// Counted while it waits for room too: a push blocked on a full queue is late as well.
 		e.acct.queued(b)
-		select {
-		case shards[i].Queue() <- b:
-		case <-ctx.Done():
+		if err := shards[i].Push(ctx, b); err != nil {
 			e.acct.unqueued(b)
 			left := 0
 			for _, b := range perShard[i:] {

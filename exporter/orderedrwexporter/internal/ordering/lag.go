@@ -29,7 +29,7 @@ func (e *Engine) SendLag() time.Duration {
 func (e *Engine) QueueSize() int64 {
 	var n int64
 	for _, s := range *e.shards.view.Load() {
-		n += int64(len(s.Queue()))
+		n += int64(s.Queued())
 	}
 	return n
 }

@@ -75,7 +75,7 @@ func (s *shardSet) drain() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, sh := range s.running {
-		close(sh.Queue())
+		sh.Close()
 	}
 	s.done.Wait()
 }
@@ -126,7 +126,7 @@ func (e *Engine) reshard(n int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, sh := range s.running {
-		close(sh.Queue())
+		sh.Close()
 	}
 	s.done.Wait()
 	next := e.newShards(n)

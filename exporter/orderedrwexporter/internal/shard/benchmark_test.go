@@ -1,6 +1,7 @@
 package shard
 
 import (
+	"context"
 	"fmt"
 	"math/rand/v2"
 	"runtime"
@@ -68,4 +69,58 @@ func BenchmarkTrackedMemory(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkNew reports what a shard allocates when it is made, at the default
+// remote_write_queue.queue_size of one shard (10,000 batches).
+//
+//	go test -run '^$' -bench 'BenchmarkNew$' -benchmem ./exporter/orderedrwexporter/internal/shard/
+func BenchmarkNew(b *testing.B) {
+	for b.Loop() {
+		s := New(Settings{QueueSize: 10_000, IdleTimeout: 15 * time.Minute}, nil)
+		runtime.KeepAlive(s)
+	}
+}
+
+// BenchmarkQueue hands batches from a pusher to a shard's goroutine through its queue, and
+// through a channel of the same capacity, which the queue replaced, for comparison.
+func BenchmarkQueue(b *testing.B) {
+	const capacity = 10_000
+	b.Run("queue", func(b *testing.B) {
+		q := newQueue(capacity)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			for range q.ready {
+				for {
+					_, ok, closed := q.take()
+					if closed {
+						return
+					}
+					if !ok {
+						break
+					}
+				}
+			}
+		}()
+		for b.Loop() {
+			_ = q.push(context.Background(), Batch{})
+		}
+		q.close()
+		<-done
+	})
+	b.Run("channel", func(b *testing.B) {
+		c := make(chan Batch, capacity)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			for range c {
+			}
+		}()
+		for b.Loop() {
+			c <- Batch{}
+		}
+		close(c)
+		<-done
+	})
 }

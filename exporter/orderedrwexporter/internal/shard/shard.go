@@ -144,7 +144,7 @@ func (st seriesState) idleUnits(stamp uint16) uint16 { return stamp - uint16(st>
 type Shard struct {
 	set     Settings
 	hooks   Hooks
-	in      chan Batch
+	queue   *queue
 	sender  *transport.Sender
 	results results
 
@@ -174,7 +174,7 @@ func New(set Settings, hooks Hooks) *Shard {
 	s := &Shard{
 		set:    set,
 		hooks:  hooks,
-		in:     make(chan Batch, max(set.QueueSize, 1)),
+		queue:  newQueue(set.QueueSize),
 		sender: transport.NewSender(set.SendContext, set.Poster, set.Retry, set.RetryStop),
 		state:  seriestable.New[seriesState](),
 	}
@@ -191,13 +191,20 @@ func New(set Settings, hooks Hooks) *Shard {
 	return s
 }
 
-// Queue is where batches are queued; closing it makes Run return once the queue is drained.
-func (s *Shard) Queue() chan<- Batch { return s.in }
+// Push queues b, waiting while QueueSize batches are queued, until ctx is done: then b is not
+// queued and Push returns ctx's cause.
+func (s *Shard) Push(ctx context.Context, b Batch) error { return s.queue.push(ctx, b) }
+
+// Queued is the number of batches queued, not counting the one being processed.
+func (s *Shard) Queued() int { return s.queue.queued() }
+
+// Close makes Run return once it processed the batches queued. Nothing may be pushed after it.
+func (s *Shard) Close() { s.queue.close() }
 
 // Tracked is the number of series whose last sent timestamp is remembered.
 func (s *Shard) Tracked() int64 { return s.tracked.Load() }
 
-// Run processes the queued batches in order until the queue is closed. Idle series are also
+// Run processes the queued batches in order until the shard is closed (Close). Idle series are also
 // forgotten on a timer, not only when a batch comes: a shard whose traffic stopped would otherwise
 // keep them all (2M series were still tracked after 22 idle minutes).
 func (s *Shard) Run() {
@@ -209,9 +216,13 @@ func (s *Shard) Run() {
 	defer sweep.Stop()
 	for {
 		select {
-		case b, ok := <-s.in:
-			if !ok {
+		case <-s.queue.ready:
+			b, ok, closed := s.queue.take()
+			if closed {
 				return
+			}
+			if !ok {
+				continue // woken for a batch an earlier wake took
 			}
 			s.busy = true
 			s.hooks.Done(b, s.process(b.Series))

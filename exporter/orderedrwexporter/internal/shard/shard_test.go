@@ -143,8 +143,8 @@ func TestRunKeepsBatchesInTheWAL(t *testing.T) {
 	h.keeping = true
 	done := make(chan struct{})
 	go func() { s.Run(); close(done) }()
-	s.Queue() <- Batch{Series: []sample.Series{series(0, 1000, 2000)}, Due: 5, Entry: 7}
-	close(s.Queue())
+	require.NoError(t, s.Push(context.Background(), Batch{Series: []sample.Series{series(0, 1000, 2000)}, Due: 5, Entry: 7}))
+	s.Close()
 	<-done
 	assert.Equal(t, 2, h.kept)
 	assert.Zero(t, backend.Requests())
@@ -169,7 +169,7 @@ func TestIdleSeriesAreForgottenWithoutTraffic(t *testing.T) {
 	}, h)
 	done := make(chan struct{})
 	go func() { defer close(done); s.Run() }()
-	s.Queue() <- Batch{Series: []sample.Series{series(0, 1000), series(1, 1000)}}
+	require.NoError(t, s.Push(context.Background(), Batch{Series: []sample.Series{series(0, 1000), series(1, 1000)}}))
 	require.Eventually(t, func() bool { return s.Tracked() == 2 }, 5*time.Second, time.Millisecond)
 	clk.ms.Store(30_000)
 	time.Sleep(50 * time.Millisecond) // several sweeps: not idle long enough yet
@@ -177,7 +177,7 @@ func TestIdleSeriesAreForgottenWithoutTraffic(t *testing.T) {
 	clk.ms.Store(62_000)
 	require.Eventually(t, func() bool { return s.Tracked() == 0 }, 5*time.Second, time.Millisecond,
 		"forgotten by the timer, with no batch after them")
-	close(s.in)
+	s.Close()
 	<-done
 }
 
@@ -222,10 +222,10 @@ func TestIdleShardLetsGoOfItsScratch(t *testing.T) {
 		}, h)
 		done := make(chan struct{})
 		go func() { defer close(done); s.Run() }()
-		s.Queue() <- Batch{Series: batch(1000)}
+		require.NoError(t, s.Push(context.Background(), Batch{Series: batch(1000)}))
 		require.Eventually(t, func() bool { return backend.StoredCount() == 100 }, 5*time.Second, time.Millisecond)
 		time.Sleep(50 * time.Millisecond) // ten ticks without a batch
-		close(s.in)
+		s.Close()
 		<-done
 		assert.Nil(t, s.request)
 		assert.Zero(t, s.sender.KeptBytes())
