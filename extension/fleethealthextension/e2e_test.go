@@ -641,29 +641,7 @@ service:
 // TestE2EDeprecatedRecoveryKey: a config written before `recovery` became `recovery_duration`
 // still starts, with one warning naming the replacement, and the value is honoured.
 func TestE2EDeprecatedRecoveryKey(t *testing.T) {
-	fhPort, otlpPort := fleettest.FreePort(t), fleettest.FreePort(t)
-	c := fleettest.StartCollector(t, `
-extensions:
-  fleet_health:
-    endpoint: 127.0.0.1:${env:FH_PORT}
-    check_interval: 1s
-    recovery: 7s
-receivers:
-  otlp:
-    protocols:
-      http:
-        endpoint: 127.0.0.1:${env:OTLP_PORT}
-exporters:
-  debug:
-service:
-  extensions: [fleet_health]
-  pipelines:
-    metrics:
-      receivers: [otlp]
-      exporters: [debug]
-`, fmt.Sprintf("FH_PORT=%d", fhPort), fmt.Sprintf("OTLP_PORT=%d", otlpPort))
-	base := fmt.Sprintf("http://127.0.0.1:%d", fhPort)
-	waitFor(t, c, base+"/readyz", 10*time.Second, "ready", func(p probe) bool { return p.Code == http.StatusOK })
+	c, _ := startReady(t, "recovery: 7s")
 	warning := `retired setting "extensions.fleet_health.recovery" rewritten to "extensions.fleet_health.recovery_duration"; put this in the config instead: recovery_duration: 7s`
 	require.Equal(t, 1, strings.Count(c.Logs(), warning), "one warning naming the replacement:\n%s", tail(c.Logs(), 3000))
 	// The start log names the setting in effect (zap writes durations in seconds).
@@ -678,29 +656,7 @@ func TestE2EStartupPagesGivenBack(t *testing.T) {
 	}
 	fileRSS := map[bool]int64{}
 	for _, release := range []bool{true, false} {
-		fhPort, otlpPort := fleettest.FreePort(t), fleettest.FreePort(t)
-		c := fleettest.StartCollector(t, fmt.Sprintf(`
-extensions:
-  fleet_health:
-    endpoint: 127.0.0.1:${env:FH_PORT}
-    check_interval: 1s
-    release_startup_pages: %t
-receivers:
-  otlp:
-    protocols:
-      http:
-        endpoint: 127.0.0.1:${env:OTLP_PORT}
-exporters:
-  debug:
-service:
-  extensions: [fleet_health]
-  pipelines:
-    metrics:
-      receivers: [otlp]
-      exporters: [debug]
-`, release), fmt.Sprintf("FH_PORT=%d", fhPort), fmt.Sprintf("OTLP_PORT=%d", otlpPort))
-		base := fmt.Sprintf("http://127.0.0.1:%d", fhPort)
-		waitFor(t, c, base+"/readyz", 10*time.Second, "ready", func(p probe) bool { return p.Code == http.StatusOK })
+		c, base := startReady(t, fmt.Sprintf("release_startup_pages: %t", release))
 		// A few checks and probes run the paths a ready collector runs, faulting their pages back.
 		for range 3 {
 			getURL(base + "/readyz")
@@ -717,6 +673,36 @@ service:
 	}
 	t.Logf("file-backed RSS once ready: %d MB given back, %d MB kept", fileRSS[true]>>20, fileRSS[false]>>20)
 	require.Less(t, fileRSS[true], fileRSS[false]/2, "most of the binary's pages given back and not faulted in again")
+}
+
+// startReady starts the built collector with fleet_health (check_interval 1s, and key, one
+// line of its section) over an OTLP to debug pipeline, and waits until /readyz answers 200. It returns the collector and fleet_health's base URL.
+func startReady(t *testing.T, key string) (*fleettest.Collector, string) {
+	t.Helper()
+	fhPort, otlpPort := fleettest.FreePort(t), fleettest.FreePort(t)
+	c := fleettest.StartCollector(t, `
+extensions:
+  fleet_health:
+    endpoint: 127.0.0.1:${env:FH_PORT}
+    check_interval: 1s
+    `+key+`
+receivers:
+  otlp:
+    protocols:
+      http:
+        endpoint: 127.0.0.1:${env:OTLP_PORT}
+exporters:
+  debug:
+service:
+  extensions: [fleet_health]
+  pipelines:
+    metrics:
+      receivers: [otlp]
+      exporters: [debug]
+`, fmt.Sprintf("FH_PORT=%d", fhPort), fmt.Sprintf("OTLP_PORT=%d", otlpPort))
+	base := fmt.Sprintf("http://127.0.0.1:%d", fhPort)
+	waitFor(t, c, base+"/readyz", 10*time.Second, "ready", func(p probe) bool { return p.Code == http.StatusOK })
+	return c, base
 }
 
 // rssFile is the process's file-backed resident memory (RssFile in /proc/<pid>/status), bytes.

@@ -146,12 +146,18 @@ service:
 			Pprof: true,
 			Needs: []string{"series_guard", "ordered_rw", "fleet_health"},
 		},
-		{
-			Key:  "s",
-			Name: "series_guard + ordered_rw stamp (nothing held)",
-			// (c) with ordering.mode stamp: every sample goes to the shards as it is pushed, with
-			// a label per gateway, so nothing is held; the memory of the pipeline itself.
-			YAML: strings.Replace(pipelineHead, "processors:\n", fmt.Sprintf(`processors:
+		StampPipeline(maxSeries),
+	}
+}
+
+// StampPipeline is (s): (c) with ordering.mode stamp, the pipeline of the issue's memory target.
+func StampPipeline(maxSeries int) Pipeline {
+	return Pipeline{
+		Key:  "s",
+		Name: "series_guard + ordered_rw stamp (nothing held)",
+		// (c) with ordering.mode stamp: every sample goes to the shards as it is pushed, with
+		// a label per gateway, so nothing is held; the memory of the pipeline itself.
+		YAML: strings.Replace(pipelineHead, "processors:\n", fmt.Sprintf(`processors:
   series_guard:
     series_limits:
       max_series: %d
@@ -171,9 +177,8 @@ service:
       processors: [batch, series_guard]
       exporters: [ordered_rw]
 `,
-			Pprof: true,
-			Needs: []string{"series_guard", "ordered_rw", "fleet_health"},
-		},
+		Pprof: true,
+		Needs: []string{"series_guard", "ordered_rw", "fleet_health"},
 	}
 }
 

@@ -36,43 +36,22 @@ import (
 	"github.com/otelcol-fleet/otelcol-fleet/internal/fleettest"
 )
 
-// stampPipeline is fleetbench's (s) (internal/bench, minimalPipelines) with the receiver
-// listening on both transports, and without fleet_health: what it does (a scrape of /metrics
-// each check interval, the start-up pages given back) is the same whichever transport feeds the
-// pipeline.
-const stampPipeline = `extensions:
-  pprof:
-    endpoint: ${env:BENCH_PPROF_ENDPOINT}
-receivers:
-  otlp:
-    protocols:
-      http:
-        endpoint: ${env:BENCH_OTLP_ENDPOINT}
-      grpc:
+// grpcReceiver is what stampPipeline adds to fleetbench's (s): the receiver's gRPC listener.
+const grpcReceiver = `      grpc:
         endpoint: ${env:BENCH_OTLP_GRPC_ENDPOINT}
-processors:
-  batch:
-    send_batch_size: 8192
-    timeout: 200ms
-  series_guard:
-    series_limits:
-      max_series: %d
-exporters:
-  ordered_rw:
-    endpoint: ${env:BENCH_SINK_URL}
-    ordering:
-      mode: stamp
-      stamp:
-        value: bench
-      max_tracked_series: %d
-service:
-  extensions: [pprof]
-  pipelines:
-    metrics:
-      receivers: [otlp]
-      processors: [batch, series_guard]
-      exporters: [ordered_rw]
 `
+
+// stampPipeline is fleetbench's (s) (bench.StampPipeline) with the receiver listening on both
+// transports.
+func stampPipeline(maxSeries int) bench.Pipeline {
+	p := bench.StampPipeline(maxSeries)
+	http := "        endpoint: ${env:BENCH_OTLP_ENDPOINT}\n"
+	if !strings.Contains(p.YAML, http) {
+		fail(errors.New("(s) has no OTLP/HTTP endpoint to add gRPC beside"))
+	}
+	p.YAML = strings.Replace(p.YAML, http, http+grpcReceiver, 1)
+	return p
+}
 
 type options struct {
 	binary           string
@@ -150,13 +129,11 @@ func run(s *fleettest.Scope, o options, load *bench.Load, protocol string) resul
 	httpEndpoint := fmt.Sprintf("127.0.0.1:%d", fleettest.FreePort(s))
 	grpcEndpoint := fmt.Sprintf("127.0.0.1:%d", fleettest.FreePort(s))
 	pprofEndpoint := fmt.Sprintf("127.0.0.1:%d", fleettest.FreePort(s))
-	env := append([]string{
-		"BENCH_OTLP_ENDPOINT=" + httpEndpoint,
-		"BENCH_OTLP_GRPC_ENDPOINT=" + grpcEndpoint,
-		"BENCH_PPROF_ENDPOINT=" + pprofEndpoint,
-		"BENCH_SINK_URL=" + sink.URL(),
-	}, o.env...)
-	col := fleettest.StartBinaryWithArgs(s, o.binary, fmt.Sprintf(stampPipeline, 5*o.series, 5*o.series), nil, env...)
+	healthEndpoint := fmt.Sprintf("127.0.0.1:%d", fleettest.FreePort(s))
+	p := stampPipeline(5 * o.series)
+	env := append(append(p.Env(httpEndpoint, sink.URL(), pprofEndpoint, healthEndpoint),
+		"BENCH_OTLP_GRPC_ENDPOINT="+grpcEndpoint), o.env...)
+	col := fleettest.StartBinaryWithArgs(s, o.binary, p.YAML, nil, env...)
 	pid := col.Pid()
 
 	ctx, cancel := context.WithCancel(context.Background())
