@@ -164,7 +164,8 @@ func (fh *fleetHealth) Start(ctx context.Context, host component.Host) error {
 		zap.Any("thresholds", fh.cfg.Thresholds),
 		zap.Duration("recovery_duration", fh.cfg.RecoveryDuration),
 		zap.String("fleet_id", fh.id),
-		zap.String("opamp_endpoint", opampagent.SafeURL(fh.cfg.OpAMP.Endpoint)))
+		zap.String("opamp_endpoint", opampagent.SafeURL(fh.cfg.OpAMP.Endpoint)),
+		zap.Bool("release_startup_pages", fh.cfg.ReleaseStartupPages))
 	fh.evaluator.SetMemoryLimit(signals.ResolveMemoryLimit(nil, os.DirFS("/")))
 
 	if err := fh.server.Start(ctx, host); err != nil {
