@@ -70,7 +70,9 @@ type fleetHealth struct {
 	// selfTrend is this collector's own trend on the fleet page, recorded at each check.
 	selfTrend fleet.TrendRing
 
-	releaseOnce sync.Once
+	// releasePages asks the loop to give back the start-up pages (once: releaseOnce).
+	releasePages chan struct{}
+	releaseOnce  sync.Once
 
 	checkNow     chan struct{}
 	stop         chan struct{}
@@ -99,10 +101,11 @@ func newFleetHealth(cfg *Config, set extension.Settings, now func() time.Time) (
 			}
 			return defaultTelemetryEndpoint
 		}(),
-		lastReady: true,
-		topology:  map[string]map[string]bool{},
-		checkNow:  make(chan struct{}, 1),
-		stop:      make(chan struct{}),
+		lastReady:    true,
+		topology:     map[string]map[string]bool{},
+		checkNow:     make(chan struct{}, 1),
+		releasePages: make(chan struct{}, 1),
+		stop:         make(chan struct{}),
 	}
 	fh.telemetry, err = newFleetTelemetry(tb, set.ID.String(),
 		func() bool { return fh.evaluator.Report().Ready },
@@ -207,6 +210,9 @@ func (fh *fleetHealth) loop() {
 			return
 		case <-ticker.C:
 		case <-fh.checkNow:
+		case <-fh.releasePages:
+			fh.releaseOnce.Do(fh.releaseStartupPages)
+			continue
 		}
 		fh.check()
 	}
@@ -367,13 +373,19 @@ func (fh *fleetHealth) Ready() error {
 	default:
 	}
 	if fh.cfg.ReleaseStartupPages {
-		fh.releaseOnce.Do(fh.releaseStartupPages)
+		select {
+		case fh.releasePages <- struct{}{}:
+		default:
+		}
 	}
 	return nil
 }
 
-// releaseStartupPages gives back the binary's pages at the first Ready: every component has
+// releaseStartupPages gives back the binary's pages after the first Ready: every component has
 // started by then, so what the start alone touched (package inits, config, Start) is done with.
+// The loop runs it, not Ready: the service installs its SIGTERM handler only once Ready
+// returned, and a SIGTERM before that kills the process without a graceful shutdown, so Ready
+// must not take the tens of milliseconds this takes.
 func (fh *fleetHealth) releaseStartupPages() {
 	released, err := startpages.Release()
 	switch {
