@@ -20,6 +20,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 
+	"github.com/otelcol-fleet/otelcol-fleet/internal/bench"
 	"github.com/otelcol-fleet/otelcol-fleet/internal/fleettest"
 )
 
@@ -662,7 +663,9 @@ func TestE2EStartupPagesGivenBack(t *testing.T) {
 			getURL(base + "/readyz")
 			time.Sleep(time.Second)
 		}
-		fileRSS[release] = rssFile(t, c.Pid())
+		mem, err := bench.ReadProcMemory(c.Pid())
+		require.NoError(t, err)
+		fileRSS[release] = mem.RSSFile
 		gave := strings.Count(c.Logs(), "Gave back the binary's pages that only the start touched.")
 		if release {
 			require.Equal(t, 1, gave, "logged once:\n%s", tail(c.Logs(), 3000))
@@ -703,21 +706,4 @@ service:
 	base := fmt.Sprintf("http://127.0.0.1:%d", fhPort)
 	waitFor(t, c, base+"/readyz", 10*time.Second, "ready", func(p probe) bool { return p.Code == http.StatusOK })
 	return c, base
-}
-
-// rssFile is the process's file-backed resident memory (RssFile in /proc/<pid>/status), bytes.
-func rssFile(t *testing.T, pid int) int64 {
-	t.Helper()
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	require.NoError(t, err)
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "RssFile:"); ok {
-			var kb int64
-			_, err := fmt.Sscanf(strings.TrimSpace(v), "%d kB", &kb)
-			require.NoError(t, err)
-			return kb << 10
-		}
-	}
-	t.Fatalf("no RssFile in /proc/%d/status", pid)
-	return 0
 }

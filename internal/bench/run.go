@@ -367,7 +367,7 @@ func (b *Bench) run(s *fleettest.Scope, p Pipeline, series int, kind runKind, re
 	res.Memory = mem
 	if p.Pprof {
 		// The Go runtime's own account of that memory, at the same moment.
-		if ms, err := fetchMemStats(fmt.Sprintf("http://%s/debug/pprof/heap?debug=1", pprof)); err == nil {
+		if ms, err := FetchMemStats(fmt.Sprintf("http://%s/debug/pprof/heap?debug=1", pprof)); err == nil {
 			res.MemStats = ms
 		} else {
 			b.logf("(%s) memstats: %v", p.Key, err)
@@ -524,9 +524,9 @@ func fetch(url, path string) error {
 	return err
 }
 
-// fetchMemStats reads the runtime.MemStats that pprof's heap?debug=1 ends with, as lines
+// FetchMemStats reads the runtime.MemStats that pprof's heap?debug=1 ends with, as lines
 // "# Name = value" (the slices among them, such as PauseNs, are skipped).
-func fetchMemStats(url string) (map[string]int64, error) {
+func FetchMemStats(url string) (map[string]int64, error) {
 	resp, err := (&http.Client{Timeout: time.Minute}).Get(url)
 	if err != nil {
 		return nil, err

@@ -14,7 +14,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -23,7 +22,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -249,25 +247,12 @@ func cpuSeconds(s *fleettest.Scope, pid int) float64 {
 	return cpu
 }
 
-// memStats reads the runtime.MemStats fields the pprof extension prints at the end of
-// /debug/pprof/heap?debug=1 ("# NumGC = 116 ...").
+// memStats reads the runtime.MemStats fields the run needs from the pprof extension
+// (bench.FetchMemStats, as fleetbench reads them).
 func memStats(s *fleettest.Scope, pprofEndpoint string) map[string]int64 {
-	resp, err := http.Get("http://" + pprofEndpoint + "/debug/pprof/heap?debug=1")
+	out, err := bench.FetchMemStats("http://" + pprofEndpoint + "/debug/pprof/heap?debug=1")
 	if err != nil {
 		s.Fatal(err)
-	}
-	defer resp.Body.Close()
-	out := map[string]int64{}
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 1<<20), 1<<24)
-	for sc.Scan() {
-		name, value, ok := strings.Cut(strings.TrimPrefix(sc.Text(), "# "), " = ")
-		if !ok || !strings.HasPrefix(sc.Text(), "# ") {
-			continue
-		}
-		if n, err := strconv.ParseInt(strings.Fields(value)[0], 10, 64); err == nil {
-			out[name] = n
-		}
 	}
 	for _, name := range []string{"NumGC", "TotalAlloc", "NextGC"} {
 		if _, ok := out[name]; !ok {
