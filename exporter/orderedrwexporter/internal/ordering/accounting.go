@@ -36,10 +36,13 @@ type accounting struct {
 
 var _ shard.Hooks = (*accounting)(nil)
 
+// batchBytes is the estimated size of b's series (ordering.max_buffered_bytes).
+func batchBytes(b shard.Batch) int64 { return sample.Bytes(b.Series) + sample.OnesBytes(b.Ones) }
+
 // queued counts b from when it waits for room on its shard.
 func (a *accounting) queued(b shard.Batch) {
 	a.batches.Add(1)
-	a.queuedBytes.Add(sample.Bytes(b.Series))
+	a.queuedBytes.Add(batchBytes(b))
 	a.due.Add(b.Due)
 	a.log.Track(b.Entry)
 }
@@ -47,7 +50,7 @@ func (a *accounting) queued(b shard.Batch) {
 // unqueued takes back queued for a batch that could not be queued.
 func (a *accounting) unqueued(b shard.Batch) {
 	a.batches.Add(-1)
-	a.queuedBytes.Add(-sample.Bytes(b.Series))
+	a.queuedBytes.Add(-batchBytes(b))
 	a.due.Done(b.Due)
 	a.log.Done(b.Entry)
 	if b.Arrays != nil {
@@ -74,11 +77,11 @@ func (a *accounting) Done(b shard.Batch, kept bool) {
 	a.batches.Add(-1)
 	// The same estimate as queued: a shard sorts a batch's points in place, and keeps its series,
 	// labels and number of points.
-	a.queuedBytes.Add(-sample.Bytes(b.Series))
+	a.queuedBytes.Add(-batchBytes(b))
 	if !kept {
 		a.log.Done(b.Entry)
 	}
 	if b.Arrays != nil {
-		b.Arrays.Release() // last: nothing reads b.Series after it
+		b.Arrays.Release() // last: nothing reads b.Series or b.Ones after it
 	}
 }

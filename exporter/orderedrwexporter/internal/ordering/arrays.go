@@ -23,10 +23,13 @@ import (
 // the last Release: taken before the push or release reads any series' labels.
 type batchArrays struct {
 	holdback.Arrays
-	ends []int
-	refs atomic.Int32
-	pool *arraysPool
-	pin  sample.Pin
+	// Ones and OnesPerShard are a push's series that have one float point (split).
+	Ones         []sample.One
+	OnesPerShard [][]sample.One
+	ends         []int
+	refs         atomic.Int32
+	pool         *arraysPool
+	pin          sample.Pin
 }
 
 // arraysPool keeps the arrays of batches that are done with, for the next push or release. A
@@ -84,8 +87,8 @@ func (p *arraysPool) get() *batchArrays {
 func (p *arraysPool) keeps(a *batchArrays) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.peak.Note(max(len(a.Points), len(a.Series)))
-	return len(p.free) < p.max && p.peak.Keeps(max(cap(a.Points), cap(a.Series)), p.floor)
+	p.peak.Note(max(len(a.Points), len(a.Series), len(a.Ones)))
+	return len(p.free) < p.max && p.peak.Keeps(max(cap(a.Points), cap(a.Series), cap(a.Ones)), p.floor)
 }
 
 func (p *arraysPool) put(a *batchArrays) {
@@ -115,6 +118,8 @@ func (a *batchArrays) Release() {
 	clear(a.Points[:cap(a.Points)])
 	clear(a.Series[:cap(a.Series)])
 	clear(a.PerShard[:cap(a.PerShard)])
+	clear(a.Ones[:cap(a.Ones)])
+	clear(a.OnesPerShard[:cap(a.OnesPerShard)])
 	a.pool.put(a)
 }
 

@@ -6,6 +6,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/prometheus/prometheus/prompb"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -148,7 +149,7 @@ func TestByShardOneShardAsTheGeneralSplit(t *testing.T) {
 	for i := range 50 {
 		in = append(in, series(i, int64(i)))
 	}
-	general := byShard(in, 3, nil)
+	general := byShard(in, 3, nil, false)
 	require.Len(t, general, 3)
 	for i, batch := range general {
 		assert.Equal(t, cap(batch), len(batch), "shard %d", i)
@@ -158,14 +159,73 @@ func TestByShardOneShardAsTheGeneralSplit(t *testing.T) {
 	}
 
 	arrays := new(batchArrays)
-	one := byShard(in, 1, arrays)
+	one := byShard(in, 1, arrays, false)
 	require.Len(t, one, 1)
 	assert.Equal(t, in, one[0], "every series, in order")
 	assert.Equal(t, cap(one[0]), len(one[0]))
 	assert.NotSame(t, &in[0], &one[0][0], "copied: the caller's array is not kept")
 	first := &one[0][0]
-	allocs := testing.AllocsPerRun(10, func() { one = byShard(in, 1, arrays) })
+	allocs := testing.AllocsPerRun(10, func() { one = byShard(in, 1, arrays, false) })
 	assert.Zero(t, allocs, "the arrays of the push before are reused")
 	assert.Same(t, first, &one[0][0])
 	assert.Equal(t, in, one[0])
+}
+
+// split queues each series with one float point as a One and the others as Series, each in the
+// batch of its shard (hash modulo shards) and in its order; resplit splits them again for another
+// number of shards, losing and changing nothing (the order of different series is not kept then,
+// as it was not before Ones: only a series' own points have an order to keep).
+func TestSplitQueuesOnesApart(t *testing.T) {
+	var in []sample.Series
+	at := map[uint64]int{}
+	for i := range 60 {
+		s := series(i, int64(i))
+		switch i % 3 {
+		case 1:
+			s = series(i, int64(i), int64(i)+1)
+		case 2:
+			s.Points[0].H = &prompb.Histogram{Timestamp: int64(i)}
+		}
+		at[s.Hash] = i
+		in = append(in, s)
+	}
+	check := func(b shardBatches, shards int, ordered bool) {
+		t.Helper()
+		require.Equal(t, shards, b.shards())
+		assert.Equal(t, 20+40+20, b.samples(0))
+		got := map[uint64]sample.Series{}
+		for i := range shards {
+			last := -1
+			for _, o := range b.ones[i] {
+				assert.Equal(t, uint64(i), o.Hash%uint64(shards))
+				if ordered {
+					assert.Greater(t, at[o.Hash], last, "in their order")
+				}
+				last = at[o.Hash]
+				got[o.Hash] = sample.Series{Hash: o.Hash, Labels: o.Labels, Points: []sample.Point{{T: o.T, V: o.V}}}
+			}
+			last = -1
+			for _, s := range b.series[i] {
+				assert.Equal(t, uint64(i), s.Hash%uint64(shards))
+				assert.False(t, s.IsOne())
+				if ordered {
+					assert.Greater(t, at[s.Hash], last, "in their order")
+				}
+				last = at[s.Hash]
+				got[s.Hash] = s
+			}
+		}
+		require.Len(t, got, len(in))
+		for _, s := range in {
+			assert.Equal(t, s, got[s.Hash])
+		}
+	}
+	for _, shards := range []int{1, 3} {
+		b := split(in, shards, new(batchArrays))
+		check(b, shards, true)
+		check(b.resplit(shards+1), shards+1, false)
+	}
+	onlyOnes := split(in[:1], 2, new(batchArrays))
+	assert.Nil(t, onlyOnes.series, "no Series batches when every series is a One")
+	assert.Equal(t, 2, onlyOnes.shards())
 }

@@ -34,7 +34,8 @@ func budgetBatch(step int) []sample.Series {
 func TestBudgetRefusesPushesBeyondIt(t *testing.T) {
 	backend := promtest.NewBackend(t)
 	backend.SetDelay(500 * time.Millisecond) // the first request is on the wire while the others queue
-	push := sample.Bytes(budgetBatch(0))
+	push := queuedBytes(budgetBatch(0))
+	require.Less(t, push, sample.Bytes(budgetBatch(0)), "queued as Ones, smaller than as Series")
 	h := newHarness(t, backend, Settings{MinShards: 1, MaxShards: 1, MaxBufferedBytes: 3 * push})
 
 	for step := range 3 {

@@ -408,24 +408,90 @@ func (e *Engine) splitLate(series []sample.Series, now int64) (late []sample.Ser
 	return late, lateCount, series[:kept]
 }
 
-// byShard splits series by shard, keeping their order, into one array sized up front (growing a
-// slice per shard allocated about twice the series again, per push), in arrays; their points
-// are copied into arrays too, so that Push keeps nothing of its caller's arrays.
-func (e *Engine) byShard(series []sample.Series, arrays *batchArrays) [][]sample.Series {
-	perShard := byShard(series, e.NumShards(), arrays)
-	arrays.keepPoints(perShard)
-	return perShard
+// shardBatches are a push's or a release's series split by shard: series[i] and ones[i] are
+// shard i's (either may be nil: none of that form).
+type shardBatches struct {
+	series [][]sample.Series
+	ones   [][]sample.One
 }
 
-// byShard splits series into shards batches, in arrays; new arrays when arrays is nil.
-func byShard(series []sample.Series, shards int, arrays *batchArrays) [][]sample.Series {
+// shards is the number of shards the batches were split for; 0 when there is nothing.
+func (b shardBatches) shards() int { return max(len(b.series), len(b.ones)) }
+
+// samples is the number of samples of the batches of shard i on.
+func (b shardBatches) samples(from int) int {
+	n := 0
+	for i := from; i < len(b.series); i++ {
+		n += sample.CountPoints(b.series[i])
+	}
+	for i := from; i < len(b.ones); i++ {
+		n += len(b.ones[i])
+	}
+	return n
+}
+
+// resplit splits the batches again for shards, in new arrays; their points stay where they are.
+func (b shardBatches) resplit(shards int) shardBatches {
+	all := slices.Concat(b.series...)
+	ones := slices.Concat(b.ones...)
+	points := make([]sample.Point, len(ones))
+	for i := range ones {
+		points[i] = sample.Point{T: ones[i].T, V: ones[i].V}
+		all = append(all, sample.Series{Hash: ones[i].Hash, Labels: ones[i].Labels, Points: points[i : i+1 : i+1]})
+	}
+	return split(all, shards, new(batchArrays))
+}
+
+// byShard splits series by shard, keeping their order, in arrays; the points of those that are
+// not Ones are copied into arrays too, so that Push keeps nothing of its caller's arrays.
+func (e *Engine) byShard(series []sample.Series, arrays *batchArrays) shardBatches {
+	b := split(series, e.NumShards(), arrays)
+	if b.series != nil {
+		arrays.keepPoints(b.series)
+	}
+	return b
+}
+
+// split splits series into shards batches, in arrays: a series with one float point as a One
+// (40 bytes while it waits on its shard, against 72 for a Series and its Point), the others as
+// Series.
+func split(series []sample.Series, shards int, arrays *batchArrays) shardBatches {
+	ones := 0
+	for i := range series {
+		if series[i].IsOne() {
+			ones++
+		}
+	}
+	var b shardBatches
+	if ones < len(series) {
+		b.series = byShard(series, shards, arrays, ones > 0)
+	}
+	if ones > 0 {
+		b.ones = onesByShard(series, ones, shards, arrays)
+	}
+	return b
+}
+
+// byShard splits series into shards batches, in arrays (new arrays when arrays is nil), into one
+// array sized up front: growing a slice per shard allocated about twice the series again, per
+// push. With skipOnes, the series that are ones are left out (onesByShard takes them).
+func byShard(series []sample.Series, shards int, arrays *batchArrays, skipOnes bool) [][]sample.Series {
 	if arrays == nil {
 		arrays = new(batchArrays)
 	}
 	if shards == 1 {
 		// One shard (the least, which a collector below its send capacity runs): the series in
 		// their order, copied in one move, without dividing every hash twice to find it.
-		all := append(scratch.Reuse(arrays.Series, len(series)), series...)
+		all := scratch.Reuse(arrays.Series, len(series))
+		if skipOnes {
+			for i := range series {
+				if !series[i].IsOne() {
+					all = append(all, series[i])
+				}
+			}
+		} else {
+			all = append(all, series...)
+		}
 		perShard := scratch.Reuse(arrays.PerShard, 1)[:1]
 		perShard[0] = all[:len(all):len(all)]
 		arrays.Series, arrays.PerShard = all, perShard
@@ -434,13 +500,16 @@ func byShard(series []sample.Series, shards int, arrays *batchArrays) [][]sample
 	n := uint64(shards)
 	ends := scratch.Reuse(arrays.ends, shards)[:shards]
 	clear(ends)
-	for _, s := range series {
-		ends[s.Hash%n]++
+	for i := range series {
+		if s := &series[i]; !skipOnes || !s.IsOne() {
+			ends[s.Hash%n]++
+		}
 	}
 	for i := 1; i < len(ends); i++ {
 		ends[i] += ends[i-1]
 	}
-	all := scratch.Reuse(arrays.Series, len(series))[:len(series)]
+	total := ends[len(ends)-1]
+	all := scratch.Reuse(arrays.Series, total)[:total]
 	perShard := scratch.Reuse(arrays.PerShard, shards)[:shards]
 	arrays.ends, arrays.Series, arrays.PerShard = ends, all, perShard
 	start := 0
@@ -448,9 +517,54 @@ func byShard(series []sample.Series, shards int, arrays *batchArrays) [][]sample
 		perShard[i] = all[start:start:end]
 		start = end
 	}
-	for _, s := range series {
-		i := s.Hash % n
-		perShard[i] = append(perShard[i], s)
+	for i := range series {
+		if s := &series[i]; !skipOnes || !s.IsOne() {
+			j := s.Hash % n
+			perShard[j] = append(perShard[j], *s)
+		}
+	}
+	return perShard
+}
+
+// onesByShard splits the series of series that are ones, count of them, into shards batches of
+// Ones, in arrays, as byShard does the others.
+func onesByShard(series []sample.Series, count, shards int, arrays *batchArrays) [][]sample.One {
+	all := scratch.Reuse(arrays.Ones, count)[:count]
+	perShard := scratch.Reuse(arrays.OnesPerShard, shards)[:shards]
+	arrays.Ones, arrays.OnesPerShard = all, perShard
+	if shards == 1 {
+		k := 0
+		for i := range series {
+			if s := &series[i]; s.IsOne() {
+				all[k] = sample.One{Hash: s.Hash, Labels: s.Labels, T: s.Points[0].T, V: s.Points[0].V}
+				k++
+			}
+		}
+		perShard[0] = all[:k:k]
+		return perShard
+	}
+	n := uint64(shards)
+	ends := scratch.Reuse(arrays.ends, shards)[:shards]
+	clear(ends)
+	for i := range series {
+		if s := &series[i]; s.IsOne() {
+			ends[s.Hash%n]++
+		}
+	}
+	for i := 1; i < len(ends); i++ {
+		ends[i] += ends[i-1]
+	}
+	arrays.ends = ends
+	start := 0
+	for i, end := range ends {
+		perShard[i] = all[start:start:end]
+		start = end
+	}
+	for i := range series {
+		if s := &series[i]; s.IsOne() {
+			j := s.Hash % n
+			perShard[j] = append(perShard[j], sample.One{Hash: s.Hash, Labels: s.Labels, T: s.Points[0].T, V: s.Points[0].V})
+		}
 	}
 	return perShard
 }
@@ -464,19 +578,25 @@ func byShard(series []sample.Series, shards int, arrays *batchArrays) [][]sample
 // The shard set is held shared until every batch is queued: a reshard waits for that, so that
 // nothing is queued on a shard it stopped, and what was queued before it is sent before the
 // series move.
-func (e *Engine) enqueue(ctx context.Context, perShard [][]sample.Series, dueMillis int64, entry uint64, arrays *batchArrays) error {
+func (e *Engine) enqueue(ctx context.Context, perShard shardBatches, dueMillis int64, entry uint64, arrays *batchArrays) error {
 	e.shards.mu.RLock()
 	defer e.shards.mu.RUnlock()
 	shards := e.shards.running
-	if len(perShard) != len(shards) {
+	if n := perShard.shards(); n != 0 && n != len(shards) {
 		// New arrays for the series; their points are still in arrays.
-		perShard = byShard(slices.Concat(perShard...), len(shards), nil)
+		perShard = perShard.resplit(len(shards))
 	}
-	for i, series := range perShard {
-		if len(series) == 0 {
+	for i := range perShard.shards() {
+		b := shard.Batch{Due: dueMillis, Entry: entry}
+		if perShard.series != nil {
+			b.Series = perShard.series[i]
+		}
+		if perShard.ones != nil {
+			b.Ones = perShard.ones[i]
+		}
+		if len(b.Series)+len(b.Ones) == 0 {
 			continue
 		}
-		b := shard.Batch{Series: series, Due: dueMillis, Entry: entry}
 		if arrays != nil {
 			arrays.hold()
 			b.Arrays = arrays // not a nil *batchArrays in a non-nil interface
@@ -485,12 +605,7 @@ func (e *Engine) enqueue(ctx context.Context, perShard [][]sample.Series, dueMil
 		e.acct.queued(b)
 		if err := shards[i].Push(ctx, b); err != nil {
 			e.acct.unqueued(b)
-			left := 0
-			for _, b := range perShard[i:] {
-				for _, s := range b {
-					left += len(s.Points)
-				}
-			}
+			left := perShard.samples(i)
 			if ctx == e.sendCtx {
 				e.acct.Dropped(left, telemetry.ReasonShutdown)
 				return fmt.Errorf("%d samples not queued: %w", left, context.Cause(ctx))

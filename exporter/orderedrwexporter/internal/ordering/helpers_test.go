@@ -181,6 +181,19 @@ func reason(r string) attribute.KeyValue { return attribute.String("reason", r) 
 
 // series builds one translated series named metric_<i> with points at the given timestamps; the
 // value of a point is its timestamp, so that resends are identical.
+// queuedBytes is the estimated size of series as a push queues them (split): the memory budget's.
+func queuedBytes(series []sample.Series) int64 {
+	b := split(series, 1, new(batchArrays))
+	var n int64
+	for _, batch := range b.series {
+		n += sample.Bytes(batch)
+	}
+	for _, ones := range b.ones {
+		n += sample.OnesBytes(ones)
+	}
+	return n
+}
+
 func series(i int, ts ...int64) sample.Series {
 	labels := []prompb.Label{{Name: "__name__", Value: "metric"}, {Name: "series", Value: fmt.Sprint(i)}}
 	hash, _ := sample.HashLabels(labels, nil)

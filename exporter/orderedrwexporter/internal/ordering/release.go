@@ -101,7 +101,7 @@ func (e *Engine) release(buckets []*holdback.Bucket, reason string) {
 	e.tel.Released(count, reason)
 	// Releases wait for room on the shards rather than drop: the shards drain on their own, and
 	// while a release waits, held data and then pushes are held back too.
-	if err := e.enqueue(e.sendCtx, perShard, due, entry, arrays); err != nil {
+	if err := e.enqueue(e.sendCtx, shardBatches{series: perShard}, due, entry, arrays); err != nil {
 		e.logger.Warn("Held samples could not be queued before the shutdown deadline.", zap.Error(err))
 	}
 }

@@ -27,6 +27,20 @@ type Series struct {
 	Points []Point
 }
 
+// One is a series with one float point: the form in which a push's batches wait on the shards
+// for the series that carry one, which is nearly every series of a push (a series is sent once a
+// batch). 40 bytes, against the 72 of a Series and its Point: at saturation the batches queued
+// on the shards were a third of the gateway's peak resident memory, most of it in that form.
+type One struct {
+	Hash   uint64
+	Labels Labels
+	T      int64
+	V      float64
+}
+
+// IsOne reports whether s has one point, a float sample: whether it can wait as a One.
+func (s *Series) IsOne() bool { return len(s.Points) == 1 && s.Points[0].H == nil }
+
 const labelSep = '\xff'
 
 // AppendPoints appends the samples of ts to points, float samples first, then histograms (the
@@ -104,6 +118,8 @@ const (
 	seriesBytes    = 96
 	pointBytes     = 24
 	histogramBytes = 192
+	// oneBytes is a One, its twin in a request and the request's point.
+	oneBytes = 40 + 48 + pointBytes
 )
 
 // LabelsBytes is the estimated size of labels beyond their string header: their encoded block.
@@ -121,6 +137,15 @@ func Bytes(series []Series) int64 {
 				n += HistogramBytes(h)
 			}
 		}
+	}
+	return n
+}
+
+// OnesBytes is the estimated size of ones and their labels, as Bytes is of series.
+func OnesBytes(ones []One) int64 {
+	n := int64(len(ones)) * oneBytes
+	for i := range ones {
+		n += LabelsBytes(ones[i].Labels)
 	}
 	return n
 }

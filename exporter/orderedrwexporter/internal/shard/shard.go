@@ -13,6 +13,7 @@ import (
 	"context"
 	"errors"
 	"math"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -28,7 +29,10 @@ import (
 
 // Batch is what a shard queues: the series of one push or release, and when they became due.
 type Batch struct {
+	// Series and Ones are the batch's series: those with one float point may wait as Ones
+	// (smaller), the others as Series; a series is in one of them.
 	Series []sample.Series
+	Ones   []sample.One
 	Due    int64 // wall clock (ms) from which the samples should have been on their way
 	// Entry is the oldest WAL entry the samples came from; 0 without a WAL.
 	Entry uint64
@@ -225,7 +229,7 @@ func (s *Shard) Run() {
 				continue // woken for a batch an earlier wake took
 			}
 			s.busy = true
-			s.hooks.Done(b, s.process(b.Series))
+			s.hooks.Done(b, s.process(b))
 		case <-sweep.C:
 			s.sweep(s.set.Clock.Now().UnixMilli())
 			s.releaseIdle()
@@ -236,15 +240,15 @@ func (s *Shard) Run() {
 // process removes the stale points of batch, then sends the rest in requests of at most
 // max_batch_size_bytes. It reports whether samples of batch were left in the WAL by a shutdown
 // instead of being delivered.
-func (s *Shard) process(batch []sample.Series) (kept bool) {
+func (s *Shard) process(b Batch) (kept bool) {
 	if s.hooks.Keeping() {
 		// Not sent at all: the shutdown keeps them in the WAL, to be sent after the restart.
-		s.hooks.Kept(sample.CountPoints(batch))
+		s.hooks.Kept(sample.CountPoints(b.Series) + len(b.Ones))
 		return true
 	}
 	s.kept = false
 	now := s.set.Clock.Now().UnixMilli()
-	request, points, total := s.buildRequest(batch, now)
+	request, points, total := s.buildRequest(b, now)
 	defer s.keepScratch(request, points)
 	if now-s.lastSweep >= s.set.IdleTimeout.Milliseconds()/4 {
 		s.sweep(now)
@@ -260,20 +264,20 @@ func (s *Shard) process(batch []sample.Series) (kept bool) {
 	return s.kept
 }
 
-// buildRequest returns the series of batch with only their points newer than the last sent of
+// buildRequest returns the series of b with only their points newer than the last sent of
 // their series, in the shard's reused scratch, and the number of samples in them. The removed
 // points are counted stale. The batch's series are not changed but for the order of their points
-// (its size is counted again once sent); the fresh points of a series that had stale ones are
-// copied into one array for the whole batch.
-func (s *Shard) buildRequest(batch []sample.Series, now int64) (request []sample.Series, points []sample.Point, total int) {
-	request = scratch.Reuse(s.request, len(batch))
+// (its size is counted again once sent); the fresh points of a series that had stale ones, and
+// the point of each of its Ones, are copied into one array for the whole batch.
+func (s *Shard) buildRequest(b Batch, now int64) (request []sample.Series, points []sample.Point, total int) {
+	request = scratch.Reuse(s.request, len(b.Series)+len(b.Ones))
 	points = s.points[:0]
 	stale := 0
 	prev := seriestable.NoSlot
 	refused := 0
 	var refusedExample sample.Labels
-	for i := range batch {
-		ser := &batch[i]
+	for i := range b.Series {
+		ser := &b.Series[i]
 		var st *seriesState
 		prev, st = s.track(prev, ser.Hash, now)
 		if st == nil {
@@ -314,6 +318,30 @@ func (s *Shard) buildRequest(batch []sample.Series, now int64) (request []sample
 			request = append(request, sample.Series{Hash: ser.Hash, Labels: ser.Labels, Points: fresh})
 			total += len(fresh)
 		}
+	}
+	// Room for every One's point up front: the request's series refer into points, which
+	// must not move to a new array under them while the Ones are added.
+	points = slices.Grow(points, len(b.Ones))
+	for i := range b.Ones {
+		one := &b.Ones[i]
+		var st *seriesState
+		prev, st = s.track(prev, one.Hash, now)
+		if st == nil {
+			if refused == 0 {
+				refusedExample = one.Labels
+			}
+			refused++
+			continue
+		}
+		if one.T <= st.lastSent() {
+			stale++
+			continue
+		}
+		st.setLastSent(one.T)
+		points = append(points, sample.Point{T: one.T, V: one.V})
+		n := len(points)
+		request = append(request, sample.Series{Hash: one.Hash, Labels: one.Labels, Points: points[n-1 : n : n]})
+		total++
 	}
 	s.hooks.Dropped(stale, telemetry.ReasonStale)
 	s.set.Meter.Removed(stale + refused)

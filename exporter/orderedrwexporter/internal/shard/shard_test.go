@@ -62,6 +62,19 @@ func series(i int, ts ...int64) sample.Series {
 	return s
 }
 
+// batchOf is series as the engine queues them: those with one float point as Ones.
+func batchOf(series []sample.Series) Batch {
+	var b Batch
+	for _, s := range series {
+		if s.IsOne() {
+			b.Ones = append(b.Ones, sample.One{Hash: s.Hash, Labels: s.Labels, T: s.Points[0].T, V: s.Points[0].V})
+		} else {
+			b.Series = append(b.Series, s)
+		}
+	}
+	return b
+}
+
 func newShard(t *testing.T, backend *promtest.Backend, maxBatchBytes int, c *clock) (*Shard, *hooks) {
 	t.Helper()
 	h := &hooks{dropped: map[string]int{}}
@@ -88,12 +101,12 @@ func TestProcessDropsStaleSamplesAndBoundsRequests(t *testing.T) {
 	for i := range 20 {
 		first = append(first, series(i, 2000, 1000)) // out of order within the series: sorted
 	}
-	assert.False(t, s.process(first))
+	assert.False(t, s.process(batchOf(first)))
 	assert.Equal(t, 40, h.sent)
 	assert.Greater(t, backend.Requests(), 2, "requests bounded by size")
 	assert.Equal(t, int64(20), s.Tracked())
 
-	assert.False(t, s.process([]sample.Series{series(0, 1500, 3000), series(1, 2000)}))
+	assert.False(t, s.process(batchOf([]sample.Series{series(0, 1500, 3000), series(1, 2000)})))
 	assert.Equal(t, map[string]int{telemetry.ReasonStale: 2}, h.dropped)
 	assert.Equal(t, 41, h.sent)
 	for i := range 20 {
@@ -109,7 +122,7 @@ func TestProcessDropsStaleSamplesAndBoundsRequests(t *testing.T) {
 	}
 
 	c.ms = 2000
-	s.process([]sample.Series{series(0, 4000)})
+	s.process(batchOf([]sample.Series{series(0, 4000)}))
 	assert.Equal(t, int64(1), s.Tracked(), "idle series forgotten")
 }
 
@@ -119,12 +132,12 @@ func TestProcessDropsStaleSamplesAndBoundsRequests(t *testing.T) {
 func TestProcessFiltersStalePointsWithoutChangingTheBatch(t *testing.T) {
 	backend := promtest.NewBackend(t)
 	s, h := newShard(t, backend, 3_000_000, &clock{})
-	require.False(t, s.process([]sample.Series{series(0, 2000)}))
+	require.False(t, s.process(batchOf([]sample.Series{series(0, 2000)})))
 	withHistogram := series(1, 1000)
 	withHistogram.Points = append(withHistogram.Points, sample.Point{T: 1000, H: &prompb.Histogram{Timestamp: 1000}})
 	batch := []sample.Series{series(0, 3000, 1000, 3000, 4000, 2000, 5000), series(2, 7, 7), withHistogram}
 	before := sample.Bytes(batch)
-	require.False(t, s.process(batch))
+	require.False(t, s.process(batchOf(batch)))
 	assert.Equal(t, map[string]int{telemetry.ReasonStale: 5}, h.dropped, "1000, 2000, the second 3000, the second 7, the histogram at 1000")
 	assert.Equal(t, 1+3+1+1, h.sent)
 	assert.Equal(t, before, sample.Bytes(batch))
@@ -195,12 +208,12 @@ func TestIdleShardLetsGoOfItsScratch(t *testing.T) {
 		backend := promtest.NewBackend(t)
 		s, _ := newShard(t, backend, 1<<20, &clock{ms: 1000})
 		s.busy = true
-		s.process(batch(1000))
+		s.process(batchOf(batch(1000)))
 		require.GreaterOrEqual(t, cap(s.request), 100)
 		s.releaseIdle()
 		require.GreaterOrEqual(t, cap(s.request), 100, "a batch came since the last tick: kept")
 		s.busy = true
-		s.process(batch(2000))
+		s.process(batchOf(batch(2000)))
 		s.releaseIdle()
 		require.GreaterOrEqual(t, cap(s.request), 100)
 		require.Positive(t, s.sender.KeptBytes())
@@ -208,7 +221,7 @@ func TestIdleShardLetsGoOfItsScratch(t *testing.T) {
 		assert.Nil(t, s.request, "a tick without a batch: let go")
 		assert.Nil(t, s.points)
 		assert.Zero(t, s.sender.KeptBytes(), "the sender's buffers too")
-		s.process(batch(3000))
+		s.process(batchOf(batch(3000)))
 		assert.Equal(t, 300, backend.StoredCount(), "the next batch makes a new scratch")
 	})
 	t.Run("run", func(t *testing.T) {
@@ -244,12 +257,47 @@ func TestNewSeriesBeyondTheCapAreDropped(t *testing.T) {
 		Retry: configretry.NewDefaultBackOffConfig(), SendContext: context.Background(),
 		Drops: telemetry.NewDropLog(zap.NewNop(), time.Minute),
 	}, h)
-	s.process([]sample.Series{series(0, 1000), series(1, 1000), series(2, 1000, 1100)})
-	s.process([]sample.Series{series(1, 2000), series(3, 2000), series(0, 2000)})
+	s.process(Batch{Series: []sample.Series{series(0, 1000), series(1, 1000), series(2, 1000, 1100)}})
+	s.process(Batch{Series: []sample.Series{series(1, 2000), series(3, 2000), series(0, 2000)}})
 	assert.Equal(t, int64(2), s.Tracked())
 	assert.Equal(t, 3, h.dropped[telemetry.ReasonMaxTrackedSeries])
 	assert.Equal(t, 4, h.sent)
 	assert.NotContains(t, backend.Stored(), promtest.LabelsKey(series(2).Labels.Prompb()))
+
+	// The same for a batch's Ones, after its Series.
+	s.process(batchOf([]sample.Series{series(4, 3000, 3100), series(1, 3000), series(5, 3000), series(0, 3000)}))
+	assert.Equal(t, int64(2), s.Tracked())
+	assert.Equal(t, 3+2+1, h.dropped[telemetry.ReasonMaxTrackedSeries], "series 4's two samples and series 5's")
+	assert.Equal(t, 4+2, h.sent)
+	assert.NotContains(t, backend.Stored(), promtest.LabelsKey(series(5).Labels.Prompb()))
+}
+
+// A batch's Ones are sent as its Series are, in the same requests: a One not newer than the last
+// sent of its series is counted stale and left out, the others are delivered after what was sent
+// of their series before.
+func TestProcessSendsOnes(t *testing.T) {
+	backend := promtest.NewBackend(t)
+	s, h := newShard(t, backend, 3_000_000, &clock{})
+	first := batchOf([]sample.Series{series(0, 2000), series(1, 3000, 1000)})
+	require.Len(t, first.Ones, 1)
+	require.Len(t, first.Series, 1)
+	require.False(t, s.process(first))
+	assert.Equal(t, 3, h.sent)
+
+	second := batchOf([]sample.Series{series(0, 2000), series(1, 4000), series(2, 500), series(3, 100, 50)})
+	require.Len(t, second.Ones, 3)
+	require.False(t, s.process(second))
+	assert.Equal(t, map[string]int{telemetry.ReasonStale: 1}, h.dropped, "series 0 at 2000 again")
+	assert.Equal(t, 3+4, h.sent)
+	for i, want := range [][]int64{{2000}, {1000, 3000, 4000}, {500}, {50, 100}} {
+		var got []int64
+		for _, p := range backend.Stored()[promtest.LabelsKey(series(i).Labels.Prompb())] {
+			got = append(got, p.T)
+			assert.Equal(t, float64(p.T), p.V)
+		}
+		assert.Equal(t, want, got, "series %d", i)
+	}
+	assert.Equal(t, int64(4), s.Tracked())
 }
 
 // How a shard counts each answer: a 400 naming no sample drops the request whole as rejected (its
@@ -259,19 +307,19 @@ func TestProcessCountsEachAnswer(t *testing.T) {
 	backend := promtest.NewBackend(t)
 	s, h := newShard(t, backend, 3_000_000, &clock{})
 	backend.Script(promtest.Answer{Status: 400, Body: "bad request"})
-	s.process([]sample.Series{series(0, 1000), series(1, 1000)})
+	s.process(batchOf([]sample.Series{series(0, 1000), series(1, 1000)}))
 	assert.Equal(t, map[string]int{telemetry.ReasonRejected: 2}, h.dropped)
 	assert.Equal(t, 1, backend.Requests())
 
 	backend.Script(promtest.Answer{Status: 400, Body: "out of order sample"}, promtest.Answer{Status: 204})
 	// First request refused naming a sample; the first half (series 2) is answered 204 by the
 	// script without being stored, the second half (series 3) reaches the store.
-	s.process([]sample.Series{series(2, 1000), series(3, 1000)})
+	s.process(batchOf([]sample.Series{series(2, 1000), series(3, 1000)}))
 	assert.Equal(t, 2, h.sent)
 	assert.Equal(t, 1+3, backend.Requests(), "the refused request and its two halves")
 
 	backend.Script(promtest.Answer{Status: 400, Body: "per-user series limit of 1000 exceeded"})
-	s.process([]sample.Series{series(4, 1000)})
+	s.process(batchOf([]sample.Series{series(4, 1000)}))
 	assert.Equal(t, 1, h.dropped[telemetry.ReasonLimits])
 }
 
@@ -299,7 +347,7 @@ func TestHandOverKeepsTheStaleFilter(t *testing.T) {
 			perShard[i] = append(perShard[i], s)
 		}
 		for i, b := range perShard {
-			shards[i].process(b)
+			shards[i].process(batchOf(b))
 		}
 	}
 	const n = 100
