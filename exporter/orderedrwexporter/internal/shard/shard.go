@@ -274,17 +274,13 @@ func (s *Shard) buildRequest(b Batch, now int64) (request []sample.Series, point
 	points = s.points[:0]
 	stale := 0
 	prev := seriestable.NoSlot
-	refused := 0
-	var refusedExample sample.Labels
+	var refused refusals
 	for i := range b.Series {
 		ser := &b.Series[i]
 		var st *seriesState
 		prev, st = s.track(prev, ser.Hash, now)
 		if st == nil {
-			if refused == 0 {
-				refusedExample = ser.Labels
-			}
-			refused += len(ser.Points)
+			refused.note(len(ser.Points), ser.Labels)
 			continue
 		}
 		sample.SortPoints(ser.Points)
@@ -327,10 +323,7 @@ func (s *Shard) buildRequest(b Batch, now int64) (request []sample.Series, point
 		var st *seriesState
 		prev, st = s.track(prev, one.Hash, now)
 		if st == nil {
-			if refused == 0 {
-				refusedExample = one.Labels
-			}
-			refused++
+			refused.note(1, one.Labels)
 			continue
 		}
 		if one.T <= st.lastSent() {
@@ -344,12 +337,26 @@ func (s *Shard) buildRequest(b Batch, now int64) (request []sample.Series, point
 		total++
 	}
 	s.hooks.Dropped(stale, telemetry.ReasonStale)
-	s.set.Meter.Removed(stale + refused)
-	if refused > 0 {
-		s.hooks.Dropped(refused, telemetry.ReasonMaxTrackedSeries)
-		s.set.Drops.Note(telemetry.ReasonMaxTrackedSeries, refused, refusedExample, errMaxTracked)
+	s.set.Meter.Removed(stale + refused.samples)
+	if refused.samples > 0 {
+		s.hooks.Dropped(refused.samples, telemetry.ReasonMaxTrackedSeries)
+		s.set.Drops.Note(telemetry.ReasonMaxTrackedSeries, refused.samples, refused.example, errMaxTracked)
 	}
 	return request, points, total
+}
+
+// refusals are the samples of a batch's series that were beyond the cap, with the labels of the
+// first such series for the log.
+type refusals struct {
+	samples int
+	example sample.Labels
+}
+
+func (r *refusals) note(samples int, labels sample.Labels) {
+	if r.samples == 0 {
+		r.example = labels
+	}
+	r.samples += samples
 }
 
 var errMaxTracked = errors.New("a new series beyond `ordering.max_tracked_series`")
