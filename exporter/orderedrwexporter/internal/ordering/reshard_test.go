@@ -17,6 +17,7 @@ import (
 	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/promtest"
 	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/reshard"
 	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/sample"
+	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/telemetry"
 )
 
 const (
@@ -175,17 +176,32 @@ func (p *costlyPoster) Post(ctx context.Context, body []byte) error {
 // at the first reshard: pushes go on into the hold-back while the releases wait for the one
 // shard, so the rate pushed is the demand. Counted as queued on the shards instead, the demand
 // looked like what the one shard sent, and the count grew by one per interval (1 -> 2 -> 3...).
+//
+// The rule holds for samples held back; a late sample is queued at once and its push waits for
+// room on the shards. So the test keeps every sample on time whatever the machine's load: the
+// load is light to push (5,000 samples a second against 1,000 a shard sends), each push is
+// stamped as it is made, and the window (1 s) is far above a scheduling stall. It offered 50,000
+// samples a second in pushes of up to 5,000 series stamped with the tick's time, with a 50 ms
+// window: under a parallel `go test ./...` with -race, building a push outlasted the window,
+// whole pushes arrived late and waited for the one shard, the demand pushed fell to what it sent,
+// and the first reshard went to 2 or 3.
 func TestHoldbackReshardsToTheDemandAtOnce(t *testing.T) {
 	tel := componenttest.NewTelemetry()
 	t.Cleanup(func() { require.NoError(t, tel.Shutdown(context.Background())) })
 	tset := tel.NewTelemetrySettings()
 	tset.Logger = zap.NewNop()
-	// One shard sends 10,000 samples a second; the pusher offers up to 50,000.
-	poster := &costlyPoster{perSample: 100 * time.Microsecond}
+	// One shard sends 1,000 samples a second; the pusher offers 5,000: five shards' worth.
+	const offered = 5_000
+	poster := &costlyPoster{perSample: time.Millisecond}
 	e, err := NewEngine(Settings{MinShards: 1, MaxShards: 8, ReshardInterval: 300 * time.Millisecond, QueueSize: 8, MaxBatchBytes: 3_000_000,
-		Holdback: true, Window: 50 * time.Millisecond, ReleaseInterval: 10 * time.Millisecond, MaxHeldSamples: 10_000_000,
+		Holdback: true, Window: time.Second, ReleaseInterval: 10 * time.Millisecond, MaxHeldSamples: 10_000_000,
 		Retry: fastRetry()}, tset, "ordered_rw", poster)
 	require.NoError(t, err)
+	h := &harness{engine: e, tel: tel}
+	// The offered load follows the clock from the engine's start, when its reshard intervals
+	// begin, not the ticks: on a loaded machine ticks are late or missed, and the pusher catches
+	// up with more series in one push.
+	start := time.Now()
 	e.Start()
 
 	stop := make(chan struct{})
@@ -195,21 +211,22 @@ func TestHoldbackReshardsToTheDemandAtOnce(t *testing.T) {
 		defer pushing.Done()
 		tick := time.NewTicker(2 * time.Millisecond)
 		defer tick.Stop()
-		// The offered load follows the clock, not the ticks: on a loaded machine ticks are
-		// late or missed, and the pusher catches up with more series in one push.
-		start, pushed := time.Now(), 0
+		pushed, ts := 0, int64(0)
 		for {
 			select {
 			case <-stop:
 				return
-			case now := <-tick.C:
-				n := min(int(now.Sub(start).Seconds()*50_000)-pushed, 5_000)
+			case <-tick.C:
+				n := int(time.Since(start).Seconds()*offered) - pushed
 				if n <= 0 {
 					continue
 				}
 				batch := make([]sample.Series, n)
+				// Stamped as it is pushed, one millisecond apart at least: a series has one sample
+				// per timestamp.
+				ts = max(time.Now().UnixMilli(), ts+1)
 				for i := range batch {
-					batch[i] = series(i, now.UnixMilli())
+					batch[i] = series(i, ts)
 				}
 				assert.NoError(t, e.Push(context.Background(), batch))
 				pushed += n
@@ -224,6 +241,7 @@ func TestHoldbackReshardsToTheDemandAtOnce(t *testing.T) {
 	close(stop)
 	pushing.Wait()
 	t.Logf("first reshard: 1 -> %d (desired %.1f)", first, e.shards.calc.Desired())
+	require.Zero(t, h.counter(t, releasedSamples, reason(telemetry.ReleaseLate)), "every sample was held back, as the rule assumes")
 	assert.GreaterOrEqual(t, first, 4, "the first reshard goes most of the way (counted as queued, it went to 3 here)")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

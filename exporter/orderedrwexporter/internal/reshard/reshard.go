@@ -70,16 +70,16 @@ func (m *Meter) Counts() Counts {
 }
 
 // ewmaRate is an exponentially weighted moving average of a per-second rate: Prometheus'
-// storage/remote/ewma.go, which is internal to its package.
+// storage/remote/ewma.go, which is internal to its package, but for the interval each tick
+// covers (see Calculator.Update).
 type ewmaRate struct {
-	interval time.Duration
 	lastRate float64
 	init     bool
 }
 
-// tick folds the events of the interval that ended into the rate.
-func (r *ewmaRate) tick(events int64) {
-	instant := float64(events) / r.interval.Seconds()
+// tick folds the events counted over the interval that ended, elapsed long, into the rate.
+func (r *ewmaRate) tick(events int64, elapsed time.Duration) {
+	instant := float64(events) / elapsed.Seconds()
 	switch {
 	case r.init:
 		r.lastRate += ewmaWeight * (instant - r.lastRate)
@@ -92,7 +92,8 @@ func (r *ewmaRate) tick(events int64) {
 // Settings bound and pace the shard count.
 type Settings struct {
 	MinShards, MaxShards int
-	// Interval is how often Update is called; DefaultInterval when 0.
+	// Interval is how often Update is called; DefaultInterval when 0. The first Update's counts
+	// are taken as Interval's; each later one's as those of the time since the one before.
 	Interval time.Duration
 }
 
@@ -115,6 +116,8 @@ type Calculator struct {
 	meter *Meter
 
 	in, out, stale, outNanos ewmaRate
+	// lastUpdate is when Update last took the meter's counts; zero before the first.
+	lastUpdate time.Time
 
 	mu      sync.Mutex
 	desired float64
@@ -128,9 +131,6 @@ func NewCalculator(set Settings, meter *Meter) *Calculator {
 	set.MinShards = max(set.MinShards, 1)
 	set.MaxShards = max(set.MaxShards, set.MinShards)
 	c := &Calculator{set: set, meter: meter}
-	for _, r := range []*ewmaRate{&c.in, &c.out, &c.stale, &c.outNanos} {
-		r.interval = set.Interval
-	}
 	c.desired = float64(set.MinShards)
 	return c
 }
@@ -145,10 +145,21 @@ func (c *Calculator) Desired() float64 {
 // Update folds the interval that ended at now into the rates and tells how many shards to run,
 // current running now and lag being the send lag.
 func (c *Calculator) Update(current int, lag time.Duration, now time.Time) Decision {
-	c.in.tick(c.meter.in.Swap(0))
-	c.out.tick(c.meter.out.Swap(0))
-	c.stale.tick(c.meter.stale.Swap(0))
-	c.outNanos.tick(c.meter.outNanos.Swap(0))
+	// The counts are those since the last Update, which is not always Interval ago: the engine's
+	// loop reshards between two updates, waiting for the old shards to send what they hold, and
+	// misses the ticks meanwhile; on a loaded machine a tick comes late. Prometheus divides by
+	// the interval, but its updates are not held up by resharding. Here, the pushes counted over
+	// a 970 ms reshard and taken as 300 ms' worth made the next desired count three times the
+	// demand.
+	elapsed := c.set.Interval
+	if !c.lastUpdate.IsZero() && now.After(c.lastUpdate) {
+		elapsed = now.Sub(c.lastUpdate)
+	}
+	c.lastUpdate = now
+	c.in.tick(c.meter.in.Swap(0), elapsed)
+	c.out.tick(c.meter.out.Swap(0), elapsed)
+	c.stale.tick(c.meter.stale.Swap(0), elapsed)
+	c.outNanos.tick(c.meter.outNanos.Swap(0), elapsed)
 	d := c.desiredShards(current, lag)
 	if d.Shards == current {
 		return d

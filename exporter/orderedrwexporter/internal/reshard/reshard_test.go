@@ -113,3 +113,19 @@ func TestRatesAreSmoothed(t *testing.T) {
 	assert.InDelta(t, 3.2*800/800.2, d.Desired, 1e-9)
 	assert.Equal(t, 4, d.Shards, "within tolerance of 4")
 }
+
+// The rates are over the time the counts were taken: an update late by two intervals (a reshard
+// held the engine's loop, or a loaded machine) sees three intervals' worth of samples, at the
+// same rate. Taken as one interval's, they asked for 5 shards where 3 send the load.
+func TestRatesAreOverTheTimeSinceTheLastUpdate(t *testing.T) {
+	m := new(Meter)
+	c := NewCalculator(Settings{MinShards: 1, MaxShards: 10, Interval: time.Second}, m)
+	load(m, 1000, 1000, 0, 3*time.Second, true, start)
+	assert.Equal(t, 3, c.Update(1, 0, start).Shards)
+	late := start.Add(3 * time.Second)
+	load(m, 3000, 3000, 0, 9*time.Second, true, late)
+	d := c.Update(3, 0, late)
+	assert.InDelta(t, 3.0, d.Desired, 1e-9, "1,000 samples a second taking 3 ms each")
+	assert.Equal(t, 3, d.Shards)
+	assert.False(t, d.Reshard)
+}
