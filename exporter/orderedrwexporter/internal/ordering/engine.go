@@ -418,7 +418,7 @@ type shardBatches struct {
 // shards is the number of shards the batches were split for; 0 when there is nothing.
 func (b shardBatches) shards() int { return max(len(b.series), len(b.ones)) }
 
-// samples is the number of samples of the batches of shard i on.
+// samples is the number of samples in the batches of the shards from on.
 func (b shardBatches) samples(from int) int {
 	n := 0
 	for i := from; i < len(b.series); i++ {
