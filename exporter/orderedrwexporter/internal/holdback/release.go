@@ -166,11 +166,7 @@ func (r *releasing) byShard(into *Arrays, shards int) {
 	all := scratch.Reuse(into.Series, len(r.slots))[:len(r.slots)]
 	perShard := scratch.Reuse(into.PerShard, shards)[:shards]
 	into.Series, into.PerShard = all, perShard
-	start := 0
-	for i, n := range sizes {
-		perShard[i] = all[start : start : start+n]
-		start += n
-	}
+	scratch.Carve(all, perShard, sizes)
 	end := 0
 	for _, sl := range r.slots {
 		shard := sl.hash % uint64(shards)

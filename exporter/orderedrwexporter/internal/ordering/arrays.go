@@ -26,10 +26,11 @@ type batchArrays struct {
 	// Ones and OnesPerShard are a push's series that have one float point (split).
 	Ones         []sample.One
 	OnesPerShard [][]sample.One
-	ends         []int
-	refs         atomic.Int32
-	pool         *arraysPool
-	pin          sample.Pin
+	// sizes are the shards' batch sizes while a split counts them.
+	sizes []int
+	refs  atomic.Int32
+	pool  *arraysPool
+	pin   sample.Pin
 }
 
 // arraysPool keeps the arrays of batches that are done with, for the next push or release. A

@@ -498,25 +498,19 @@ func byShard(series []sample.Series, shards int, arrays *batchArrays, skipOnes b
 		return perShard
 	}
 	n := uint64(shards)
-	ends := scratch.Reuse(arrays.ends, shards)[:shards]
-	clear(ends)
+	sizes := scratch.Reuse(arrays.sizes, shards)[:shards]
+	clear(sizes)
+	total := 0
 	for i := range series {
 		if s := &series[i]; !skipOnes || !s.IsOne() {
-			ends[s.Hash%n]++
+			sizes[s.Hash%n]++
+			total++
 		}
 	}
-	for i := 1; i < len(ends); i++ {
-		ends[i] += ends[i-1]
-	}
-	total := ends[len(ends)-1]
 	all := scratch.Reuse(arrays.Series, total)[:total]
 	perShard := scratch.Reuse(arrays.PerShard, shards)[:shards]
-	arrays.ends, arrays.Series, arrays.PerShard = ends, all, perShard
-	start := 0
-	for i, end := range ends {
-		perShard[i] = all[start:start:end]
-		start = end
-	}
+	arrays.sizes, arrays.Series, arrays.PerShard = sizes, all, perShard
+	scratch.Carve(all, perShard, sizes)
 	for i := range series {
 		if s := &series[i]; !skipOnes || !s.IsOne() {
 			j := s.Hash % n
@@ -544,22 +538,15 @@ func onesByShard(series []sample.Series, count, shards int, arrays *batchArrays)
 		return perShard
 	}
 	n := uint64(shards)
-	ends := scratch.Reuse(arrays.ends, shards)[:shards]
-	clear(ends)
+	sizes := scratch.Reuse(arrays.sizes, shards)[:shards]
+	clear(sizes)
 	for i := range series {
 		if s := &series[i]; s.IsOne() {
-			ends[s.Hash%n]++
+			sizes[s.Hash%n]++
 		}
 	}
-	for i := 1; i < len(ends); i++ {
-		ends[i] += ends[i-1]
-	}
-	arrays.ends = ends
-	start := 0
-	for i, end := range ends {
-		perShard[i] = all[start:start:end]
-		start = end
-	}
+	arrays.sizes = sizes
+	scratch.Carve(all, perShard, sizes)
 	for i := range series {
 		if s := &series[i]; s.IsOne() {
 			j := s.Hash % n

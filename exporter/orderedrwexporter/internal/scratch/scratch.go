@@ -16,6 +16,17 @@ func Reuse[T any](buf []T, n int) []T {
 	return buf[:0]
 }
 
+// Carve cuts all into one empty batch per shard in perShard, one after the other, batch i with
+// room for sizes[i] elements: a split by shard fills one array sized up front, each shard's batch
+// appended to in place, instead of growing a slice per shard.
+func Carve[T any](all []T, perShard [][]T, sizes []int) {
+	start := 0
+	for i, n := range sizes {
+		perShard[i] = all[start : start : start+n]
+		start += n
+	}
+}
+
 // peakPeriod is the number of sizes noted in one period of a Peak.
 const peakPeriod = 64
 

@@ -44,3 +44,20 @@ func TestPeakKeepsWhatTheSteadyStateUses(t *testing.T) {
 	assert.False(t, p.Keeps(1_250_000, 100), "forgotten two periods later at most")
 	assert.True(t, p.Keeps(1250, 100), "the steady state's arrays are still kept")
 }
+
+// Carve gives each shard an empty batch with exactly its room, in order in the one array:
+// appending up to the room writes in place, and cannot spill into the next shard's batch.
+func TestCarve(t *testing.T) {
+	all := make([]int, 6)
+	perShard := make([][]int, 3)
+	Carve(all, perShard, []int{2, 0, 4})
+	for i, want := range []int{2, 0, 4} {
+		assert.Empty(t, perShard[i])
+		assert.Equal(t, want, cap(perShard[i]), "shard %d", i)
+	}
+	perShard[0] = append(perShard[0], 1, 2)
+	perShard[2] = append(perShard[2], 3, 4, 5, 6)
+	assert.Equal(t, []int{1, 2, 3, 4, 5, 6}, all, "written in place")
+	perShard[0] = append(perShard[0], 7)
+	assert.Equal(t, []int{1, 2, 3, 4, 5, 6}, all, "past its room a batch moves, the next is untouched")
+}
