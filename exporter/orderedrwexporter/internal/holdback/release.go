@@ -5,8 +5,11 @@ import (
 	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/scratch"
 )
 
-// holdLatencySampling is one over the share of released samples whose hold latency is recorded.
-const holdLatencySampling = 16
+// holdLatencySampling is one over the share of released samples whose hold latency is recorded:
+// a histogram's Record cost 150 ns, 1.8 % of the collector's CPU at 1.6M samples/s one sample in
+// 16; one in 256 still records thousands a second at such rates, and the first of each release
+// at any rate.
+const holdLatencySampling = 256
 
 // Due is when bucket b could first be released: the end of its release-time bucket.
 func (h *Holdback) Due(b *Bucket) int64 { return h.keyDue(b.key) }

@@ -199,7 +199,7 @@ func NewTelemetryBuilder(settings component.TelemetrySettings) (*TelemetryBuilde
 	errs = errors.Join(errs, err)
 	builder.ExporterOrderedRwHoldLatency, err = builder.meter.Int64Histogram(
 		"otelcol_exporter_ordered_rw_hold_latency",
-		metric.WithDescription("Time a sample spent held back, from arrival to release, recorded for one released sample in 16. [Alpha]"),
+		metric.WithDescription("Time a sample spent held back, from arrival to release, recorded for one released sample in 256. [Alpha]"),
 		metric.WithUnit("ms"),
 		metric.WithExplicitBucketBoundaries([]float64{0, 10, 50, 100, 250, 500, 1000, 2000, 3000, 5000, 7500, 10000, 20000, 30000, 60000}...),
 	)
