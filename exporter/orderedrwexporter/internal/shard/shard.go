@@ -13,7 +13,6 @@ import (
 	"context"
 	"errors"
 	"math"
-	"slices"
 	"sync/atomic"
 	"time"
 
@@ -36,9 +35,10 @@ type Batch struct {
 	Due    int64 // wall clock (ms) from which the samples should have been on their way
 	// Entry is the oldest WAL entry the samples came from; 0 without a WAL.
 	Entry uint64
-	// Arrays, when set, are the arrays Series and its points are in, shared with the other
+	// Arrays, when set, are the arrays Series, its points and Ones are in, shared with the other
 	// batches of the same push or release; the engine reuses them once told Done of each of
-	// those batches. So a shard keeps no reference into Series past Hooks.Done.
+	// those batches. So a shard keeps no reference into Series or Ones past Hooks.Done (the
+	// requests it sends Ones in are sent before).
 	Arrays Releaser
 }
 
@@ -159,11 +159,14 @@ type Shard struct {
 	// 1 ms): 110 ms at the default 15 minutes; idleUnits the idle timeout in them.
 	seenUnit, idleUnits int64
 
-	// request and points are the request being built, reused from batch to batch (each is sent
-	// before the next is built), so that building a request allocates nothing: a series refers to
-	// its labels' block and, unless some of them are stale, to its points in the batch.
+	// request, points and ones are the request being built, reused from batch to batch (each is
+	// sent before the next is built), so that building a request allocates nothing: a series
+	// refers to its labels' block and, unless some of them are stale, to its points in the batch.
+	// A batch's Ones are sent from the batch itself, unless some are removed: then the others are
+	// copied into ones.
 	request []sample.Series
 	points  []sample.Point
+	ones    []sample.One
 	// scratchPeak is what recent batches needed of them.
 	scratchPeak scratch.Peak
 	// busy tells that a batch came since the last tick of the sweep timer; a shard that had none
@@ -267,10 +270,11 @@ func (s *Shard) process(b Batch) (kept bool) {
 // buildRequest returns the series of b with only their points newer than the last sent of
 // their series, in the shard's reused scratch, and the number of samples in them. The removed
 // points are counted stale. The batch's series are not changed but for the order of their points
-// (its size is counted again once sent); the fresh points of a series that had stale ones, and
-// the point of each of its Ones, are copied into one array for the whole batch.
-func (s *Shard) buildRequest(b Batch, now int64) (request []sample.Series, points []sample.Point, total int) {
-	request = scratch.Reuse(s.request, len(b.Series)+len(b.Ones))
+// (its size is counted again once sent); the fresh points of a series that had stale ones are
+// copied into one array for the whole batch. The batch's Ones are sent as they are, unless one
+// of them is removed: then the others are copied into the shard's scratch.
+func (s *Shard) buildRequest(b Batch, now int64) (request transport.Request, points []sample.Point, total int) {
+	series := scratch.Reuse(s.request, len(b.Series))
 	points = s.points[:0]
 	stale := 0
 	prev := seriestable.NoSlot
@@ -311,31 +315,39 @@ func (s *Shard) buildRequest(b Batch, now int64) (request []sample.Series, point
 			st.setLastSent(lastSent)
 		}
 		if len(fresh) > 0 {
-			request = append(request, sample.Series{Hash: ser.Hash, Labels: ser.Labels, Points: fresh})
+			series = append(series, sample.Series{Hash: ser.Hash, Labels: ser.Labels, Points: fresh})
 			total += len(fresh)
 		}
 	}
-	// Room for every One's point up front: the request's series refer into points, which
-	// must not move to a new array under them while the Ones are added.
-	points = slices.Grow(points, len(b.Ones))
+	ones, copied := b.Ones, false
 	for i := range b.Ones {
 		one := &b.Ones[i]
 		var st *seriesState
 		prev, st = s.track(prev, one.Hash, now)
-		if st == nil {
+		keep := st != nil && one.T > st.lastSent()
+		switch {
+		case keep:
+			st.setLastSent(one.T)
+			if copied {
+				ones = append(ones, *one)
+			}
+			continue
+		case st == nil:
 			refused.note(1, one.Labels)
-			continue
-		}
-		if one.T <= st.lastSent() {
+		default:
 			stale++
-			continue
 		}
-		st.setLastSent(one.T)
-		points = append(points, sample.Point{T: one.T, V: one.V})
-		n := len(points)
-		request = append(request, sample.Series{Hash: one.Hash, Labels: one.Labels, Points: points[n-1 : n : n]})
-		total++
+		if !copied {
+			// The first One removed: the ones before it, and the kept ones after it, go to the
+			// scratch (the batch is not changed).
+			ones, copied = append(scratch.Reuse(s.ones, len(b.Ones)), b.Ones[:i]...), true
+		}
 	}
+	total += len(ones)
+	if copied {
+		s.ones = ones
+	}
+	request = transport.Request{Series: series, Ones: ones}
 	s.hooks.Dropped(stale, telemetry.ReasonStale)
 	s.set.Meter.Removed(stale + refused.samples)
 	if refused.samples > 0 {
@@ -387,14 +399,16 @@ func (s *Shard) track(prev uint32, hash uint64, now int64) (uint32, *seriesState
 // keepScratch keeps the request's arrays for the next batch. The labels and points are not kept
 // alive by the scratch; nor is the scratch of an outsized batch (a shutdown's or an early
 // release's) kept at all.
-func (s *Shard) keepScratch(request []sample.Series, points []sample.Point) {
-	clear(request)
+func (s *Shard) keepScratch(request transport.Request, points []sample.Point) {
+	series, ones := request.Series, s.ones
+	clear(series)
 	clear(points)
-	s.scratchPeak.Note(max(len(request), len(points)))
-	if s.scratchPeak.Keeps(max(cap(request), cap(points)), scratchFloor) {
-		s.request, s.points = request[:0], points[:0]
+	clear(ones) // s.ones holds this batch's Ones only if some were removed; else what clear found
+	s.scratchPeak.Note(max(len(series), len(points), len(ones)))
+	if s.scratchPeak.Keeps(max(cap(series), cap(points), cap(ones)), scratchFloor) {
+		s.request, s.points, s.ones = series[:0], points[:0], ones[:0]
 	} else {
-		s.request, s.points = nil, nil
+		s.request, s.points, s.ones = nil, nil, nil
 	}
 }
 
@@ -404,7 +418,7 @@ func (s *Shard) keepScratch(request []sample.Series, points []sample.Point) {
 // series and points (4.7 MB) a shard and its largest request compressed.
 func (s *Shard) releaseIdle() {
 	if !s.busy {
-		s.request, s.points, s.scratchPeak = nil, nil, scratch.Peak{}
+		s.request, s.points, s.ones, s.scratchPeak = nil, nil, nil, scratch.Peak{}
 		s.sender.Release()
 	}
 	s.busy = false
@@ -413,23 +427,23 @@ func (s *Shard) releaseIdle() {
 // sendBounded delivers request in requests of at most MaxBatchBytes. The size of each series
 // is computed once: it bounds the requests and, summed, is the size of the encoded request,
 // which then needs no second pass over the series.
-func (s *Shard) sendBounded(request []sample.Series) {
+func (s *Shard) sendBounded(request transport.Request) {
 	first, size, n := 0, 0, 0
-	for i := range request {
-		sz := transport.SeriesSize(&request[i])
+	for i := range request.Len() {
+		sz := request.Size(i)
 		if i > first && size+sz > s.set.MaxBatchBytes {
-			s.deliver(request[first:i], n, size)
+			s.deliver(request.Slice(first, i), n, size)
 			first, size, n = i, 0, 0
 		}
 		size += sz
-		n += len(request[i].Points)
+		n += request.Samples(i)
 	}
-	s.deliver(request[first:], n, size)
+	s.deliver(request.Slice(first, request.Len()), n, size)
 }
 
 // deliver sends one request, retries included, and tells the meter how long that took: the time
 // per sample that the number of shards is computed from.
-func (s *Shard) deliver(request []sample.Series, n, size int) {
+func (s *Shard) deliver(request transport.Request, n, size int) {
 	begin := time.Now()
 	s.sender.Deliver(request, n, size, &s.results)
 	s.set.Meter.Completed(n, time.Since(begin))

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -207,13 +208,14 @@ func TestIdleShardLetsGoOfItsScratch(t *testing.T) {
 	t.Run("ticks", func(t *testing.T) {
 		backend := promtest.NewBackend(t)
 		s, _ := newShard(t, backend, 1<<20, &clock{ms: 1000})
+		// As Series: a batch's Ones use the scratch only when one of them is removed (below).
 		s.busy = true
-		s.process(batchOf(batch(1000)))
+		s.process(Batch{Series: batch(1000)})
 		require.GreaterOrEqual(t, cap(s.request), 100)
 		s.releaseIdle()
 		require.GreaterOrEqual(t, cap(s.request), 100, "a batch came since the last tick: kept")
 		s.busy = true
-		s.process(batchOf(batch(2000)))
+		s.process(Batch{Series: batch(2000)})
 		s.releaseIdle()
 		require.GreaterOrEqual(t, cap(s.request), 100)
 		require.Positive(t, s.sender.KeptBytes())
@@ -221,8 +223,19 @@ func TestIdleShardLetsGoOfItsScratch(t *testing.T) {
 		assert.Nil(t, s.request, "a tick without a batch: let go")
 		assert.Nil(t, s.points)
 		assert.Zero(t, s.sender.KeptBytes(), "the sender's buffers too")
-		s.process(batchOf(batch(3000)))
+		s.process(Batch{Series: batch(3000)})
 		assert.Equal(t, 300, backend.StoredCount(), "the next batch makes a new scratch")
+
+		// Ones, the first stale: the others are copied into the scratch, let go of alike.
+		ones := batchOf(batch(4000))
+		ones.Ones[0].T = 3000
+		s.busy = true
+		s.process(ones)
+		require.GreaterOrEqual(t, cap(s.ones), 99)
+		assert.Equal(t, 399, backend.StoredCount())
+		s.releaseIdle()
+		s.releaseIdle()
+		assert.Nil(t, s.ones)
 	})
 	t.Run("run", func(t *testing.T) {
 		backend := promtest.NewBackend(t)
@@ -286,7 +299,9 @@ func TestProcessSendsOnes(t *testing.T) {
 
 	second := batchOf([]sample.Series{series(0, 2000), series(1, 4000), series(2, 500), series(3, 100, 50)})
 	require.Len(t, second.Ones, 3)
+	queued := slices.Clone(second.Ones)
 	require.False(t, s.process(second))
+	assert.Equal(t, queued, second.Ones, "the batch's Ones are not changed")
 	assert.Equal(t, map[string]int{telemetry.ReasonStale: 1}, h.dropped, "series 0 at 2000 again")
 	assert.Equal(t, 3+4, h.sent)
 	for i, want := range [][]int64{{2000}, {1000, 3000, 4000}, {500}, {50, 100}} {

@@ -30,6 +30,8 @@ type Encoder struct {
 	block []byte
 	// compressed is the request compressed, returned by Encode.
 	compressed []byte
+	// written is the bytes of the protobuf compressed so far, by the Encode under way.
+	written int
 }
 
 // snappyBlockSize is the size of the independent blocks snappy.Encode cuts its input into
@@ -37,47 +39,121 @@ type Encoder struct {
 // block gives the bytes Encode gives for it whole.
 const snappyBlockSize = 1 << 16
 
-// Encode returns the request of series marshalled and compressed, in a buffer valid until the
-// next call or Release: each series' float points as its samples, then its histogram points as
-// its native histograms (remote write carries them in two lists; the translator never mixes them
-// in one series). size is the request's encoded size when known (the sum of SeriesSize over
-// series), 0 otherwise.
-func (c *Encoder) Encode(series []sample.Series, size int) ([]byte, error) {
+// Request is the series of one remote-write request: Series of any shape, then Ones, series of
+// one float point each, sent as they waited on their shard rather than turned back into Series
+// (which cost the shard 72 bytes written a sample, and the encoder as many read).
+type Request struct {
+	Series []sample.Series
+	Ones   []sample.One
+}
+
+// Len is the number of series in the request.
+func (r Request) Len() int { return len(r.Series) + len(r.Ones) }
+
+// Slice returns the series from i to j, counting r's Series first, then its Ones.
+func (r Request) Slice(i, j int) Request {
+	n := len(r.Series)
+	return Request{Series: r.Series[min(i, n):min(j, n)], Ones: r.Ones[max(i-n, 0):max(j-n, 0)]}
+}
+
+// Size is the size series i (counted as in Slice) adds to the encoded request (SeriesSize).
+func (r Request) Size(i int) int {
+	if i < len(r.Series) {
+		return SeriesSize(&r.Series[i])
+	}
+	return OneSize(&r.Ones[i-len(r.Series)])
+}
+
+// Samples is the number of samples of series i (counted as in Slice).
+func (r Request) Samples(i int) int {
+	if i < len(r.Series) {
+		return len(r.Series[i].Points)
+	}
+	return 1
+}
+
+// firstLabels are the labels of the request's first series, to name the request in a log.
+func (r Request) firstLabels() sample.Labels {
+	if len(r.Series) > 0 {
+		return r.Series[0].Labels
+	}
+	return r.Ones[0].Labels
+}
+
+// allSeries is the request as Series only, its Ones turned into Series in new arrays: what a
+// request the backend rejected is split as (rare; the accepted path never makes them).
+func (r Request) allSeries() []sample.Series {
+	if len(r.Ones) == 0 {
+		return r.Series
+	}
+	all := make([]sample.Series, 0, r.Len())
+	all = append(all, r.Series...)
+	points := make([]sample.Point, len(r.Ones))
+	for i := range r.Ones {
+		one := &r.Ones[i]
+		points[i] = sample.Point{T: one.T, V: one.V}
+		all = append(all, sample.Series{Hash: one.Hash, Labels: one.Labels, Points: points[i : i+1 : i+1]})
+	}
+	return all
+}
+
+// Encode returns req marshalled and compressed, in a buffer valid until the next call or
+// Release: each series' float points as its samples, then its histogram points as its native
+// histograms (remote write carries them in two lists; the translator never mixes them in one
+// series); then each One as a series of one sample. size is the request's encoded size when known
+// (the sum of Size over its series), 0 otherwise.
+func (c *Encoder) Encode(req Request, size int) ([]byte, error) {
 	if size <= 0 {
-		for i := range series {
-			size += SeriesSize(&series[i])
+		for i := range req.Len() {
+			size += req.Size(i)
 		}
 	}
 	// The snappy block format: the length of the uncompressed input, then its blocks.
 	compressed := binary.AppendUvarint(c.compressed[:0], uint64(size))
-	block, written := c.block[:0], 0
-	for i := range series {
+	c.block, c.written = c.block[:0], 0
+	for i := range req.Series {
 		var err error
-		if block, err = appendSeries(block, &series[i]); err != nil || written+len(block) > size {
-			c.block, c.compressed = block[:0], compressed[:0]
-			if err == nil {
-				err = errSizeMismatch(len(series), written+len(block), size)
-			}
+		if c.block, err = appendSeries(c.block, &req.Series[i]); err != nil {
+			c.block, c.compressed = c.block[:0], compressed[:0]
 			return nil, err
 		}
-		if len(block) >= snappyBlockSize {
-			whole := len(block) - len(block)%snappyBlockSize
-			for at := 0; at < whole; at += snappyBlockSize {
-				compressed = appendSnappyBlock(compressed, block[at:at+snappyBlockSize])
-			}
-			written += whole
-			block = block[:copy(block, block[whole:])]
+		if compressed = c.flush(compressed, size); compressed == nil {
+			return nil, errSizeMismatch(req.Len(), c.written+len(c.block), size)
 		}
 	}
-	if len(block) > 0 {
-		compressed = appendSnappyBlock(compressed, block)
-		written += len(block)
+	for i := range req.Ones {
+		c.block = appendOne(c.block, &req.Ones[i])
+		if compressed = c.flush(compressed, size); compressed == nil {
+			return nil, errSizeMismatch(req.Len(), c.written+len(c.block), size)
+		}
 	}
-	c.block, c.compressed = block[:0], compressed
-	if written != size {
-		return nil, errSizeMismatch(len(series), written, size)
+	if len(c.block) > 0 {
+		compressed = appendSnappyBlock(compressed, c.block)
+		c.written += len(c.block)
+	}
+	c.block, c.compressed = c.block[:0], compressed
+	if c.written != size {
+		return nil, errSizeMismatch(req.Len(), c.written, size)
 	}
 	return compressed, nil
+}
+
+// flush compresses the whole snappy blocks written so far, after a series was appended to
+// c.block; nil (the buffers reset) when what was written is already more than size.
+func (c *Encoder) flush(compressed []byte, size int) []byte {
+	if c.written+len(c.block) > size {
+		c.block, c.compressed = c.block[:0], compressed[:0]
+		return nil
+	}
+	if len(c.block) >= snappyBlockSize {
+		whole := len(c.block) - len(c.block)%snappyBlockSize
+		for at := 0; at < whole; at += snappyBlockSize {
+			compressed = appendSnappyBlock(compressed, c.block[at:at+snappyBlockSize])
+		}
+		c.written += whole
+		c.block = c.block[:copy(c.block, c.block[whole:])]
+	}
+	return compressed
 }
 
 // errSizeMismatch: the series encoded to another size than the one given (or computed), which
@@ -191,3 +267,17 @@ func seriesBodySize(ser *sample.Series) int {
 // SeriesSize is the size one series adds to an encoded WriteRequest: its own size, its field tag
 // and its length prefix. Summed over the series, it is the size of the request.
 func SeriesSize(ser *sample.Series) int { return fieldSize(seriesBodySize(ser)) }
+
+// oneBodySize is the size of the TimeSeries message of a One: its labels and one sample.
+func oneBodySize(one *sample.One) int { return len(one.Labels) + 2 + sampleSize(one.T, one.V) }
+
+// OneSize is SeriesSize for a One.
+func OneSize(one *sample.One) int { return fieldSize(oneBodySize(one)) }
+
+// appendOne appends one as appendSeries does a series of its one point.
+func appendOne(buf []byte, one *sample.One) []byte {
+	buf = append(buf, tagTimeSeries)
+	buf = sample.AppendUvarint(buf, uint64(oneBodySize(one)))
+	buf = append(buf, one.Labels...)
+	return appendSample(buf, one.T, one.V)
+}

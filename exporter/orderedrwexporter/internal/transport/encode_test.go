@@ -61,30 +61,43 @@ func randomSeries(r *rand.Rand) (sample.Series, prompb.TimeSeries) {
 	return ser, ts
 }
 
-// Encode writes what prompb's Marshal writes for the same series, and SeriesSize sums to that
-// size.
+// Encode writes what prompb's Marshal writes for the same series, Series then Ones, and the
+// sizes of a request's series (SeriesSize, OneSize) sum to that size.
 func TestEncodeIsPrompbMarshal(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 4))
 	var enc Encoder
+	ones := 0
 	for round := range 500 {
-		series := make([]sample.Series, r.IntN(20))
-		timeseries := make([]prompb.TimeSeries, len(series))
-		size := 0
-		for i := range series {
-			series[i], timeseries[i] = randomSeries(r)
-			size += SeriesSize(&series[i])
+		var req Request
+		var timeseries, onesTimeseries []prompb.TimeSeries
+		for range r.IntN(20) {
+			ser, ts := randomSeries(r)
+			if ser.IsOne() && r.IntN(2) == 0 {
+				// (a sample at 0 is left out of its Sample, as by prompb)
+				req.Ones = append(req.Ones, sample.One{Hash: ser.Hash, Labels: ser.Labels, T: ser.Points[0].T, V: ser.Points[0].V})
+				onesTimeseries = append(onesTimeseries, ts)
+				continue
+			}
+			req.Series = append(req.Series, ser)
+			timeseries = append(timeseries, ts)
 		}
-		want, err := (&prompb.WriteRequest{Timeseries: timeseries}).Marshal()
+		ones += len(req.Ones)
+		size := 0
+		for i := range req.Len() {
+			size += req.Size(i)
+		}
+		want, err := (&prompb.WriteRequest{Timeseries: append(timeseries, onesTimeseries...)}).Marshal()
 		require.NoError(t, err)
-		require.Equal(t, len(want), size, "round %d: the sum of SeriesSize", round)
+		require.Equal(t, len(want), size, "round %d: the sum of SeriesSize and OneSize", round)
 		for _, known := range []int{size, 0} {
-			body, err := enc.Encode(series, known)
+			body, err := enc.Encode(req, known)
 			require.NoError(t, err)
 			got, err := snappy.Decode(nil, body)
 			require.NoError(t, err)
 			require.Equal(t, string(want), string(got), "round %d", round)
 		}
 	}
+	require.Greater(t, ones, 100, "Ones were encoded")
 }
 
 // Encode compresses the request block by block as it writes it, into the bytes snappy.Encode
@@ -106,7 +119,7 @@ func TestEncodeIsSnappyOfTheWholeRequest(t *testing.T) {
 		}
 		whole, err := (&prompb.WriteRequest{Timeseries: timeseries}).Marshal()
 		require.NoError(t, err)
-		body, err := enc.Encode(series, 0)
+		body, err := enc.Encode(Request{Series: series}, 0)
 		require.NoError(t, err)
 		require.Equal(t, snappy.Encode(nil, whole), body, "a request of %d bytes", len(whole))
 	}
@@ -159,10 +172,10 @@ func TestEncodeRefusesAWrongSize(t *testing.T) {
 	require.Greater(t, size, 2*snappyBlockSize)
 	var enc Encoder
 	for _, wrong := range []int{1, snappyBlockSize, size - 1, size + 1, 2 * size} {
-		_, err := enc.Encode(series, wrong)
+		_, err := enc.Encode(Request{Series: series}, wrong)
 		require.ErrorContains(t, err, "were computed", "size %d for %d", wrong, size)
 	}
-	body, err := enc.Encode(series, size)
+	body, err := enc.Encode(Request{Series: series}, size)
 	require.NoError(t, err, "the encoder is usable after a refusal")
 	_, err = snappy.Decode(nil, body)
 	require.NoError(t, err)
@@ -181,12 +194,12 @@ func TestSenderReleaseLetsGoOfItsBuffers(t *testing.T) {
 		bodies = append(bodies, body)
 		return nil
 	}), configretry.BackOffConfig{}, nil)
-	require.NoError(t, s.Send(series, 0))
+	require.NoError(t, s.Send(Request{Series: series}, 0))
 	require.NotNil(t, s.enc.compressed, "kept for the next request")
 	s.Release()
 	require.Nil(t, s.enc.compressed)
 	require.Nil(t, s.enc.block)
-	require.NoError(t, s.Send(series, 0))
+	require.NoError(t, s.Send(Request{Series: series}, 0))
 	require.Len(t, bodies, 2)
 	require.Equal(t, bodies[0], bodies[1])
 }
@@ -210,7 +223,7 @@ func FuzzEncodeIsPrompbMarshal(f *testing.F) {
 		require.NoError(t, err)
 		series := []sample.Series{{Labels: sample.NewLabels(labels), Points: []sample.Point{{T: ts, V: v}}}}
 		var enc Encoder
-		body, err := enc.Encode(series, 0)
+		body, err := enc.Encode(Request{Series: series}, 0)
 		require.NoError(t, err)
 		got, err := snappy.Decode(nil, body)
 		require.NoError(t, err)
@@ -265,7 +278,7 @@ func BenchmarkEncodeRequest(b *testing.B) {
 			for i := range series {
 				size += SeriesSize(&series[i])
 			}
-			if _, err := enc.Encode(series, size); err != nil {
+			if _, err := enc.Encode(Request{Series: series}, size); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -67,42 +67,42 @@ const MaxSplits = 31
 // part is safe, as a Prometheus-compatible store accepts an identical sample it already holds.
 // Any other 4xx but 429 drops the request whole: remote write 1.0 says it MUST NOT be retried.
 // encodedSize is the size of the encoded request when known, 0 otherwise.
-func (s *Sender) Deliver(series []sample.Series, n, encodedSize int, results Results) {
+func (s *Sender) Deliver(req Request, n, encodedSize int, results Results) {
 	splits := MaxSplits
-	s.deliver(series, n, encodedSize, results, &splits)
+	s.deliver(req, n, encodedSize, results, &splits)
 }
 
-func (s *Sender) deliver(series []sample.Series, n, encodedSize int, results Results, splits *int) {
-	err := s.Send(series, encodedSize)
+func (s *Sender) deliver(req Request, n, encodedSize int, results Results, splits *int) {
+	err := s.Send(req, encodedSize)
 	if err == nil {
 		results.Sent(n)
 		return
 	}
 	var status *StatusError
 	if !errors.As(err, &status) {
-		results.Failed(n, series[0].Labels, err)
+		results.Failed(n, req.firstLabels(), err)
 		return
 	}
 	answer, reason := classify(status.Status, status.Body)
 	switch {
 	case answer == answerRetry:
-		results.Failed(n, series[0].Labels, err)
+		results.Failed(n, req.firstLabels(), err)
 	case answer == answerDrop, n == 1, *splits == 0:
-		results.Rejected(reason, n, series[0].Labels, err)
+		results.Rejected(reason, n, req.firstLabels(), err)
 	default:
 		*splits--
 		results.Split()
-		first, second := splitHalves(series, n/2)
-		s.deliver(first, n/2, 0, results, splits)
-		s.deliver(second, n-n/2, 0, results, splits)
+		first, second := splitHalves(req.allSeries(), n/2)
+		s.deliver(Request{Series: first}, n/2, 0, results, splits)
+		s.deliver(Request{Series: second}, n-n/2, 0, results, splits)
 	}
 }
 
 // Send posts one request, retrying 429 and 5xx answers and network errors with the
 // retry_on_failure backoff, waiting at least what a Retry-After header asks. Nothing else of this
 // sender is sent meanwhile.
-func (s *Sender) Send(series []sample.Series, encodedSize int) error {
-	body, err := s.enc.Encode(series, encodedSize)
+func (s *Sender) Send(req Request, encodedSize int) error {
+	body, err := s.enc.Encode(req, encodedSize)
 	if err != nil {
 		return err
 	}

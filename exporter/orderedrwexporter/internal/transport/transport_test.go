@@ -174,33 +174,45 @@ func fastRetry() configretry.BackOffConfig {
 	return r
 }
 
-func request(numSeries int, ts int64) []sample.Series {
-	out := make([]sample.Series, numSeries)
-	for i := range out {
-		out[i] = sample.Series{Labels: sample.NewLabels(labels(i)), Points: []sample.Point{{T: ts, V: float64(ts)}}}
-		out[i].Hash = out[i].Labels.Hash()
+// request is numSeries series of one sample at ts, the last ones of them as Ones.
+func request(numSeries int, ts int64, ones int) Request {
+	var req Request
+	for i := range numSeries {
+		ser := sample.Series{Labels: sample.NewLabels(labels(i)), Points: []sample.Point{{T: ts, V: float64(ts)}}}
+		ser.Hash = ser.Labels.Hash()
+		if i < numSeries-ones {
+			req.Series = append(req.Series, ser)
+		} else {
+			req.Ones = append(req.Ones, sample.One{Hash: ser.Hash, Labels: ser.Labels, T: ts, V: float64(ts)})
+		}
 	}
-	return out
+	return req
 }
 
 // One sample the backend rejects costs that sample: the request is split until it stands alone,
 // every other sample is sent, under its own labels, and the rejection is named.
+// Series and Ones alike: a request of Ones is split as one of Series would be.
 func TestDeliverSplitsUntilOnlyTheRejectedSampleIsLeft(t *testing.T) {
-	backend := promtest.NewBackend(t)
-	sender := newSender(t, backend, fastRetry())
-	sender.Deliver(request(1, 5000), 1, 0, &results{rejected: map[string]int{}})
+	for _, ones := range []int{0, 50, 100} {
+		t.Run(fmt.Sprintf("ones=%d", ones), func(t *testing.T) {
+			backend := promtest.NewBackend(t)
+			sender := newSender(t, backend, fastRetry())
+			// Series 0, already at 5000: its sample at 4000 below is the one out of order.
+			sender.Deliver(request(1, 5000, 0), 1, 0, &results{rejected: map[string]int{}})
 
-	r := &results{rejected: map[string]int{}}
-	sender.Deliver(request(100, 4000), 100, 0, r)
-	assert.Equal(t, 99, r.sent)
-	assert.Equal(t, map[string]int{telemetry.ReasonOutOfOrder: 1}, r.rejected)
-	assert.Positive(t, r.splits)
-	assert.LessOrEqual(t, r.splits, 7, "at most log2(100) splits")
-	assert.Zero(t, r.failed)
-	assert.Equal(t, 100, backend.StoredCount())
-	stored := backend.Stored()
-	for i := range 100 {
-		assert.NotEmpty(t, stored[promtest.LabelsKey(labels(i))], "series %d", i)
+			r := &results{rejected: map[string]int{}}
+			sender.Deliver(request(100, 4000, ones), 100, 0, r)
+			assert.Equal(t, 99, r.sent)
+			assert.Equal(t, map[string]int{telemetry.ReasonOutOfOrder: 1}, r.rejected)
+			assert.Positive(t, r.splits)
+			assert.LessOrEqual(t, r.splits, 7, "at most log2(100) splits")
+			assert.Zero(t, r.failed)
+			assert.Equal(t, 100, backend.StoredCount())
+			stored := backend.Stored()
+			for i := range 100 {
+				assert.NotEmpty(t, stored[promtest.LabelsKey(labels(i))], "series %d", i)
+			}
+		})
 	}
 }
 
@@ -209,7 +221,7 @@ func TestDeliverRetriesServerErrors(t *testing.T) {
 	backend := promtest.NewBackend(t)
 	backend.FailNext(3)
 	r := &results{rejected: map[string]int{}}
-	newSender(t, backend, fastRetry()).Deliver(request(2, 1000), 2, 0, r)
+	newSender(t, backend, fastRetry()).Deliver(request(2, 1000, 0), 2, 0, r)
 	assert.Equal(t, 2, r.sent)
 	assert.Equal(t, 4, backend.Requests())
 
@@ -217,7 +229,7 @@ func TestDeliverRetriesServerErrors(t *testing.T) {
 	noRetry := fastRetry()
 	noRetry.Enabled = false
 	r = &results{rejected: map[string]int{}}
-	newSender(t, backend, noRetry).Deliver(request(2, 2000), 2, 0, r)
+	newSender(t, backend, noRetry).Deliver(request(2, 2000, 0), 2, 0, r)
 	assert.Zero(t, r.sent)
 	assert.Equal(t, 2, r.failed)
 }
@@ -227,7 +239,7 @@ func TestDeliverDropsAGenericBadRequestWhole(t *testing.T) {
 	backend := promtest.NewBackend(t)
 	backend.Script(promtest.Answer{Status: http.StatusBadRequest, Body: "bad request"})
 	r := &results{rejected: map[string]int{}}
-	newSender(t, backend, fastRetry()).Deliver(request(100, 1000), 100, 0, r)
+	newSender(t, backend, fastRetry()).Deliver(request(100, 1000, 100), 100, 0, r)
 	assert.Equal(t, 1, backend.Requests())
 	assert.Zero(t, r.sent)
 	assert.Zero(t, r.splits)
@@ -250,7 +262,7 @@ func TestDeliverAmplificationIsBounded(t *testing.T) {
 			backend := promtest.NewBackend(t)
 			backend.AnswerAlways(&promtest.Answer{Status: http.StatusBadRequest, Body: tc.body})
 			r := &results{rejected: map[string]int{}}
-			newSender(t, backend, fastRetry()).Deliver(request(2000, 1000), 2000, 0, r)
+			newSender(t, backend, fastRetry()).Deliver(request(2000, 1000, 0), 2000, 0, r)
 			t.Logf("2,000 samples, every request refused %q: %d requests", tc.body, backend.Requests())
 			assert.LessOrEqual(t, backend.Requests(), tc.maxRequests)
 			assert.Equal(t, map[string]int{tc.reason: 2000}, r.rejected)
@@ -264,7 +276,7 @@ func TestDeliverHonoursRetryAfter(t *testing.T) {
 	backend := promtest.NewBackend(t)
 	backend.Script(promtest.Answer{Status: http.StatusTooManyRequests, Body: "slow down", RetryAfter: "3"})
 	r := &results{rejected: map[string]int{}}
-	newSender(t, backend, fastRetry()).Deliver(request(2, 1000), 2, 0, r)
+	newSender(t, backend, fastRetry()).Deliver(request(2, 1000, 0), 2, 0, r)
 	assert.Equal(t, 2, r.sent)
 	times := backend.RequestTimes()
 	require.Len(t, times, 2)

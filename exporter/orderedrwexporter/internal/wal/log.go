@@ -80,7 +80,7 @@ func openLog(dir string) (*entryLog, error) {
 func (w *entryLog) append(series []sample.Series, tracker tracker) (uint64, int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	data, err := w.enc.Encode(series, 0)
+	data, err := w.enc.Encode(transport.Request{Series: series}, 0)
 	if err != nil {
 		return 0, 0, err
 	}
