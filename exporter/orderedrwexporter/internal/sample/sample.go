@@ -118,8 +118,9 @@ const (
 	seriesBytes    = 96
 	pointBytes     = 24
 	histogramBytes = 192
-	// oneBytes is a One, its twin in a request and the request's point.
-	oneBytes = 40 + 48 + pointBytes
+	// oneBytes is a One and, when a One of its batch is removed before sending, its copy in the
+	// shard's scratch (the request is sent from the batch's Ones otherwise).
+	oneBytes = 40 + 40
 )
 
 // LabelsBytes is the estimated size of labels beyond their string header: their encoded block.
