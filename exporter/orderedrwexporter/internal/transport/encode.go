@@ -117,14 +117,15 @@ func (c *Encoder) Encode(req Request, size int) ([]byte, error) {
 			c.block, c.compressed = c.block[:0], compressed[:0]
 			return nil, err
 		}
-		if compressed = c.flush(compressed, size); compressed == nil {
-			return nil, errSizeMismatch(req.Len(), c.written+len(c.block), size)
+		if compressed, err = c.flush(compressed, size, req.Len()); err != nil {
+			return nil, err
 		}
 	}
 	for i := range req.Ones {
 		c.block = appendOne(c.block, &req.Ones[i])
-		if compressed = c.flush(compressed, size); compressed == nil {
-			return nil, errSizeMismatch(req.Len(), c.written+len(c.block), size)
+		var err error
+		if compressed, err = c.flush(compressed, size, req.Len()); err != nil {
+			return nil, err
 		}
 	}
 	if len(c.block) > 0 {
@@ -139,11 +140,13 @@ func (c *Encoder) Encode(req Request, size int) ([]byte, error) {
 }
 
 // flush compresses the whole snappy blocks written so far, after a series was appended to
-// c.block; nil (the buffers reset) when what was written is already more than size.
-func (c *Encoder) flush(compressed []byte, size int) []byte {
+// c.block; an error (the buffers reset) when what was written is already more than size, for a
+// request of that many series.
+func (c *Encoder) flush(compressed []byte, size, series int) ([]byte, error) {
 	if c.written+len(c.block) > size {
+		err := errSizeMismatch(series, c.written+len(c.block), size)
 		c.block, c.compressed = c.block[:0], compressed[:0]
-		return nil
+		return nil, err
 	}
 	if len(c.block) >= snappyBlockSize {
 		whole := len(c.block) - len(c.block)%snappyBlockSize
@@ -153,7 +156,7 @@ func (c *Encoder) flush(compressed []byte, size int) []byte {
 		c.written += whole
 		c.block = c.block[:copy(c.block, c.block[whole:])]
 	}
-	return compressed
+	return compressed, nil
 }
 
 // errSizeMismatch: the series encoded to another size than the one given (or computed), which
