@@ -61,9 +61,10 @@ type Results interface {
 // rejects every half (a quota it words as a sample rejection) thus costs 63 requests, not 2n-1.
 const MaxSplits = 31
 
-// Deliver sends the n samples of series (the points of each, in the order they are sent). When the backend names a sample it rejected (out of
-// order, duplicate, too old or out of bounds, invalid labels) the request is split in halves, each
-// delivered the same way, so that one rejected sample costs one sample; resending the accepted
+// Deliver sends the n samples of req (its Series' points, then its Ones, in the order they are
+// sent). When the backend names a sample it rejected (out of order, duplicate, too old or out of
+// bounds, invalid labels) the request is split in halves, each delivered the same way (its Ones as
+// Series then), so that one rejected sample costs one sample; resending the accepted
 // part is safe, as a Prometheus-compatible store accepts an identical sample it already holds.
 // Any other 4xx but 429 drops the request whole: remote write 1.0 says it MUST NOT be retried.
 // encodedSize is the size of the encoded request when known, 0 otherwise.
