@@ -432,13 +432,7 @@ func (b shardBatches) samples(from int) int {
 
 // resplit splits the batches again for shards, in new arrays; their points stay where they are.
 func (b shardBatches) resplit(shards int) shardBatches {
-	all := slices.Concat(b.series...)
-	ones := slices.Concat(b.ones...)
-	points := make([]sample.Point, len(ones))
-	for i := range ones {
-		points[i] = sample.Point{T: ones[i].T, V: ones[i].V}
-		all = append(all, sample.Series{Hash: ones[i].Hash, Labels: ones[i].Labels, Points: points[i : i+1 : i+1]})
-	}
+	all := sample.AppendAsSeries(slices.Concat(b.series...), slices.Concat(b.ones...))
 	return split(all, shards, new(batchArrays))
 }
 

@@ -41,6 +41,19 @@ type One struct {
 // IsOne reports whether s has one point, a float sample: whether it can wait as a One.
 func (s *Series) IsOne() bool { return len(s.Points) == 1 && s.Points[0].H == nil }
 
+// AppendAsSeries appends ones to dst as Series of their one point each, the points in one new
+// array: for the rare paths that need every series in one form (a push re-split after a reshard,
+// a request the backend rejected, split in halves).
+func AppendAsSeries(dst []Series, ones []One) []Series {
+	points := make([]Point, len(ones))
+	for i := range ones {
+		one := &ones[i]
+		points[i] = Point{T: one.T, V: one.V}
+		dst = append(dst, Series{Hash: one.Hash, Labels: one.Labels, Points: points[i : i+1 : i+1]})
+	}
+	return dst
+}
+
 const labelSep = '\xff'
 
 // AppendPoints appends the samples of ts to points, float samples first, then histograms (the

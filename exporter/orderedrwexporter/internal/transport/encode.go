@@ -87,14 +87,7 @@ func (r Request) allSeries() []sample.Series {
 		return r.Series
 	}
 	all := make([]sample.Series, 0, r.Len())
-	all = append(all, r.Series...)
-	points := make([]sample.Point, len(r.Ones))
-	for i := range r.Ones {
-		one := &r.Ones[i]
-		points[i] = sample.Point{T: one.T, V: one.V}
-		all = append(all, sample.Series{Hash: one.Hash, Labels: one.Labels, Points: points[i : i+1 : i+1]})
-	}
-	return all
+	return sample.AppendAsSeries(append(all, r.Series...), r.Ones)
 }
 
 // Encode returns req marshalled and compressed, in a buffer valid until the next call or
