@@ -403,7 +403,7 @@ func (s *Shard) keepScratch(request transport.Request, points []sample.Point) {
 	series, ones := request.Series, s.ones
 	clear(series)
 	clear(points)
-	clear(ones) // s.ones holds this batch's Ones only if some were removed; else what clear found
+	clear(ones) // the kept Ones of this batch if one was removed (copied), else empty
 	s.scratchPeak.Note(max(len(series), len(points), len(ones)))
 	if s.scratchPeak.Keeps(max(cap(series), cap(points), cap(ones)), scratchFloor) {
 		s.request, s.points, s.ones = series[:0], points[:0], ones[:0]
