@@ -55,6 +55,13 @@ type Config struct {
 	// false: the pages stay resident for the life of the process, as in any collector.
 	ReleaseStartupPages bool `mapstructure:"release_startup_pages"`
 
+	// GCHeadroomMiB: while the collector allocates fast, let the Go heap grow between
+	// collections by a second's allocation, up to this many MiB, where GOGC alone would give a
+	// small live heap little headroom and the garbage collector would run several times a second
+	// (internal/gcheadroom). At rest GOGC's own headroom applies. 0: GOGC alone, as in any
+	// collector. Also left to GOGC when the GOGC environment variable is set.
+	GCHeadroomMiB uint32 `mapstructure:"gc_headroom_mib"`
+
 	// prevent unkeyed literal initialization
 	_ struct{}
 }

@@ -35,6 +35,7 @@ func TestUnmarshalDefaultConfig(t *testing.T) {
 	require.Empty(t, c.OpAMP.Endpoint, "no reports unless configured")
 	require.False(t, c.OpAMPServer.HasValue(), "no OpAMP server unless configured")
 	require.True(t, c.ReleaseStartupPages)
+	require.Equal(t, uint32(24), c.GCHeadroomMiB)
 }
 
 // TestOpAMPServerDefaults: an empty `opamp_server:` section listens on localhost:4320.
@@ -79,6 +80,7 @@ func TestLoadConfig(t *testing.T) {
 	server.Auth = configoptional.Some(confighttp.AuthConfig{Config: configauth.Config{AuthenticatorID: component.MustNewIDWithName("bearertokenauth", "fleet")}})
 	want.OpAMPServer = configoptional.Some(server)
 	want.ReleaseStartupPages = false
+	want.GCHeadroomMiB = 0
 	require.Equal(t, want, cfg)
 }
 

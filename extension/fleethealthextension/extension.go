@@ -25,6 +25,7 @@ import (
 	"github.com/otelcol-fleet/otelcol-fleet/extension/fleethealthextension/internal/opampagent"
 	"github.com/otelcol-fleet/otelcol-fleet/extension/fleethealthextension/internal/opampserver"
 	"github.com/otelcol-fleet/otelcol-fleet/extension/fleethealthextension/internal/signals"
+	"github.com/otelcol-fleet/otelcol-fleet/internal/gcheadroom"
 	"github.com/otelcol-fleet/otelcol-fleet/internal/hostname"
 	"github.com/otelcol-fleet/otelcol-fleet/internal/startpages"
 )
@@ -73,6 +74,8 @@ type fleetHealth struct {
 	// releasePages asks the loop to give back the start-up pages (once: releaseOnce).
 	releasePages chan struct{}
 	releaseOnce  sync.Once
+	// gc keeps the heap's headroom from Start to Shutdown (gc_headroom_mib); nil when off.
+	gc *gcheadroom.Governor
 
 	checkNow     chan struct{}
 	stop         chan struct{}
@@ -168,8 +171,10 @@ func (fh *fleetHealth) Start(ctx context.Context, host component.Host) error {
 		zap.Duration("recovery_duration", fh.cfg.RecoveryDuration),
 		zap.String("fleet_id", fh.id),
 		zap.String("opamp_endpoint", opampagent.SafeURL(fh.cfg.OpAMP.Endpoint)),
-		zap.Bool("release_startup_pages", fh.cfg.ReleaseStartupPages))
+		zap.Bool("release_startup_pages", fh.cfg.ReleaseStartupPages),
+		zap.Uint32("gc_headroom_mib", fh.cfg.GCHeadroomMiB))
 	fh.evaluator.SetMemoryLimit(signals.ResolveMemoryLimit(nil, os.DirFS("/")))
+	fh.startGCHeadroom()
 
 	if err := fh.server.Start(ctx, host); err != nil {
 		return err
@@ -345,6 +350,9 @@ func (fh *fleetHealth) Shutdown(ctx context.Context) error {
 		}
 		fh.telemetry.shutdown()
 		fh.client.CloseIdleConnections()
+		if fh.gc != nil {
+			fh.gc.Stop()
+		}
 		err = errors.Join(err, fh.shutdownServers(ctx))
 	})
 	return err
@@ -398,6 +406,27 @@ func (fh *fleetHealth) releaseStartupPages() {
 		fh.logger.Info("Gave back the binary's pages that only the start touched.",
 			zap.Int64("resident_bytes_before", released.Before), zap.Int64("resident_bytes_after", released.After))
 	}
+}
+
+// startGCHeadroom keeps the Go heap's headroom at a second's allocation, up to gc_headroom_mib,
+// until Shutdown (internal/gcheadroom says why). Where it cannot, the GC is left as it is, and
+// the log says why: that is a choice the operator made (GOGC), or another fleet_health does it.
+func (fh *fleetHealth) startGCHeadroom() {
+	if fh.cfg.GCHeadroomMiB == 0 {
+		return
+	}
+	g, err := gcheadroom.Start(uint64(fh.cfg.GCHeadroomMiB)<<20, func(c gcheadroom.Change) {
+		fh.logger.Debug("Set the garbage collector's GOGC for the allocation rate.",
+			zap.Int("from", c.From), zap.Int("to", c.To),
+			zap.Uint64("live_heap_bytes", c.Live), zap.Uint64("allocated_bytes_per_second", c.Rate))
+	})
+	if err != nil {
+		fh.logger.Info("The garbage collector's headroom is left to GOGC.", zap.Error(err))
+		return
+	}
+	fh.gc = g
+	fh.logger.Info("Keeping the garbage collector's headroom at a second's allocation while busy.",
+		zap.Uint32("gc_headroom_mib", fh.cfg.GCHeadroomMiB), zap.Int("gogc_at_rest", g.Base()))
 }
 
 // NotReady implements extensioncapabilities.PipelineWatcher: the collector is stopping.

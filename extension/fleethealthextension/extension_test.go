@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"runtime"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"testing"
@@ -30,6 +31,7 @@ import (
 	"github.com/otelcol-fleet/otelcol-fleet/extension/fleethealthextension/internal/fleet"
 	"github.com/otelcol-fleet/otelcol-fleet/extension/fleethealthextension/internal/metadata"
 	"github.com/otelcol-fleet/otelcol-fleet/extension/fleethealthextension/internal/signals"
+	"github.com/otelcol-fleet/otelcol-fleet/internal/gcheadroom"
 )
 
 // fakeClock is the injected clock; tests move it by hand.
@@ -577,6 +579,61 @@ func TestReadyGivesBackTheStartupPagesOnce(t *testing.T) {
 			before, after := fields["resident_bytes_before"].(int64), fields["resident_bytes_after"].(int64)
 			require.Positive(t, before)
 			require.Less(t, after, before/2, "most of the test binary's resident pages given back")
+		})
+	}
+}
+
+// TestGCHeadroomFromStartToShutdown: with gc_headroom_mib (the default) the extension keeps the
+// heap's headroom from Start, says so once at Info, and sets GOGC back at Shutdown; with 0, or
+// with GOGC set by the operator, it leaves the GC alone and the log says which.
+func TestGCHeadroomFromStartToShutdown(t *testing.T) {
+	const keeping = "Keeping the garbage collector's headroom at a second's allocation while busy."
+	const left = "The garbage collector's headroom is left to GOGC."
+	for _, tc := range []struct {
+		name     string
+		headroom uint32
+		gogcEnv  string
+		want     string
+	}{
+		{"default", defaultGCHeadroomMiB, "", keeping},
+		{"off", 0, "", ""},
+		{"operator's GOGC", defaultGCHeadroomMiB, "150", left},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv("GOGC", tc.gogcEnv)
+			cfg := createDefaultConfig().(*Config)
+			cfg.NetAddr.Endpoint = freeAddr(t)
+			cfg.GCHeadroomMiB = tc.headroom
+			core, logs := observer.New(zap.InfoLevel)
+			set := extensiontest.NewNopSettings(metadata.Type)
+			set.Logger = zap.New(core)
+			ext, err := newFleetHealth(cfg, set, time.Now)
+			require.NoError(t, err)
+			ext.source = &fakeSource{clock: &fakeClock{t: time.Now()}}
+			require.NoError(t, ext.Start(context.Background(), componenttest.NewNopHost()))
+			t.Cleanup(func() { _ = ext.Shutdown(context.Background()) })
+
+			require.Equal(t, tc.want == keeping, ext.gc != nil)
+			for _, msg := range []string{keeping, left} {
+				n := 0
+				if msg == tc.want {
+					n = 1
+				}
+				require.Equal(t, n, logs.FilterMessage(msg).Len(), msg)
+			}
+			if tc.want == keeping {
+				fields := logs.FilterMessage(keeping).All()[0].ContextMap()
+				require.Equal(t, uint32(24), fields["gc_headroom_mib"])
+				require.Equal(t, int64(100), fields["gogc_at_rest"])
+			}
+			require.NoError(t, ext.Shutdown(context.Background()))
+			// What the governor sets under load is internal/gcheadroom's to test; here, that
+			// Shutdown stopped it and left GOGC as it found it.
+			require.Equal(t, 100, debug.SetGCPercent(100), "GOGC at Shutdown")
+			t.Setenv("GOGC", "")
+			g, err := gcheadroom.Start(1<<20, nil)
+			require.NoError(t, err, "no governor left running")
+			g.Stop()
 		})
 	}
 }

@@ -1,0 +1,184 @@
+// Package gcheadroom keeps the Go heap's headroom between collections at a second's worth of
+// allocation, up to a bound, while the collector is busy: what the garbage collector may let the
+// heap grow by before it runs again.
+//
+// Why: GOGC sets that headroom in proportion to the live heap (GOGC=100: as much again). A
+// gateway keeps its per-series state outside the Go heap (internal/offheap), so its live heap is
+// small, 8–9 MB at 200k series and 100k samples/s, while the OTLP receiver's garbage is not, about
+// 30 MB/s there: the collector ran four times a second, and the GC was 0.39 µs of the gateway's
+// 1.31 µs a sample. With the headroom at a second's allocation, up to 24 MiB, it runs about once
+// a second (BENCHMARKS.md). The price is that headroom in resident memory while the collector is
+// busy; at rest, allocating little, the headroom is GOGC's again.
+//
+// How: after each collection (a cleanup on an object made for it, so nothing runs while nothing
+// is collected) the allocation rate since the previous one decides the headroom wanted, and
+// debug.SetGCPercent sets the GOGC that gives it, never below the process' own. GOMEMLIMIT, when
+// set, still bounds the heap: the runtime collects at whichever of the two it reaches first.
+package gcheadroom // import "github.com/otelcol-fleet/otelcol-fleet/internal/gcheadroom"
+
+import (
+	"errors"
+	"math"
+	"os"
+	"runtime"
+	"runtime/debug"
+	"runtime/metrics"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Interval is how much allocation the headroom is sized for: a second's, so that a busy collector
+// collects about once a second, unless that would take more than the bound.
+const Interval = time.Second
+
+// The runtime's metrics read after each collection.
+const (
+	metricAllocs  = "/gc/heap/allocs:bytes"
+	metricLive    = "/gc/heap/live:bytes"
+	metricStacks  = "/gc/scan/stack:bytes"
+	metricGlobals = "/gc/scan/globals:bytes"
+	metricGOGC    = "/gc/gogc:percent"
+)
+
+// Errors of Start: the GC is left as it is.
+var (
+	// ErrGOGCSet: the operator chose the collector's GOGC; it is theirs.
+	ErrGOGCSet = errors.New("the GOGC environment variable is set")
+	// ErrGCOff: collection is off (GOGC=off); only GOMEMLIMIT triggers it.
+	ErrGCOff = errors.New("garbage collection is off (GOGC=off)")
+	// ErrRunning: another component of the process already keeps the headroom.
+	ErrRunning = errors.New("already kept by another component")
+)
+
+// running is set while a Governor runs: GOGC is one setting of the process, so one governs it.
+var running atomic.Bool
+
+// Governor keeps the heap's headroom; Start makes one, Stop ends it.
+type Governor struct {
+	maxHeadroom uint64
+	base        int // GOGC at Start: the least the governor sets, and what Stop restores
+	// onChange, if set, is told every GOGC set (for the owner's logs).
+	onChange func(Change)
+
+	mu      sync.Mutex
+	stopped bool
+	percent int // GOGC in force
+	samples []metrics.Sample
+	// lastAllocs and lastTime are the bytes allocated since the start and when, at the previous
+	// collection: the rate is over the time between two.
+	lastAllocs uint64
+	lastTime   time.Time
+	now        func() time.Time
+}
+
+// Change is a GOGC the governor set, and why.
+type Change struct {
+	From, To int
+	// Live is the heap the last collection left live; Rate the bytes allocated a second since
+	// the collection before it.
+	Live, Rate uint64
+}
+
+// Start keeps the heap's headroom at a second's allocation, up to maxHeadroom bytes. It returns
+// an error, and leaves the GC alone, when GOGC is set in the environment, collection is off, or
+// another Governor runs.
+func Start(maxHeadroom uint64, onChange func(Change)) (*Governor, error) {
+	if os.Getenv("GOGC") != "" {
+		return nil, ErrGOGCSet
+	}
+	if !running.CompareAndSwap(false, true) {
+		return nil, ErrRunning
+	}
+	g := &Governor{maxHeadroom: maxHeadroom, onChange: onChange, now: time.Now, samples: []metrics.Sample{
+		{Name: metricAllocs}, {Name: metricLive}, {Name: metricStacks}, {Name: metricGlobals}, {Name: metricGOGC},
+	}}
+	metrics.Read(g.samples)
+	// GOGC=off reads as -1 in the metric's uint64.
+	if g.samples[4].Value.Kind() == metrics.KindUint64 {
+		g.base = int(int64(g.samples[4].Value.Uint64()))
+	}
+	if g.samples[4].Value.Kind() != metrics.KindUint64 || g.base < 0 {
+		running.Store(false)
+		return nil, ErrGCOff
+	}
+	g.percent = g.base
+	g.lastAllocs, g.lastTime = g.samples[0].Value.Uint64(), g.now()
+	g.arm()
+	return g, nil
+}
+
+// Base is the GOGC the governor found, and sets back at Stop.
+func (g *Governor) Base() int { return g.base }
+
+// Stop sets GOGC back to what Start found. Safe twice.
+func (g *Governor) Stop() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.stopped {
+		return
+	}
+	g.stopped = true
+	if g.percent != g.base {
+		debug.SetGCPercent(g.base)
+		g.percent = g.base
+	}
+	running.Store(false)
+}
+
+// sentinel is what a cleanup waits on: made unreachable at once, it is found so by the next
+// collection. It holds a pointer so that it is not made by the tiny allocator, whose blocks are
+// shared and may outlive it.
+type sentinel struct{ _ *byte }
+
+// arm asks to run afterGC once the next collection is over.
+func (g *Governor) arm() {
+	runtime.AddCleanup(&sentinel{}, (*Governor).afterGC, g)
+}
+
+// afterGC sets the GOGC for the headroom the allocation rate now wants, and arms again.
+func (g *Governor) afterGC() {
+	g.mu.Lock()
+	if g.stopped {
+		g.mu.Unlock()
+		return
+	}
+	metrics.Read(g.samples)
+	now, allocs := g.now(), g.samples[0].Value.Uint64()
+	var rate uint64
+	if elapsed := now.Sub(g.lastTime); elapsed > 0 && allocs > g.lastAllocs {
+		rate = uint64(float64(allocs-g.lastAllocs) / elapsed.Seconds())
+	}
+	g.lastAllocs, g.lastTime = allocs, now
+	live := g.samples[1].Value.Uint64()
+	scanned := live + g.samples[2].Value.Uint64() + g.samples[3].Value.Uint64()
+	percent := Percent(g.base, scanned, rate, g.maxHeadroom)
+	var change *Change
+	if percent != g.percent {
+		debug.SetGCPercent(percent)
+		change = &Change{From: g.percent, To: percent, Live: live, Rate: rate}
+		g.percent = percent
+	}
+	g.mu.Unlock()
+	if change != nil && g.onChange != nil {
+		g.onChange(*change)
+	}
+	g.arm()
+}
+
+// maxPercent bounds the GOGC set, whatever the heap: a headroom of maxHeadroom over a live heap of
+// a few hundred kilobytes (a test binary) would otherwise ask for tens of thousands.
+const maxPercent = 10_000
+
+// Percent is the GOGC that gives a headroom of a second's allocation at rate (bytes a second), up
+// to maxHeadroom bytes, and never less than base's. scanned is what GOGC is a percentage of: the
+// live heap the last collection left, plus the goroutine stacks and globals it scanned (Go's
+// pacer: goal = live + scanned × GOGC/100).
+func Percent(base int, scanned, rate, maxHeadroom uint64) int {
+	if scanned == 0 {
+		return base
+	}
+	want := min(uint64(float64(rate)*Interval.Seconds()), maxHeadroom)
+	p := int(math.Ceil(100 * float64(want) / float64(scanned)))
+	return min(max(p, base), max(maxPercent, base))
+}
