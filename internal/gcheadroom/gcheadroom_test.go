@@ -1,6 +1,7 @@
 package gcheadroom
 
 import (
+	"runtime"
 	"runtime/metrics"
 	"sync"
 	"testing"
@@ -91,6 +92,13 @@ func TestGovernorFollowsTheAllocationRate(t *testing.T) {
 	assert.Greater(t, c.To, 100)
 	assert.Positive(t, c.Rate)
 	assert.Positive(t, c.Live)
+
+	// At rest the rate between two collections is small: GOGC's own headroom again.
+	require.Eventually(t, func() bool {
+		time.Sleep(50 * time.Millisecond)
+		runtime.GC()
+		return gogc() == 100
+	}, 10*time.Second, time.Millisecond, "no allocation to speak of: back to the process' GOGC")
 
 	g.Stop()
 	assert.Equal(t, 100, gogc(), "Stop sets back the GOGC Start found")
