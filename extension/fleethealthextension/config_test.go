@@ -35,7 +35,7 @@ func TestUnmarshalDefaultConfig(t *testing.T) {
 	require.Empty(t, c.OpAMP.Endpoint, "no reports unless configured")
 	require.False(t, c.OpAMPServer.HasValue(), "no OpAMP server unless configured")
 	require.True(t, c.ReleaseStartupPages)
-	require.Equal(t, uint32(24), c.GCHeadroomMiB)
+	require.Equal(t, uint32(16), c.GCHeadroomMiB)
 }
 
 // TestOpAMPServerDefaults: an empty `opamp_server:` section listens on localhost:4320.

@@ -623,7 +623,7 @@ func TestGCHeadroomFromStartToShutdown(t *testing.T) {
 			}
 			if tc.want == keeping {
 				fields := logs.FilterMessage(keeping).All()[0].ContextMap()
-				require.Equal(t, uint32(24), fields["gc_headroom_mib"])
+				require.Equal(t, uint32(defaultGCHeadroomMiB), fields["gc_headroom_mib"])
 				require.Equal(t, int64(100), fields["gogc_at_rest"])
 			}
 			require.NoError(t, ext.Shutdown(context.Background()))

@@ -44,11 +44,12 @@ const (
 	// keeps open: agents reconnecting overlap their old connection briefly.
 	connectionHeadroom = 64
 
-	// defaultGCHeadroomMiB bounds the heap's headroom between collections while busy: 24 MiB
-	// is three times what GOGC 100 leaves a gateway at 200k series and 100k samples/s (live heap
-	// ~8 MB), the GC's runs a second fall from ~4 to ~1.3, and CPU a sample by 17-19 %, for
-	// ~16 MB of peak RSS (BENCHMARKS.md). At saturation the live heap is already larger.
-	defaultGCHeadroomMiB = 24
+	// defaultGCHeadroomMiB bounds the heap's headroom between collections while busy. A gateway
+	// at 200k series and 100k samples/s (live heap ~8 MB, ~30 MB/s of garbage) collects ~4 times
+	// a second at GOGC 100; with 16 MiB about twice, for ~9 MB of peak RSS, which keeps it under
+	// 100 MB there; 24 MiB took a third more collections off for 16 MB (BENCHMARKS.md). At
+	// saturation the live heap is larger and GOGC's headroom already covers it.
+	defaultGCHeadroomMiB = 16
 )
 
 // NewFactory returns the fleet_health extension factory.

@@ -6,9 +6,10 @@
 // gateway keeps its per-series state outside the Go heap (internal/offheap), so its live heap is
 // small, 8–9 MB at 200k series and 100k samples/s, while the OTLP receiver's garbage is not, about
 // 30 MB/s there: the collector ran four times a second, and the GC was 0.39 µs of the gateway's
-// 1.31 µs a sample. With the headroom at a second's allocation, up to 24 MiB, it runs about once
-// a second (BENCHMARKS.md). The price is that headroom in resident memory while the collector is
-// busy; at rest, allocating little, the headroom is GOGC's again.
+// 1.31 µs a sample. With the headroom at a second's allocation, up to 16 MiB (fleet_health's
+// default), it runs about twice a second; at 24 MiB, a little over once (BENCHMARKS.md). The
+// price is that headroom in resident memory while the collector is busy; at rest, allocating
+// little, the headroom is GOGC's again.
 //
 // How: after each collection (a cleanup on an object made for it, so nothing runs while nothing
 // is collected) the allocation rate since the previous one decides the headroom wanted, and
