@@ -540,6 +540,21 @@ func TestMemberIDDefaultsToTheCollectorName(t *testing.T) {
 	require.Equal(t, "agent-1", memberID("agent-1"))
 }
 
+// startWithInfoLogs starts an extension of cfg on a fake source, its Info logs observed; the
+// test's cleanup shuts it down (safe after the test's own Shutdown).
+func startWithInfoLogs(t *testing.T, cfg *Config) (*fleetHealth, *observer.ObservedLogs) {
+	t.Helper()
+	core, logs := observer.New(zap.InfoLevel)
+	set := extensiontest.NewNopSettings(metadata.Type)
+	set.Logger = zap.New(core)
+	ext, err := newFleetHealth(cfg, set, time.Now)
+	require.NoError(t, err)
+	ext.source = &fakeSource{clock: &fakeClock{t: time.Now()}}
+	require.NoError(t, ext.Start(context.Background(), componenttest.NewNopHost()))
+	t.Cleanup(func() { _ = ext.Shutdown(context.Background()) })
+	return ext, logs
+}
+
 // TestReadyGivesBackTheStartupPagesOnce: after the first Ready the binary's start-up pages go
 // back to the kernel (logged with what was resident before and after); later Readys and a config
 // with release_startup_pages false leave them.
@@ -552,14 +567,7 @@ func TestReadyGivesBackTheStartupPagesOnce(t *testing.T) {
 			cfg := createDefaultConfig().(*Config)
 			cfg.NetAddr.Endpoint = freeAddr(t)
 			cfg.ReleaseStartupPages = release
-			core, logs := observer.New(zap.InfoLevel)
-			set := extensiontest.NewNopSettings(metadata.Type)
-			set.Logger = zap.New(core)
-			ext, err := newFleetHealth(cfg, set, time.Now)
-			require.NoError(t, err)
-			ext.source = &fakeSource{clock: &fakeClock{t: time.Now()}}
-			require.NoError(t, ext.Start(context.Background(), componenttest.NewNopHost()))
-			t.Cleanup(func() { _ = ext.Shutdown(context.Background()) }) // safe twice
+			ext, logs := startWithInfoLogs(t, cfg)
 
 			require.NoError(t, ext.Ready())
 			const gaveBack = "Gave back the binary's pages that only the start touched."
@@ -604,14 +612,7 @@ func TestGCHeadroomFromStartToShutdown(t *testing.T) {
 			cfg := createDefaultConfig().(*Config)
 			cfg.NetAddr.Endpoint = freeAddr(t)
 			cfg.GCHeadroomMiB = tc.headroom
-			core, logs := observer.New(zap.InfoLevel)
-			set := extensiontest.NewNopSettings(metadata.Type)
-			set.Logger = zap.New(core)
-			ext, err := newFleetHealth(cfg, set, time.Now)
-			require.NoError(t, err)
-			ext.source = &fakeSource{clock: &fakeClock{t: time.Now()}}
-			require.NoError(t, ext.Start(context.Background(), componenttest.NewNopHost()))
-			t.Cleanup(func() { _ = ext.Shutdown(context.Background()) })
+			ext, logs := startWithInfoLogs(t, cfg)
 
 			require.Equal(t, tc.want == keeping, ext.gc != nil)
 			for _, msg := range []string{keeping, left} {
