@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -22,6 +23,7 @@ import (
 
 	"github.com/otelcol-fleet/otelcol-fleet/internal/bench"
 	"github.com/otelcol-fleet/otelcol-fleet/internal/fleettest"
+	"github.com/otelcol-fleet/otelcol-fleet/internal/loadgen"
 )
 
 // These tests run the real built collector (distribution/_build/otelcol-fleet).
@@ -642,7 +644,7 @@ service:
 // TestE2EDeprecatedRecoveryKey: a config written before `recovery` became `recovery_duration`
 // still starts, with one warning naming the replacement, and the value is honoured.
 func TestE2EDeprecatedRecoveryKey(t *testing.T) {
-	c, _ := startReady(t, "recovery: 7s")
+	c, _, _ := startReady(t, "recovery: 7s")
 	warning := `retired setting "extensions.fleet_health.recovery" rewritten to "extensions.fleet_health.recovery_duration"; put this in the config instead: recovery_duration: 7s`
 	require.Equal(t, 1, strings.Count(c.Logs(), warning), "one warning naming the replacement:\n%s", tail(c.Logs(), 3000))
 	// The start log names the setting in effect (zap writes durations in seconds).
@@ -657,7 +659,7 @@ func TestE2EStartupPagesGivenBack(t *testing.T) {
 	}
 	fileRSS := map[bool]int64{}
 	for _, release := range []bool{true, false} {
-		c, base := startReady(t, fmt.Sprintf("release_startup_pages: %t", release))
+		c, base, _ := startReady(t, fmt.Sprintf("release_startup_pages: %t", release))
 		// A few checks and probes run the paths a ready collector runs, faulting their pages back.
 		for range 3 {
 			getURL(base + "/readyz")
@@ -678,12 +680,54 @@ func TestE2EStartupPagesGivenBack(t *testing.T) {
 	require.Less(t, fileRSS[true], fileRSS[false]/2, "most of the binary's pages given back and not faulted in again")
 }
 
+// TestE2EGCHeadroomUnderLoad: the built collector with fleet_health's default gc_headroom_mib
+// says at start that it keeps the GC's headroom, and under OTLP load raises GOGC above its own
+// 100 (logged at Debug), which it sets back when it stops; with gc_headroom_mib 0 it does neither.
+func TestE2EGCHeadroomUnderLoad(t *testing.T) {
+	const keeping = "Keeping the garbage collector's headroom at a second's allocation while busy."
+	const set = "Set the garbage collector's GOGC for the allocation rate."
+	gen := loadgen.New(loadgen.Config{Metric: "gc_headroom_e2e", Series: 20_000, ServiceName: "gc-headroom", Start: time.Now()})
+	for _, headroom := range []int{16, 0} {
+		t.Run(fmt.Sprint("gc_headroom_mib=", headroom), func(t *testing.T) {
+			c, _, otlp := startReady(t, fmt.Sprintf("gc_headroom_mib: %d", headroom), "--set=service.telemetry.logs.level=debug")
+			// ~20k points a request, decoded and dropped by the debug exporter: megabytes of
+			// garbage each, far more than GOGC 100 gives a live heap of a few MB.
+			deadline := time.Now().Add(20 * time.Second)
+			for step := 0; time.Now().Before(deadline); step++ {
+				fleettest.SendOTLP(t, otlp, gen.Batch(step, 0, 20_000))
+				if headroom > 0 && strings.Contains(c.Logs(), set) {
+					break
+				}
+				if headroom == 0 && step == 50 {
+					break
+				}
+			}
+			logs := c.Logs()
+			if headroom == 0 {
+				require.NotContains(t, logs, keeping)
+				require.NotContains(t, logs, set)
+				c.Stop(t)
+				return
+			}
+			require.Equal(t, 1, strings.Count(logs, keeping), "said once at start:\n%s", tail(logs, 3000))
+			require.Regexp(t, `"gc_headroom_mib": 16, "gogc_at_rest": 100`, logs)
+			raised := regexp.MustCompile(`Set the garbage collector's GOGC for the allocation rate\.[^\n]*"from": 100, "to": [1-9][0-9]{2,}[^\n]*`)
+			line := raised.FindString(logs)
+			require.NotEmpty(t, line, "GOGC raised under load:\n%s", tail(logs, 3000))
+			t.Log(line)
+			c.Stop(t)
+		})
+	}
+}
+
 // startReady starts the built collector with fleet_health (check_interval 1s, and key, one
-// line of its section) over an OTLP to debug pipeline, and waits until /readyz answers 200. It returns the collector and fleet_health's base URL.
-func startReady(t *testing.T, key string) (*fleettest.Collector, string) {
+// line of its section) over an OTLP to debug pipeline, with args on its command line, and waits
+// until /readyz answers 200. It returns the collector, fleet_health's base URL and the OTLP/HTTP
+// endpoint.
+func startReady(t *testing.T, key string, args ...string) (*fleettest.Collector, string, string) {
 	t.Helper()
 	fhPort, otlpPort := fleettest.FreePort(t), fleettest.FreePort(t)
-	c := fleettest.StartCollector(t, `
+	c := fleettest.StartCollectorWithArgs(t, `
 extensions:
   fleet_health:
     endpoint: 127.0.0.1:${env:FH_PORT}
@@ -702,8 +746,8 @@ service:
     metrics:
       receivers: [otlp]
       exporters: [debug]
-`, fmt.Sprintf("FH_PORT=%d", fhPort), fmt.Sprintf("OTLP_PORT=%d", otlpPort))
+`, args, fmt.Sprintf("FH_PORT=%d", fhPort), fmt.Sprintf("OTLP_PORT=%d", otlpPort))
 	base := fmt.Sprintf("http://127.0.0.1:%d", fhPort)
 	waitFor(t, c, base+"/readyz", 10*time.Second, "ready", func(p probe) bool { return p.Code == http.StatusOK })
-	return c, base
+	return c, base, fmt.Sprintf("127.0.0.1:%d", otlpPort)
 }

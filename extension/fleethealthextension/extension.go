@@ -174,7 +174,6 @@ func (fh *fleetHealth) Start(ctx context.Context, host component.Host) error {
 		zap.Bool("release_startup_pages", fh.cfg.ReleaseStartupPages),
 		zap.Uint32("gc_headroom_mib", fh.cfg.GCHeadroomMiB))
 	fh.evaluator.SetMemoryLimit(signals.ResolveMemoryLimit(nil, os.DirFS("/")))
-	fh.startGCHeadroom()
 
 	if err := fh.server.Start(ctx, host); err != nil {
 		return err
@@ -197,6 +196,8 @@ func (fh *fleetHealth) Start(ctx context.Context, host component.Host) error {
 		fh.mu.Unlock()
 	}
 
+	// Last, once nothing above can fail: a Start that fails leaves the GC as it found it.
+	fh.startGCHeadroom()
 	fh.loopDone.Add(1)
 	go fh.loop()
 	return nil

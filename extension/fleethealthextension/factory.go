@@ -46,7 +46,7 @@ const (
 
 	// defaultGCHeadroomMiB bounds the heap's headroom between collections while busy. A gateway
 	// at 200k series and 100k samples/s (live heap ~8 MB, ~30 MB/s of garbage) collects ~4 times
-	// a second at GOGC 100; with 16 MiB about twice, for ~9 MB of peak RSS, which keeps it under
+	// a second at GOGC 100; with 16 MiB about twice, for ~7 MB of peak RSS, which keeps it under
 	// 100 MB there; 24 MiB took a third more collections off for 16 MB (BENCHMARKS.md). At
 	// saturation the live heap is larger and GOGC's headroom already covers it.
 	defaultGCHeadroomMiB = 16

@@ -70,7 +70,6 @@ type Governor struct {
 	// collection: the rate is over the time between two.
 	lastAllocs uint64
 	lastTime   time.Time
-	now        func() time.Time
 }
 
 // Change is a GOGC the governor set, and why.
@@ -91,20 +90,18 @@ func Start(maxHeadroom uint64, onChange func(Change)) (*Governor, error) {
 	if !running.CompareAndSwap(false, true) {
 		return nil, ErrRunning
 	}
-	g := &Governor{maxHeadroom: maxHeadroom, onChange: onChange, now: time.Now, samples: []metrics.Sample{
+	g := &Governor{maxHeadroom: maxHeadroom, onChange: onChange, samples: []metrics.Sample{
 		{Name: metricAllocs}, {Name: metricLive}, {Name: metricStacks}, {Name: metricGlobals}, {Name: metricGOGC},
 	}}
 	metrics.Read(g.samples)
 	// GOGC=off reads as -1 in the metric's uint64.
-	if g.samples[4].Value.Kind() == metrics.KindUint64 {
-		g.base = int(int64(g.samples[4].Value.Uint64()))
-	}
-	if g.samples[4].Value.Kind() != metrics.KindUint64 || g.base < 0 {
+	if gogc := g.samples[4].Value; gogc.Kind() != metrics.KindUint64 || int64(gogc.Uint64()) < 0 {
 		running.Store(false)
 		return nil, ErrGCOff
 	}
+	g.base = int(g.samples[4].Value.Uint64())
 	g.percent = g.base
-	g.lastAllocs, g.lastTime = g.samples[0].Value.Uint64(), g.now()
+	g.lastAllocs, g.lastTime = g.samples[0].Value.Uint64(), time.Now()
 	g.arm()
 	return g, nil
 }
@@ -145,7 +142,7 @@ func (g *Governor) afterGC() {
 		return
 	}
 	metrics.Read(g.samples)
-	now, allocs := g.now(), g.samples[0].Value.Uint64()
+	now, allocs := time.Now(), g.samples[0].Value.Uint64()
 	var rate uint64
 	if elapsed := now.Sub(g.lastTime); elapsed > 0 && allocs > g.lastAllocs {
 		rate = uint64(float64(allocs-g.lastAllocs) / elapsed.Seconds())
