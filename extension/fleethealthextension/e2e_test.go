@@ -681,8 +681,9 @@ func TestE2EStartupPagesGivenBack(t *testing.T) {
 }
 
 // TestE2EGCHeadroomUnderLoad: the built collector with fleet_health's default gc_headroom_mib
-// says at start that it keeps the GC's headroom, and under OTLP load raises GOGC above its own
-// 100 (logged at Debug), which it sets back when it stops; with gc_headroom_mib 0 it does neither.
+// says at start that it keeps the GC's headroom, under OTLP load raises GOGC above its own 100,
+// and once the load stops sets it back (both logged at Debug); with gc_headroom_mib 0 it does
+// none of that.
 func TestE2EGCHeadroomUnderLoad(t *testing.T) {
 	const keeping = "Keeping the garbage collector's headroom at a second's allocation while busy."
 	const set = "Set the garbage collector's GOGC for the allocation rate."
@@ -715,6 +716,11 @@ func TestE2EGCHeadroomUnderLoad(t *testing.T) {
 			line := raised.FindString(logs)
 			require.NotEmpty(t, line, "GOGC raised under load:\n%s", tail(logs, 3000))
 			t.Log(line)
+			// The load stopped: within a few check_intervals (1 s here), not at the next
+			// collection, GOGC is the process' own again.
+			lowered := regexp.MustCompile(`Set the garbage collector's GOGC for the allocation rate\.[^\n]*"to": 100,`)
+			require.Eventually(t, func() bool { return lowered.MatchString(c.Logs()) }, 15*time.Second, 100*time.Millisecond,
+				"GOGC back to 100 at rest:\n%s", tail(c.Logs(), 3000))
 			c.Stop(t)
 		})
 	}

@@ -220,6 +220,11 @@ func (fh *fleetHealth) loop() {
 			fh.releaseOnce.Do(fh.releaseStartupPages)
 			continue
 		}
+		if fh.gc != nil {
+			// A load that stopped gives back its GC headroom now, not at the next
+			// collection, which at rest may be minutes away.
+			fh.gc.Recheck()
+		}
 		fh.check()
 	}
 }

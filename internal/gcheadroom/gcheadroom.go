@@ -13,8 +13,10 @@
 //
 // How: after each collection (a cleanup on an object made for it, so nothing runs while nothing
 // is collected) the allocation rate since the previous one decides the headroom wanted, and
-// debug.SetGCPercent sets the GOGC that gives it, never below the process' own. GOMEMLIMIT, when
-// set, still bounds the heap: the runtime collects at whichever of the two it reaches first.
+// debug.SetGCPercent sets the GOGC that gives it, never below the process' own. Recheck, called
+// by the owner now and then, lowers it again once the load stops, without waiting for the next
+// collection. GOMEMLIMIT, when set, still bounds the heap: the runtime collects at whichever of
+// the two it reaches first.
 package gcheadroom // import "github.com/otelcol-fleet/otelcol-fleet/internal/gcheadroom"
 
 import (
@@ -66,10 +68,19 @@ type Governor struct {
 	stopped bool
 	percent int // GOGC in force
 	samples []metrics.Sample
-	// lastAllocs and lastTime are the bytes allocated since the start and when, at the previous
-	// collection: the rate is over the time between two.
+	// lastAllocs and lastTime are the bytes allocated since the process started and when, at the
+	// previous collection (zero before the first): the rate is over the time between two
+	// collections, never since Start, which would count the collector's own start-up (the
+	// components' Start, tens of MB in a moment) as load and widen the headroom of a collector
+	// at rest until its next collection, minutes away.
 	lastAllocs uint64
 	lastTime   time.Time
+	// scanned is what the last collection's GOGC applies to (see Percent).
+	scanned uint64
+	// checkAllocs and checkTime are where Recheck measures from: the last collection or the
+	// last Recheck, whichever was later, so that a load that stopped shows at the next Recheck.
+	checkAllocs uint64
+	checkTime   time.Time
 }
 
 // Change is a GOGC the governor set, and why.
@@ -101,7 +112,6 @@ func Start(maxHeadroom uint64, onChange func(Change)) (*Governor, error) {
 	}
 	g.base = int(g.samples[4].Value.Uint64())
 	g.percent = g.base
-	g.lastAllocs, g.lastTime = g.samples[0].Value.Uint64(), time.Now()
 	g.arm()
 	return g, nil
 }
@@ -143,25 +153,69 @@ func (g *Governor) afterGC() {
 	}
 	metrics.Read(g.samples)
 	now, allocs := time.Now(), g.samples[0].Value.Uint64()
+	first := g.lastTime.IsZero()
 	var rate uint64
-	if elapsed := now.Sub(g.lastTime); elapsed > 0 && allocs > g.lastAllocs {
+	if elapsed := now.Sub(g.lastTime); !first && elapsed > 0 && allocs > g.lastAllocs {
 		rate = uint64(float64(allocs-g.lastAllocs) / elapsed.Seconds())
 	}
 	g.lastAllocs, g.lastTime = allocs, now
+	g.checkAllocs, g.checkTime = allocs, now
+	if first {
+		g.mu.Unlock()
+		g.arm()
+		return
+	}
 	live := g.samples[1].Value.Uint64()
-	scanned := live + g.samples[2].Value.Uint64() + g.samples[3].Value.Uint64()
-	percent := Percent(g.base, scanned, rate, g.maxHeadroom)
+	g.scanned = live + g.samples[2].Value.Uint64() + g.samples[3].Value.Uint64()
+	change := g.set(Percent(g.base, g.scanned, rate, g.maxHeadroom), live, rate)
+	g.mu.Unlock()
+	g.tell(change)
+	g.arm()
+}
+
+// Recheck lowers GOGC toward the process' own when the allocation rate since the last collection,
+// or the last Recheck if later, has fallen. The next collection of a collector at rest may be minutes away (the runtime forces
+// one every two minutes), and until then a headroom sized for a load that stopped would stay,
+// and the little that is allocated would keep faulting in fresh pages of it. The owner calls it
+// periodically (fleet_health: every check_interval). It never raises GOGC: only a collection,
+// which measures the live heap, does.
+func (g *Governor) Recheck() {
+	g.mu.Lock()
+	if g.stopped || g.percent == g.base || g.checkTime.IsZero() || time.Since(g.checkTime) < Interval {
+		g.mu.Unlock()
+		return
+	}
+	metrics.Read(g.samples[:1])
+	now, allocs := time.Now(), g.samples[0].Value.Uint64()
+	var rate uint64
+	if allocs > g.checkAllocs {
+		rate = uint64(float64(allocs-g.checkAllocs) / now.Sub(g.checkTime).Seconds())
+	}
+	g.checkAllocs, g.checkTime = allocs, now
 	var change *Change
-	if percent != g.percent {
-		debug.SetGCPercent(percent)
-		change = &Change{From: g.percent, To: percent, Live: live, Rate: rate}
-		g.percent = percent
+	if percent := Percent(g.base, g.scanned, rate, g.maxHeadroom); percent < g.percent {
+		change = g.set(percent, g.samples[1].Value.Uint64(), rate)
 	}
 	g.mu.Unlock()
-	if change != nil && g.onChange != nil {
-		g.onChange(*change)
+	g.tell(change)
+}
+
+// set makes percent the GOGC in force, if it is not; it returns the change, nil if none. Under mu.
+func (g *Governor) set(percent int, live, rate uint64) *Change {
+	if percent == g.percent {
+		return nil
 	}
-	g.arm()
+	debug.SetGCPercent(percent)
+	c := &Change{From: g.percent, To: percent, Live: live, Rate: rate}
+	g.percent = percent
+	return c
+}
+
+// tell passes a change to onChange, outside mu.
+func (g *Governor) tell(c *Change) {
+	if c != nil && g.onChange != nil {
+		g.onChange(*c)
+	}
 }
 
 // maxPercent bounds the GOGC set, whatever the heap: a headroom of maxHeadroom over a live heap of

@@ -122,3 +122,28 @@ func TestOneGovernorAtATime(t *testing.T) {
 	require.NoError(t, err, "a stopped governor lets the next start")
 	g2.Stop()
 }
+
+// TestRecheckLowersGOGCAtRest: once the load stops, Recheck sets back the process' GOGC without
+// waiting for a collection (at rest the next is minutes away); under load it leaves GOGC alone.
+func TestRecheckLowersGOGCAtRest(t *testing.T) {
+	t.Setenv("GOGC", "")
+	g, err := Start(64*mib, nil)
+	require.NoError(t, err)
+	defer g.Stop()
+	g.Recheck() // before any collection: nothing to go on, nothing done
+	require.Equal(t, 100, gogc())
+
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() { defer close(done); garbage(stop, 200*mib) }()
+	require.Eventually(t, func() bool { return gogc() > 100 }, 10*time.Second, 10*time.Millisecond)
+	close(stop)
+	<-done
+
+	// The first Recheck may still see the end of the load since the last collection; the next
+	// sees the rest alone.
+	require.Eventually(t, func() bool {
+		g.Recheck()
+		return gogc() == 100
+	}, 5*time.Second, Interval+100*time.Millisecond, "at rest: the process' own GOGC, without a collection")
+}
