@@ -174,11 +174,11 @@ func (g *Governor) afterGC() {
 }
 
 // Recheck lowers GOGC toward the process' own when the allocation rate since the last collection,
-// or the last Recheck if later, has fallen. The next collection of a collector at rest may be minutes away (the runtime forces
-// one every two minutes), and until then a headroom sized for a load that stopped would stay,
-// and the little that is allocated would keep faulting in fresh pages of it. The owner calls it
-// periodically (fleet_health: every check_interval). It never raises GOGC: only a collection,
-// which measures the live heap, does.
+// or the last Recheck if later, has fallen. The next collection of a collector at rest may be
+// minutes away (the runtime forces one every two minutes), and until then a headroom sized for a
+// load that stopped would stay, and the little that is allocated would keep faulting in fresh
+// pages of it. The owner calls it periodically (fleet_health: every check_interval). It never
+// raises GOGC: only a collection, which measures the live heap, does.
 func (g *Governor) Recheck() {
 	g.mu.Lock()
 	if g.stopped || g.percent == g.base || g.checkTime.IsZero() || time.Since(g.checkTime) < Interval {
