@@ -35,7 +35,8 @@ import (
 // collects about once a second, unless that would take more than the bound.
 const Interval = time.Second
 
-// The runtime's metrics read after each collection.
+// The runtime's metrics: the first four read after each collection, in this order in
+// Governor.samples; GOGC once, at Start.
 const (
 	metricAllocs  = "/gc/heap/allocs:bytes"
 	metricLive    = "/gc/heap/live:bytes"
@@ -101,16 +102,17 @@ func Start(maxHeadroom uint64, onChange func(Change)) (*Governor, error) {
 	if !running.CompareAndSwap(false, true) {
 		return nil, ErrRunning
 	}
-	g := &Governor{maxHeadroom: maxHeadroom, onChange: onChange, samples: []metrics.Sample{
-		{Name: metricAllocs}, {Name: metricLive}, {Name: metricStacks}, {Name: metricGlobals}, {Name: metricGOGC},
-	}}
-	metrics.Read(g.samples)
+	gogc := []metrics.Sample{{Name: metricGOGC}}
+	metrics.Read(gogc)
 	// GOGC=off reads as -1 in the metric's uint64.
-	if gogc := g.samples[4].Value; gogc.Kind() != metrics.KindUint64 || int64(gogc.Uint64()) < 0 {
+	if v := gogc[0].Value; v.Kind() != metrics.KindUint64 || int64(v.Uint64()) < 0 {
 		running.Store(false)
 		return nil, ErrGCOff
 	}
-	g.base = int(g.samples[4].Value.Uint64())
+	g := &Governor{maxHeadroom: maxHeadroom, onChange: onChange, samples: []metrics.Sample{
+		{Name: metricAllocs}, {Name: metricLive}, {Name: metricStacks}, {Name: metricGlobals},
+	}}
+	g.base = int(gogc[0].Value.Uint64())
 	g.percent = g.base
 	g.arm()
 	return g, nil
