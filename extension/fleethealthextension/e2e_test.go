@@ -712,13 +712,13 @@ func TestE2EGCHeadroomUnderLoad(t *testing.T) {
 			}
 			require.Equal(t, 1, strings.Count(logs, keeping), "said once at start:\n%s", tail(logs, 3000))
 			require.Regexp(t, `"gc_headroom_mib": 16, "gogc_at_rest": 100`, logs)
-			raised := regexp.MustCompile(`Set the garbage collector's GOGC for the allocation rate\.[^\n]*"from": 100, "to": [1-9][0-9]{2,}[^\n]*`)
+			raised := regexp.MustCompile(regexp.QuoteMeta(set) + `[^\n]*"from": 100, "to": [1-9][0-9]{2,}[^\n]*`)
 			line := raised.FindString(logs)
 			require.NotEmpty(t, line, "GOGC raised under load:\n%s", tail(logs, 3000))
 			t.Log(line)
 			// The load stopped: within a few check_intervals (1 s here), not at the next
 			// collection, GOGC is the process' own again.
-			lowered := regexp.MustCompile(`Set the garbage collector's GOGC for the allocation rate\.[^\n]*"to": 100,`)
+			lowered := regexp.MustCompile(regexp.QuoteMeta(set) + `[^\n]*"to": 100,`)
 			require.Eventually(t, func() bool { return lowered.MatchString(c.Logs()) }, 15*time.Second, 100*time.Millisecond,
 				"GOGC back to 100 at rest:\n%s", tail(c.Logs(), 3000))
 			c.Stop(t)

@@ -62,6 +62,18 @@ func garbage(stop <-chan struct{}, perSecond int) {
 	}
 }
 
+// loadUntilRaised allocates and drops ~200 MiB a second until the governor has raised GOGC above
+// the process' 100, then stops.
+func loadUntilRaised(t *testing.T) {
+	t.Helper()
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() { defer close(done); garbage(stop, 200*mib) }()
+	defer func() { close(stop); <-done }()
+	require.Eventually(t, func() bool { return gogc() > 100 }, 10*time.Second, 10*time.Millisecond,
+		"200 MiB/s of garbage over a live heap of a few MiB wants more than GOGC 100's headroom")
+}
+
 // TestGovernorFollowsTheAllocationRate runs the real runtime: fast allocation raises GOGC above
 // the process' own, and Stop sets it back.
 func TestGovernorFollowsTheAllocationRate(t *testing.T) {
@@ -77,13 +89,7 @@ func TestGovernorFollowsTheAllocationRate(t *testing.T) {
 	defer g.Stop()
 	require.Equal(t, 100, g.Base())
 
-	stop := make(chan struct{})
-	done := make(chan struct{})
-	go func() { defer close(done); garbage(stop, 200*mib) }()
-	require.Eventually(t, func() bool { return gogc() > 100 }, 10*time.Second, 10*time.Millisecond,
-		"200 MiB/s of garbage over a live heap of a few MiB wants more than GOGC 100's headroom")
-	close(stop)
-	<-done
+	loadUntilRaised(t)
 
 	mu.Lock()
 	require.NotEmpty(t, changes)
@@ -133,12 +139,7 @@ func TestRecheckLowersGOGCAtRest(t *testing.T) {
 	g.Recheck() // before any collection: nothing to go on, nothing done
 	require.Equal(t, 100, gogc())
 
-	stop := make(chan struct{})
-	done := make(chan struct{})
-	go func() { defer close(done); garbage(stop, 200*mib) }()
-	require.Eventually(t, func() bool { return gogc() > 100 }, 10*time.Second, 10*time.Millisecond)
-	close(stop)
-	<-done
+	loadUntilRaised(t)
 
 	// The first Recheck may still see the end of the load since the last collection; the next
 	// sees the rest alone.
