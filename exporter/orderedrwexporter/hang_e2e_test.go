@@ -21,7 +21,7 @@ import (
 	"github.com/otelcol-fleet/otelcol-fleet/internal/fleettest"
 )
 
-// hangConfig: ordered_rw writing to a backend that never answers, with a 32 MiB memory budget, a
+// hangConfig: ordered_rw writing to a backend that never answers, with a memory budget, a
 // 2 s request timeout and a 10 s shutdown; fleet_health judging readiness every second.
 const hangConfig = `
 extensions:
@@ -120,7 +120,9 @@ func readyStatus(endpoint string) int {
 func TestNeverAnsweringBackend(t *testing.T) {
 	fleettest.CollectorBinary(t)
 	const (
-		budget       = 32 << 20
+		// Reached in the 60 s of load: the shards keep what waits as compressed requests, about
+		// 11 bytes a sample here (6.7 MiB after 60 s), so a 32 MiB budget would last 5 minutes.
+		budget       = 4 << 20
 		seriesPerReq = 1000
 		interval     = 100 * time.Millisecond // 10 requests/s: 10,000 samples/s
 		load         = 60 * time.Second
@@ -213,7 +215,9 @@ func TestNeverAnsweringBackend(t *testing.T) {
 	// pass the budget by what was held at the last admitted push: at most the 2 s window of
 	// 10,000 samples/s, re-counted at under 400 B each (8 MiB). Measured: 37.2 MiB of 32.
 	assert.LessOrEqual(t, buffered, float64(budget+8<<20), "buffered data stays within the budget, plus what releases re-count")
-	assert.Less(t, peakRSS.Load()-idleRSS, int64(4*budget), "RSS grows by less than four times the budget")
+	// Besides the budget: the garbage collector's headroom while busy (fleet_health's
+	// gc_headroom_mib, 16 MiB) and the pipeline's own buffers, which do not grow with the backlog.
+	assert.Less(t, peakRSS.Load()-idleRSS, int64(4*budget+24<<20), "RSS grows by less than four times the budget, and a fixed 24 MiB")
 	assert.Positive(t, notReadyAfter.Load(), "/readyz turned 503")
 	assert.Less(t, took, shutdown+3*time.Second, "SIGTERM ends within ordering.shutdown_timeout (and the collector's own few steps)")
 	// `timeout` bounds each attempt twice, as upstream's exporter does: by the attempt's context

@@ -36,8 +36,11 @@ type accounting struct {
 
 var _ shard.Hooks = (*accounting)(nil)
 
-// batchBytes is the estimated size of b's series (ordering.max_buffered_bytes).
-func batchBytes(b shard.Batch) int64 { return sample.Bytes(b.Series) + sample.OnesBytes(b.Ones) }
+// batchBytes is the estimated size of b's series (ordering.max_buffered_bytes), or of its
+// requests once the shard encoded them.
+func batchBytes(b shard.Batch) int64 {
+	return sample.Bytes(b.Series) + sample.OnesBytes(b.Ones) + b.Encoded
+}
 
 // queued counts b from when it waits for room on its shard.
 func (a *accounting) queued(b shard.Batch) {
@@ -71,17 +74,23 @@ func (a *accounting) Dropped(n int, reason string) {
 	}
 }
 
+// Encoded: what b holds is now its requests, bytes; its arrays are reused. The estimate of its
+// series is the one queued counted: a shard sorts a batch's points in place, and keeps its
+// series, labels and number of points.
+func (a *accounting) Encoded(b shard.Batch, bytes int64) {
+	a.queuedBytes.Add(bytes - batchBytes(b))
+	if b.Arrays != nil {
+		b.Arrays.Release() // last: nothing reads b.Series or b.Ones after it
+	}
+}
+
 // Done: a batch left in the WAL by a shutdown keeps its entry from being truncated.
 func (a *accounting) Done(b shard.Batch, kept bool) {
 	a.due.Done(b.Due)
 	a.batches.Add(-1)
-	// The same estimate as queued: a shard sorts a batch's points in place, and keeps its series,
-	// labels and number of points.
+	// Its requests' bytes, counted by Encoded in place of its series'.
 	a.queuedBytes.Add(-batchBytes(b))
 	if !kept {
 		a.log.Done(b.Entry)
-	}
-	if b.Arrays != nil {
-		b.Arrays.Release() // last: nothing reads b.Series or b.Ones after it
 	}
 }

@@ -12,9 +12,10 @@ import (
 // (remote_write_queue.queue_size batches of 56 B, 560 KB at the default) and kept for the
 // exporter's life, while a shard that keeps up queues a few batches at a time.
 type queue struct {
-	// slots holds one token a batch queued or being queued: a push takes one or waits, and the
-	// shard gives it back when it takes the batch, so that pushes block exactly when a channel of
-	// that capacity would. A channel of struct{} allocates no buffer.
+	// slots holds one token a batch queued or being queued, or taken and not done with: a push
+	// takes one or waits, and the shard gives it back as it begins to send the batch (done), so
+	// that pushes block when that many batches wait in the shard, queued or encoded ahead of their
+	// send, as they would on a channel of that capacity. A channel of struct{} allocates no buffer.
 	slots chan struct{}
 	// ready tells the shard that a batch is queued or the queue closed (buffered: wakes coalesce,
 	// and take sets it again while batches are left).
@@ -70,8 +71,8 @@ func (q *queue) grow() {
 	q.ring, q.head = ring, 0
 }
 
-// take returns the oldest batch queued and gives its slot back; ok is false when there is none,
-// closed then tells whether none will come.
+// take returns the oldest batch queued, whose slot is given back by done; ok is false when there
+// is none, closed then tells whether none will come.
 func (q *queue) take() (b Batch, ok, closed bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
@@ -82,7 +83,6 @@ func (q *queue) take() (b Batch, ok, closed bool) {
 	q.ring[q.head] = Batch{} // keeps nothing of the batch alive
 	q.head = (q.head + 1) % len(q.ring)
 	q.n--
-	<-q.slots
 	if q.n > 0 || q.closed {
 		q.wake()
 		return b, true, false
@@ -104,7 +104,10 @@ func (q *queue) close() {
 	q.wake()
 }
 
-// queued is the number of batches queued (and being queued), not taken yet.
+// done gives back the slot of a batch taken: the shard no longer keeps it waiting.
+func (q *queue) done() { <-q.slots }
+
+// queued is the number of batches queued (and being queued), or taken and not done with.
 func (q *queue) queued() int { return len(q.slots) }
 
 func (q *queue) wake() {

@@ -30,12 +30,14 @@ func TestQueueIsFirstInFirstOut(t *testing.T) {
 		b, ok, closed := q.take()
 		require.True(t, ok)
 		require.False(t, closed)
+		q.done()
 		require.Equal(t, want, b.Due)
 		want++
 	}
 	for q.queued() > 0 {
 		b, ok, _ := q.take()
 		require.True(t, ok)
+		q.done()
 		require.Equal(t, want, b.Due)
 		want++
 	}
@@ -46,8 +48,8 @@ func TestQueueIsFirstInFirstOut(t *testing.T) {
 	}
 }
 
-// A push waits while capacity batches are queued, as a send on a channel of that capacity would,
-// until one is taken or its context is done; what Run is processing does not count.
+// A push waits while capacity batches are queued or taken and not done with, until one is done
+// with or its context is done.
 func TestQueuePushWaitsForRoom(t *testing.T) {
 	q := newQueue(3)
 	for i := range 3 {
@@ -69,10 +71,17 @@ func TestQueuePushWaitsForRoom(t *testing.T) {
 	b, ok, _ := q.take()
 	require.True(t, ok)
 	assert.Equal(t, int64(0), b.Due)
-	require.NoError(t, <-pushed, "room once a batch is taken")
+	select {
+	case <-pushed:
+		t.Fatal("pushed while the batch taken is not done with")
+	case <-time.After(20 * time.Millisecond):
+	}
+	q.done()
+	require.NoError(t, <-pushed, "room once a batch is done with")
 	assert.Equal(t, 3, q.queued())
 	for want := int64(1); want <= 3; want++ {
 		b, _, _ := q.take()
+		q.done()
 		assert.Equal(t, want, b.Due)
 	}
 	assert.Zero(t, q.queued())
@@ -110,6 +119,7 @@ func TestQueueRingFollowsWhatIsQueued(t *testing.T) {
 		for range n {
 			_, ok, _ := q.take()
 			require.True(t, ok)
+			q.done()
 		}
 	}
 	spell(3)

@@ -1,7 +1,7 @@
 // Package shard sends the samples of a disjoint set of series (by hash), one request at a time:
-// it removes the samples not newer than the last one sent of their series, builds requests of at
-// most max_batch_size_bytes and hands them to a transport.Sender, retrying each before anything
-// newer, like Prometheus' own queue manager. A shard knows nothing of the engine that feeds it:
+// it removes the samples not newer than the last one sent of their series, encodes requests of at
+// most max_batch_size_bytes as it takes each batch, and hands them to a transport.Sender, retrying
+// each before anything newer, like Prometheus' own queue manager. A shard knows nothing of the engine that feeds it:
 // it is given its settings and a Hooks to report to.
 //
 // The engine changes the number of shards with the load (internal/reshard): it stops the running
@@ -13,6 +13,8 @@ import (
 	"context"
 	"errors"
 	"math"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -35,10 +37,13 @@ type Batch struct {
 	Due    int64 // wall clock (ms) from which the samples should have been on their way
 	// Entry is the oldest WAL entry the samples came from; 0 without a WAL.
 	Entry uint64
+	// Encoded is the size of the batch's requests once the shard encoded them ahead of their
+	// send: then its Series, Ones and Arrays are given back (Hooks.Encoded) and left out.
+	Encoded int64
 	// Arrays, when set, are the arrays Series, its points and Ones are in, shared with the other
-	// batches of the same push or release; the engine reuses them once told Done of each of
-	// those batches. So a shard keeps no reference into Series or Ones past Hooks.Done (the
-	// requests it sends Ones in are sent before).
+	// batches of the same push or release; the engine reuses them once told Encoded of each of
+	// those batches. So a shard keeps no reference into Series or Ones past Hooks.Encoded (the
+	// requests it sends them in are encoded, into buffers of their own, before).
 	Arrays Releaser
 }
 
@@ -63,6 +68,10 @@ type Hooks interface {
 	Sent(n int)
 	// Split counts a request split in halves after the backend rejected its content.
 	Split()
+	// Encoded tells that the batch's requests were encoded, in bytes, ahead of their send: the
+	// batch's series and arrays are not read again. The batch Done is then told of has no
+	// series, and its Encoded is bytes.
+	Encoded(b Batch, bytes int64)
 	// Done tells that the batch was processed; kept when samples of it were left in the WAL.
 	Done(b Batch, kept bool)
 }
@@ -144,13 +153,20 @@ func (st *seriesState) seen(stamp uint16) {
 // stamp: never more than went by, less only once 2^16 units went by without a sweep.
 func (st seriesState) idleUnits(stamp uint16) uint16 { return stamp - uint16(st>>sentBits) }
 
-// Shard owns its series' state, touched only by its own goroutine (Run).
+// Shard owns its series' state, touched only by its own goroutine (Run). Run encodes each batch's
+// requests as it takes the batch, and a second goroutine of its own sends them (send), so that
+// what waits for the backend is compressed requests, about 12 bytes a sample, not the batches'
+// samples (40 bytes each, and their arrays). Both keep the order of the queue, and a batch keeps
+// its slot in the queue until its send begins, so that QueueSize still bounds what waits.
 type Shard struct {
 	set     Settings
 	hooks   Hooks
 	queue   *queue
 	sender  *transport.Sender
 	results results
+	// enc encodes requests ahead of their send; bodies are sent requests' buffers, for reuse.
+	enc    transport.Encoder
+	bodies chan []byte
 
 	state     *seriestable.Table[seriesState]
 	tracked   atomic.Int64
@@ -172,7 +188,8 @@ type Shard struct {
 	// busy tells that a batch came since the last tick of the sweep timer; a shard that had none
 	// for a whole interval lets go of its scratch (releaseIdle).
 	busy bool
-	// kept tells that a request of the batch being processed was left in the WAL by a shutdown.
+	// kept tells that a request of the batch being sent was left in the WAL by a shutdown; the
+	// sending goroutine's.
 	kept bool
 }
 
@@ -184,6 +201,7 @@ func New(set Settings, hooks Hooks) *Shard {
 		queue:  newQueue(set.QueueSize),
 		sender: transport.NewSender(set.SendContext, set.Poster, set.Retry, set.RetryStop),
 		state:  seriestable.New[seriesState](),
+		bodies: make(chan []byte, keptBodies),
 	}
 	idle := max(set.IdleTimeout.Milliseconds(), 0)
 	s.seenUnit = max((idle+idleUnitsMax-1)/idleUnitsMax, 1)
@@ -202,7 +220,7 @@ func New(set Settings, hooks Hooks) *Shard {
 // queued and Push returns ctx's cause.
 func (s *Shard) Push(ctx context.Context, b Batch) error { return s.queue.push(ctx, b) }
 
-// Queued is the number of batches queued, not counting the one being processed.
+// Queued is the number of batches queued or encoded, not counting the one being sent.
 func (s *Shard) Queued() int { return s.queue.queued() }
 
 // Close makes Run return once it processed the batches queued. Nothing may be pushed after it.
@@ -221,6 +239,20 @@ func (s *Shard) Run() {
 	}
 	sweep := time.NewTicker(interval)
 	defer sweep.Stop()
+	var jobs outbox
+	jobs.ready = make(chan struct{}, 1)
+	sent := make(chan struct{})
+	go func() {
+		defer close(sent)
+		for j := jobs.take(); j != nil; j = jobs.take() {
+			s.queue.done()
+			s.hooks.Done(j.batch, s.send(j))
+		}
+	}()
+	defer func() {
+		jobs.close()
+		<-sent
+	}()
 	for {
 		select {
 		case <-s.queue.ready:
@@ -232,7 +264,7 @@ func (s *Shard) Run() {
 				continue // woken for a batch an earlier wake took
 			}
 			s.busy = true
-			s.hooks.Done(b, s.process(b))
+			jobs.put(s.prepare(b))
 		case <-sweep.C:
 			s.sweep(s.set.Clock.Now().UnixMilli())
 			s.releaseIdle()
@@ -240,30 +272,140 @@ func (s *Shard) Run() {
 	}
 }
 
-// process removes the stale points of batch, then sends the rest in requests of at most
-// max_batch_size_bytes. It reports whether samples of batch were left in the WAL by a shutdown
-// instead of being delivered.
-func (s *Shard) process(b Batch) (kept bool) {
+// job is a batch encoded ahead of its send: the batch without its series (Batch.Encoded), and
+// its requests.
+type job struct {
+	batch    Batch
+	requests []encoded
+	// kept is the samples not encoded because a shutdown keeps them in the WAL.
+	kept int
+}
+
+// encoded is one request encoded ahead of its send, or the error that encoding it returned.
+type encoded struct {
+	body []byte
+	n    int
+	// first is the labels of its first series, copied: the batch's are given back.
+	first sample.Labels
+	// took is how long encoding it took, counted with its send for resharding (the time per
+	// sample a shard spends, as Prometheus' queue manager measures it).
+	took time.Duration
+	err  error
+}
+
+// outbox is the jobs Run encoded, first in first out, for the sending goroutine. It needs no
+// bound of its own: a batch keeps its slot in the queue until its send begins, so that no more
+// than the queue's capacity are ever encoded and waiting. A slice, not a channel of that
+// capacity, which would be allocated whole at every start.
+type outbox struct {
+	mu     sync.Mutex
+	jobs   []*job
+	closed bool
+	// ready tells the sending goroutine that a job was put or the outbox closed (wakes coalesce).
+	ready chan struct{}
+}
+
+func (o *outbox) put(j *job) {
+	o.mu.Lock()
+	o.jobs = append(o.jobs, j)
+	o.mu.Unlock()
+	o.wake()
+}
+
+// close makes take return nil once the jobs put are taken.
+func (o *outbox) close() {
+	o.mu.Lock()
+	o.closed = true
+	o.mu.Unlock()
+	o.wake()
+}
+
+// take returns the oldest job, waiting for one; nil once the outbox is closed and empty.
+func (o *outbox) take() *job {
+	for {
+		o.mu.Lock()
+		if len(o.jobs) > 0 {
+			j := o.jobs[0]
+			o.jobs[0] = nil
+			o.jobs = o.jobs[1:]
+			o.mu.Unlock()
+			return j
+		}
+		closed := o.closed
+		o.mu.Unlock()
+		if closed {
+			return nil
+		}
+		<-o.ready
+	}
+}
+
+func (o *outbox) wake() {
+	select {
+	case o.ready <- struct{}{}:
+	default:
+	}
+}
+
+// keptBodies is the sent requests' buffers a shard keeps for the next ones: what the sending
+// goroutine gives back while Run encodes the next batch.
+const keptBodies = 2
+
+// prepare removes the stale points of batch and encodes the rest in requests of at most
+// max_batch_size_bytes, then gives the batch's series back (Hooks.Encoded). What a shutdown
+// keeps in the WAL is not encoded.
+func (s *Shard) prepare(b Batch) *job {
+	j := &job{}
 	if s.hooks.Keeping() {
 		// Not sent at all: the shutdown keeps them in the WAL, to be sent after the restart.
-		s.hooks.Kept(sample.CountPoints(b.Series) + len(b.Ones))
-		return true
+		j.kept = sample.CountPoints(b.Series) + len(b.Ones)
+	} else {
+		now := s.set.Clock.Now().UnixMilli()
+		request, points, total := s.buildRequest(b, now)
+		if now-s.lastSweep >= s.set.IdleTimeout.Milliseconds()/4 {
+			s.sweep(now)
+		}
+		if total > 0 {
+			j.requests = s.encodeBounded(j.requests, request)
+		}
+		s.keepScratch(request, points)
 	}
-	s.kept = false
-	now := s.set.Clock.Now().UnixMilli()
-	request, points, total := s.buildRequest(b, now)
-	defer s.keepScratch(request, points)
-	if now-s.lastSweep >= s.set.IdleTimeout.Milliseconds()/4 {
-		s.sweep(now)
+	var bytes int64
+	for i := range j.requests {
+		bytes += int64(len(j.requests[i].body))
 	}
-	if total == 0 {
-		return false
+	s.hooks.Encoded(b, bytes)
+	b.Series, b.Ones, b.Arrays, b.Encoded = nil, nil, nil, bytes
+	j.batch = b
+	return j
+}
+
+// send delivers the requests of j, in order, each retried before the next. It reports whether
+// samples of the batch were left in the WAL by a shutdown instead of being delivered: those a
+// shutdown keeping the WAL began before they were sent too.
+func (s *Shard) send(j *job) (kept bool) {
+	s.kept = j.kept > 0
+	if s.kept {
+		s.hooks.Kept(j.kept)
 	}
-	if s.set.SendContext.Err() != nil {
-		s.hooks.Dropped(total, telemetry.ReasonShutdown)
-		return false
+	for i := range j.requests {
+		r := &j.requests[i]
+		switch {
+		case s.hooks.Keeping():
+			s.hooks.Kept(r.n)
+			s.kept = true
+		case s.set.SendContext.Err() != nil:
+			s.hooks.Dropped(r.n, telemetry.ReasonShutdown)
+		case r.err != nil:
+			s.results.Failed(r.n, r.first, r.err)
+		default:
+			begin := time.Now()
+			s.sender.DeliverEncoded(r.body, r.n, r.first, &s.results)
+			s.set.Meter.Completed(r.n, r.took+time.Since(begin))
+		}
+		s.keepBody(r.body)
+		r.body = nil
 	}
-	s.sendBounded(request)
 	return s.kept
 }
 
@@ -412,41 +554,76 @@ func (s *Shard) keepScratch(request transport.Request, points []sample.Point) {
 	}
 }
 
-// releaseIdle lets go of the request scratch and the sender's encoding buffers if no batch came
-// since the last call (a tick of the sweep timer, a quarter of the idle timeout): kept for the
-// next batch while traffic flows, they are idle memory once traffic stops, up to scratchFloor
-// series and points (4.7 MB) a shard and its largest request compressed.
+// releaseIdle lets go of the request scratch, the encoding buffers and the sent requests'
+// buffers kept if no batch came since the last call (a tick of the sweep timer, a quarter of the
+// idle timeout): kept for the next batch while traffic flows, they are idle memory once traffic
+// stops, up to scratchFloor series and points (4.7 MB) a shard and its largest requests
+// compressed.
 func (s *Shard) releaseIdle() {
 	if !s.busy {
 		s.request, s.points, s.ones, s.scratchPeak = nil, nil, nil, scratch.Peak{}
-		s.sender.Release()
+		s.enc.Release()
+		for len(s.bodies) > 0 {
+			s.body(0)
+		}
 	}
 	s.busy = false
 }
 
-// sendBounded delivers request in requests of at most MaxBatchBytes. The size of each series
-// is computed once: it bounds the requests and, summed, is the size of the encoded request,
-// which then needs no second pass over the series.
-func (s *Shard) sendBounded(request transport.Request) {
+// encodeBounded appends request to dst encoded in requests of at most MaxBatchBytes. The size
+// of each series is computed once: it bounds the requests and, summed, is the size of the
+// encoded request, which then needs no second pass over the series.
+func (s *Shard) encodeBounded(dst []encoded, request transport.Request) []encoded {
 	first, size, n := 0, 0, 0
 	for i := range request.Len() {
 		sz := request.Size(i)
 		if i > first && size+sz > s.set.MaxBatchBytes {
-			s.deliver(request.Slice(first, i), n, size)
+			dst = append(dst, s.encode(request.Slice(first, i), n, size))
 			first, size, n = i, 0, 0
 		}
 		size += sz
 		n += request.Samples(i)
 	}
-	s.deliver(request.Slice(first, request.Len()), n, size)
+	return append(dst, s.encode(request.Slice(first, request.Len()), n, size))
 }
 
-// deliver sends one request, retries included, and tells the meter how long that took: the time
-// per sample that the number of shards is computed from.
-func (s *Shard) deliver(request transport.Request, n, size int) {
+// encode encodes the n samples of request, size bytes, into a buffer of their own: the encoder's
+// are reused by the next request while this one waits to be sent.
+func (s *Shard) encode(request transport.Request, n, size int) encoded {
 	begin := time.Now()
-	s.sender.Deliver(request, n, size, &s.results)
-	s.set.Meter.Completed(n, time.Since(begin))
+	r := encoded{n: n, first: sample.Labels(strings.Clone(string(request.FirstLabels())))}
+	body, err := s.enc.Encode(request, size)
+	if err != nil {
+		r.err = err
+	} else {
+		r.body = append(s.body(len(body)), body...)
+	}
+	r.took = time.Since(begin)
+	return r
+}
+
+// body returns an empty buffer of at least n bytes: one a sent request left if it is large
+// enough (keepBody), else a new one of n, so that a request waiting to be sent holds its own size.
+func (s *Shard) body(n int) []byte {
+	select {
+	case b := <-s.bodies:
+		if cap(b) >= n {
+			return b[:0]
+		}
+	default:
+	}
+	return make([]byte, 0, n)
+}
+
+// keepBody keeps the buffer of a sent request for a next one, if fewer than keptBodies are kept.
+func (s *Shard) keepBody(b []byte) {
+	if b == nil {
+		return
+	}
+	select {
+	case s.bodies <- b:
+	default:
+	}
 }
 
 // scratchFloor is the series and the points of the request scratch a shard always keeps between

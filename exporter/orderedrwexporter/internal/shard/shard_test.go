@@ -39,6 +39,9 @@ type hooks struct {
 	sent    int
 	dropped map[string]int
 	done    []Batch
+	// encoded are the batches as Encoded was told of them; encodedBytes sums their sizes.
+	encoded      []Batch
+	encodedBytes int64
 }
 
 func (h *hooks) Keeping() bool { return h.keeping }
@@ -51,7 +54,20 @@ func (h *hooks) Dropped(n int, reason string) {
 		h.dropped[reason] += n
 	}
 }
+func (h *hooks) Encoded(b Batch, bytes int64) {
+	h.mu.Lock()
+	h.encoded = append(h.encoded, b)
+	h.encodedBytes += bytes
+	h.mu.Unlock()
+}
 func (h *hooks) Done(b Batch, _ bool) { h.mu.Lock(); h.done = append(h.done, b); h.mu.Unlock() }
+
+// process is what Run does with a batch, in one goroutine: prepare it, then send it.
+func (s *Shard) process(b Batch) (kept bool) { return s.send(s.prepare(b)) }
+
+// keptBytes is what an idle shard should have let go of: its encoding buffers and the sent
+// requests' buffers.
+func keptBytes(s *Shard) int { return s.enc.KeptBytes() + len(s.bodies) }
 
 func series(i int, ts ...int64) sample.Series {
 	labels := []prompb.Label{{Name: "__name__", Value: "metric"}, {Name: "series", Value: fmt.Sprint(i)}}
@@ -150,6 +166,72 @@ func TestProcessFiltersStalePointsWithoutChangingTheBatch(t *testing.T) {
 	assert.Equal(t, []int64{2000, 3000, 4000, 5000}, got)
 }
 
+// blockingPoster holds every request until release is closed, then stores it in backend.
+type blockingPoster struct {
+	posted  chan struct{}
+	release chan struct{}
+	next    transport.Poster
+}
+
+func (p *blockingPoster) Post(ctx context.Context, body []byte) error {
+	p.posted <- struct{}{}
+	<-p.release
+	return p.next.Post(ctx, body)
+}
+
+// While a request waits for the backend, the batches queued behind it are encoded and given back
+// (their series, 40 bytes a sample, are not kept waiting): they wait as compressed requests, and
+// still hold their place in the queue, which bounds them; they are done with once sent, in order.
+// The one being sent does not count, as when batches waited unencoded.
+func TestBatchesWaitEncodedBehindARequest(t *testing.T) {
+	backend := promtest.NewBackend(t)
+	poster := &blockingPoster{posted: make(chan struct{}, 10), release: make(chan struct{}),
+		next: &transport.HTTPPoster{Client: backend.Server.Client(), URL: backend.URL()}}
+	h := &hooks{dropped: map[string]int{}}
+	s := New(Settings{
+		QueueSize: 2, MaxBatchBytes: 1 << 20, IdleTimeout: time.Minute, Clock: &clock{ms: 1000},
+		Poster: poster, Retry: configretry.NewDefaultBackOffConfig(), SendContext: context.Background(),
+		Drops: telemetry.NewDropLog(zap.NewNop(), time.Minute),
+	}, h)
+	done := make(chan struct{})
+	go func() { defer close(done); s.Run() }()
+	for i := range 3 {
+		require.NoError(t, s.Push(context.Background(), batchOf([]sample.Series{series(i, 1000), series(i+10, 1000)})))
+	}
+	<-poster.posted
+	require.Eventually(t, func() bool {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		return len(h.encoded) == 3
+	}, 5*time.Second, time.Millisecond, "the batches behind the request in flight are encoded")
+	h.mu.Lock()
+	assert.Empty(t, h.done, "none is done before it is sent")
+	for _, b := range h.encoded {
+		assert.Len(t, b.Ones, 2, "each given back with its series")
+	}
+	assert.Positive(t, h.encodedBytes)
+	h.mu.Unlock()
+	assert.Equal(t, 2, s.Queued(), "encoded and waiting: queued; the one being sent is not")
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	assert.ErrorIs(t, s.Push(ctx, batchOf([]sample.Series{series(50, 1000)})), context.DeadlineExceeded,
+		"encoded batches hold their place: the queue is full")
+
+	close(poster.release)
+	s.Close()
+	<-done
+	assert.Equal(t, 6, backend.StoredCount())
+	assert.Equal(t, 6, h.sent)
+	require.Len(t, h.done, 3)
+	var doneBytes int64
+	for _, b := range h.done {
+		assert.Nil(t, b.Ones, "done without its series")
+		doneBytes += b.Encoded
+	}
+	assert.Equal(t, h.encodedBytes, doneBytes, "the sizes Encoded was told, carried to Done")
+	assert.Zero(t, s.Queued())
+}
+
 // A shutdown keeping the WAL: nothing is sent, the batch counts as kept; Run reports each batch.
 func TestRunKeepsBatchesInTheWAL(t *testing.T) {
 	backend := promtest.NewBackend(t)
@@ -162,7 +244,9 @@ func TestRunKeepsBatchesInTheWAL(t *testing.T) {
 	<-done
 	assert.Equal(t, 2, h.kept)
 	assert.Zero(t, backend.Requests())
-	assert.Equal(t, []Batch{{Series: []sample.Series{series(0, 1000, 2000)}, Due: 5, Entry: 7}}, h.done)
+	assert.Equal(t, []Batch{{Series: []sample.Series{series(0, 1000, 2000)}, Due: 5, Entry: 7}}, h.encoded,
+		"given back with its series, not encoded")
+	assert.Equal(t, []Batch{{Due: 5, Entry: 7}}, h.done, "done without them")
 }
 
 type atomicClock struct{ ms atomic.Int64 }
@@ -218,11 +302,11 @@ func TestIdleShardLetsGoOfItsScratch(t *testing.T) {
 		s.process(Batch{Series: batch(2000)})
 		s.releaseIdle()
 		require.GreaterOrEqual(t, cap(s.request), 100)
-		require.Positive(t, s.sender.KeptBytes())
+		require.Positive(t, keptBytes(s))
 		s.releaseIdle()
 		assert.Nil(t, s.request, "a tick without a batch: let go")
 		assert.Nil(t, s.points)
-		assert.Zero(t, s.sender.KeptBytes(), "the sender's buffers too")
+		assert.Zero(t, keptBytes(s), "the encoding buffers too")
 		s.process(Batch{Series: batch(3000)})
 		assert.Equal(t, 300, backend.StoredCount(), "the next batch makes a new scratch")
 
@@ -254,7 +338,7 @@ func TestIdleShardLetsGoOfItsScratch(t *testing.T) {
 		s.Close()
 		<-done
 		assert.Nil(t, s.request)
-		assert.Zero(t, s.sender.KeptBytes())
+		assert.Zero(t, keptBytes(s))
 	})
 }
 

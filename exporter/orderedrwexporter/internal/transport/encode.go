@@ -7,6 +7,7 @@ import (
 	"slices"
 
 	"github.com/golang/snappy"
+	"github.com/prometheus/prometheus/prompb"
 
 	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/sample"
 )
@@ -72,22 +73,12 @@ func (r Request) Samples(i int) int {
 	return 1
 }
 
-// firstLabels are the labels of the request's first series, to name the request in a log.
-func (r Request) firstLabels() sample.Labels {
+// FirstLabels are the labels of the request's first series, to name the request in a log.
+func (r Request) FirstLabels() sample.Labels {
 	if len(r.Series) > 0 {
 		return r.Series[0].Labels
 	}
 	return r.Ones[0].Labels
-}
-
-// allSeries is the request as Series only, its Ones turned into Series in new arrays: what a
-// request the backend rejected is split as (rare; the accepted path never makes them).
-func (r Request) allSeries() []sample.Series {
-	if len(r.Ones) == 0 {
-		return r.Series
-	}
-	all := make([]sample.Series, 0, r.Len())
-	return sample.AppendAsSeries(append(all, r.Series...), r.Ones)
 }
 
 // Encode returns req marshalled and compressed, in a buffer valid until the next call or
@@ -157,6 +148,32 @@ func (c *Encoder) flush(compressed []byte, size, series int) ([]byte, error) {
 func errSizeMismatch(series, written, size int) error {
 	return fmt.Errorf("ordered_rw: a request of %d series encoded to at least %d bytes, %d were computed", series, written, size)
 }
+
+// Decode returns the series of a request Encode made, in its order (a One as a Series of its
+// point), in arrays of their own: what a request the backend rejected is split as, once its
+// series are no longer at hand (they were encoded ahead of the send). Rare; the accepted path
+// never decodes. The series' hashes are not set: a split request needs only labels and points.
+func Decode(body []byte) ([]sample.Series, error) {
+	raw, err := snappy.Decode(nil, body)
+	if err != nil {
+		return nil, fmt.Errorf("ordered_rw: decoding a request: %w", err)
+	}
+	var req prompb.WriteRequest
+	if err := req.Unmarshal(raw); err != nil {
+		return nil, fmt.Errorf("ordered_rw: decoding a request: %w", err)
+	}
+	series := make([]sample.Series, len(req.Timeseries))
+	for i := range req.Timeseries {
+		ts := &req.Timeseries[i]
+		series[i] = sample.Series{Labels: sample.NewLabels(ts.Labels), Points: sample.AppendPoints(nil, ts)}
+	}
+	return series, nil
+}
+
+// KeptBytes is the capacity of the buffers the encoder keeps between requests. Exported for the
+// tests of its owner (shard), which check that an idle shard lets go of them: the buffers are
+// the encoder's, and a _test.go file of this package is not built into another package's tests.
+func (c *Encoder) KeptBytes() int { return cap(c.block) + cap(c.compressed) }
 
 // Release lets go of the encoder's buffers, for an owner that goes idle: what the last Encode
 // returned is no longer valid, and the next Encode makes new ones.

@@ -34,11 +34,6 @@ func NewSender(ctx context.Context, poster Poster, retry configretry.BackOffConf
 // request makes them again.
 func (s *Sender) Release() { s.enc.Release() }
 
-// KeptBytes is the capacity of the buffers the sender keeps between requests. Exported for the
-// tests of its owner (shard), which check that an idle shard lets go of them: the buffers are
-// the sender's, and a _test.go file of this package is not built into another package's tests.
-func (s *Sender) KeptBytes() int { return cap(s.enc.block) + cap(s.enc.compressed) }
-
 // Results hears what became of each part of a delivery.
 type Results interface {
 	// Sent: the backend accepted n samples.
@@ -62,51 +57,83 @@ type Results interface {
 const MaxSplits = 31
 
 // Deliver sends the n samples of req (its Series' points, then its Ones, in the order they are
-// sent). When the backend names a sample it rejected (out of order, duplicate, too old or out of
-// bounds, invalid labels) the request is split in halves, each delivered the same way (its Ones as
-// Series then), so that one rejected sample costs one sample; resending the accepted
-// part is safe, as a Prometheus-compatible store accepts an identical sample it already holds.
-// Any other 4xx but 429 drops the request whole: remote write 1.0 says it MUST NOT be retried.
-// encodedSize is the size of the encoded request when known, 0 otherwise.
+// sent), encoded with the sender's own buffers, as DeliverEncoded does. encodedSize is the size
+// of the encoded request when known, 0 otherwise.
 func (s *Sender) Deliver(req Request, n, encodedSize int, results Results) {
 	splits := MaxSplits
-	s.deliver(req, n, encodedSize, results, &splits)
+	s.deliverRequest(req, n, encodedSize, results, &splits)
 }
 
-func (s *Sender) deliver(req Request, n, encodedSize int, results Results, splits *int) {
-	err := s.Send(req, encodedSize)
+// DeliverEncoded sends the n samples of body, a request Encoder.Encode made (its first series'
+// labels are first, for the logs). When the backend names a sample it rejected (out of order,
+// duplicate, too old or out of bounds, invalid labels) the request is decoded and split in
+// halves, each delivered the same way, so that one rejected sample costs one sample; resending
+// the accepted part is safe, as a Prometheus-compatible store accepts an identical sample it
+// already holds. Any other 4xx but 429 drops the request whole: remote write 1.0 says it MUST
+// NOT be retried. body is not kept past the call. The halves are encoded in the sender's own
+// buffers, let go of once the request is delivered: the owner encodes its requests itself, and
+// splits are rare.
+func (s *Sender) DeliverEncoded(body []byte, n int, first sample.Labels, results Results) {
+	splits := MaxSplits
+	s.deliver(body, n, first, results, &splits)
+	s.enc.Release()
+}
+
+func (s *Sender) deliverRequest(req Request, n, encodedSize int, results Results, splits *int) {
+	body, err := s.enc.Encode(req, encodedSize)
+	if err != nil {
+		results.Failed(n, req.FirstLabels(), err)
+		return
+	}
+	s.deliver(body, n, req.FirstLabels(), results, splits)
+}
+
+func (s *Sender) deliver(body []byte, n int, first sample.Labels, results Results, splits *int) {
+	err := s.Post(body)
 	if err == nil {
 		results.Sent(n)
 		return
 	}
 	var status *StatusError
 	if !errors.As(err, &status) {
-		results.Failed(n, req.firstLabels(), err)
+		results.Failed(n, first, err)
 		return
 	}
 	answer, reason := classify(status.Status, status.Body)
 	switch {
 	case answer == answerRetry:
-		results.Failed(n, req.firstLabels(), err)
+		results.Failed(n, first, err)
 	case answer == answerDrop, n == 1, *splits == 0:
-		results.Rejected(reason, n, req.firstLabels(), err)
+		results.Rejected(reason, n, first, err)
 	default:
+		// Decoded before the halves are encoded: body may be the buffer they are encoded in.
+		all, decodeErr := Decode(body)
+		if decodeErr != nil {
+			// Not a request this package encoded; it cannot be split.
+			results.Rejected(reason, n, first, errors.Join(err, decodeErr))
+			return
+		}
 		*splits--
 		results.Split()
-		first, second := splitHalves(req.allSeries(), n/2)
-		s.deliver(Request{Series: first}, n/2, 0, results, splits)
-		s.deliver(Request{Series: second}, n-n/2, 0, results, splits)
+		firstHalf, secondHalf := splitHalves(all, n/2)
+		s.deliverRequest(Request{Series: firstHalf}, n/2, 0, results, splits)
+		s.deliverRequest(Request{Series: secondHalf}, n-n/2, 0, results, splits)
 	}
 }
 
-// Send posts one request, retrying 429 and 5xx answers and network errors with the
-// retry_on_failure backoff, waiting at least what a Retry-After header asks. Nothing else of this
-// sender is sent meanwhile.
+// Send encodes req and posts it (Post). encodedSize is as Deliver's.
 func (s *Sender) Send(req Request, encodedSize int) error {
 	body, err := s.enc.Encode(req, encodedSize)
 	if err != nil {
 		return err
 	}
+	return s.Post(body)
+}
+
+// Post posts one encoded request, retrying 429 and 5xx answers and network errors with the
+// retry_on_failure backoff, waiting at least what a Retry-After header asks. Nothing else of this
+// sender is sent meanwhile.
+func (s *Sender) Post(body []byte) error {
 	retry := s.retry
 	bo := &backoff.ExponentialBackOff{
 		InitialInterval:     retry.InitialInterval,
@@ -117,7 +144,7 @@ func (s *Sender) Send(req Request, encodedSize int) error {
 	bo.Reset()
 	start := time.Now()
 	for {
-		err = s.poster.Post(s.ctx, body)
+		err := s.poster.Post(s.ctx, body)
 		if err == nil || !retryable(err) || !retry.Enabled || s.ctx.Err() != nil {
 			return err
 		}
