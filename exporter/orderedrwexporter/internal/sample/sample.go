@@ -42,8 +42,8 @@ type One struct {
 func (s *Series) IsOne() bool { return len(s.Points) == 1 && s.Points[0].H == nil }
 
 // AppendAsSeries appends ones to dst as Series of their one point each, the points in one new
-// array: for the rare paths that need every series in one form (a push re-split after a reshard,
-// a request the backend rejected, split in halves).
+// array: for the rare path that needs every series in one form (a push re-split after a
+// reshard).
 func AppendAsSeries(dst []Series, ones []One) []Series {
 	points := make([]Point, len(ones))
 	for i := range ones {

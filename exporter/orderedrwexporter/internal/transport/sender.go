@@ -121,15 +121,6 @@ func (s *Sender) deliver(body []byte, n int, first sample.Labels, results Result
 	}
 }
 
-// Send encodes req and posts it (Post). encodedSize is as Deliver's.
-func (s *Sender) Send(req Request, encodedSize int) error {
-	body, err := s.enc.Encode(req, encodedSize)
-	if err != nil {
-		return err
-	}
-	return s.Post(body)
-}
-
 // Post posts one encoded request, retrying 429 and 5xx answers and network errors with the
 // retry_on_failure backoff, waiting at least what a Retry-After header asks. Nothing else of this
 // sender is sent meanwhile.
