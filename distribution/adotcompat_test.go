@@ -117,6 +117,12 @@ func startBinary(t *testing.T, bin, cfg string, env ...string) (*fleettest.Locke
 	})
 	return out, func() {
 		stopped = true
+		// The collector installs its SIGTERM handler only once every component started (otelcol
+		// v0.165.0 collector.go: after setupConfigurationComponents), and fleet_health answers
+		// before the pipelines start: a SIGTERM sent in between kills it with the signal's
+		// default action. It logs this line just before.
+		require.Eventually(t, func() bool { return strings.Contains(out.String(), "Everything is ready.") },
+			30*time.Second, 20*time.Millisecond, "the collector never finished starting:\n%s", out)
 		require.NoError(t, cmd.Process.Signal(sigterm))
 		select {
 		case err := <-done:
