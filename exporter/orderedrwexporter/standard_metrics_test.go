@@ -76,6 +76,16 @@ func TestStandardMetricsCountDelivered(t *testing.T) {
 	assert.Equal(t, 10, backend.StoredCount())
 
 	queueAttrs := attribute.NewSet(id, attribute.String("data_type", "metrics"))
+	// The stale samples are counted as the shard encodes their batch, which leaves the queue a
+	// moment later, once the shard's sender takes it.
+	require.Eventually(t, func() bool {
+		m, err := tel.GetMetric(queueSizeMetric)
+		if err != nil {
+			return false
+		}
+		dps := m.Data.(metricdata.Gauge[int64]).DataPoints
+		return len(dps) == 1 && dps[0].Value == 0
+	}, 10*time.Second, 5*time.Millisecond, "the queue empties")
 	for name, want := range map[string]int64{queueSizeMetric: 0, queueCapMetric: int64(cfg.RemoteWriteQueue.QueueSize / cfg.RemoteWriteQueue.NumConsumers * cfg.RemoteWriteQueue.NumConsumers)} {
 		m, err := tel.GetMetric(name)
 		require.NoError(t, err, name)
