@@ -110,9 +110,13 @@ func (q *queue) done() { <-q.slots }
 // queued is the number of batches queued (and being queued), or taken and not done with.
 func (q *queue) queued() int { return len(q.slots) }
 
-func (q *queue) wake() {
+func (q *queue) wake() { wake(q.ready) }
+
+// wake tells the goroutine waiting on ready, a channel of one, that there is something to take;
+// wakes coalesce.
+func wake(ready chan struct{}) {
 	select {
-	case q.ready <- struct{}{}:
+	case ready <- struct{}{}:
 	default:
 	}
 }

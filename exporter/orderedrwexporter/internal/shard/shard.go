@@ -340,12 +340,7 @@ func (o *outbox) take() *job {
 	}
 }
 
-func (o *outbox) wake() {
-	select {
-	case o.ready <- struct{}{}:
-	default:
-	}
-}
+func (o *outbox) wake() { wake(o.ready) }
 
 // keptBodies is the sent requests' buffers a shard keeps for the next ones: what the sending
 // goroutine gives back while Run encodes the next batch.
