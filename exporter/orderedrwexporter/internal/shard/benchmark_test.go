@@ -100,6 +100,7 @@ func BenchmarkQueue(b *testing.B) {
 					if !ok {
 						break
 					}
+					q.done()
 				}
 			}
 		}()

@@ -14,7 +14,6 @@ import (
 	"errors"
 	"math"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -239,12 +238,21 @@ func (s *Shard) Run() {
 	}
 	sweep := time.NewTicker(interval)
 	defer sweep.Stop()
-	var jobs outbox
-	jobs.ready = make(chan struct{}, 1)
+	// The batches encoded, for the sending goroutine. Bounded by the queue: a batch keeps its
+	// slot until its send begins, so no more than the queue's capacity are ever encoded and
+	// waiting.
+	jobs := newFIFO[*job](cap(s.queue.slots))
 	sent := make(chan struct{})
 	go func() {
 		defer close(sent)
-		for j := jobs.take(); j != nil; j = jobs.take() {
+		for range jobs.ready {
+			j, ok, closed := jobs.take()
+			if closed {
+				return
+			}
+			if !ok {
+				continue // woken for a job an earlier wake took
+			}
 			s.queue.done()
 			s.hooks.Done(j.batch, s.send(j))
 		}
@@ -292,55 +300,6 @@ type encoded struct {
 	took time.Duration
 	err  error
 }
-
-// outbox is the jobs Run encoded, first in first out, for the sending goroutine. It needs no
-// bound of its own: a batch keeps its slot in the queue until its send begins, so that no more
-// than the queue's capacity are ever encoded and waiting. A slice, not a channel of that
-// capacity, which would be allocated whole at every start.
-type outbox struct {
-	mu     sync.Mutex
-	jobs   []*job
-	closed bool
-	// ready tells the sending goroutine that a job was put or the outbox closed (wakes coalesce).
-	ready chan struct{}
-}
-
-func (o *outbox) put(j *job) {
-	o.mu.Lock()
-	o.jobs = append(o.jobs, j)
-	o.mu.Unlock()
-	o.wake()
-}
-
-// close makes take return nil once the jobs put are taken.
-func (o *outbox) close() {
-	o.mu.Lock()
-	o.closed = true
-	o.mu.Unlock()
-	o.wake()
-}
-
-// take returns the oldest job, waiting for one; nil once the outbox is closed and empty.
-func (o *outbox) take() *job {
-	for {
-		o.mu.Lock()
-		if len(o.jobs) > 0 {
-			j := o.jobs[0]
-			o.jobs[0] = nil
-			o.jobs = o.jobs[1:]
-			o.mu.Unlock()
-			return j
-		}
-		closed := o.closed
-		o.mu.Unlock()
-		if closed {
-			return nil
-		}
-		<-o.ready
-	}
-}
-
-func (o *outbox) wake() { wake(o.ready) }
 
 // keptBodies is the sent requests' buffers a shard keeps for the next ones: what the sending
 // goroutine gives back while Run encodes the next batch.

@@ -95,8 +95,8 @@ func (c *Encoder) Encode(req Request, size int) ([]byte, error) {
 	// The snappy block format: the length of the uncompressed input, then its blocks.
 	compressed := binary.AppendUvarint(c.compressed[:0], uint64(size))
 	c.block, c.written = c.block[:0], 0
+	var err error
 	for i := range req.Series {
-		var err error
 		if c.block, err = appendSeries(c.block, &req.Series[i]); err != nil {
 			c.block, c.compressed = c.block[:0], compressed[:0]
 			return nil, err
@@ -107,7 +107,6 @@ func (c *Encoder) Encode(req Request, size int) ([]byte, error) {
 	}
 	for i := range req.Ones {
 		c.block = appendOne(c.block, &req.Ones[i])
-		var err error
 		if compressed, err = c.flush(compressed, size, req.Len()); err != nil {
 			return nil, err
 		}
