@@ -117,15 +117,11 @@ func startBinary(t *testing.T, bin, cfg string, env ...string) (*fleettest.Locke
 	})
 	return out, func() {
 		stopped = true
-		// The collector installs its SIGTERM handler only once every component started (otelcol
-		// v0.165.0 collector.go: after setupConfigurationComponents), and fleet_health answers
-		// before the pipelines start: a SIGTERM sent in between kills it with the signal's
-		// default action. It logs this line shortly before; the collector tells nothing closer,
-		// so the last step is a pause (a clean-clone make test once saw a SIGTERM sent right
-		// after the line kill it).
-		require.Eventually(t, func() bool { return strings.Contains(out.String(), "Everything is ready.") },
+		// fleet_health answers before the pipelines start, and the collector's SIGTERM handler
+		// comes after them (fleettest.SignalGrace says why the pause).
+		require.Eventually(t, func() bool { return strings.Contains(out.String(), fleettest.ReadyLine) },
 			30*time.Second, 20*time.Millisecond, "the collector never finished starting:\n%s", out)
-		time.Sleep(500 * time.Millisecond)
+		time.Sleep(fleettest.SignalGrace)
 		require.NoError(t, cmd.Process.Signal(sigterm))
 		select {
 		case err := <-done:

@@ -22,7 +22,18 @@ type Collector struct {
 	ConfigPath    string
 	proc          *process
 	stopped       bool
+	// readyAt is when the collector was first seen to have logged ReadyLine.
+	readyAt time.Time
 }
+
+// ReadyLine is what the collector logs once every component started.
+const ReadyLine = "Everything is ready."
+
+// SignalGrace is how long after ReadyLine a test waits before it sends the collector SIGTERM.
+// otelcol installs its SIGTERM handler only after that line (v0.165.0 collector.go: signal.Notify
+// comes after setupConfigurationComponents) and logs nothing closer; a SIGTERM sent in between
+// takes the signal's default action and kills the collector (a clean-clone make test saw it).
+const SignalGrace = 500 * time.Millisecond
 
 // telemetryConfig is merged into a config that has no service.telemetry of its own (as a second
 // --config), so every collector a test starts serves its self-metrics on a port the test knows.
@@ -98,10 +109,13 @@ func startCollector(t T, bin, configYAML string, telemetryPort int, extraArgs, e
 		"AWS_REGION=us-east-1",
 	}, env...)
 	c.proc = startProcess(t, "otelcol-fleet", env, bin, args...)
-	// Self-telemetry is served before the receivers listen; the service's "Everything is ready"
-	// line comes after every component started, so a test may send as soon as this returns.
+	// Self-telemetry is served before the receivers listen; the service's ReadyLine comes after
+	// every component started, so a test may send as soon as this returns.
 	waitFor(t, c.proc, 60*time.Second, "collector self-telemetry and started components", func() bool {
-		if !strings.Contains(c.proc.out.String(), "Everything is ready") {
+		if c.readyAt.IsZero() && strings.Contains(c.proc.out.String(), ReadyLine) {
+			c.readyAt = time.Now()
+		}
+		if c.readyAt.IsZero() {
 			return false
 		}
 		_, err := TryScrapeMetrics(c.MetricsURL())
@@ -111,7 +125,7 @@ func startCollector(t T, bin, configYAML string, telemetryPort int, extraArgs, e
 		if c.stopped {
 			return
 		}
-		if err := c.proc.terminate(30 * time.Second); err != nil {
+		if err := c.terminate(); err != nil {
 			t.Errorf("collector did not shut down cleanly: %v\n%s", err, tail(c.Logs(), 4000))
 		}
 	})
@@ -139,9 +153,15 @@ func (c *Collector) Pid() int { return c.proc.cmd.Process.Pid }
 func (c *Collector) Stop(t T) {
 	t.Helper()
 	c.stopped = true
-	if err := c.proc.terminate(30 * time.Second); err != nil {
+	if err := c.terminate(); err != nil {
 		t.Fatalf("collector did not shut down cleanly: %v\n%s", err, tail(c.Logs(), 4000))
 	}
+}
+
+// terminate sends SIGTERM once SignalGrace passed since ReadyLine, and waits up to 30s.
+func (c *Collector) terminate() error {
+	time.Sleep(time.Until(c.readyAt.Add(SignalGrace)))
+	return c.proc.terminate(30 * time.Second)
 }
 
 // Kill ends the collector with SIGKILL, as a crash would.
