@@ -1,7 +1,6 @@
 package transport
 
 import (
-	"context"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -12,7 +11,6 @@ import (
 	"github.com/golang/snappy"
 	"github.com/prometheus/prometheus/prompb"
 	"github.com/stretchr/testify/require"
-	"go.opentelemetry.io/collector/config/configretry"
 
 	"github.com/otelcol-fleet/otelcol-fleet/exporter/orderedrwexporter/internal/sample"
 )
@@ -211,36 +209,6 @@ func TestDecodeIsEncodeReversed(t *testing.T) {
 	_, err := Decode([]byte("not snappy"))
 	require.Error(t, err)
 }
-
-// A sender keeps its encoding buffers from request to request, and none once released (a shard
-// that goes idle releases it); the next request makes them again.
-func TestSenderReleaseLetsGoOfItsBuffers(t *testing.T) {
-	r := rand.New(rand.NewPCG(9, 10))
-	series := make([]sample.Series, 1000)
-	for i := range series {
-		series[i], _ = randomSeries(r)
-	}
-	var bodies [][]byte
-	s := NewSender(t.Context(), postFunc(func(body []byte) error {
-		bodies = append(bodies, body)
-		return nil
-	}), configretry.BackOffConfig{}, nil)
-	res := &results{rejected: map[string]int{}}
-	s.Deliver(Request{Series: series}, 1000, 0, res)
-	require.NotNil(t, s.enc.compressed, "kept for the next request")
-	s.Release()
-	require.Nil(t, s.enc.compressed)
-	require.Nil(t, s.enc.block)
-	s.Deliver(Request{Series: series}, 1000, 0, res)
-	require.Equal(t, 2000, res.sent)
-	require.Len(t, bodies, 2)
-	require.Equal(t, bodies[0], bodies[1])
-}
-
-// postFunc is a Poster of a function.
-type postFunc func(body []byte) error
-
-func (f postFunc) Post(_ context.Context, body []byte) error { return f(body) }
 
 // FuzzEncodeIsPrompbMarshal: a series of any two labels and any float sample is written as
 // prompb writes it.

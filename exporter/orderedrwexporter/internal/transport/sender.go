@@ -30,10 +30,6 @@ func NewSender(ctx context.Context, poster Poster, retry configretry.BackOffConf
 	return &Sender{poster: poster, retry: retry, ctx: ctx, stop: stop}
 }
 
-// Release lets go of the buffers requests are encoded in, for a sender that goes idle; the next
-// request makes them again.
-func (s *Sender) Release() { s.enc.Release() }
-
 // Results hears what became of each part of a delivery.
 type Results interface {
 	// Sent: the backend accepted n samples.
@@ -55,14 +51,6 @@ type Results interface {
 // spent, a part still rejected is dropped whole with the reason of its answer. A backend that
 // rejects every half (a quota it words as a sample rejection) thus costs 63 requests, not 2n-1.
 const MaxSplits = 31
-
-// Deliver sends the n samples of req (its Series' points, then its Ones, in the order they are
-// sent), encoded with the sender's own buffers, as DeliverEncoded does. encodedSize is the size
-// of the encoded request when known, 0 otherwise.
-func (s *Sender) Deliver(req Request, n, encodedSize int, results Results) {
-	splits := MaxSplits
-	s.deliverRequest(req, n, encodedSize, results, &splits)
-}
 
 // DeliverEncoded sends the n samples of body, a request Encoder.Encode made (its first series'
 // labels are first, for the logs). When the backend names a sample it rejected (out of order,

@@ -148,7 +148,7 @@ func TestRetryAfter(t *testing.T) {
 	assert.Zero(t, retryAfter(nil, now))
 }
 
-// results records what Deliver reports.
+// results records what DeliverEncoded reports.
 type results struct {
 	sent, splits int
 	rejected     map[string]int
@@ -166,6 +166,16 @@ func newSender(t *testing.T, backend *promtest.Backend, retry configretry.BackOf
 	t.Helper()
 	poster := &HTTPPoster{Client: backend.Server.Client(), URL: backend.URL(), UserAgent: "test/0"}
 	return NewSender(context.Background(), poster, retry, nil)
+}
+
+// deliver is what a shard does with a request: encode it in buffers of its own, then
+// DeliverEncoded.
+func deliver(t *testing.T, s *Sender, req Request, n int, r Results) {
+	t.Helper()
+	var enc Encoder
+	body, err := enc.Encode(req, 0)
+	require.NoError(t, err)
+	s.DeliverEncoded(body, n, req.FirstLabels(), r)
 }
 
 func fastRetry() configretry.BackOffConfig {
@@ -189,6 +199,22 @@ func request(numSeries int, ts int64, ones int) Request {
 	return req
 }
 
+// The sender encodes only the halves of a request it splits, in buffers of its own, and keeps
+// none of them once the request is delivered: the owner encodes its requests itself, and splits
+// are rare.
+func TestSenderLetsGoOfTheBuffersOfItsSplits(t *testing.T) {
+	backend := promtest.NewBackend(t)
+	s := newSender(t, backend, fastRetry())
+	// Series 0, already at 5000: its sample at 4000 below is rejected, and the request split.
+	deliver(t, s, request(1, 5000, 0), 1, &results{rejected: map[string]int{}})
+	res := &results{rejected: map[string]int{}}
+	deliver(t, s, request(1000, 4000, 0), 1000, res)
+	require.Positive(t, res.splits, "split: the halves were encoded by the sender")
+	require.Equal(t, 999, res.sent)
+	require.Nil(t, s.enc.compressed)
+	require.Nil(t, s.enc.block)
+}
+
 // One sample the backend rejects costs that sample: the request is split until it stands alone,
 // every other sample is sent, under its own labels, and the rejection is named.
 // Series and Ones alike: a request of Ones is split as one of Series would be.
@@ -198,10 +224,10 @@ func TestDeliverSplitsUntilOnlyTheRejectedSampleIsLeft(t *testing.T) {
 			backend := promtest.NewBackend(t)
 			sender := newSender(t, backend, fastRetry())
 			// Series 0, already at 5000: its sample at 4000 below is the one out of order.
-			sender.Deliver(request(1, 5000, 0), 1, 0, &results{rejected: map[string]int{}})
+			deliver(t, sender, request(1, 5000, 0), 1, &results{rejected: map[string]int{}})
 
 			r := &results{rejected: map[string]int{}}
-			sender.Deliver(request(100, 4000, ones), 100, 0, r)
+			deliver(t, sender, request(100, 4000, ones), 100, r)
 			assert.Equal(t, 99, r.sent)
 			assert.Equal(t, map[string]int{telemetry.ReasonOutOfOrder: 1}, r.rejected)
 			assert.Positive(t, r.splits)
@@ -221,7 +247,7 @@ func TestDeliverRetriesServerErrors(t *testing.T) {
 	backend := promtest.NewBackend(t)
 	backend.FailNext(3)
 	r := &results{rejected: map[string]int{}}
-	newSender(t, backend, fastRetry()).Deliver(request(2, 1000, 0), 2, 0, r)
+	deliver(t, newSender(t, backend, fastRetry()), request(2, 1000, 0), 2, r)
 	assert.Equal(t, 2, r.sent)
 	assert.Equal(t, 4, backend.Requests())
 
@@ -229,7 +255,7 @@ func TestDeliverRetriesServerErrors(t *testing.T) {
 	noRetry := fastRetry()
 	noRetry.Enabled = false
 	r = &results{rejected: map[string]int{}}
-	newSender(t, backend, noRetry).Deliver(request(2, 2000, 0), 2, 0, r)
+	deliver(t, newSender(t, backend, noRetry), request(2, 2000, 0), 2, r)
 	assert.Zero(t, r.sent)
 	assert.Equal(t, 2, r.failed)
 }
@@ -239,7 +265,7 @@ func TestDeliverDropsAGenericBadRequestWhole(t *testing.T) {
 	backend := promtest.NewBackend(t)
 	backend.Script(promtest.Answer{Status: http.StatusBadRequest, Body: "bad request"})
 	r := &results{rejected: map[string]int{}}
-	newSender(t, backend, fastRetry()).Deliver(request(100, 1000, 100), 100, 0, r)
+	deliver(t, newSender(t, backend, fastRetry()), request(100, 1000, 100), 100, r)
 	assert.Equal(t, 1, backend.Requests())
 	assert.Zero(t, r.sent)
 	assert.Zero(t, r.splits)
@@ -262,7 +288,7 @@ func TestDeliverAmplificationIsBounded(t *testing.T) {
 			backend := promtest.NewBackend(t)
 			backend.AnswerAlways(&promtest.Answer{Status: http.StatusBadRequest, Body: tc.body})
 			r := &results{rejected: map[string]int{}}
-			newSender(t, backend, fastRetry()).Deliver(request(2000, 1000, 0), 2000, 0, r)
+			deliver(t, newSender(t, backend, fastRetry()), request(2000, 1000, 0), 2000, r)
 			t.Logf("2,000 samples, every request refused %q: %d requests", tc.body, backend.Requests())
 			assert.LessOrEqual(t, backend.Requests(), tc.maxRequests)
 			assert.Equal(t, map[string]int{tc.reason: 2000}, r.rejected)
@@ -276,7 +302,7 @@ func TestDeliverHonoursRetryAfter(t *testing.T) {
 	backend := promtest.NewBackend(t)
 	backend.Script(promtest.Answer{Status: http.StatusTooManyRequests, Body: "slow down", RetryAfter: "3"})
 	r := &results{rejected: map[string]int{}}
-	newSender(t, backend, fastRetry()).Deliver(request(2, 1000, 0), 2, 0, r)
+	deliver(t, newSender(t, backend, fastRetry()), request(2, 1000, 0), 2, r)
 	assert.Equal(t, 2, r.sent)
 	times := backend.RequestTimes()
 	require.Len(t, times, 2)
