@@ -1,8 +1,8 @@
 // Package shard sends the samples of a disjoint set of series (by hash), one request at a time:
 // it removes the samples not newer than the last one sent of their series, encodes requests of at
 // most max_batch_size_bytes as it takes each batch, and hands them to a transport.Sender, retrying
-// each before anything newer, like Prometheus' own queue manager. A shard knows nothing of the engine that feeds it:
-// it is given its settings and a Hooks to report to.
+// each before anything newer, like Prometheus' own queue manager. A shard knows nothing of the
+// engine that feeds it: it is given its settings and a Hooks to report to.
 //
 // The engine changes the number of shards with the load (internal/reshard): it stops the running
 // shards once they sent what they queued, and HandOver moves the per-series state to the new ones,

@@ -65,8 +65,8 @@ func (h *hooks) Done(b Batch, _ bool) { h.mu.Lock(); h.done = append(h.done, b);
 // process is what Run does with a batch, in one goroutine: prepare it, then send it.
 func (s *Shard) process(b Batch) (kept bool) { return s.send(s.prepare(b)) }
 
-// keptBytes is what an idle shard should have let go of: its encoding buffers and the sent
-// requests' buffers.
+// keptBytes is what an idle shard should have let go of: its encoding buffers' bytes, plus one
+// for each sent request's buffer it keeps (zero only when it keeps none of either).
 func keptBytes(s *Shard) int { return s.enc.KeptBytes() + len(s.bodies) }
 
 func series(i int, ts ...int64) sample.Series {
